@@ -1,0 +1,2 @@
+"""Theory: our theorems as functions of their constants (``bounds``), exact analysis of
+quadratics (``exact``)."""
