@@ -1,0 +1,218 @@
+r"""Update rules: small objects with explicit state, vectorised over seeds.
+
+Protocol (``ARCHITECTURE.md``): ``state = rule.init(x0, problem, streams)``, then
+``state, info = rule.step(state, problem, streams)``.  ``problem`` is the oracle
+(:class:`~asam_theory.problems.Problem`), ``streams`` the per-seed random streams
+(:class:`~asam_theory.rng.SeedStreams`).  Descent batches come from the ``"descent"`` stream,
+ascent batches from ``"ascent"``: a SAM-type rule with ρ = 0 therefore reproduces SGD draw for
+draw.
+
+Every rule applies its *descent direction* through the same base step, the update of
+``torch.optim.SGD`` (momentum μ, dampening δ, weight decay λ_wd, Nesterov):
+
+.. math::
+    d_t=g_t+\lambda_{wd}x_t,\quad b_{t}=\mu b_{t-1}+(1-\delta)d_t\ (b_0=d_0),\quad
+    x_{t+1}=x_t-\eta\,(d_t+\mu b_t \text{ if Nesterov else } b_t),
+
+(weight decay acts on the descent only, never on the ascent direction, as in davda54/sam).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from asam_theory._validation import check_int, check_real
+
+#: Guard in the normalised perturbation ε = ρ g / (‖g‖ + eps): davda54/sam's 1e-12.  A zero
+#: ascent gradient gives ε = 0 (no perturbation) instead of 0/0.
+DEFAULT_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Declared cost of one step: gradient evaluations and sequential depth (the number of
+    gradient evaluations that must run one after another; what cannot overlap)."""
+
+    grads_per_step: int
+    sequential_depth: int
+
+
+@dataclass
+class State:
+    """Explicit state of a rule.  ``x`` (M, d) and step counter ``t`` always; ``buf`` the
+    momentum buffer; ``extra`` holds rule-specific parts (histories, auxiliary sequences)."""
+
+    x: np.ndarray
+    t: int = 0
+    buf: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StepInfo:
+    """What a step used, so penalty fidelity can be measured without re-deriving it.
+
+    Attributes: ``x`` the iterate the step started from, ``descent_grad`` the gradient fed
+    to the base step, ``perturbation`` the ε used (``None`` for SGD), ``ascent_grad`` the raw
+    ascent gradient ε was built from.  :meth:`fresh_direction` is the unit exact gradient at
+    ``x`` — the direction a noise-free synchronous SAM would use now — computed on demand.
+    """
+
+    __slots__ = ("x", "descent_grad", "perturbation", "ascent_grad", "_problem", "_fresh")
+
+    def __init__(self, problem, x, descent_grad, perturbation=None, ascent_grad=None) -> None:
+        self._problem = problem
+        self.x = x
+        self.descent_grad = descent_grad
+        self.perturbation = perturbation
+        self.ascent_grad = ascent_grad
+        self._fresh = None
+
+    def fresh_direction(self) -> np.ndarray:
+        if self._fresh is None:
+            self._fresh = unit_rows(self._problem.grad(self.x))
+        return self._fresh
+
+    def fidelity(self) -> np.ndarray:
+        r"""Cosine between the perturbation used and the fresh direction, per seed
+        (:math:`\cos\angle(\epsilon_t,\nabla f(x_t))`; 1 for SAM with exact gradients)."""
+        if self.perturbation is None:
+            raise ValueError("fidelity needs a perturbation; this rule uses none (SGD)")
+        return np.einsum("md,md->m", unit_rows(self.perturbation), self.fresh_direction())
+
+
+def row_norms(a: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("md,md->m", a, a))
+
+
+def unit_rows(a: np.ndarray, eps: float = DEFAULT_EPS) -> np.ndarray:
+    return a / (row_norms(a) + eps)[:, None]
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    """Common hyperparameters: ``lr`` (η), ``batch_size`` (b), base-step options."""
+
+    name: ClassVar[str] = ""
+
+    lr: float
+    batch_size: int = 1
+    momentum: float = 0.0
+    dampening: float = 0.0
+    weight_decay: float = 0.0
+    nesterov: bool = False
+
+    def __post_init__(self) -> None:
+        check_real("lr", self.lr, low=0.0, low_open=True)
+        check_int("batch_size", self.batch_size, low=1)
+        check_real("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        check_real("dampening", self.dampening, low=0.0, high=1.0)
+        check_real("weight_decay", self.weight_decay, low=0.0)
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("nesterov=True requires momentum > 0 and dampening = 0")
+
+    # -- protocol ---------------------------------------------------------------------------
+    @property
+    def cost(self) -> Cost:
+        raise NotImplementedError
+
+    def validate(self, problem) -> None:
+        """Check batch sizes against the oracle (``ValueError`` naming the parameter)."""
+        problem.check_batch_size("batch_size", self.batch_size)
+
+    def init(self, x0: np.ndarray, problem, streams) -> State:
+        return State(x=np.array(x0, dtype=np.float64, copy=True))
+
+    def step(self, state: State, problem, streams) -> tuple[State, StepInfo]:
+        raise NotImplementedError
+
+    # -- shared pieces ----------------------------------------------------------------------
+    def descent_batch(self, problem, streams):
+        return problem.sample_batch(streams, "descent", self.batch_size)
+
+    def base_step(self, x: np.ndarray, g: np.ndarray, buf: np.ndarray | None,
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        """torch.optim.SGD's update with gradient ``g``; returns ``(x_next, buf)``."""
+        d = g + self.weight_decay * x if self.weight_decay else g
+        if self.momentum:
+            buf = d.copy() if buf is None else self.momentum * buf + (1 - self.dampening) * d
+            d = d + self.momentum * buf if self.nesterov else buf
+        return x - self.lr * d, buf
+
+    def config(self) -> dict:
+        return {"type": self.name, "params": dataclasses.asdict(self)}
+
+    def replace(self, **changes) -> UpdateRule:
+        return dataclasses.replace(self, **changes)
+
+    # -- linearisation (for stability limits on quadratics) ---------------------------------
+    def companion(self, lam: np.ndarray, lr: float) -> np.ndarray | None:
+        r"""Per-eigenvalue matrices (k, n, n) of the rule's *linear part* on
+        :math:`f=\tfrac\lambda2x^2`, or ``None`` if the rule has no linear model.
+
+        Normalised perturbations have norm ρ whatever the state: they are a bounded forcing
+        and do not enter the linear part, so the stability limit of normalised rules is that
+        of their base step.  Unnormalised (USAM-type) perturbations are linear and do enter.
+        """
+        return _delayed_companion(self, lam, lr, delayed=None, tau=0)
+
+
+def _delayed_companion(rule: UpdateRule, lam: np.ndarray, lr: float, delayed: np.ndarray | None,
+                       tau: int) -> np.ndarray:
+    r"""Companion matrices of :math:`d_t=(\lambda+\lambda_{wd})x_t+c\,x_{t-\tau}` through the base
+    step.  State :math:`z_t=(x_t,\dots,x_{t-\tau},b_{t-1})`; ``delayed`` is :math:`c` per
+    eigenvalue (``None`` for 0)."""
+    lam = np.asarray(lam, dtype=np.float64)
+    k = lam.size
+    n = tau + 2
+    A = np.zeros((k, n, n))
+    D = np.zeros((k, n))  # d_t as a row over the state
+    D[:, 0] = lam + rule.weight_decay
+    if delayed is not None:
+        D[:, tau] += delayed
+    mu, damp = rule.momentum, rule.dampening
+    if mu:
+        Bn = (1 - damp) * D
+        Bn[:, n - 1] += mu
+        step = D + mu * Bn if rule.nesterov else Bn
+        A[:, n - 1] = Bn
+    else:
+        step = D
+        A[:, n - 1, n - 1] = 0.0
+    A[:, 0] = -lr * step
+    A[:, 0, 0] += 1.0
+    for i in range(1, tau + 1):
+        A[:, i, i - 1] = 1.0
+    return A
+
+
+def spectral_radius(mats: np.ndarray) -> np.ndarray:
+    return np.max(np.abs(np.linalg.eigvals(mats)), axis=-1)
+
+
+def lr_stability_limit(rule: UpdateRule, eigenvalues: np.ndarray, *, hi: float | None = None,
+                       iters: int = 60) -> float | None:
+    r"""Largest η such that the rule's linear part is stable (spectral radius < 1) for every
+    positive eigenvalue, by bracketing and bisection on η (the stable set is (0, η*) for
+    every rule here).  ``None`` when the rule has no linear model or no positive eigenvalue.
+    """
+    lam = np.unique(np.asarray(eigenvalues, dtype=np.float64))
+    lam = lam[lam > 0]
+    if lam.size == 0 or rule.companion(lam, 1.0) is None:
+        return None
+
+    def stable(lr: float) -> bool:
+        return bool(np.all(spectral_radius(rule.companion(lam, lr)) < 1.0))
+
+    lo, hi = 0.0, (hi or 4.0 / lam.max())
+    while stable(hi):
+        lo, hi = hi, 2 * hi
+        if hi > 1e12:
+            return float("inf")
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+    return lo

@@ -1,0 +1,254 @@
+r"""SGD, SAM, USAM, AsyncSAM and SAMPa as update rules (see :mod:`asam_theory.methods.base`).
+
+Notation: :math:`g=\nabla f_B(x)` a minibatch gradient, :math:`\eta` ``lr``, :math:`\rho` ``rho``,
+:math:`\tau` ``tau``, ``BaseStep`` the torch.optim.SGD update of
+:class:`~asam_theory.methods.base.UpdateRule`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from asam_theory._validation import check_choice, check_int, check_real
+from asam_theory.methods.base import (
+    DEFAULT_EPS,
+    Cost,
+    State,
+    StepInfo,
+    UpdateRule,
+    _delayed_companion,
+    row_norms,
+)
+
+
+@dataclass(frozen=True)
+class SGD(UpdateRule):
+    r""":math:`x_{t+1}=\text{BaseStep}(x_t,\nabla f_{B_t}(x_t))`."""
+
+    name = "sgd"
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(1, 1)
+
+    def step(self, state, problem, streams):
+        g = problem.batch_grad(state.x, self.descent_batch(problem, streams))
+        x_next, buf = self.base_step(state.x, g, state.buf)
+        info = StepInfo(problem, state.x, g)
+        return State(x_next, state.t + 1, buf, state.extra), info
+
+
+@dataclass(frozen=True)
+class _Perturbed(UpdateRule):
+    """A rule that descends from a perturbed point ``x + ε``; ``rho`` and the norm guard."""
+
+    rho: float = 0.05
+    eps: float = DEFAULT_EPS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_real("rho", self.rho, low=0.0)
+        check_real("eps", self.eps, low=0.0)
+
+    def perturbation(self, g: np.ndarray, normalize: bool) -> np.ndarray:
+        r""":math:`\epsilon=\rho g/(\|g\|+\text{eps})` if ``normalize`` else :math:`\rho g`."""
+        if normalize:
+            return g * (self.rho / (row_norms(g) + self.eps))[:, None]
+        return self.rho * g
+
+
+@dataclass(frozen=True)
+class SAM(_Perturbed):
+    r"""Sharpness-Aware Minimization (Foret et al. 2021), normalised, same batch:
+    :math:`\epsilon_t=\rho\,g_t/(\|g_t\|+\text{eps})` with :math:`g_t=\nabla f_{B_t}(x_t)`,
+    :math:`x_{t+1}=\text{BaseStep}(x_t,\nabla f_{B_t}(x_t+\epsilon_t))`.  ``eps`` = 1e-12 as in
+    davda54/sam: a zero gradient gives no perturbation."""
+
+    name = "sam"
+    normalize = True
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(2, 2)
+
+    def step(self, state, problem, streams):
+        batch = self.descent_batch(problem, streams)
+        g_asc = problem.batch_grad(state.x, batch)
+        e = self.perturbation(g_asc, self.normalize)
+        g = problem.batch_grad(state.x + e, batch)
+        x_next, buf = self.base_step(state.x, g, state.buf)
+        return State(x_next, state.t + 1, buf, state.extra), StepInfo(problem, state.x, g, e, g_asc)
+
+
+@dataclass(frozen=True)
+class USAM(SAM):
+    r"""Unnormalised SAM: :math:`\epsilon_t=\rho\,\nabla f_{B_t}(x_t)` (Andriushchenko &
+    Flammarion 2022)."""
+
+    name = "usam"
+    normalize = False
+
+    def companion(self, lam, lr):
+        return _delayed_companion(self, lam, lr, delayed=self.rho * lam**2, tau=0)
+
+
+ASCENT_BATCH = ("independent", "descent")
+
+
+@dataclass(frozen=True)
+class AsyncSAM(_Perturbed):
+    r"""Asynchronous SAM (Jo, Lim, Lee 2025): the perturbation comes from a *stale* iterate.
+
+    With :math:`s=\max(t-\tau,0)` (so the first τ steps use :math:`x_0`):
+
+    .. math::
+        g'_t=\nabla f_{B'}(x_s),\qquad
+        \epsilon_t=\rho\,\frac{g'_t}{\|g'_t\|+\text{eps}}
+        \ (\text{or }\rho\,g'_t\text{ if not normalised}),\qquad
+        x_{t+1}=\text{BaseStep}\big(x_t,\nabla f_{B_t}(x_t+\epsilon_t)\big).
+
+    ``ascent_batch`` chooses the ascent's batch :math:`B'`:
+
+    * ``"independent"`` (default, the method's design): a fresh batch of size
+      ``ascent_batch_size`` (b′, default b) from its own stream, independent of every descent
+      batch;
+    * ``"descent"``: the descent batch of step ``s`` (:math:`B'=B_s`), so for τ = 0 the ascent
+      and the descent share the batch and the rule is exactly :class:`SAM`.
+
+    Cost: 2 gradients per step; sequential depth 1 for τ ≥ 1 (the ascent overlaps the previous
+    descent), 2 for τ = 0.
+    """
+
+    name = "asyncsam"
+
+    tau: int = 1
+    normalize: bool = True
+    ascent_batch_size: int | None = None
+    ascent_batch: str = "independent"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("tau", self.tau, low=0)
+        check_choice("ascent_batch", self.ascent_batch, ASCENT_BATCH)
+        if self.ascent_batch_size is not None:
+            check_int("ascent_batch_size", self.ascent_batch_size, low=1)
+            if self.ascent_batch == "descent" and self.ascent_batch_size != self.batch_size:
+                raise ValueError("ascent_batch_size must equal batch_size (or be None) when "
+                                 "ascent_batch='descent'")
+
+    @property
+    def b_prime(self) -> int:
+        return self.batch_size if self.ascent_batch_size is None else self.ascent_batch_size
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(2, 1 if self.tau >= 1 else 2)
+
+    def validate(self, problem) -> None:
+        super().validate(problem)
+        problem.check_batch_size("ascent_batch_size", self.b_prime)
+
+    def init(self, x0, problem, streams):
+        state = super().init(x0, problem, streams)
+        state.extra = {"history": deque(maxlen=self.tau + 1),
+                       "batches": deque(maxlen=self.tau + 1)}
+        return state
+
+    def step(self, state, problem, streams):
+        hist, batches = state.extra["history"], state.extra["batches"]
+        hist.append(state.x)
+        batch = self.descent_batch(problem, streams)
+        if self.ascent_batch == "descent":
+            batches.append(batch)
+            ascent_batch = batches[0]
+        else:
+            ascent_batch = problem.sample_batch(streams, "ascent", self.b_prime)
+        g_asc = problem.batch_grad(hist[0], ascent_batch)
+        e = self.perturbation(g_asc, self.normalize)
+        g = problem.batch_grad(state.x + e, batch)
+        x_next, buf = self.base_step(state.x, g, state.buf)
+        return State(x_next, state.t + 1, buf, state.extra), StepInfo(problem, state.x, g, e, g_asc)
+
+    def companion(self, lam, lr):
+        if self.normalize:
+            return _delayed_companion(self, lam, lr, delayed=None, tau=0)
+        return _delayed_companion(self, lam, lr, delayed=self.rho * lam**2, tau=self.tau)
+
+
+@dataclass(frozen=True)
+class SAMPa(_Perturbed):
+    r"""SAMPa-λ (Xie, Pethick, Cevher 2024; ``sam_variants.md`` §6):
+
+    .. math::
+        \tilde x_t=x_t+\rho\frac{\nabla f(y_t)}{\|\nabla f(y_t)\|},\quad
+        y_{t+1}=x_t-\eta\nabla f(y_t),\quad
+        x_{t+1}=x_t-\eta(1-\lambda)\nabla f(\tilde x_t)-\eta\lambda\nabla f(y_{t+1}).
+
+    The two gradients of a step depend only on known points and run concurrently (cost 2,
+    depth 1).  Batches follow the reference implementation: :math:`\nabla f(y_{t+1})` uses the
+    step's fresh batch :math:`B_t`, and :math:`\nabla f(\tilde x_t)` the batch
+    :math:`B_{t-1}` on which :math:`\nabla f(y_t)` was computed (same-batch perturbation).
+    :math:`y_0=x_0` with :math:`\nabla f_{B_{-1}}(y_0)` computed at ``init`` from the first
+    descent draw, so SAMPa with ρ = 0 and λ = 0 is SGD draw for draw.  With a momentum base,
+    :math:`y_{t+1}` is the base step the optimiser *would* take with :math:`\nabla f(y_t)`
+    (weights decay included), as in the reference code.
+    """
+
+    name = "sampa"
+
+    lam: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_real("lam", self.lam, low=0.0, high=1.0)
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(2, 1)
+
+    def init(self, x0, problem, streams):
+        state = super().init(x0, problem, streams)
+        batch = self.descent_batch(problem, streams)
+        state.extra = {"gy": problem.batch_grad(state.x, batch), "batch": batch}
+        return state
+
+    def step(self, state, problem, streams):
+        gy, prev_batch = state.extra["gy"], state.extra["batch"]
+        e = self.perturbation(gy, normalize=True)
+        y_next, _ = self.base_step(state.x, gy, state.buf)
+        batch = self.descent_batch(problem, streams)
+        g_tilde = problem.batch_grad(state.x + e, prev_batch)
+        gy_next = problem.batch_grad(y_next, batch)
+        g = g_tilde if self.lam == 0 else (1 - self.lam) * g_tilde + self.lam * gy_next
+        x_next, buf = self.base_step(state.x, g, state.buf)
+        extra = {"gy": gy_next, "batch": batch}
+        return State(x_next, state.t + 1, buf, extra), StepInfo(problem, state.x, g, e, gy)
+
+    def companion(self, lam, lr):
+        if self.momentum:
+            return None  # the y-sequence with a momentum base has no simple linear model here
+        lam = np.asarray(lam, dtype=np.float64)
+        wd, lm = self.weight_decay, self.lam
+        A = np.zeros((lam.size, 2, 2))
+        # y' = x - lr (lam y + wd x);  x' = x - lr((1-lm) lam x + lm lam y' + wd x)
+        A[:, 1, 0] = 1 - lr * wd
+        A[:, 1, 1] = -lr * lam
+        A[:, 0, 0] = 1 - lr * ((1 - lm) * lam + wd) - lr * lm * lam * (1 - lr * wd)
+        A[:, 0, 1] = lr**2 * lm * lam**2
+        return A
+
+
+RULES: dict[str, type[UpdateRule]] = {r.name: r for r in (SGD, SAM, USAM, AsyncSAM, SAMPa)}
+
+
+def rule_from_config(config: dict) -> UpdateRule:
+    """Rebuild a rule from :meth:`UpdateRule.config` output."""
+    try:
+        cls = RULES[config["type"]]
+    except KeyError as exc:
+        raise ValueError(f"unknown rule type {config.get('type')!r}; known: {sorted(RULES)}") \
+            from exc
+    return cls(**config["params"])

@@ -1,0 +1,271 @@
+r"""Base classes of the problem zoo.
+
+A :class:`Problem` is an objective :math:`f:\mathbb R^d\to\mathbb R` evaluated on a batch of
+points ``x`` of shape ``(M, d)`` (one row per simulated seed).  It provides the exact ``f``,
+``grad``, ``hess`` and ``hvp`` and its constants:
+
+* ``L`` – a smoothness constant, :math:`\|\nabla f(x)-\nabla f(y)\|\le L\|x-y\|`, valid on
+  ``region`` (``None`` means all of :math:`\mathbb R^d`);
+* ``mu`` – strong convexity where it exists (else ``None``);
+* ``f_star`` – the minimum value where known (else ``None``), ``f_lower_bound`` a known lower bound;
+* ``minimizers`` – known global minimisers, shape ``(k, d)``, or ``None``;
+* ``hessian_lipschitz`` – :math:`\|\nabla^2 f(x)-\nabla^2 f(y)\|\le M_H\|x-y\|` on ``region``.
+
+A problem is also a *stochastic oracle*: ``sample_batch(streams, stream, batch_size)`` draws a
+batch (noise realisation, sample indices, or ``None`` for the exact oracle) and
+``batch_grad(x, batch)`` evaluates the minibatch gradient :math:`\nabla f_B(x)`.  Evaluating
+the *same* batch at two points uses the same realisation, which is what "same-batch" SAM
+means.  The plain :class:`Problem` is the exact oracle; :class:`GaussianNoise` adds
+:math:`\xi_B\sim\mathcal N(0,\tfrac{\sigma^2}{b}I)`; finite sums sample without replacement.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from asam_theory._validation import check_int, check_real
+from asam_theory.rng import SeedStreams
+
+Batch = Any  # None (exact), ndarray of noise (M, d), or ndarray of indices (M, b)
+
+
+@dataclass(frozen=True)
+class Ball:
+    """The closed ball :math:`\\{x:\\|x-c\\|\\le r\\}` on which a constant is valid."""
+
+    center: np.ndarray
+    radius: float
+
+    def contains(self, x: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(np.atleast_2d(x) - self.center, axis=-1) <= self.radius * (1 + 1e-12)
+
+    def describe(self) -> str:
+        c = "0" if not np.any(self.center) else "c"
+        return f"||x - {c}|| <= {self.radius:g}"
+
+
+class Problem(ABC):
+    """An objective with exact derivatives, known constants and an exact gradient oracle."""
+
+    #: registry key used by :func:`asam_theory.problems.problem_from_config`
+    kind: ClassVar[str] = ""
+
+    dim: int
+    L: float
+    mu: float | None = None
+    f_star: float | None = None
+    minimizers: np.ndarray | None = None
+    hessian_lipschitz: float | None = None
+    region: Ball | None = None
+    #: additive gradient-noise variance per sample (σ² of the σ²/b model); 0 = exact oracle
+    sigma2: float = 0.0
+
+    # -- exact derivatives ------------------------------------------------------------------
+    @abstractmethod
+    def f(self, x: np.ndarray) -> np.ndarray:
+        """Objective values, shape ``(M,)`` for ``x`` of shape ``(M, d)``."""
+
+    @abstractmethod
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        """Exact gradients, shape ``(M, d)``."""
+
+    @abstractmethod
+    def hess(self, x: np.ndarray) -> np.ndarray:
+        """Exact Hessians, shape ``(M, d, d)``."""
+
+    def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Hessian-vector products :math:`\\nabla^2 f(x_m) v_m`, shape ``(M, d)``."""
+        return np.einsum("mij,mj->mi", self.hess(x), v)
+
+    @property
+    def f_lower_bound(self) -> float | None:
+        """A known lower bound on ``f`` (``f_star`` when known)."""
+        return self.f_star
+
+    @property
+    def eigenvalues(self) -> np.ndarray | None:
+        """Spectrum of a constant Hessian (quadratics), else ``None``."""
+        return None
+
+    # -- stochastic oracle ------------------------------------------------------------------
+    @property
+    def stochastic(self) -> bool:
+        return False
+
+    def check_batch_size(self, name: str, batch_size: int) -> int:
+        """Validate a batch size for this oracle (``ValueError`` naming ``name``)."""
+        return check_int(name, batch_size, low=1)
+
+    def sample_batch(self, streams: SeedStreams, stream: str, batch_size: int) -> Batch:
+        """Draw the next batch of ``stream`` (the exact oracle draws nothing)."""
+        return None
+
+    def batch_grad(self, x: np.ndarray, batch: Batch) -> np.ndarray:
+        """Minibatch gradient :math:`\\nabla f_B(x)`; the exact oracle returns ``grad(x)``."""
+        return self.grad(x)
+
+    def noise_variance(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        """Exact :math:`\\mathbb E\\|\\nabla f_B(x)-\\nabla f(x)\\|^2` per row of ``x``."""
+        return np.zeros(np.atleast_2d(x).shape[0])
+
+    def with_noise(self, sigma2: float) -> GaussianNoise:
+        """This problem with additive Gaussian gradient noise of variance ``sigma2 / b``."""
+        return GaussianNoise(self, sigma2)
+
+    # -- description ------------------------------------------------------------------------
+    @abstractmethod
+    def config(self) -> dict:
+        """A JSON-able description from which :func:`problem_from_config` rebuilds the problem."""
+
+    def constants(self) -> dict:
+        """The problem's constants as a JSON-able dict."""
+        return {
+            "dim": self.dim,
+            "L": self.L,
+            "mu": self.mu,
+            "f_star": self.f_star,
+            "f_lower_bound": self.f_lower_bound,
+            "hessian_lipschitz": self.hessian_lipschitz,
+            "sigma2": self.sigma2,
+            "region": None if self.region is None else self.region.describe(),
+        }
+
+    def _check_x(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (n_seeds, {self.dim}), got {x.shape}")
+        return x
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.config()["params"].items()
+                           if not isinstance(v, list) or len(v) <= 6)
+        return f"{type(self).__name__}({params})"
+
+
+class GaussianNoise(Problem):
+    r"""Additive Gaussian gradient noise: :math:`\nabla f_B(x)=\nabla f(x)+\xi_B`,
+    :math:`\xi_B\sim\mathcal N(0,\tfrac{\sigma^2}{b}I_d)`, so
+    :math:`\mathbb E\|\nabla f_B-\nabla f\|^2=d\,\sigma^2/b`.
+
+    ``sigma2`` is the per-coordinate variance of one sample's gradient noise.  The same batch
+    evaluated at two points carries the same :math:`\xi_B` (theory.md §6, model (b)).
+    """
+
+    kind = "gaussian_noise"
+
+    def __init__(self, problem: Problem, sigma2: float) -> None:
+        if isinstance(problem, GaussianNoise):
+            raise ValueError("problem already carries Gaussian noise; wrap the exact problem")
+        self.base = problem
+        self.sigma2 = check_real("sigma2", sigma2, low=0.0)
+        self.dim = problem.dim
+        self.L = problem.L
+        self.mu = problem.mu
+        self.f_star = problem.f_star
+        self.minimizers = problem.minimizers
+        self.hessian_lipschitz = problem.hessian_lipschitz
+        self.region = problem.region
+
+    def __getattr__(self, name: str):  # expose the wrapped problem's extras (basin, ...)
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    @property
+    def f_lower_bound(self) -> float | None:
+        return self.base.f_lower_bound
+
+    @property
+    def eigenvalues(self) -> np.ndarray | None:
+        return self.base.eigenvalues
+
+    def f(self, x):
+        return self.base.f(x)
+
+    def grad(self, x):
+        return self.base.grad(x)
+
+    def hess(self, x):
+        return self.base.hess(x)
+
+    def hvp(self, x, v):
+        return self.base.hvp(x, v)
+
+    @property
+    def stochastic(self) -> bool:
+        return self.sigma2 > 0 or self.base.stochastic
+
+    def sample_batch(self, streams, stream, batch_size):
+        if self.sigma2 == 0.0:
+            return None
+        xi = streams.normal(stream, (self.dim,))
+        return xi * np.sqrt(self.sigma2 / batch_size)
+
+    def batch_grad(self, x, batch):
+        g = self.base.grad(x)
+        if batch is not None:
+            g += batch
+        return g
+
+    def noise_variance(self, x, batch_size):
+        return np.full(np.atleast_2d(x).shape[0], self.dim * self.sigma2 / batch_size)
+
+    def config(self) -> dict:
+        return {"type": self.kind, "params": {"problem": self.base.config(),
+                                                "sigma2": self.sigma2}}
+
+    @classmethod
+    def from_config(cls, params: dict) -> GaussianNoise:
+        from asam_theory.problems import problem_from_config
+
+        return cls(problem_from_config(params["problem"]), params["sigma2"])
+
+
+class FiniteSum(Problem):
+    r"""A finite sum :math:`f=\frac1n\sum_{i=1}^n f_i` whose oracle samples ``b`` of the ``n``
+    components uniformly **without replacement**: :math:`\nabla f_B=\frac1b\sum_{i\in B}\nabla f_i`.
+
+    Exact noise: with :math:`S(x)=\frac1n\sum_i\|\nabla f_i(x)-\nabla f(x)\|^2`,
+    :math:`\mathbb E\|\nabla f_B(x)-\nabla f(x)\|^2=\frac{n-b}{n-1}\cdot\frac{S(x)}{b}`.
+    """
+
+    n: int
+    #: smoothness constant of every component (max_i L_i), for bounds that need it
+    L_component: float
+
+    @abstractmethod
+    def component_grads(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Mean over ``k`` of :math:`\\nabla f_{idx[m,k]}(x_m)`, shape ``(M, d)``."""
+
+    @abstractmethod
+    def all_component_grads(self, x: np.ndarray) -> np.ndarray:
+        """Every component's gradient, shape ``(M, n, d)``."""
+
+    @property
+    def stochastic(self) -> bool:
+        return True
+
+    def check_batch_size(self, name: str, batch_size: int) -> int:
+        return check_int(name, batch_size, low=1, high=self.n)
+
+    def sample_batch(self, streams, stream, batch_size):
+        if batch_size >= self.n:
+            return None  # the full batch: exact gradient
+        return streams.subsets(stream, self.n, batch_size)
+
+    def batch_grad(self, x, batch):
+        if batch is None:
+            return self.grad(x)
+        return self.component_grads(x, batch)
+
+    def noise_variance(self, x, batch_size):
+        g_all = self.all_component_grads(self._check_x(x))
+        g = g_all.mean(axis=1, keepdims=True)
+        s = np.sum((g_all - g) ** 2, axis=(1, 2)) / self.n
+        if self.n == 1:
+            return np.zeros_like(s)
+        return (self.n - batch_size) / (self.n - 1) * s / batch_size
