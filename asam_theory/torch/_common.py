@@ -1,0 +1,161 @@
+"""Shared helpers for the PyTorch optimizers: validation, BatchNorm bypass, norms, devices.
+
+BatchNorm convention (davda54/sam ``example/utility/bypass_bn.py``, see
+``sam_variants.md`` §2.5): running statistics are updated only by *unperturbed* forward passes.
+:func:`bn_frozen` sets ``momentum = 0`` on every ``_BatchNorm`` module for the duration of a pass
+(so ``running = (1 - 0) * running + 0 * batch`` is unchanged) and additionally restores
+``num_batches_tracked`` afterwards, so that modules with ``momentum=None`` (cumulative average,
+which reads that counter) are untouched as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Guard added to the gradient norm, as in davda54/sam: ε = ρ g / (‖g‖ + 1e-12).
+NORM_EPS = 1e-12
+
+
+def check_rho(rho: float, name: str = "rho") -> float:
+    """Return ``float(rho)`` or raise ``ValueError`` unless ``0 <= rho < inf``."""
+    rho_f = float(rho)
+    if not math.isfinite(rho_f) or rho_f < 0.0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {rho!r}")
+    return rho_f
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    """Return ``int(value)`` or raise ``ValueError`` unless it is an integer ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    ivalue = int(value)
+    if ivalue < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return ivalue
+
+
+def check_device(device: str | torch.device, name: str) -> torch.device:
+    """Parse a device and check it exists here; ``ValueError`` names the parameter otherwise.
+
+    Allowed: ``"cpu"``, ``"cuda"``/``"cuda:k"`` with ``k < torch.cuda.device_count()``, ``"mps"``
+    where available.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"{name} must be a torch device ('cpu', 'cuda', 'cuda:k', 'mps'), got {device!r}"
+        ) from exc
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        idx = 0 if dev.index is None else dev.index
+        if idx >= n:
+            raise ValueError(
+                f"{name}={device!r} is not available: this machine has {n} CUDA device(s); "
+                f"allowed: 'cpu'" + (f" or 'cuda:0'..'cuda:{n - 1}'" if n else "")
+            )
+        return torch.device("cuda", idx)
+    if dev.type == "mps" and torch.backends.mps.is_available():
+        return dev
+    raise ValueError(
+        f"{name}={device!r} is not available on this machine; allowed: 'cpu', 'cuda:k'"
+    )
+
+
+def batchnorm_modules(model: nn.Module | None) -> list[nn.modules.batchnorm._BatchNorm]:
+    """All BatchNorm modules of ``model`` (empty list for ``None``)."""
+    if model is None:
+        return []
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextlib.contextmanager
+def bn_frozen(model: nn.Module | None) -> Iterator[None]:
+    """Forward passes inside this block leave BatchNorm running statistics unchanged.
+
+    Sets ``momentum = 0`` (davda54/sam ``disable_running_stats``) and restores both the momentum
+    and ``num_batches_tracked`` on exit. Normalisation still uses the batch statistics in train
+    mode, exactly as in the unperturbed pass.
+    """
+    saved = []
+    for m in batchnorm_modules(model):
+        nbt = None if m.num_batches_tracked is None else m.num_batches_tracked.clone()
+        saved.append((m, m.momentum, nbt))
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, mom, nbt in saved:
+            m.momentum = mom
+            if nbt is not None:
+                m.num_batches_tracked.copy_(nbt)
+
+
+def freeze_bn_permanently(model: nn.Module) -> None:
+    """Set ``momentum = 0`` on every BatchNorm of ``model`` (used for private replicas)."""
+    for m in batchnorm_modules(model):
+        m.momentum = 0.0
+
+
+def global_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """‖(t_1, ..., t_k)‖₂ computed as in davda54/sam: the norm of the stack of per-tensor norms."""
+    if not tensors:
+        raise ValueError("global_norm needs at least one tensor")
+    dev = tensors[0].device
+    return torch.norm(torch.stack([t.norm(p=2).to(dev) for t in tensors]), p=2)
+
+
+def normalized_direction(
+    grads: Sequence[torch.Tensor], weights: Sequence[torch.Tensor], adaptive: bool
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The SAM/ASAM unit ascent direction u with ε = ρ u (davda54/sam ``first_step``).
+
+    * ``adaptive=False`` (SAM): u = g / (‖g‖₂ + 1e-12), ‖·‖ the global norm over all tensors.
+    * ``adaptive=True`` (ASAM, T_w = diag|w|): u = w² ⊙ g / (‖|w| ⊙ g‖₂ + 1e-12).
+
+    Returns ``(u, ‖·‖)`` where the norm is the un-guarded one (for diagnostics).
+    """
+    if adaptive:
+        scaled = [w.abs() * g for w, g in zip(weights, grads, strict=True)]
+    else:
+        scaled = list(grads)
+    norm = global_norm(scaled)
+    scale = 1.0 / (norm + NORM_EPS)
+    if adaptive:
+        u = [w.pow(2) * g * scale.to(g.device) for w, g in zip(weights, grads, strict=True)]
+    else:
+        u = [g * scale.to(g.device) for g in grads]
+    return u, norm
+
+
+def move_batch(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
+    """Move every tensor inside a (nested tuple/list/dict) batch to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=non_blocking)
+    if isinstance(batch, tuple):
+        return tuple(move_batch(b, device, non_blocking) for b in batch)
+    if isinstance(batch, list):
+        return [move_batch(b, device, non_blocking) for b in batch]
+    if isinstance(batch, dict):
+        return {k: move_batch(v, device, non_blocking) for k, v in batch.items()}
+    return batch
+
+
+def cosine(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
+    """Cosine of the angle between two parameter-shaped lists (flattened, float64)."""
+    pairs = zip(a, b, strict=True)
+    dot = sum(float((x.double() * y.double().to(x.device)).sum()) for x, y in pairs)
+    na = math.sqrt(sum(float(x.double().pow(2).sum()) for x in a))
+    nb = math.sqrt(sum(float(y.double().pow(2).sum()) for y in b))
+    if na == 0.0 or nb == 0.0:
+        return float("nan")
+    return dot / (na * nb)

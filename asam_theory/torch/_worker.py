@@ -1,0 +1,393 @@
+"""Ascent-gradient computation and the background worker thread used by AsyncSAM and SAMPa.
+
+Two pieces, deliberately free of any reference to the optimizer object so that the optimizer can
+be garbage-collected (its finaliser then stops the thread):
+
+* :class:`AscentComputer` — evaluates ``ascent_loss(target, batch)`` at given weights on the
+  ascent device and returns ∇ (raw) or the normalised SAM/ASAM direction. ``target`` is a private
+  replica of the user's model whose parameters are re-bound (``p.data = w``, no copy) to the
+  snapshot tensors, or — when no model is given — the list of snapshot tensors themselves.
+* :class:`VersionedWorker` — one daemon thread that takes versioned weight snapshots, computes
+  directions and keeps the completed ones, with the selection rule documented in
+  :meth:`VersionedWorker.pick`.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from asam_theory.torch._common import freeze_bn_permanently, move_batch, normalized_direction
+
+AscentLoss = Callable[[Any, Any], torch.Tensor]
+
+
+class AscentWorkerError(RuntimeError):
+    """An exception raised inside the ascent worker thread, re-raised in the main thread.
+
+    The original exception is chained as ``__cause__`` (its ``__traceback__`` holds the worker's
+    frames) and the formatted worker traceback is part of the message.
+    """
+
+
+class BatchSource:
+    """Uniform access to the user's ascent batches.
+
+    * callable + ``batch_size`` int: ``source(batch_size)``;
+    * callable + ``batch_size=None``: ``source()``;
+    * iterator/iterable (only with ``batch_size=None``): ``next(iterator)``;
+    * ``None``: every batch is ``None`` (losses that ignore the batch, e.g. exact gradients).
+    """
+
+    def __init__(self, source: Any) -> None:
+        self._callable = None
+        self._iter = None
+        if source is None:
+            pass
+        elif hasattr(source, "__next__"):
+            self._iter = source
+        elif callable(source):
+            self._callable = source
+        elif hasattr(source, "__iter__"):
+            self._iter = iter(source)
+        else:
+            raise ValueError(
+                "ascent_batches must be a callable (batch_size) -> batch, an iterator, or None; "
+                f"got {type(source).__name__}"
+            )
+
+    @property
+    def sized(self) -> bool:
+        """Whether batches of a requested size can be drawn."""
+        return self._callable is not None
+
+    def draw(self, batch_size: int | None) -> Any:
+        if self._callable is not None:
+            return self._callable() if batch_size is None else self._callable(batch_size)
+        if self._iter is not None:
+            if batch_size is not None:
+                raise ValueError(
+                    "ascent_batches given as an iterator cannot honour ascent_batch_size; "
+                    "pass a callable (batch_size) -> batch"
+                )
+            return next(self._iter)
+        return None
+
+
+class AscentComputer:
+    """Computes ascent directions at given weights on ``device``.
+
+    Args:
+        ascent_loss: ``ascent_loss(model_or_params, batch) -> scalar tensor``.
+        device: ascent device.
+        model: the user's model; a deep copy is placed on ``device`` (BatchNorm momentum 0, train
+            mode, so the replica never changes running statistics and the user's model is not
+            touched). ``None`` = functional mode (the loss receives a list of tensors).
+        param_index: for each optimised parameter, its index in ``list(model.parameters())``.
+        adaptive: ASAM scaling (see :func:`normalized_direction`).
+    """
+
+    def __init__(
+        self,
+        ascent_loss: AscentLoss,
+        device: torch.device,
+        model: nn.Module | None,
+        params: Sequence[torch.Tensor],
+        adaptive: bool,
+    ) -> None:
+        self.ascent_loss = ascent_loss
+        self.device = device
+        self.adaptive = adaptive
+        self.replica: nn.Module | None = None
+        self.replica_params: list[torch.nn.Parameter] = []
+        if model is not None:
+            index = {id(p): i for i, p in enumerate(model.parameters())}
+            missing = [i for i, p in enumerate(params) if id(p) not in index]
+            if missing:
+                raise ValueError(
+                    "model must own every optimised parameter; parameters at positions "
+                    f"{missing} are not in model.parameters()"
+                )
+            with torch.no_grad():
+                replica = copy.deepcopy(model).to(device)
+            for p in replica.parameters():
+                p.grad = None
+            freeze_bn_permanently(replica)
+            replica.train()
+            all_rp = list(replica.parameters())
+            self.replica = replica
+            self.replica_params = [all_rp[index[id(p)]] for p in params]
+
+    def gradient(
+        self, weights: Sequence[torch.Tensor], batch: Any
+    ) -> tuple[list[torch.Tensor], float]:
+        """(∇ ascent_loss at ``weights`` on ``batch``, loss value). ``weights`` on this device."""
+        if self.replica is not None:
+            with torch.no_grad():
+                for rp, w in zip(self.replica_params, weights, strict=True):
+                    rp.data = w
+            target: Any = self.replica
+            leaves: list[torch.Tensor] = list(self.replica_params)
+        else:
+            leaves = [w.detach().requires_grad_(True) for w in weights]
+            target = leaves
+        with torch.enable_grad():
+            loss = self.ascent_loss(target, batch)
+            grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        out = [
+            torch.zeros_like(w) if g is None else g.detach()
+            for w, g in zip(weights, grads, strict=True)
+        ]
+        return out, float(loss.detach())
+
+    def direction(self, weights: Sequence[torch.Tensor], batch: Any) -> list[torch.Tensor]:
+        """Unit ascent direction u at ``weights`` (ε = ρ u), on this device."""
+        grads, _ = self.gradient(weights, batch)
+        with torch.no_grad():
+            u, _ = normalized_direction(grads, [w.detach() for w in weights], self.adaptive)
+        return u
+
+
+@dataclass
+class Job:
+    """A weight snapshot handed to the worker (tensors live on the worker's device)."""
+
+    version: int
+    tensors: list[torch.Tensor]
+    event: Any = None  # torch.cuda.Event to wait on before reading ``tensors``
+
+
+@dataclass
+class Result:
+    """A completed direction: version of the snapshot it was computed at, u, and its batch."""
+
+    version: int
+    direction: list[torch.Tensor]
+    batch: Any = None
+    compute_s: float = 0.0
+
+
+@dataclass
+class _Shared:
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    pending: dict[int, Job] = field(default_factory=dict)
+    done: dict[int, Result] = field(default_factory=dict)
+    pool: list[list[torch.Tensor]] = field(default_factory=list)
+    next_step: int = 0
+    origin: int = 0
+    stop: bool = False
+    error: BaseException | None = None
+    error_tb: str = ""
+    busy: int | None = None
+
+
+class VersionedWorker:
+    """Background thread computing ascent directions from versioned snapshots.
+
+    Versions: the main thread publishes the weights after its k-th update as version k (version
+    0 = the weights at the first step, or at ``origin`` after a restore). For step t it accepts a
+    completed direction with version v in the *window*
+
+        max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)
+
+    and takes the freshest one there (staleness t − v). The worker chooses what to compute next
+    by :meth:`pick`; that rule guarantees the main thread can never wait forever for a version
+    that will not be computed (every version ≥ origin is published, and the needed one is never
+    discarded).
+    """
+
+    def __init__(
+        self,
+        compute: Callable[[list[torch.Tensor], Any], list[torch.Tensor]],
+        draw_batch: Callable[[], Any],
+        device: torch.device,
+        tau: int,
+        max_staleness: int,
+        num_threads: int | None,
+        name: str = "asam-ascent",
+        keep_batch: bool = False,
+    ) -> None:
+        self.shared = _Shared()
+        self.tau = tau
+        self.max_staleness = max_staleness
+        self._compute = compute
+        self._draw = draw_batch
+        self._device = device
+        self._num_threads = num_threads
+        self._keep_batch = keep_batch
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread.start()
+
+    # -- window / selection -------------------------------------------------------------------
+    def window(self, step: int) -> tuple[int, int]:
+        sh = self.shared
+        return max(step - self.max_staleness, 0), max(step - self.tau, sh.origin)
+
+    def pick(self) -> int | None:
+        """Which pending snapshot to compute next (called with the lock held).
+
+        Let [lo, hi] be the window of the next step the main thread will ask for. Pending
+        snapshots older than lo are useless and dropped. If some pending version lies in
+        [lo, hi], compute the freshest of them and drop older pending ones (the main thread
+        always prefers fresher directions, so they would never be used). Otherwise compute the
+        oldest pending version (it is too fresh now and will be needed first).
+        """
+        sh = self.shared
+        lo, hi = self.window(sh.next_step)
+        for v in [v for v in sh.pending if v < lo]:
+            self._recycle(sh.pending.pop(v).tensors)
+        if not sh.pending:
+            return None
+        in_range = [v for v in sh.pending if v <= hi]
+        if in_range:
+            chosen = max(in_range)
+            for v in [v for v in in_range if v < chosen]:
+                self._recycle(sh.pending.pop(v).tensors)
+            return chosen
+        return min(sh.pending)
+
+    def _recycle(self, tensors: list[torch.Tensor]) -> None:
+        if len(self.shared.pool) < 4:
+            self.shared.pool.append(tensors)
+
+    # -- main-thread API ----------------------------------------------------------------------
+    def take_buffers(self) -> list[torch.Tensor] | None:
+        with self.shared.cond:
+            return self.shared.pool.pop() if self.shared.pool else None
+
+    def submit(self, job: Job) -> None:
+        with self.shared.cond:
+            self.raise_if_failed()
+            self.shared.pending[job.version] = job
+            self.shared.cond.notify_all()
+
+    def set_next_step(self, step: int) -> None:
+        with self.shared.cond:
+            self.shared.next_step = step
+            self.shared.cond.notify_all()
+
+    def acquire(self, step: int, timeout: float) -> Result:
+        """Block until a direction in the window of ``step`` exists; return the freshest."""
+        sh = self.shared
+        deadline = time.monotonic() + timeout
+        with sh.cond:
+            if sh.next_step != step:
+                sh.next_step = step
+                sh.cond.notify_all()
+            lo, hi = self.window(step)
+            while True:
+                self.raise_if_failed()
+                if sh.stop:
+                    raise RuntimeError("AsyncSAM worker is closed; create a new optimizer")
+                usable = [v for v in sh.done if lo <= v <= hi]
+                if usable:
+                    v = max(usable)
+                    for old in [w for w in sh.done if w < v]:
+                        del sh.done[old]
+                    return sh.done[v]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    state = (
+                        f"computing version {sh.busy}" if sh.busy is not None
+                        else f"idle with pending versions {sorted(sh.pending)}"
+                    )
+                    alive = self.thread.is_alive()
+                    raise TimeoutError(
+                        f"AsyncSAM: no ascent direction with version in [{lo}, {hi}] for step "
+                        f"{step} after timeout={timeout:g}s (tau={self.tau}, "
+                        f"max_staleness={self.max_staleness}); the ascent worker on "
+                        f"{self._device} is {'alive' if alive else 'dead'} and {state}. "
+                        "Increase timeout, lower ascent_batch_size, or check ascent_loss / "
+                        "ascent_batches for a hang."
+                    )
+                sh.cond.wait(timeout=min(remaining, 0.5))
+
+    def preload(self, result: Result, origin: int) -> None:
+        with self.shared.cond:
+            self.shared.done[result.version] = result
+            self.shared.origin = origin
+
+    def set_origin(self, origin: int) -> None:
+        with self.shared.cond:
+            self.shared.origin = origin
+
+    def freshest(self) -> Result | None:
+        with self.shared.cond:
+            return self.shared.done[max(self.shared.done)] if self.shared.done else None
+
+    def raise_if_failed(self) -> None:
+        err = self.shared.error
+        if err is not None:
+            raise AscentWorkerError(
+                f"AsyncSAM ascent worker raised {type(err).__name__}: {err}\n"
+                f"--- worker traceback ---\n{self.shared.error_tb}"
+            ) from err
+
+    def close(self, join_timeout: float = 30.0) -> None:
+        with self.shared.cond:
+            self.shared.stop = True
+            self.shared.cond.notify_all()
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(timeout=join_timeout)
+        if self.thread.is_alive():  # pragma: no cover - only when ascent_loss hangs
+            raise TimeoutError(
+                f"AsyncSAM worker did not stop within {join_timeout}s (ascent_loss still running)"
+            )
+
+    # -- worker thread ------------------------------------------------------------------------
+    def _loop(self) -> None:
+        sh = self.shared
+        if self._num_threads is not None:
+            torch.set_num_threads(self._num_threads)
+        stream_ctx: Any = None
+        if self._device.type == "cuda":
+            torch.cuda.set_device(self._device)
+            stream_ctx = torch.cuda.stream(torch.cuda.Stream(self._device))
+        try:
+            if stream_ctx is not None:
+                stream_ctx.__enter__()
+            while True:
+                with sh.cond:
+                    chosen = None
+                    while not sh.stop and (chosen := self.pick()) is None:
+                        sh.cond.wait()
+                    if sh.stop:
+                        return
+                    job = sh.pending.pop(chosen)
+                    sh.busy = chosen
+                t0 = time.perf_counter()
+                if job.event is not None:
+                    job.event.synchronize()
+                batch = move_batch(self._draw(), self._device)
+                direction = self._compute(job.tensors, batch)
+                if self._device.type == "cuda":
+                    torch.cuda.current_stream(self._device).synchronize()
+                res = Result(
+                    job.version, direction, batch if self._keep_batch else None,
+                    time.perf_counter() - t0,
+                )
+                with sh.cond:
+                    sh.busy = None
+                    sh.done[job.version] = res
+                    lo, _ = self.window(sh.next_step)
+                    for old in [v for v in sh.done if v < lo]:
+                        del sh.done[old]
+                    self._recycle(job.tensors)
+                    sh.cond.notify_all()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            with sh.cond:
+                sh.error = exc
+                sh.error_tb = traceback.format_exc()
+                sh.busy = None
+                sh.cond.notify_all()
+        finally:
+            if stream_ctx is not None:
+                stream_ctx.__exit__(None, None, None)
