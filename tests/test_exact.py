@@ -448,3 +448,13 @@ def test_transient_speed_large() -> None:
     assert np.all(np.isfinite(tr.excess_loss))
     # Slowest mode 1 - 0.1 * 0.05 = 0.995: after 2000 steps its mean part is ~ 0.995^4000 ~ 2e-9.
     assert tr.excess_loss[-1] == pytest.approx(s.excess_loss, rel=1e-6)
+
+
+def test_scan_fallback_agrees_with_root_condition() -> None:
+    # The radius-bisection fallback of max_stable_lr finds the same first crossing as the exact
+    # root condition (it only runs when a crossing slips between two grid angles).
+    for tau, lam, rho in ((1, 2.0, 0.4), (3, 0.7, 0.4), (5, 5.0, 0.05)):
+        a, c = lam, rho * lam**2
+        exact = ex.max_stable_lr([lam], rho=rho, tau=tau)
+        scanned = ex._first_crossing_by_scan(a, c, tau, 3 * exact)
+        assert scanned == pytest.approx(exact, rel=1e-9)

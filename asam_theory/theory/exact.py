@@ -540,8 +540,31 @@ def _max_stable_lr_scalar(a: float, c: float, tau: int) -> float:
         # actually >= 1 just beyond it (relative step 1e-7, far above the root-finding error).
         beyond = float(_radii_from_coeffs(a, c, cand * (1.0 + 1e-7), tau))
         if beyond >= 1.0:
-            return float(cand)
+            below = float(_radii_from_coeffs(a, c, cand * (1.0 - 1e-7), tau))
+            if below < 1.0:
+                return float(cand)
+            # An earlier crossing slipped between two grid angles: locate it on the radius.
+            return _first_crossing_by_scan(a, c, tau, cand)
     return math.inf
+
+
+def _first_crossing_by_scan(a: float, c: float, tau: int, upper: float) -> float:
+    """Fallback: first lr in (0, upper] with radius >= 1, by a geometric scan and bisection."""
+    grid = upper * np.geomspace(1e-9, 1.0, 4000)
+    radii = _radii_from_coeffs(a, c, grid, tau)
+    j = int(np.argmax(radii >= 1.0))
+    if j == 0:
+        return 0.0
+    lo, hi = float(grid[j - 1]), float(grid[j])
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if float(_radii_from_coeffs(a, c, mid, tau)) < 1.0:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * hi:
+            break
+    return lo
 
 
 def max_stable_lr(
@@ -608,8 +631,9 @@ def stability_region(
     rr, ll, lm = np.meshgrid(rhos, lrs, lam, indexing="ij")
     a, c = _scalar_coeffs(method, lm, rr)
     for k, tau in enumerate(taus):
-        radius[k] = np.max(_radii_from_coeffs(a, c, ll, int(tau)), axis=-1)
         for i, rho in enumerate(rhos):
+            # One rho row at a time keeps memory at len(lrs) * len(lam) * (tau + 1)^2 floats.
+            radius[k, i] = np.max(_radii_from_coeffs(a[i], c[i], ll[i], int(tau)), axis=-1)
             boundary[k, i] = max_stable_lr(lam, float(rho), int(tau), method)
     return StabilityRegion(lrs, rhos, taus, radius, radius < 1.0, boundary)
 
