@@ -12,6 +12,7 @@ from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentWorkerError
 from asam_theory.torch.asyncsam import AsyncSAM
 from asam_theory.torch.sam import SAM
+from asam_theory.torch.sampa import SAMPa
 from asam_theory.torch.tuning import AscentBatchTuning, tune_ascent_batch
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "AscentWorkerError",
     "AsyncSAM",
     "SAM",
+    "SAMPa",
     "bn_frozen",
     "tune_ascent_batch",
 ]

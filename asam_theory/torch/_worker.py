@@ -156,6 +156,9 @@ class AscentComputer:
         return u
 
 
+NO_BATCH = object()
+
+
 @dataclass
 class Job:
     """A weight snapshot handed to the worker (tensors live on the worker's device)."""
@@ -163,6 +166,7 @@ class Job:
     version: int
     tensors: list[torch.Tensor]
     event: Any = None  # torch.cuda.Event to wait on before reading ``tensors``
+    batch: Any = NO_BATCH  # a fixed batch for this job (SAMPa); default: draw one
 
 
 @dataclass
@@ -366,7 +370,8 @@ class VersionedWorker:
                 t0 = time.perf_counter()
                 if job.event is not None:
                     job.event.synchronize()
-                batch = move_batch(self._draw(), self._device)
+                raw = self._draw() if job.batch is NO_BATCH else job.batch
+                batch = move_batch(raw, self._device)
                 direction = self._compute(job.tensors, batch)
                 if self._device.type == "cuda":
                     torch.cuda.current_stream(self._device).synchronize()

@@ -103,6 +103,7 @@ class AsyncSAM(torch.optim.Optimizer):
         staleness_history: staleness used at each step.
         wait_history: seconds the main thread waited for the worker at each step.
         fidelity_history: ``(step, cosine)`` pairs.
+        probe_seconds: main-thread time spent on fidelity probes (not part of the method).
         tuning: the :class:`AscentBatchTuning` when ``ascent_batch_size="auto"``.
     """
 
@@ -201,6 +202,7 @@ class AsyncSAM(torch.optim.Optimizer):
         self.staleness_history: list[int] = []
         self.wait_history: list[float] = []
         self.fidelity_history: list[tuple[int, float]] = []
+        self.probe_seconds = 0.0
         self._worker: VersionedWorker | None = None
         if not self.deterministic:
             source, bsz = self._source, self.ascent_batch_size
@@ -364,8 +366,10 @@ class AsyncSAM(torch.optim.Optimizer):
         self.wait_history.append(time.perf_counter() - t0)
         self._last_result = res
         if self.fidelity_every and t % self.fidelity_every == 0:
+            tp = time.perf_counter()
             fresh = self._fresh_direction(res.batch)
             self.fidelity_history.append((t, cosine(res.direction, fresh)))
+            self.probe_seconds += time.perf_counter() - tp
 
         k = 0
         for group in self.param_groups:

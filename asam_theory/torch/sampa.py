@@ -1,0 +1,226 @@
+"""SAMPa — SAM Parallelized (Xie, Pethick, Cevher, NeurIPS 2024; LIONS-EPFL/SAMPa).
+
+Equations (``sam_variants.md`` §6.1), with f the minibatch loss:
+
+    x̃_t     = x_t + ρ ∇f(y_t) / (‖∇f(y_t)‖₂ + 1e-12),
+    y_{t+1} = x_t − η_t ∇f(y_t),
+    x_{t+1} = x_t − η_t (1 − λ) ∇f(x̃_t) − η_t λ ∇f(y_{t+1}).
+
+∇f(x̃_t) and ∇f(y_{t+1}) depend only on x_t and ∇f(y_t), so they run at the same time: the main
+thread computes ∇f(x̃_t) on the descent device while a worker thread computes ∇f(y_{t+1}) on
+``worker_device`` (the 2-device structure of the official ``train.py``, §6.5). As there:
+
+* ∇f(x̃_t) uses the *previous* batch B_{t−1} (the one ∇f(y_t) was computed on), ∇f(y_{t+1}) the
+  current batch B_t; the first step takes ∇f(y_0) = ∇f(x_0) on B_0 (one extra gradient);
+* the mixed gradient (1 − λ)∇f(x̃_t) + λ∇f(y_{t+1}) is written into ``p.grad`` and the base
+  optimizer steps, so the last equation holds exactly for plain SGD and becomes its
+  momentum/weight-decay version otherwise;
+* for ``torch.optim.SGD`` the auxiliary point is the step SGD would take with ∇f(y_t):
+  y_{t+1} = x_t − η(∇f(y_t) + wd·x_t + μ·m_t) (m_t the momentum buffer, absent at first); for
+  other base optimizers y_{t+1} = x_t − η∇f(y_t) as in the equations.
+
+λ = 0 is handled (∇f(y_{t+1}) is kept in its own buffer, unlike the official code, which
+recovers it by dividing by λ). BatchNorm: the perturbed pass at x̃_t runs inside
+:func:`bn_frozen`; the worker's replica has momentum 0 (same convention as AsyncSAM).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from asam_theory.torch._common import (
+    bn_frozen,
+    check_device,
+    check_rho,
+    move_batch,
+    normalized_direction,
+)
+from asam_theory.torch._worker import AscentComputer, AscentLoss, Job, VersionedWorker
+
+__all__ = ["SAMPa"]
+
+
+class SAMPa(torch.optim.Optimizer):
+    """SAMPa-λ with its two gradients computed concurrently (``concurrent=True``).
+
+    Args:
+        params: parameters of ``model`` (or param groups).
+        base_optimizer: optimizer class, built on the param groups with ``**kwargs``.
+        model: the module; ``loss_fn(model, batch) -> loss`` is evaluated on it (x̃ pass) and on a
+            private replica on ``worker_device`` (y pass).
+        loss_fn: minibatch loss.
+        rho: radius ρ ≥ 0 (official default 0.1).
+        lam: λ ∈ [0, 1] (official default 0.2, "SAMPa-0.2").
+        worker_device: device of the y-gradient worker.
+        concurrent: ``False`` computes both gradients one after the other in the main thread
+            (same numbers; useful for exact tests).
+        timeout: seconds to wait for the worker.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        base_optimizer: type[torch.optim.Optimizer],
+        model: nn.Module,
+        loss_fn: AscentLoss,
+        rho: float = 0.1,
+        lam: float = 0.2,
+        worker_device: str | torch.device = "cpu",
+        concurrent: bool = True,
+        timeout: float = 120.0,
+        worker_num_threads: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        rho = check_rho(rho)
+        lam_f = float(lam)
+        if not 0.0 <= lam_f <= 1.0:
+            raise ValueError(f"lam must be in [0, 1], got {lam!r}")
+        dev = check_device(worker_device, "worker_device")
+        defaults = dict(rho=rho, lam=lam_f, **kwargs)
+        super().__init__(params, defaults)
+        self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
+        self.param_groups = self.base_optimizer.param_groups
+        self.defaults.update(self.base_optimizer.defaults)
+        self.model = model
+        self.loss_fn = loss_fn
+        self.lam = lam_f
+        self.timeout = float(timeout)
+        self.worker_device = dev
+        self._params = [p for g in self.param_groups for p in g["params"]]
+        self.descent_device = self._params[0].device
+        self._computer = AscentComputer(loss_fn, dev, model, self._params, adaptive=False)
+        self._g_y: list[torch.Tensor] | None = None
+        self._prev_batch: Any = None
+        self._t = 0
+        self._worker: VersionedWorker | None = None
+        if concurrent:
+            computer = self._computer  # the thread must not reference self (GC finaliser)
+            self._worker = VersionedWorker(
+                compute=lambda w, b: computer.gradient(w, b)[0],
+                draw_batch=lambda: None,
+                device=dev,
+                tau=0,
+                max_staleness=0,
+                num_threads=(
+                    torch.get_num_threads() if worker_num_threads is None else worker_num_threads
+                ),
+                name="sampa-y-gradient",
+            )
+            self._finalizer = weakref.finalize(self, self._worker.close)
+
+    def close(self) -> None:
+        """Stop and join the worker thread (idempotent)."""
+        if self._worker is not None:
+            self._finalizer.detach()
+            self._worker.close()
+
+    def __enter__(self) -> SAMPa:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _grad_main(self, batch: Any) -> tuple[list[torch.Tensor], torch.Tensor]:
+        batch = move_batch(batch, self.descent_device)
+        with torch.enable_grad():
+            loss = self.loss_fn(self.model, batch)
+            grads = torch.autograd.grad(loss, self._params, allow_unused=True)
+        g = [torch.zeros_like(p) if gi is None else gi for p, gi in zip(self._params, grads,
+                                                                       strict=True)]
+        return g, loss.detach()
+
+    @torch.no_grad()
+    def _y_next(self) -> list[torch.Tensor]:
+        """y_{t+1} = x_t − η d_t with d_t as in the module docstring."""
+        assert self._g_y is not None
+        out = []
+        k = 0
+        sgd = isinstance(self.base_optimizer, torch.optim.SGD)
+        for group in self.param_groups:
+            for p in group["params"]:
+                d = self._g_y[k]
+                if sgd:
+                    wd, mom = group.get("weight_decay", 0.0), group.get("momentum", 0.0)
+                    if wd:
+                        d = d + wd * p
+                    buf = self.base_optimizer.state.get(p, {}).get("momentum_buffer")
+                    if mom and buf is not None:
+                        d = d + mom * buf
+                out.append(p.detach() - group["lr"] * d)
+                k += 1
+        return out
+
+    @torch.no_grad()
+    def step(self, batch: Any) -> torch.Tensor:  # type: ignore[override]
+        """One SAMPa step on the current batch B_t; returns the loss at x̃_t on B_{t−1}."""
+        if self._g_y is None:  # y_0 = x_0
+            self._g_y, _ = self._grad_main(batch)
+            self._prev_batch = batch
+        y_next = self._y_next()
+        t = self._t
+        if self._worker is not None:
+            y_dev = [y.to(self.worker_device, non_blocking=True) for y in y_next]
+            event = None
+            if self.descent_device.type == "cuda":
+                event = torch.cuda.Event()
+                event.record(torch.cuda.current_stream(self.descent_device))
+            self._worker.submit(Job(t, y_dev, event, batch=batch))
+        u, _ = normalized_direction(self._g_y, [p.detach() for p in self._params], False)
+        old = [p.detach().clone() for p in self._params]
+        k = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.add_(u[k], alpha=group["rho"])
+                k += 1
+        try:
+            with bn_frozen(self.model):
+                g_tilde, loss = self._grad_main(self._prev_batch)
+        finally:
+            for p, o in zip(self._params, old, strict=True):
+                p.copy_(o)
+        if self._worker is not None:
+            g_y_next = self._worker.acquire(t, self.timeout).direction
+            self._worker.set_origin(t + 1)
+            self._worker.set_next_step(t + 1)
+        else:
+            g_y_next = self._computer.gradient(
+                [y.to(self.worker_device) for y in y_next],
+                move_batch(batch, self.worker_device),
+            )[0]
+        g_y_next = [g.to(self.descent_device, non_blocking=True) for g in g_y_next]
+        lam = self.lam
+        for p, gt, gy in zip(self._params, g_tilde, g_y_next, strict=True):
+            p.grad = (1.0 - lam) * gt + lam * gy
+        self.base_optimizer.step()
+        self._g_y = g_y_next
+        self._prev_batch = batch
+        self._t += 1
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        """Base-optimizer state + ∇f(y_t), the previous batch and the step count."""
+        return {
+            "base": self.base_optimizer.state_dict(),
+            "sampa": {
+                "t": self._t,
+                "g_y": None if self._g_y is None else [g.clone() for g in self._g_y],
+                "prev_batch": self._prev_batch,
+            },
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
+        self.base_optimizer.load_state_dict(state_dict["base"])
+        self.param_groups = self.base_optimizer.param_groups
+        extra = state_dict["sampa"]
+        self._t = int(extra["t"])
+        g = extra["g_y"]
+        self._g_y = None if g is None else [x.to(self.descent_device) for x in g]
+        self._prev_batch = extra["prev_batch"]
+        if self._worker is not None:
+            self._worker.set_origin(self._t)
+            self._worker.set_next_step(self._t)
