@@ -55,6 +55,7 @@ def sym(name: str, latex: str | None = None, **assumptions: bool) -> sp.Symbol:
 
 def latex(expr: sp.Basic) -> str:
     """LaTeX of ``expr`` using the registered symbol names."""
+    expr = sp.sympify(expr)
     names = {s: _LATEX[s] for s in expr.free_symbols if s in _LATEX}
     return sp.latex(expr, symbol_names=names)
 
@@ -369,13 +370,14 @@ def is_zero(expr: sp.Expr) -> bool:
 
 
 def substitute(expr: sp.Expr, using: Sequence[Fact]) -> sp.Expr:
-    """Replace each symbol ``s`` by ``e`` for equality facts ``s = e`` (equals for equals)."""
-    mapping = {}
-    for f in using:
+    """Replace each symbol ``s`` by ``e`` for equality facts ``s = e`` (equals for equals),
+    one fact after the other."""
+    expr = sp.sympify(expr)
+    for f in using:  # in the given order, so a definition may introduce later ones
         if f.kind != "eq" or not isinstance(f.lhs, sp.Symbol) or not f.ok:
             raise ValueError(f"fact {f.name} is not a valid definition 'symbol = expr'")
-        mapping[f.lhs] = f.rhs
-    return sp.sympify(expr).xreplace(mapping) if mapping else sp.sympify(expr)
+        expr = expr.xreplace({f.lhs: f.rhs})
+    return expr
 
 
 def _with_using(why: str, using: Sequence[Fact]) -> str:

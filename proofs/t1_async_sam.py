@@ -68,9 +68,6 @@ def per_step_independent(p: Proof, keep_e: bool = False) -> Fact:
     var = p.assume_le(
         "VAR", expectation_symbol(gram("xi", "xi")), sigma2 / b, "minibatch variance sigma2/b"
     )
-    lip = p.assume_le(
-        "LIP", gram("e", "e"), L**2 * rho**2, "L-smoothness with |eps_t| = rho: |e| <= L rho"
-    )
     ss = p.assume_le("STEP", L * eta, 1, "step-size condition eta <= 1/L")
     s1 = p.le(f1, sp.expand(dl.rhs), [Given(dl)], "descent lemma, expanded in the Gram algebra")
     s2 = p.expect(s1, [ind], "total expectation; <g,xi> and <e,xi> have mean 0")
@@ -91,6 +88,9 @@ def per_step_independent(p: Proof, keep_e: bool = False) -> Fact:
     cert = [Given(s3), Prod(Pos(eta / 2), Given(ss), Given(enn))]
     tail = Ee2
     if not keep_e:
+        lip = p.assume_le(
+            "LIP", gram("e", "e"), L**2 * rho**2, "L-smoothness with |eps_t| = rho: |e| <= L rho"
+        )
         elip = p.expect(lip, [], "expectation of the smoothness bound")
         cert.append(Prod(Pos(eta / 2), Given(elip)))
         tail = L**2 * rho**2
