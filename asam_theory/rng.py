@@ -4,7 +4,8 @@ Seed ``i`` of a run started with ``seed=s`` owns the generators
 ``default_rng(SeedSequence([s + i, k]))`` for stream ``k`` (``descent``, ``ascent``, ...).
 Consequences the tests rely on:
 
-* a run of ``M`` seeds equals ``M`` single-seed runs with seeds ``s, s+1, …, s+M-1``;
+* a run of ``M`` seeds draws exactly what ``M`` single-seed runs with seeds
+  ``s, s+1, …, s+M-1`` draw;
 * the ρ = 0 reductions are exact: the descent batches of SAM-type rules come from the same
   stream as SGD's, the ascent batches from a stream of their own;
 * the block size is invisible: ``Generator.standard_normal`` and ``Generator.random``

@@ -109,7 +109,9 @@ def simulate(problem: Problem, rule: UpdateRule, x0: np.ndarray | Sequence[float
         Start, shape ``(d,)`` (shared) or ``(n_seeds, d)``.
     steps, n_seeds, seed:
         Seed ``i`` uses the random streams of integer seed ``seed + i``: a run of M seeds
-        equals the M single-seed runs ``simulate(..., n_seeds=1, seed=seed + i)``.
+        equals the M single-seed runs ``simulate(..., n_seeds=1, seed=seed + i)`` (the same
+        draws; values agree to rounding, since BLAS may order the sums of an ``(M, d)``
+        matrix product differently for different M).
     record:
         Names among ``f``, ``grad_norm2``, ``dist2``, ``x``, ``mean_grad_norm2`` (state
         metrics, at :math:`x_t`) and ``fidelity``, ``perturbation_norm``,

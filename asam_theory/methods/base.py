@@ -140,7 +140,9 @@ class UpdateRule:
         if self.momentum:
             buf = d.copy() if buf is None else self.momentum * buf + (1 - self.dampening) * d
             d = d + self.momentum * buf if self.nesterov else buf
-        return x - self.lr * d, buf
+        x_next = d * -self.lr  # two passes, one allocation: x - lr d
+        x_next += x
+        return x_next, buf
 
     def config(self) -> dict:
         return {"type": self.name, "params": dataclasses.asdict(self)}

@@ -1,0 +1,85 @@
+r"""Engine overhead: simulate() time over the raw cost of the same gradient evaluations.
+
+Workload (issue: foundation benchmark): AsyncSAM (τ = 2, normalised, exact oracle) on a
+rotated d = 100 quadratic, 1,000 seeds × 2,000 steps.  One AsyncSAM step evaluates two
+gradients, each an ``(M, d) @ (d, d)`` product, so the raw cost is ``2 × steps`` such
+products done back to back ("bare batched matrix products", with the subtraction of
+:math:`Hx^\*` the gradient also needs left out).  The ratio engine/raw is measured in one
+process with the two timings interleaved (A, B, A, B, …) and the median of the per-repeat
+ratios is printed.  Target: ≤ 1.5.
+
+Run:  python benchmarks/engine_overhead.py [--repeats 5] [--seeds 1000] [--steps 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+from asam_theory.engine import simulate
+from asam_theory.methods import AsyncSAM
+from asam_theory.problems import Quadratic
+
+
+def raw_cost(H: np.ndarray, x: np.ndarray, n_products: int) -> float:
+    out = np.empty_like(x)
+    t0 = time.perf_counter()
+    for _ in range(n_products):
+        np.matmul(x, H, out=out)
+    return time.perf_counter() - t0
+
+
+def engine_cost(problem, rule, x0, steps, n_seeds, noise: bool) -> float:
+    p = problem.with_noise(0.01) if noise else problem
+    t0 = time.perf_counter()
+    simulate(p, rule, x0, steps, n_seeds, seed=0, record=("f",), every=steps,
+             check_stability=False)
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--dim", type=int, default=100)
+    ap.add_argument("--noise", action="store_true",
+                    help="add Gaussian gradient noise (the raw cost still counts matmuls only)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    problem = Quadratic.from_spectrum("condition_number", args.dim, L=1.0, kappa=100.0,
+                                      rotate=True, shift=True, seed=0)
+    rule = AsyncSAM(lr=0.5, rho=0.05, tau=2)
+    x0 = np.ones(args.dim)
+    x = np.random.default_rng(0).standard_normal((args.seeds, args.dim))
+    n_products = rule.cost.grads_per_step * args.steps
+    engine_cost(problem, rule, x0, 50, args.seeds, args.noise)  # warm-up
+    raw_cost(problem.hessian, x, 50)
+    ratios, eng, raw = [], [], []
+    for _ in range(args.repeats):
+        e = engine_cost(problem, rule, x0, args.steps, args.seeds, args.noise)
+        r = raw_cost(problem.hessian, x, n_products)
+        eng.append(e)
+        raw.append(r)
+        ratios.append(e / r)
+    result = {
+        "workload": f"AsyncSAM tau=2, d={args.dim}, {args.seeds} seeds x {args.steps} steps"
+                    + (", Gaussian noise" if args.noise else ", exact oracle"),
+        "engine_s_median": statistics.median(eng), "raw_s_median": statistics.median(raw),
+        "ratio_median": statistics.median(ratios), "ratios": ratios,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['workload']}: engine {result['engine_s_median']:.3f} s, raw "
+              f"{result['raw_s_median']:.3f} s, engine/raw median {result['ratio_median']:.3f} "
+              f"(per repeat: {', '.join(f'{r:.3f}' for r in ratios)})")
+    return result
+
+
+if __name__ == "__main__":
+    main()
