@@ -361,6 +361,8 @@ def normalise(expr: sp.Expr) -> sp.Expr:
 def is_zero(expr: sp.Expr) -> bool:
     """True when sympy confirms ``expr == 0`` (cancel, then simplify as a fallback)."""
     expr = normalise(expr)
+    if expr == 0 or sp.expand(expr) == 0:
+        return True
     expanded = sp.expand(expr, power_exp=True)
     if expanded == 0:
         return True
