@@ -1,0 +1,65 @@
+"""``asam-theory bench``: AsyncSAM / SAM / SGD step-time ratios, measured interleaved.
+
+The logic and protocol live in :mod:`asam_theory.torch.bench` (wide-MLP workload, b′ from
+``tune_ascent_batch``, rounds with rotating order, medians over rounds). ``--json`` prints the
+measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_sgd`` and
+``device``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+NAME = "bench"
+HELP = "step-time ratios AsyncSAM/SGD and SAM/SGD (interleaved rounds, medians)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--hidden", type=int, default=None, help="MLP width H")
+    parser.add_argument("--batch-size", type=int, default=None, help="descent batch b")
+    parser.add_argument("--ascent-batch-size", default="auto", help="b′ or 'auto' (tuned)")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=8, help="steps per method per round")
+    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--device", default=None, help="descent device (default cuda if any)")
+    parser.add_argument("--ascent-device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads per role")
+    parser.add_argument("--tau", type=int, default=1)
+    parser.add_argument("--max-staleness", type=int, default=None)
+    parser.add_argument("--margin", type=float, default=0.8, help="tuner margin in (0, 1]")
+    parser.add_argument("--out", default=None, help="also write the JSON to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from asam_theory.torch.bench import run_bench
+
+    bprime: int | str = args.ascent_batch_size
+    if bprime != "auto":
+        try:
+            bprime = int(bprime)
+        except ValueError as exc:
+            raise ValueError(f"--ascent-batch-size must be an integer or 'auto', got {bprime!r}"
+                             ) from exc
+    res = run_bench(
+        hidden=args.hidden, batch_size=args.batch_size, rounds=args.rounds, steps=args.steps,
+        warmup=args.warmup, device=args.device, ascent_device=args.ascent_device,
+        threads=args.threads, tau=args.tau, max_staleness=args.max_staleness,
+        ascent_batch_size=bprime, margin=args.margin,
+    )
+    text = json.dumps(res, indent=2)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text)
+    if args.json:
+        print(text)
+    else:
+        ms = res["step_ms_median"]
+        print(f"device {res['device']} (ascent on {res['ascent_device']}), H={res['hidden']}, "
+              f"b={res['batch_size']}, b'={res['ascent_batch_size']}")
+        print(f"step ms (median): sgd {ms['sgd']:.2f}  sam {ms['sam']:.2f}  "
+              f"asyncsam {ms['asyncsam']:.2f}")
+        print(f"AsyncSAM/SGD {res['asyncsam_over_sgd']:.3f}   SAM/SGD {res['sam_over_sgd']:.3f}"
+              f"   staleness {res['staleness_histogram']}")
+    return 0

@@ -1,0 +1,194 @@
+"""Step-time benchmark: AsyncSAM vs SAM vs the base optimizer, interleaved in one run.
+
+Workload: an MLP 64 → H → H → 10 (wide H so matrix products dominate Python overhead) trained
+with cross-entropy on batches of b digits (drawn with replacement), SGD with momentum 0.9 as the
+base optimizer of every method. On CPU every role gets one intra-op thread
+(``torch.set_num_threads(1)``): SGD and SAM run on one core, AsyncSAM's main thread descends on
+one core while its worker computes the ascent on the other. With CUDA, descent runs on the GPU
+and the ascent on the CPU.
+
+Protocol: b′ is chosen by :func:`tune_ascent_batch` (via ``ascent_batch_size="auto"``); every
+method takes ``warmup`` untimed steps; then ``rounds`` rounds, each running ``steps`` steps of
+every method back to back (the order rotates from round to round so drifts in machine load hit
+all methods alike). Per round, time/step of each method and the ratios to SGD; reported: medians
+over rounds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from asam_theory.torch._common import bn_frozen
+from asam_theory.torch._worker import AscentComputer
+from asam_theory.torch.asyncsam import AsyncSAM
+from asam_theory.torch.sam import SAM
+from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
+from asam_theory.torch.tuning import tune_ascent_batch
+
+
+def _mlp(hidden: int, seed: int, device: torch.device) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+        nn.Linear(hidden, 10),
+    ).to(device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_bench(
+    hidden: int | None = None,
+    batch_size: int | None = None,
+    rounds: int = 7,
+    steps: int = 8,
+    warmup: int = 4,
+    device: str | None = None,
+    ascent_device: str = "cpu",
+    threads: int = 1,
+    tau: int = 1,
+    max_staleness: int | None = None,
+    ascent_batch_size: int | str = "auto",
+    margin: float = 0.8,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Run the interleaved benchmark and return its measurements (see module docstring).
+
+    Defaults: H = 1024, b = 512 on CPU; H = 4096, b = 4096 with CUDA.
+    """
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if hidden is None:
+        hidden = 4096 if dev.type == "cuda" else 1024
+    if batch_size is None:
+        batch_size = 4096 if dev.type == "cuda" else 512
+    if rounds < 1 or steps < 1 or warmup < 0:
+        raise ValueError("rounds and steps must be >= 1, warmup >= 0")
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        data = load_digits_data(seed=seed).to(dev)
+        sampler = IndexSampler(data.x_train, data.y_train, seed)
+        x_cpu, y_cpu = data.x_train.cpu(), data.y_train.cpu()
+        ascent_sampler = IndexSampler(x_cpu, y_cpu, seed + 1)
+
+        m_sgd, m_sam, m_async = (_mlp(hidden, seed, dev) for _ in range(3))
+        kw = dict(lr=0.01, momentum=0.9)
+        o_sgd = torch.optim.SGD(m_sgd.parameters(), **kw)
+        o_sam = SAM(m_sam.parameters(), torch.optim.SGD, rho=0.05, **kw)
+        candidates = sorted({max(1, batch_size * k // 16) for k in range(1, 17)}
+                            | {c for c in (8, 16, 32, 64, 128, 256) if c < batch_size})
+        tuning = None
+        if ascent_batch_size == "auto":
+            adev = torch.device(ascent_device)
+            computer = AscentComputer(
+                classification_loss, adev, m_async, list(m_async.parameters()), adaptive=False
+            )
+            weights = [p.detach().to(adev, copy=True) for p in m_async.parameters()]
+
+            def descent_fn() -> None:
+                # the descent device's gradient in an AsyncSAM step: forward+backward on b
+                m_async.zero_grad()
+                classification_loss(m_async, sampler(batch_size)).backward()
+
+            def ascent_fn(bp: int) -> None:
+                computer.direction(weights, ascent_sampler(bp))
+
+            tuning = tune_ascent_batch(
+                descent_fn, ascent_fn, batch_size=batch_size, candidates=candidates,
+                margin=margin, descent_device=dev, ascent_device=adev,
+            )
+            m_async.zero_grad(set_to_none=True)
+            bprime = tuning.ascent_batch_size
+        else:
+            bprime = int(ascent_batch_size)
+        o_async = AsyncSAM(
+            m_async.parameters(), torch.optim.SGD, rho=0.05, tau=tau,
+            max_staleness=max_staleness, ascent_device=ascent_device,
+            ascent_batch_size=bprime, ascent_loss=classification_loss,
+            ascent_batches=ascent_sampler, model=m_async, ascent_num_threads=threads, **kw,
+        )
+
+        def step_sgd() -> None:
+            o_sgd.zero_grad()
+            classification_loss(m_sgd, sampler(batch_size)).backward()
+            o_sgd.step()
+
+        def step_sam() -> None:
+            batch = sampler(batch_size)
+            o_sam.zero_grad()
+            classification_loss(m_sam, batch).backward()
+            o_sam.first_step(zero_grad=True)
+            with bn_frozen(m_sam):
+                classification_loss(m_sam, batch).backward()
+            o_sam.second_step(zero_grad=True)
+
+        def step_async() -> None:
+            batch = sampler(batch_size)
+
+            def closure() -> torch.Tensor:
+                o_async.zero_grad()
+                loss = classification_loss(m_async, batch)
+                loss.backward()
+                return loss
+
+            o_async.step(closure)
+
+        methods: dict[str, Callable[[], None]] = {
+            "sgd": step_sgd, "sam": step_sam, "asyncsam": step_async,
+        }
+        try:
+            for fn in methods.values():
+                for _ in range(warmup):
+                    fn()
+                _sync(dev)
+            n_warm = len(o_async.staleness_history)
+            names = list(methods)
+            per_round: dict[str, list[float]] = {n: [] for n in names}
+            for r in range(rounds):
+                order = names[r % 3:] + names[: r % 3]
+                for n in order:
+                    _sync(dev)
+                    t0 = time.perf_counter()
+                    for _ in range(steps):
+                        methods[n]()
+                    _sync(dev)
+                    per_round[n].append((time.perf_counter() - t0) / steps)
+            staleness = Counter(o_async.staleness_history[n_warm:])
+            waits = o_async.wait_history[n_warm:]
+        finally:
+            o_async.close()
+        ratio_async = [a / s for a, s in zip(per_round["asyncsam"], per_round["sgd"],
+                                             strict=True)]
+        ratio_sam = [a / s for a, s in zip(per_round["sam"], per_round["sgd"], strict=True)]
+        return {
+            "asyncsam_over_sgd": statistics.median(ratio_async),
+            "sam_over_sgd": statistics.median(ratio_sam),
+            "device": str(dev),
+            "ascent_device": str(torch.device(ascent_device)),
+            "device_name": (torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"),
+            "threads_per_role": threads,
+            "hidden": hidden,
+            "batch_size": batch_size,
+            "ascent_batch_size": bprime,
+            "tau": tau,
+            "max_staleness": o_async.max_staleness,
+            "rounds": rounds,
+            "steps_per_round": steps,
+            "step_ms_median": {n: 1e3 * statistics.median(v) for n, v in per_round.items()},
+            "step_ms_per_round": {n: [1e3 * x for x in v] for n, v in per_round.items()},
+            "ratios_per_round": {"asyncsam_over_sgd": ratio_async, "sam_over_sgd": ratio_sam},
+            "staleness_histogram": {str(k): staleness[k] for k in sorted(staleness)},
+            "mean_wait_ms": 1e3 * statistics.fmean(waits) if waits else 0.0,
+            "tuning": tuning.to_dict() if tuning is not None else None,
+        }
+    finally:
+        torch.set_num_threads(prev_threads)
