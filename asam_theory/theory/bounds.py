@@ -1,0 +1,367 @@
+r"""Our theorems T1-T4 as functions of their constants.
+
+Every function states its theorem, assumptions and step-size condition, and names the
+module of :mod:`proofs` that proves it; ``tests/test_bounds.py`` checks each function
+against the final sympy expression of its proof on random constants, so statement and
+proof cannot drift apart.  Invalid inputs raise ``ValueError`` naming the parameter and
+its allowed range.
+
+Setting (``ARCHITECTURE.md`` vocabulary): ``lr`` = :math:`\eta`, ``rho`` = :math:`\rho`,
+``tau`` = :math:`\tau`, ``batch_size`` = b, ``ascent_batch_size`` = b', ``L``, ``mu``,
+``sigma2`` = :math:`\sigma^2`, ``steps`` = T, ``delta`` = :math:`\Delta = f(w_0) - f^*`.
+Noise: unbiased minibatch gradients with :math:`\mathbb E\|\nabla f_B(x)-\nabla f(x)\|^2
+\le \sigma^2/b` at every x.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "THEOREMS",
+    "Theorem",
+    "penalty_remainder_bound",
+    "sam_two_cycle",
+    "stale_angle_bound",
+    "stale_direction_bound",
+    "stale_fidelity_bound",
+    "stale_fidelity_drift_bound",
+    "t1_bound",
+    "t1_constants",
+    "t2_bound",
+    "t3_bound",
+]
+
+
+@dataclass(frozen=True)
+class Theorem:
+    """A theorem as data, for the report."""
+
+    id: str
+    statement: str
+    assumptions: tuple[str, ...]
+    step_size_condition: str
+    proof_module: str
+    proof_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+# ----------------------------------------------------------------- validation
+
+
+def _pos(name: str, value: float) -> float:
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def _nonneg(name: str, value: float) -> float:
+    v = float(value)
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def _int(name: str, value: int, low: int) -> int:
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _lr(lr: float, L: float) -> float:
+    lr = _pos("lr", lr)
+    if lr > 1.0 / L:
+        raise ValueError(f"lr must lie in (0, 1/L] = (0, {1.0 / L:.6g}], got {lr!r}")
+    return lr
+
+
+# ------------------------------------------------------------------------ T1
+
+
+def t1_constants(
+    L: float,
+    rho: float,
+    lr: float,
+    sigma2: float,
+    batch_size: float,
+    ascent_batch_size: float | None = None,
+    same_batch: bool = False,
+) -> tuple[float, float, float]:
+    r"""Constants ``(A, B, C)`` of T1: ``(1/T) sum E|grad f(w_t)|^2 <= A Delta/(lr T) + B + C``.
+
+    * independent perturbation (``tau >= 1``, or its own ascent batch): ``A = 2``,
+      ``B = L^2 rho^2``, ``C = L lr sigma2 / b``;
+    * same batch (``tau = 0`` SAM, perturbation computed on the descent batch; needs every
+      minibatch loss L-smooth): ``A = 2``, ``B = (1 + L lr) L^2 rho^2``,
+      ``C = 2 L lr sigma2 / b``.
+
+    ``ascent_batch_size`` (b') does not enter: the normalised perturbation has norm
+    ``rho`` whatever batch it came from, and the proof uses nothing else about it.  It is
+    accepted (and validated) so callers can pass their configuration unchanged.
+    Step size ``0 < lr <= 1/L``.  Proof: ``proofs/t1_async_sam.py``.
+    """
+    L, rho = _pos("L", L), _nonneg("rho", rho)
+    lr = _lr(lr, L)
+    sigma2, b = _nonneg("sigma2", sigma2), _pos("batch_size", batch_size)
+    if ascent_batch_size is not None:
+        _pos("ascent_batch_size", ascent_batch_size)
+    if same_batch:
+        return 2.0, (1.0 + L * lr) * L**2 * rho**2, 2.0 * L * lr * sigma2 / b
+    return 2.0, L**2 * rho**2, L * lr * sigma2 / b
+
+
+def t1_bound(
+    delta: float,
+    L: float,
+    rho: float,
+    lr: float,
+    steps: int,
+    sigma2: float = 0.0,
+    batch_size: float = 1.0,
+    ascent_batch_size: float | None = None,
+    same_batch: bool = False,
+) -> float:
+    r"""T1 (normalised AsyncSAM, any staleness tau >= 0, L-smooth nonconvex f >= f*).
+
+    .. math::
+        \frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le\frac{2\Delta}{\eta T}+L^2\rho^2
+        +\frac{L\eta\sigma^2}{b}\qquad(0<\eta\le 1/L)
+
+    when the perturbation is independent of the descent noise
+    (:math:`\mathbb E[\nabla f_B(w+\epsilon)\mid w,\epsilon]=\nabla f(w+\epsilon)`: tau >= 1,
+    or tau >= 0 with its own ascent batch), and, for tau = 0 SAM on the descent batch,
+    :math:`\frac{2\Delta}{\eta T}+(1+L\eta)L^2\rho^2+\frac{2L\eta\sigma^2}{b}`
+    (``same_batch=True``; Young's inequality pays for the correlation ``<e, zeta>``).
+    Deterministic case ``sigma2 = 0``: :math:`2\Delta/(\eta T)+L^2\rho^2`; the floor
+    :math:`L^2\rho^2` is attained at :math:`\eta=1/L` (see :func:`sam_two_cycle`).
+    Proofs: ``proofs/t1_async_sam.py`` (``T1``, ``T1-same-batch``), ``proofs/tightness.py``.
+    """
+    delta = _nonneg("delta", delta)
+    T = _int("steps", steps, 1)
+    A, B, C = t1_constants(L, rho, lr, sigma2, batch_size, ascent_batch_size, same_batch)
+    return A * delta / (float(lr) * T) + B + C
+
+
+def sam_two_cycle(eigenvalues: np.ndarray | list[float], lr: float, rho: float) -> dict:
+    r"""The 2-cycle of normalised SAM on :math:`f=\tfrac12 x^\top Hx` (theory.md §2.1).
+
+    With :math:`\lambda_1` the largest eigenvalue (simple) and :math:`0<\eta\lambda_1<2`,
+    the orbit converges to :math:`\pm a v_1` with amplitude
+    :math:`a=\eta\rho\lambda_1/(2-\eta\lambda_1)`; on it :math:`\|\nabla f\|^2=(\lambda_1 a)^2`
+    and :math:`f=\tfrac12\lambda_1 a^2`.  At :math:`\eta=1/\lambda_1=1/L`:
+    :math:`\|\nabla f\|^2=L^2\rho^2`, T1's deterministic floor, so it is attained.
+    Returns ``{"amplitude", "grad_norm_sq", "loss", "t1_floor", "attains_floor"}``.
+    Proof: ``proofs/tightness.py``.
+    """
+    lam = np.asarray(eigenvalues, dtype=float)
+    if lam.ndim != 1 or lam.size == 0 or not np.all(np.isfinite(lam)) or np.any(lam <= 0):
+        raise ValueError("eigenvalues must be a nonempty 1-D array of finite numbers > 0")
+    lam1 = float(lam.max())
+    lr, rho = _pos("lr", lr), _pos("rho", rho)
+    if lr * lam1 >= 2:
+        raise ValueError(f"lr must lie in (0, 2/lambda_1) = (0, {2 / lam1:.6g}), got {lr!r}")
+    amp = lr * rho * lam1 / (2 - lr * lam1)
+    g2 = (lam1 * amp) ** 2
+    floor = lam1**2 * rho**2
+    return {
+        "amplitude": amp,
+        "grad_norm_sq": g2,
+        "loss": 0.5 * lam1 * amp**2,
+        "t1_floor": floor,
+        # relative tolerance 1e-12: the two are equal in exact arithmetic at lr = 1/L
+        "attains_floor": bool(abs(g2 - floor) <= 1e-12 * floor),
+    }
+
+
+# ------------------------------------------------------------------------ T2
+
+
+def t2_bound(
+    delta: float,
+    L: float,
+    rho: float,
+    lr: float,
+    tau: int,
+    steps: int,
+    sigma2: float = 0.0,
+    batch_size: float = 1.0,
+    ascent_batch_size: float = 1.0,
+) -> float:
+    r"""T2 (stale USAM :math:`\epsilon_t=\rho g'_{t-\tau}`, own ascent batch b').
+
+    .. math::
+        \frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le\frac{1}{1-L^2\rho^2}\Big[
+        \frac{2\Delta(1+\tau\eta L^3\rho^2)}{\eta T}+\frac{L^2\rho^2\sigma^2}{b'}
+        +\frac{L\eta\sigma^2}{b}\Big]
+
+    for :math:`0<\eta\le1/L` and :math:`0\le\rho<1/L`.  Staleness enters through
+    :math:`\tau\eta L^3\rho^2` (the first tau steps reuse w_0 and
+    :math:`\|\nabla f(w_0)\|^2\le2L\Delta`); b' through :math:`E\|g'\|^2\le
+    \|\nabla f\|^2+\sigma^2/b'`.  In form ``A Delta/(eta T) + B + C``: ``A = 2(1 + tau eta
+    L^3 rho^2)/(1 - L^2 rho^2)``, ``B = 0``, ``C = (L^2 rho^2 sigma2/b' + L eta sigma2/b)/(1 -
+    L^2 rho^2)``.  With the ascent on the descent batch of step t - tau (tau >= 1) replace b'
+    by b.  Proof: ``proofs/t2_stale_usam.py``.
+    """
+    delta = _nonneg("delta", delta)
+    L, rho = _pos("L", L), _nonneg("rho", rho)
+    if rho * L >= 1:
+        raise ValueError(f"rho must lie in [0, 1/L) = [0, {1.0 / L:.6g}), got {rho!r}")
+    lr = _lr(lr, L)
+    tau, T = _int("tau", tau, 0), _int("steps", steps, 1)
+    sigma2 = _nonneg("sigma2", sigma2)
+    b, bp = _pos("batch_size", batch_size), _pos("ascent_batch_size", ascent_batch_size)
+    kappa = 1 - L**2 * rho**2
+    return (
+        2 * delta * (1 + tau * lr * L**3 * rho**2) / (lr * T)
+        + L**2 * rho**2 * sigma2 / bp
+        + L * lr * sigma2 / b
+    ) / kappa
+
+
+# ------------------------------------------------------------------------ T3
+
+
+def t3_bound(
+    delta: float,
+    L: float,
+    mu: float,
+    rho: float,
+    lr: float,
+    steps: int,
+    sigma2: float = 0.0,
+    batch_size: float = 1.0,
+) -> float:
+    r"""T3 (PL :math:`f-f^*\le\|\nabla f\|^2/(2\mu)`, normalised AsyncSAM, any tau,
+    perturbation independent of the descent noise).
+
+    .. math::
+        \mathbb E f(w_T)-f^*\le(1-\eta\mu)^T\Delta+R,\qquad
+        R=\frac{L^2\rho^2+L\eta\sigma^2/b}{2\mu}
+
+    for :math:`0<\eta\le1/L` and :math:`\eta\mu<1` (``mu <= L`` always holds for an
+    L-smooth PL function).  Proof: ``proofs/t3_pl.py``.
+    """
+    delta = _nonneg("delta", delta)
+    L, mu, rho = _pos("L", L), _pos("mu", mu), _nonneg("rho", rho)
+    if mu > L:
+        raise ValueError(f"mu must lie in (0, L] = (0, {L:.6g}], got {mu!r}")
+    lr = _lr(lr, L)
+    if lr * mu >= 1:
+        raise ValueError(f"lr must lie in (0, 1/mu) = (0, {1.0 / mu:.6g}), got {lr!r}")
+    T = _int("steps", steps, 0)
+    sigma2, b = _nonneg("sigma2", sigma2), _pos("batch_size", batch_size)
+    return (1 - lr * mu) ** T * delta + (L**2 * rho**2 + L * lr * sigma2 / b) / (2 * mu)
+
+
+# ------------------------------------------------------------------------ T4
+
+
+def penalty_remainder_bound(M_H: float, rho: float) -> float:
+    r"""T4(a): :math:`\nabla f(w+\rho v)=\nabla f(w)+\rho H(w)v+R`,
+    :math:`\|R\|\le\frac{M_H}{2}\rho^2` for a unit v and an M_H-Lipschitz Hessian.
+    Proof: ``proofs/t4_penalty.py``."""
+    return _nonneg("M_H", M_H) * _nonneg("rho", rho) ** 2 / 2
+
+
+def stale_fidelity_bound(L: float, rho: float, angle: float) -> float:
+    r"""T4(b): :math:`\|\rho Hu_{t-\tau}-\rho Hu_t\|\le\rho L\|u_{t-\tau}-u_t\|
+    =2\rho L\sin(\theta/2)`, ``angle`` = theta in [0, pi], ``|H| <= L``.
+    Proof: ``proofs/t4_penalty.py``."""
+    L, rho = _pos("L", L), _nonneg("rho", rho)
+    th = float(angle)
+    if not (0 <= th <= math.pi):
+        raise ValueError(f"angle must lie in [0, pi], got {angle!r}")
+    return 2 * rho * L * math.sin(th / 2)
+
+
+def stale_direction_bound(L: float, lr: float, tau: int, G: float, grad_norm: float) -> float:
+    r"""T4(c,d): :math:`\|u_{t-\tau}-u_t\|\le\min\big(2,\frac{2L\eta\tau G}{\|g_t\|}\big)`
+    (direction lemma :math:`\|a/\|a\|-b/\|b\|\|\le2\|a-b\|/\|a\|` and drift
+    :math:`\|g_t-g_{t-\tau}\|\le L\eta\tau G`, G bounding every descent direction's norm;
+    2 is the trivial bound for unit vectors).  Proof: ``proofs/t4_penalty.py``."""
+    L, lr = _pos("L", L), _pos("lr", lr)
+    tau, G, gn = _int("tau", tau, 0), _nonneg("G", G), _pos("grad_norm", grad_norm)
+    return min(2.0, 2 * L * lr * tau * G / gn)
+
+
+def stale_angle_bound(L: float, lr: float, tau: int, G: float, grad_norm: float) -> float:
+    r"""T4(d): the angle theta between u_{t-tau} and u_t satisfies
+    :math:`\sin(\theta/2)\le L\eta\tau G/\|g_t\|`, i.e.
+    :math:`\theta\le2\arcsin\min(1,L\eta\tau G/\|g_t\|)`.  Returns that bound on theta
+    (radians).  Proof: ``proofs/t4_penalty.py``."""
+    d = stale_direction_bound(L, lr, tau, G, grad_norm)
+    return 2 * math.asin(min(1.0, d / 2))
+
+
+def stale_fidelity_drift_bound(
+    L: float, rho: float, lr: float, tau: int, G: float, grad_norm: float
+) -> float:
+    r"""T4: penalty-term loss :math:`\|\rho H(u_{t-\tau}-u_t)\|\le\rho L\min(2,
+    2L\eta\tau G/\|g_t\|)`.  Proof: ``proofs/t4_penalty.py``."""
+    return _pos("L", L) * _nonneg("rho", rho) * stale_direction_bound(L, lr, tau, G, grad_norm)
+
+
+# ----------------------------------------------------------------- registry
+
+THEOREMS: dict[str, Theorem] = {
+    "T1": Theorem(
+        "T1",
+        r"Normalised AsyncSAM ($\|\epsilon_t\|=\rho$, any $\tau\ge0$): "
+        r"$\frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le\frac{2\Delta}{\eta T}+L^2\rho^2"
+        r"+\frac{L\eta\sigma^2}{b}$ for a perturbation independent of the descent noise; "
+        r"$\frac{2\Delta}{\eta T}+(1+L\eta)L^2\rho^2+\frac{2L\eta\sigma^2}{b}$ for $\tau=0$ SAM on "
+        r"the descent batch. $b'$ does not enter. The floor $L^2\rho^2$ is attained at "
+        r"$\eta=1/L$ (SAM 2-cycle).",
+        (
+            r"$f$ $L$-smooth, $f\ge f^*$, $\Delta=f(w_0)-f^*$",
+            r"unbiased minibatch gradients, $\mathbb E\|\nabla f_B-\nabla f\|^2\le\sigma^2/b$",
+            r"same-batch case only: every minibatch loss $L$-smooth",
+        ),
+        r"$0<\eta\le 1/L$",
+        "proofs/t1_async_sam.py",
+        ("T1", "T1-same-batch", "T1-tight"),
+    ),
+    "T2": Theorem(
+        "T2",
+        r"Stale USAM $\epsilon_t=\rho g'_{t-\tau}$: $\frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2"
+        r"\le\frac{1}{1-L^2\rho^2}\big[\frac{2\Delta(1+\tau\eta L^3\rho^2)}{\eta T}"
+        r"+\frac{L^2\rho^2\sigma^2}{b'}+\frac{L\eta\sigma^2}{b}\big]$.",
+        (
+            r"$f$ $L$-smooth, $f\ge f^*$",
+            r"unbiased gradients; descent variance $\sigma^2/b$, ascent variance $\sigma^2/b'$",
+            r"$w_{t-\tau}:=w_0$ for $t<\tau$",
+        ),
+        r"$0<\eta\le1/L$, $0\le\rho<1/L$",
+        "proofs/t2_stale_usam.py",
+        ("T2",),
+    ),
+    "T3": Theorem(
+        "T3",
+        r"PL: $\mathbb E f(w_T)-f^*\le(1-\eta\mu)^T\Delta+\frac{L^2\rho^2+L\eta\sigma^2/b}{2\mu}$ "
+        r"(normalised AsyncSAM, any $\tau$, perturbation independent of the descent noise).",
+        (
+            r"$f$ $L$-smooth and $\mu$-PL: $f-f^*\le\|\nabla f\|^2/(2\mu)$",
+            r"unbiased minibatch gradients with variance $\sigma^2/b$",
+        ),
+        r"$0<\eta\le1/L$, $\eta\mu<1$",
+        "proofs/t3_pl.py",
+        ("T3",),
+    ),
+    "T4": Theorem(
+        "T4",
+        r"$\nabla f(w+\rho u_{t-\tau})=\nabla f(w)+\rho Hu_{t-\tau}+R$, "
+        r"$\|R\|\le\frac{M_H}{2}\rho^2$; $\|\rho Hu_{t-\tau}-\rho Hu_t\|\le2\rho L\sin(\theta/2)$; "
+        r"$\|u_{t-\tau}-u_t\|\le\frac{2\|g_t-g_{t-\tau}\|}{\|g_t\|}"
+        r"\le\frac{2L\eta\tau G}{\|g_t\|}$.",
+        (
+            r"Hessian $M_H$-Lipschitz, $\|H\|\le L$",
+            r"descent directions bounded: $\|d_k\|\le G$",
+        ),
+        "none (holds for every step size)",
+        "proofs/t4_penalty.py",
+        ("T4", "EXP"),
+    ),
+}
