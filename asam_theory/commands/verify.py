@@ -1,0 +1,81 @@
+"""``asam-theory verify``: run the claim registry and write the report.
+
+Exit status: 0 every claim holds, 1 a claim fails, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+
+NAME = "verify"
+HELP = ("Run every claim's checks (proof, exact analysis, Monte Carlo, threaded runs) and "
+        "write DIR/index.html, DIR/verdicts.json and DIR/figures/.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                   help="smallest settings (seconds per claim)")
+    g.add_argument("--full", dest="mode", action="store_const", const="full",
+                   help="largest settings (tens of minutes)")
+    p.set_defaults(mode="default")
+    p.add_argument("--out", default="report", metavar="DIR", help="output folder (report)")
+    p.add_argument("--claims", nargs="+", metavar="ID", default=None,
+                   help="only these claim ids (default: all)")
+    p.add_argument("--jobs", type=int, default=2, metavar="N",
+                   help="worker processes for sweeps (default 2; 1 runs inline)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run sweeps on a Dask cluster at this scheduler address")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-proofs", action="store_true", help="leave the proofs section out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from asam_theory.claims import Settings, run_check, select
+    from asam_theory.report import write_report
+    from simulations import make_executor
+
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be an integer in [1, inf], got {args.jobs}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be an integer in [0, inf], got {args.seed}")
+    claims = select(args.claims)
+    t0 = time.perf_counter()
+    verdicts = []
+    with make_executor(args.jobs, args.scheduler) as executor:
+        settings = Settings(mode=args.mode, executor=executor, seed=args.seed)
+        jobs = [(c, ch) for c in claims for ch in c.checks]
+        bar = tqdm(jobs, desc="verify", unit="check", file=sys.stderr)
+        for claim, check in bar:
+            bar.set_postfix_str(f"{claim.id}.{check.name}")
+            verdicts.append(run_check(claim, check, settings))
+    proofs_md = proofs_summary = None
+    if not args.no_proofs:
+        import proofs
+
+        proofs_md = proofs.render_markdown()
+        s = proofs.summary()
+        proofs_summary = {k: s[k] for k in ("steps_checked", "steps_failed", "steps_unchecked")}
+    paths = write_report(args.out, claims, verdicts, mode=args.mode,
+                         command="asam-theory " + shlex.join(sys.argv[1:]),
+                         proofs_markdown=proofs_md, proofs_summary=proofs_summary)
+    width = max(len(v.id) for v in verdicts) if verdicts else 10
+    for v in verdicts:
+        ratio = "" if v.ratio is None else f" ratio={v.ratio:.3g}"
+        print(f"{'PASS' if v.passed else 'FAIL'}  {v.id:<{width}}  {v.seconds:6.1f}s{ratio}  "
+              f"{v.summary}")
+    failed = [v for v in verdicts if not v.passed]
+    proofs_failed = proofs_summary is not None and (
+        proofs_summary["steps_failed"] or proofs_summary["steps_unchecked"])
+    print(f"{len(verdicts) - len(failed)}/{len(verdicts)} checks passed in "
+          f"{time.perf_counter() - t0:.0f}s; report: {paths['index']}")
+    if proofs_summary is not None:
+        print(f"proofs: {proofs_summary['steps_checked']} steps checked, "
+              f"{proofs_summary['steps_failed']} failed, "
+              f"{proofs_summary['steps_unchecked']} unchecked")
+    return 1 if failed or proofs_failed else 0

@@ -1,0 +1,114 @@
+"""Sweeps as code: a list of configs → one task per config on an executor → a tidy table.
+
+The task is a module-level function ``fn(config: dict) -> dict | list[dict]`` (picklable), so
+the same sweep runs in this process, on a local process pool, or on a Dask cluster through
+``distributed.Client(address).get_executor()`` — any :class:`concurrent.futures.Executor`.
+Each row of the table is the config merged with what the task returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import itertools
+import json
+import multiprocessing as mp
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+Task = Callable[[dict], "dict | list[dict]"]
+
+
+def grid(**axes: Sequence) -> list[dict]:
+    """The Cartesian product of the axes as a list of configs (first axis slowest)."""
+    keys = list(axes)
+    return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*axes.values())]
+
+
+def _limit_blas_threads() -> None:
+    # one BLAS thread per worker process: the pool itself provides the parallelism
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+
+
+@contextlib.contextmanager
+def make_executor(jobs: int = 1, scheduler: str | None = None) -> Iterator[Executor | None]:
+    """``None`` (run inline) for ``jobs == 1``, a local process pool for ``jobs > 1``, or a
+    Dask cluster's executor when ``scheduler`` (an address like ``tcp://host:8786``) is given."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise ValueError("scheduler requires the 'distributed' package "
+                             "(pip install 'asam-theory[cluster]')") from exc
+        client = Client(scheduler)
+        try:
+            yield client.get_executor()
+        finally:
+            client.close()
+        return
+    if jobs < 1:
+        raise ValueError(f"jobs must be an integer in [1, inf], got {jobs}")
+    if jobs == 1:
+        yield None
+        return
+    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                               initializer=_limit_blas_threads)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def run_sweep(fn: Task, configs: Sequence[Mapping], executor: Executor | None = None,
+              progress: bool = False, desc: str = "sweep") -> list[dict]:
+    """Run ``fn`` on every config; returns rows in config order (config keys + results)."""
+    configs = [dict(c) for c in configs]
+    if executor is None:
+        results = map(fn, configs)
+    else:
+        results = executor.map(fn, configs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        results = tqdm(results, total=len(configs), desc=desc, leave=False)
+    rows: list[dict] = []
+    for cfg, res in zip(configs, results, strict=True):
+        for r in (res if isinstance(res, list) else [res]):
+            rows.append({**cfg, **r})
+    return rows
+
+
+def write_table(rows: list[dict], path: str | Path) -> Path:
+    """Write a tidy table as CSV (``.csv``) or JSON lines (anything else)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        with path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+    else:
+        with path.open("w") as fh:
+            for r in rows:
+                fh.write(json.dumps(r) + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A named sweep: a task and its configs."""
+
+    name: str
+    fn: Task
+    configs: tuple[dict, ...]
+
+    def run(self, executor: Executor | None = None, progress: bool = False) -> list[dict]:
+        return run_sweep(self.fn, self.configs, executor, progress, desc=self.name)
