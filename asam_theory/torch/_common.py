@@ -51,7 +51,8 @@ def check_device(device: str | torch.device, name: str) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
-            f"{name} must be a torch device ('cpu', 'cuda', 'cuda:k', 'mps'), got {device!r}"
+            f"{name} must be a torch device (allowed: 'cpu', 'cuda', 'cuda:k', 'mps'), "
+            f"got {device!r}"
         ) from exc
     if dev.type == "cpu":
         return dev

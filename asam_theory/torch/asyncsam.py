@@ -408,7 +408,8 @@ class AsyncSAM(torch.optim.Optimizer):
             extra["history"] = {v: [w.clone() for w in ws] for v, ws in self._history.items()}
         else:
             res = self._worker.freshest() if self._worker is not None else None
-            if res is not None:
+            # only a direction the next step may still use (staleness <= max_staleness)
+            if res is not None and res.version >= self._version - self.max_staleness:
                 extra["direction"] = [u.clone() for u in res.direction]
                 extra["direction_version"] = res.version
         return {"base": self.base_optimizer.state_dict(), "asyncsam": extra}

@@ -48,16 +48,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _median_time(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
+def _median_time(
+    fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int,
+    clock: Callable[[], float],
+) -> float:
     for _ in range(warmup):
         fn()
     _sync(device)
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
         _sync(device)
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
 
 
@@ -76,6 +79,7 @@ def tune_ascent_batch(
     repeats: int = 5,
     descent_device: str | torch.device = "cpu",
     ascent_device: str | torch.device = "cpu",
+    clock: Callable[[], float] = time.perf_counter,
 ) -> AscentBatchTuning:
     """Pick b′ by measurement (rule in the module docstring).
 
@@ -86,6 +90,7 @@ def tune_ascent_batch(
         candidates: b′ values to try (default :func:`default_candidates`).
         margin: fraction of the descent time the ascent may use, in (0, 1].
         warmup, repeats: untimed and timed calls per measurement.
+        clock: time source in seconds (``time.perf_counter``; replaceable for testing).
     """
     if not 0.0 < float(margin) <= 1.0:
         raise ValueError(f"margin must be in (0, 1], got {margin!r}")
@@ -97,11 +102,11 @@ def tune_ascent_batch(
     if not cands or cands[0] < 1:
         raise ValueError(f"candidates must be integers >= 1, got {candidates!r}")
     ddev, adev = torch.device(descent_device), torch.device(ascent_device)
-    t_desc = _median_time(descent_fn, ddev, warmup, repeats)
+    t_desc = _median_time(descent_fn, ddev, warmup, repeats, clock)
     times: dict[int, float] = {}
     chosen = None
     for c in cands:
-        times[c] = _median_time(lambda c=c: ascent_fn(c), adev, warmup, repeats)
+        times[c] = _median_time(lambda c=c: ascent_fn(c), adev, warmup, repeats, clock)
         if times[c] <= margin * t_desc:
             chosen = c
         else:
