@@ -1,0 +1,125 @@
+"""`asam-theory verify`: every claim's checks in quick mode, the report's HTML and JSON, and
+the CLI's handling of bad input."""
+
+import base64
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from asam_theory.claims import Check, Claim, Settings, Verdict, registry, run_check, worst
+from asam_theory.cli import main
+from asam_theory.report import VERDICTS_SCHEMA, write_report
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.claims, self.verdicts, self.images = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "data-claim-id" in a:
+            self.claims.append(a["data-claim-id"])
+        if "data-verdict-id" in a:
+            self.verdicts.append(a["data-verdict-id"])
+        if tag == "img":
+            self.images.append(a)
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    code = main(["verify", "--quick", "--out", str(out), "--jobs", "1"])
+    return code, out
+
+
+def test_every_claim_passes_in_quick_mode(quick_report):
+    code, out = quick_report
+    verdicts = json.loads((out / "verdicts.json").read_text())
+    failed = [(v["id"], v["summary"], v["error"]) for v in verdicts if not v["passed"]]
+    assert not failed
+    assert code == 0
+
+
+def test_verdicts_json_follows_the_schema(quick_report):
+    _, out = quick_report
+    verdicts = json.loads((out / "verdicts.json").read_text())
+    reg = registry()
+    assert {v["claim_id"] for v in verdicts} == set(reg)
+    n_checks = sum(len(c.checks) for c in reg.values())
+    assert len(verdicts) == n_checks
+    props = VERDICTS_SCHEMA["items"]["properties"]
+    for v in verdicts:
+        assert set(VERDICTS_SCHEMA["items"]["required"]) <= set(v)
+        assert v["id"] == f"{v['claim_id']}.{v['check']}"
+        assert isinstance(v["passed"], bool)
+        assert v["method"] in props["method"]["enum"]
+        assert v["ratio"] is None or isinstance(v["ratio"], (int, float))
+
+
+def test_html_names_every_claim_and_every_image_exists(quick_report):
+    _, out = quick_report
+    parser = _Collector()
+    parser.feed((out / "index.html").read_text())
+    reg = registry()
+    assert parser.claims == list(reg)
+    assert len(parser.verdicts) == sum(len(c.checks) for c in reg.values())
+    assert parser.images, "the report should carry figures"
+    for img in parser.images:
+        assert img["src"].startswith("data:image/png;base64,")
+        png = base64.b64decode(img["src"].split(",", 1)[1])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / img["data-file"]).read_bytes() == png
+    assert "Machine-checked proofs" in (out / "index.html").read_text()
+
+
+def test_a_failing_check_fails_the_run_and_is_reported(tmp_path):
+    def bad(settings):
+        rows = [{"measured": 2.0, "bound": 1.0}]
+        w = worst(rows)
+        return Verdict("", "", "", w["ratio"] <= 1, measured=w["measured"], bound=w["bound"],
+                       ratio=w["ratio"], table=rows)
+
+    def boom(settings):
+        raise RuntimeError("kaput")
+
+    claim = Claim("X-FAIL", "a false claim", "$2 \\le 1$", "test",
+                  (Check("bound", "numerical", "2 <= 1", bad),
+                   Check("crash", "numerical", "raises", boom)))
+    vs = [run_check(claim, ch, Settings(mode="quick")) for ch in claim.checks]
+    assert [v.passed for v in vs] == [False, False] and vs[0].ratio == 2.0
+    assert "kaput" in vs[1].error
+    paths = write_report(tmp_path, [claim], vs, mode="quick")
+    html = paths["index"].read_text()
+    assert "FAILS" in html and "kaput" in html
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["verify", "--claims", "NOPE"], "unknown claim id"),
+    (["verify", "--jobs", "0"], "--jobs must be an integer in [1, inf]"),
+    (["simulate", "--dim", "0"], "--dim must be an integer in [1, inf]"),
+    (["simulate", "--rho", "-1"], "rho must lie in [0, inf)"),
+    (["simulate", "--tau", "-2"], "tau must be an integer in [0, inf]"),
+])
+def test_bad_cli_input_exits_2_with_a_clear_message(argv, message, capsys, tmp_path):
+    code = main([*argv, "--out", str(tmp_path)] if argv[0] == "verify" else argv)
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_usage_errors_from_argparse_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["verify", "--quick", "--full"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-command"])
+    assert exc.value.code == 2
+    assert main([]) == 2
+
+
+def test_report_paths_are_written(quick_report):
+    _, out = quick_report
+    assert (out / "index.html").is_file() and (out / "verdicts.json").is_file()
+    assert any(Path(out / "figures").glob("*.png"))
