@@ -1,4 +1,4 @@
-r"""Sweep tasks of claim ``EXACT-MC``: the simulation engine against :mod:`asam_theory.theory.exact`.
+r"""Sweep tasks of claim ``EXACT-MC``: the engine against :mod:`asam_theory.theory.exact`.
 
 Every task is a module-level, picklable ``task(cfg: dict) -> dict`` (run through
 :func:`simulations.run_sweep`).  The engine configurations that match the exact linear models
@@ -174,8 +174,8 @@ def stability_task(cfg: dict) -> dict:
 
     ``eta_star`` = ``exact.max_stable_lr``; ``steps`` are computed by the caller from the spectral
     radius :math:`r` at that ``lr``; a seed diverges when :math:`\|x_t\|` passes
-    ``divergence_factor`` :math:`\cdot(1+\|x_0\|)`.  Returns whether the engine reported a divergence (the
-    iterate norm passing ``divergence_threshold``), the divergence step, the first and last
+    ``divergence_factor`` :math:`\cdot(1+\|x_0\|)`.  Returns whether the engine reported a
+    divergence, the divergence step, the first and last
     recorded :math:`\|x_t-x^*\|^2`, the late log-rate of :math:`\|x_t-x^*\|` per step against
     :math:`\log r`, and the engine's own stability limit and warning
     (``asam_theory.engine.stability_limit``; a ``StabilityWarning`` from ``simulate`` with

@@ -15,9 +15,9 @@ recursion, their stationary values from the Lyapunov equation
 is the engine (``asam_theory.engine.simulate`` with ``AsyncSAM(normalize=False)``) — an
 independent implementation of the same update.  Three checks:
 
-1. ``transient`` (Monte Carlo) — :math:`\mathbb E f(x_t)-f^*` and :math:`\mathbb E\|\nabla f(x_t)\|^2`
-   along the path, τ ∈ {0,1,2,4}, models (b) ``descent_batch`` and (c) ``independent``, plus SGD
-   (delayed SGD with τ = 0);
+1. ``transient`` (Monte Carlo) — :math:`\mathbb E f(x_t)-f^*` and
+   :math:`\mathbb E\|\nabla f(x_t)\|^2` along the path, τ ∈ {0,1,2,4}, models (b)
+   ``descent_batch`` and (c) ``independent``, plus SGD (delayed SGD with τ = 0);
 2. ``stationary`` (Monte Carlo) — Lyapunov stationary moments vs long-run time- and seed-averages,
    including ``theory.md`` §6's configurations;
 3. ``stability_boundary`` (exact) — the engine converges at :math:`\eta^*(1-\delta)` and diverges
