@@ -194,9 +194,9 @@ class AsyncSAM(torch.optim.Optimizer):
         self.ascent_batch_size: int | None = ascent_batch_size  # type: ignore[assignment]
 
         self._version = 0
-        self._started = False
+        self._same_device = dev == self.descent_device
         self._closed = False
-        self._old = [torch.empty_like(p) for p in self._params]
+        self._old = [] if self._same_device else [torch.empty_like(p) for p in self._params]
         self._history: dict[int, list[torch.Tensor]] = {}
         self._last_result: Result | None = None
         self.staleness_history: list[int] = []
@@ -278,18 +278,21 @@ class AsyncSAM(torch.optim.Optimizer):
     def _copy_weights(self) -> tuple[list[torch.Tensor], Any]:
         """Copy the current weights to the ascent device (snapshot buffers reused)."""
         bufs = self._worker.take_buffers() if self._worker is not None else None
-        cross_cuda = self.descent_device.type == "cuda"
         if bufs is None:
-            pin = cross_cuda and self.ascent_device.type == "cpu"
+            pin = self.descent_device.type == "cuda" and self.ascent_device.type == "cpu"
             bufs = [
                 torch.empty(p.shape, dtype=p.dtype, device=self.ascent_device, pin_memory=pin)
                 for p in self._params
             ]
-        with torch.no_grad():
+        if self._same_device:
+            torch._foreach_copy_(bufs, [p.detach() for p in self._params])
+        else:
             for b, p in zip(bufs, self._params, strict=True):
                 b.copy_(p.detach(), non_blocking=True)
+        # the worker waits on this event before reading: the copy is enqueued on the current
+        # stream of the descent device (or of the ascent device when copying from the CPU)
         event = None
-        if cross_cuda:
+        if self.descent_device.type == "cuda":
             event = torch.cuda.Event()
             event.record(torch.cuda.current_stream(self.descent_device))
         elif self.ascent_device.type == "cuda":
@@ -297,22 +300,21 @@ class AsyncSAM(torch.optim.Optimizer):
             event.record(torch.cuda.current_stream(self.ascent_device))
         return bufs, event
 
-    def _publish(self) -> None:
+    def _publish(self) -> list[torch.Tensor]:
+        """Snapshot w_t as version t; return a copy of w_t usable for the restore."""
         if self.deterministic:
-            self._history[self._version] = [
-                p.detach().to(self.ascent_device, copy=True) for p in self._params
-            ]
+            snap = [p.detach().to(self.ascent_device, copy=True) for p in self._params]
+            self._history[self._version] = snap
             for v in [v for v in self._history if v < self._version - self.tau]:
                 del self._history[v]
         else:
-            bufs, event = self._copy_weights()
+            snap, event = self._copy_weights()
             assert self._worker is not None
-            self._worker.submit(Job(self._version, bufs, event))
-
-    def _start(self) -> None:
-        if not self._started:
-            self._started = True
-            self._publish()
+            self._worker.submit(Job(self._version, snap, event))
+        if self._same_device:
+            return snap  # read-only for the worker and for the restore
+        torch._foreach_copy_(self._old, [p.detach() for p in self._params])
+        return self._old
 
     def _direction_for(self, t: int) -> Result:
         if self.deterministic:
@@ -359,8 +361,10 @@ class AsyncSAM(torch.optim.Optimizer):
             raise ValueError("AsyncSAM.step requires closure (forward + backward, returns loss)")
         if self._closed:
             raise RuntimeError("AsyncSAM optimizer is closed")
-        self._start()
         t = self._version
+        # version t is published at the start of step t: the snapshot doubles as the restore
+        # copy when both roles share a device (one copy of the weights per step)
+        saved = self._publish()
         t0 = time.perf_counter()
         res = self._direction_for(t)
         self.wait_history.append(time.perf_counter() - t0)
@@ -371,22 +375,22 @@ class AsyncSAM(torch.optim.Optimizer):
             self.fidelity_history.append((t, cosine(res.direction, fresh)))
             self.probe_seconds += time.perf_counter() - tp
 
+        u = res.direction
+        if not self._same_device:
+            u = [d.to(p.device, non_blocking=True) for d, p in zip(u, self._params, strict=True)]
         k = 0
         for group in self.param_groups:
-            for p in group["params"]:
-                self._old[k].copy_(p)
-                p.add_(res.direction[k].to(p.device, non_blocking=True), alpha=group["rho"])
-                k += 1
+            n = len(group["params"])
+            torch._foreach_add_(group["params"], u[k:k + n], alpha=group["rho"])
+            k += n
         try:
             with torch.enable_grad(), bn_frozen(self.model):
                 loss = closure()
         finally:
-            for p, old in zip(self._params, self._old, strict=True):
-                p.copy_(old)
+            torch._foreach_copy_(self._params, saved)
         self.base_optimizer.step()
         self._version += 1
         self.staleness_history.append(t - res.version)
-        self._publish()
         return loss
 
     # ------------------------------------------------------------------ state
@@ -399,7 +403,6 @@ class AsyncSAM(torch.optim.Optimizer):
         """
         extra: dict[str, Any] = {
             "version": self._version,
-            "started": self._started,
             "tau": self.tau,
             "deterministic": self.deterministic,
             "staleness_history": list(self.staleness_history),
@@ -439,7 +442,6 @@ class AsyncSAM(torch.optim.Optimizer):
                 int(v): [w.to(self.ascent_device) for w in ws]
                 for v, ws in extra["history"].items()
             }
-            self._started = bool(extra["started"])
         else:
             assert self._worker is not None
             self._worker.set_origin(self._version)
@@ -447,7 +449,6 @@ class AsyncSAM(torch.optim.Optimizer):
                 u = [d.to(self.ascent_device) for d in extra["direction"]]
                 self._worker.preload(Result(int(extra["direction_version"]), u), self._version)
             self._worker.set_next_step(self._version)
-            self._started = False
 
 
 def _close_worker(worker: VersionedWorker) -> None:
