@@ -94,7 +94,10 @@ def _figures(out: Path, summary: dict[str, Any]) -> list[str]:
         fid = a["fidelity_values"]
         if fid:
             axes[1].hist(fid, bins=20, alpha=0.6, label=mk)
-    axes[0].set_title("AsyncSAM measured staleness")
+    all_k = sorted({int(k) for mk in models if "asyncsam" in summary[mk]
+                    for k in summary[mk]["asyncsam"]["staleness_histogram"]})
+    axes[0].set_xticks(all_k)
+    axes[0].set_title("AsyncSAM measured staleness (steps used, all seeds)")
     axes[0].set_xlabel("staleness (steps)")
     axes[1].set_title("penalty fidelity cos(stale, fresh)")
     for ax in axes:
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from asam_theory.torch.training import METHODS, MODELS, load_digits_data, run_method
 
     seeds = args.seeds if args.seeds is not None else 5
-    steps = args.steps if args.steps is not None else (150 if args.quick else 600)
+    steps = args.steps if args.steps is not None else (120 if args.quick else 600)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     for m in methods:

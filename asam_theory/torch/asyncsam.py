@@ -10,10 +10,12 @@ device, while the descent device works:
     w_{t+1} = BaseOpt(w_t, ∇L_{B_t}(w_t + ρ u_t)).
 
 Threaded mode (default). A daemon worker thread owns a private replica of the model on
-``ascent_device``. After every update the main thread copies the weights into a snapshot buffer
-on the ascent device (``non_blocking`` from CUDA into pinned memory, with a CUDA event the worker
-waits on) tagged with the version k = number of updates so far. The worker computes u from the
-snapshot on a batch of size b′ drawn from ``ascent_batches``. For step t the main thread takes the
+``ascent_device``. At the start of step t the main thread copies the weights w_t into a snapshot
+buffer on the ascent device (``non_blocking`` from CUDA into pinned memory, with a CUDA event the
+worker waits on) tagged with the version t = number of updates so far; when both roles share a
+device that snapshot is also the copy the perturbation is undone from, so a step copies the
+weights once. The worker computes u from the snapshot on a batch of size b′ drawn from
+``ascent_batches`` (the replica's parameters are re-bound to the snapshot, no second copy). For step t the main thread takes the
 freshest completed direction whose version v satisfies
 ``max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)`` and waits (up to ``timeout`` seconds)
 if there is none; it records the staleness t − v it actually used. With τ = 1 and an ascent that
