@@ -15,8 +15,8 @@ buffer on the ascent device (``non_blocking`` from CUDA into pinned memory, with
 worker waits on) tagged with the version t = number of updates so far; when both roles share a
 device that snapshot is also the copy the perturbation is undone from, so a step copies the
 weights once. The worker computes u from the snapshot on a batch of size b′ drawn from
-``ascent_batches`` (the replica's parameters are re-bound to the snapshot, no second copy). For step t the main thread takes the
-freshest completed direction whose version v satisfies
+``ascent_batches`` (the replica's parameters are re-bound to the snapshot, no second copy).
+For step t the main thread takes the freshest completed direction whose version v satisfies
 ``max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)`` and waits (up to ``timeout`` seconds)
 if there is none; it records the staleness t − v it actually used. With τ = 1 and an ascent that
 is faster than a descent step, the worker computes u from w_{t−1} while the main thread descends
