@@ -227,7 +227,9 @@ def run_method(
             model.parameters(), base, rho=rho, tau=tau, ascent_device=ascent_device,
             ascent_batch_size=bprime, max_staleness=max_staleness,
             ascent_loss=classification_loss,
-            ascent_batches=IndexSampler(d.x_train, d.y_train, seed + 1),
+            # ascent batches are drawn where the ascent runs (no device transfer per step)
+            ascent_batches=IndexSampler(data.x_train.to(ascent_device, dtype),
+                                        data.y_train.to(ascent_device), seed + 1),
             model=model, deterministic=method == "asyncsam-det",
             fidelity_every=fidelity_every, **kw,
         )
