@@ -172,10 +172,10 @@ def _relative_log_rate(d2: np.ndarray, times: np.ndarray) -> float:
 def stability_task(cfg: dict) -> dict:
     r"""Deterministic stale USAM (``check_stability=False``) at ``lr = scale * eta_star``.
 
-    ``eta_star`` = ``exact.max_stable_lr``; ``steps`` are computed by the caller from the spectral
-    radius :math:`r` at that ``lr``; a seed diverges when :math:`\|x_t\|` passes
-    ``divergence_factor`` :math:`\cdot(1+\|x_0\|)`.  Returns whether the engine reported a
-    divergence, the divergence step, the first and last
+    ``eta_star`` = ``exact.max_stable_lr`` (times ``eta_star_scale``, default 1); ``steps``
+    are computed by the caller from the spectral radius :math:`r` at that ``lr``; a seed
+    diverges when :math:`\|x_t\|` passes ``divergence_factor`` :math:`\cdot(1+\|x_0\|)`.
+    Returns whether the engine reported a divergence, the divergence step, the first and last
     recorded :math:`\|x_t-x^*\|^2`, the late log-rate of :math:`\|x_t-x^*\|` per step against
     :math:`\log r`, and the engine's own stability limit and warning
     (``asam_theory.engine.stability_limit``; a ``StabilityWarning`` from ``simulate`` with
@@ -184,7 +184,9 @@ def stability_task(cfg: dict) -> dict:
     lam = cfg["eigenvalues"]
     p = Quadratic(lam, rotate=True, shift=True, seed=cfg.get("problem_seed", 0))
     x0 = _x0(cfg, p)
-    eta_star = exact.max_stable_lr(lam, rho=cfg["rho"], tau=cfg["tau"])
+    # eta_star_scale != 1 stands for a wrong exact boundary (the tests' power check)
+    eta_star = cfg.get("eta_star_scale", 1.0) * exact.max_stable_lr(lam, rho=cfg["rho"],
+                                                                     tau=cfg["tau"])
     lr = cfg["scale"] * eta_star
     rule = AsyncSAM(lr=lr, rho=cfg["rho"], tau=cfg["tau"], normalize=False)
     radius = exact.spectral_radius(lam, lr, cfg["rho"], cfg["tau"])
