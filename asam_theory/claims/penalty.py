@@ -1,0 +1,427 @@
+r"""The gradient-norm penalty under staleness (T4) and the sharp-vs-flat landscape.
+
+* ``T4`` — our theorem (``asam_theory.theory.bounds.THEOREMS["T4"]``, proof
+  ``proofs/t4_penalty.py``): SAM's descent gradient expands as
+  :math:`\nabla f(w+\rho u)=\nabla f(w)+\rho H(w)u+R`, :math:`\|R\|\le\frac{M_H}{2}\rho^2`, so
+  the penalty term is :math:`\rho H(w)u`; with a stale direction :math:`u_{t-\tau}` the term
+  loses :math:`\|\rho H(u_{t-\tau}-u_t)\|\le2\rho L\sin(\theta/2)` with
+  :math:`\sin(\theta/2)\le L\eta\tau G/\|g_t\|`.  Checked by the sympy proofs, by the
+  remainder's size and :math:`\rho^2` scaling on every nonconvex family, and along real
+  AsyncSAM runs (every step against the bounds; the fidelity against τ as data).
+* ``FLAT-BASIN`` — on :class:`~asam_theory.problems.TwoBasin`, AsyncSAM (τ = 1, 2) ends in
+  the flat basin as often as SAM and more often than SGD, in the regime the statement names
+  (configurations outside it are run and reported, and it fails in some of them).
+
+Sweep tasks live in :mod:`simulations.penalty`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from asam_theory.claims.base import Check, Claim, Settings, Verdict, register
+from asam_theory.theory.bounds import THEOREMS
+from simulations import run_sweep
+from simulations.penalty import basin_task, fidelity_task, proof_task, remainder_task
+
+# =========================================================================== T4: proofs
+
+
+def proofs_verdict(rows: list[dict]) -> Verdict:
+    """Pass iff every proof has at least one checked step, none failed and none unchecked."""
+    failed = sum(r["failed"] for r in rows)
+    unchecked = sum(r["unchecked"] for r in rows)
+    checked = sum(r["checked"] for r in rows)
+    ok = failed == 0 and unchecked == 0 and all(r["checked"] > 0 for r in rows)
+    return Verdict("", "", "", ok, measured=failed + unchecked, bound=0, ratio=None,
+                   summary=f"proofs {', '.join(r['proof'] for r in rows)}: {checked} steps "
+                           f"checked by sympy, {failed} failed, {unchecked} unchecked",
+                   table=rows)
+
+
+def _proofs(settings: Settings) -> Verdict:
+    # the expansion proof EXP takes ~8 s of sympy; quick mode checks T4 alone (tests/
+    # test_proofs.py checks EXP as well), default and full both
+    ids = settings.pick(["T4"], ["T4", "EXP"])
+    return proofs_verdict(run_sweep(proof_task, [{"proof": i} for i in ids], settings.executor))
+
+
+# =========================================================================== T4(a): remainder
+
+RHOS = np.geomspace(1e-3, 1e-1, 9).tolist()
+#: a point's second-order term counts as non-degenerate when c2 = ||R(1e-3)||/1e-6 is at
+#: least this fraction of the bound's coefficient M_H/2; below it the rho^2 term can be
+#: (near) zero (TwoBasin: phi'''(w_1) u_1^2 ~ 0) and rho^3 dominates the fitted slope
+NONDEGENERATE = 1e-2
+#: slope tolerance 2 +- 0.1: the next term (c3 rho^3) bends the log-log line by
+#: log(1 + c3 rho / c2); the least-squares slope over [1e-3, 1e-1] moves by less than 0.1
+#: as long as c3 rho_max / c2 < ~0.5, which the non-degeneracy threshold keeps (the measured
+#: worst deviation is reported)
+SLOPE_TOL = 0.1
+
+
+def remainder_verdict(rows: list[dict]) -> Verdict:
+    """Zero violations, every non-degenerate slope within 2 ± 0.1, and at least 10 % of the
+    points of every problem non-degenerate (so the slope test is not vacuous)."""
+    violations = sum(r["violations"] for r in rows)
+    worst_row = max(rows, key=lambda r: r["worst_ratio"])
+    ok = violations == 0
+    by_problem: dict[str, list] = {}
+    dev = 0.0
+    for r in rows:
+        c2, slope = np.asarray(r.pop("c2")), np.asarray(r.pop("slope"))
+        keep = c2 >= NONDEGENERATE * r["M_H"] / 2
+        r["nondegenerate"] = int(keep.sum())
+        r["slope_min"] = float(slope[keep].min()) if keep.any() else None
+        r["slope_max"] = float(slope[keep].max()) if keep.any() else None
+        r["slope_median"] = float(np.median(slope[keep])) if keep.any() else None
+        if keep.any():
+            dev = max(dev, float(np.max(np.abs(slope[keep] - 2.0))))
+        by_problem.setdefault(r["problem"], []).append((keep.sum(), r["n"]))
+    ok &= dev <= SLOPE_TOL
+    for counts in by_problem.values():
+        ok &= sum(k for k, _ in counts) >= 0.1 * sum(n for _, n in counts)
+    figure = {p: {"rho": RHOS, "median": next(r["median_R"] for r in rows if r["problem"] == p
+                                               and r["direction"] == "stale"),
+                  "bound": next(r["bound_curve"] for r in rows if r["problem"] == p)}
+              for p in by_problem}
+    for r in rows:
+        del r["median_R"], r["bound_curve"], r["R_curves"]
+    n_pts = sum(r["n"] for r in rows)
+    return Verdict("", "", "", bool(ok), measured=worst_row["worst_ratio"], bound=1.0,
+                   ratio=worst_row["worst_ratio"],
+                   summary=f"{n_pts} (point, direction) pairs x {len(RHOS)} radii on "
+                           f"{', '.join(by_problem)}: {violations} violations of "
+                           f"||R|| <= (M_H/2) rho^2 (worst ratio {worst_row['worst_ratio']:.3f}"
+                           f", {worst_row['problem']}/{worst_row['direction']}); non-degenerate "
+                           f"log-log slopes within 2 +- {dev:.3f} (tolerance {SLOPE_TOL})",
+                   table=rows, config={"rhos": RHOS, "nondegenerate": NONDEGENERATE},
+                   figure=figure)
+
+
+def _remainder(settings: Settings, bound_scale: float = 1.0) -> Verdict:
+    n = settings.pick(100, 400, 2000)
+    cfgs = [{"problem": p, "direction": d, "rhos": RHOS, "n_points": n, "stale_shift": 0.1,
+             "seed": settings.seed + 17 * i + j, "bound_scale": bound_scale}
+            for i, p in enumerate(("two_basin", "cauchy", "matfac"))
+            for j, d in enumerate(("random", "fresh", "stale"))]
+    return remainder_verdict(run_sweep(remainder_task, cfgs, settings.executor))
+
+
+def _plot_remainder(v: Verdict, ax) -> None:
+    for name, d in v.figure.items():
+        rho = np.asarray(d["rho"])
+        (line,) = ax.loglog(rho, d["median"], "o-", ms=3, label=f"{name}: median ||R||")
+        ax.loglog(rho, d["bound"], ":", color=line.get_color(), lw=1)
+    rho = np.asarray(next(iter(v.figure.values()))["rho"])
+    ref = next(iter(v.figure.values()))["median"][0]
+    ax.loglog(rho, ref * (rho / rho[0]) ** 2, "k--", lw=1, label=r"slope 2")
+    ax.set_xlabel(r"$\rho$")
+    ax.set_ylabel(r"$\|\nabla f(w+\rho u)-\nabla f(w)-\rho H(w)u\|$ (dotted: $M_H\rho^2/2$)")
+    ax.legend(fontsize=7)
+
+
+# =========================================================================== T4(b-d): runs
+
+TAUS = (0, 1, 2, 4, 8)
+#: (problem, lr * L) pairs: a small step (smooth trajectories) and a large one (the
+#: trajectory ends oscillating across the minimum, SAM's 2-cycle); TwoBasin's L = 180 holds
+#: on ||x|| <= 2 while its basins' curvatures are 8 and 1, hence its larger lr * L
+REGIMES = (("quadratic", 0.05), ("quadratic", 0.5), ("two_basin", 1.8), ("two_basin", 18.0),
+           ("cauchy", 0.05), ("cauchy", 0.5))
+
+
+def fidelity_verdict(rows: list[dict]) -> Verdict:
+    """Pass: zero violations of either bound at every step of every exact-oracle run, every
+    exact run inside the region where L holds.  Reported (not a pass criterion): whether the
+    exact-oracle mean fidelity after the burn-in is non-increasing in τ within 3 SE."""
+    exact = [r for r in rows if r["noise"] == "exact"]
+    viol = sum(r["fid_violations"] + r["angle_violations"] + r["drift_violations"]
+               for r in exact)
+    inside = all(r["inside_region"] for r in exact)
+    # the vectorised bounds must equal bounds.stale_*_bound to rounding (1e-12 relative)
+    vec_err = max(r["vectorised_rel_error"] for r in rows)
+    ok = viol == 0 and inside and vec_err < 1e-12
+    fr = max(r["fid_worst_ratio"] for r in exact)
+    ar = max(r["angle_worst_ratio"] for r in exact)
+    arn = max((r["angle_worst_ratio_nontrivial"] for r in exact
+               if r["angle_worst_ratio_nontrivial"] is not None), default=0.0)
+    trend = {}
+    for prob, lr_L in {(r["problem"], r["lr_L"]) for r in exact}:
+        seq = sorted((r for r in exact if r["problem"] == prob and r["lr_L"] == lr_L),
+                     key=lambda r: r["tau"])
+        mono = all(b["fidelity"] <= a["fidelity"] + 3 * math.hypot(a["fidelity_se"],
+                                                                   b["fidelity_se"])
+                   for a, b in zip(seq, seq[1:], strict=False))
+        trend[f"{prob} lr*L={lr_L:g}"] = {
+            "monotone_within_3se": mono, "fidelity": [r["fidelity"] for r in seq],
+            "se": [r["fidelity_se"] for r in seq]}
+    broken = [k for k, v in trend.items() if not v["monotone_within_3se"]]
+    figure: dict = {"taus": list(TAUS), "curves": {}}
+    for r in rows:
+        key = f"{r['problem']} lr*L={r['lr_L']:g} ({r['noise']})"
+        c = figure["curves"].setdefault(key, {"mean": {}, "se": {}})
+        c["mean"][r["tau"]] = r["fidelity"]
+        c["se"][r["tau"]] = r["fidelity_se"]
+    for c in figure["curves"].values():
+        c["mean"] = [c["mean"][t] for t in TAUS]
+        c["se"] = [c["se"][t] for t in TAUS]
+    nontriv = float(np.mean([r["angle_nontrivial"] for r in exact if r["tau"] > 0]))
+    return Verdict(
+        "", "", "", bool(ok), measured=max(fr, ar), bound=1.0, ratio=max(fr, ar),
+        summary=f"{len(exact)} exact-oracle AsyncSAM runs: {viol} violations of the penalty-"
+                f"loss bound 2 rho L sin(theta/2) (worst ratio {fr:.3f}) and of the angle bound "
+                f"(worst ratio {ar:.3f}; {arn:.3f} where the bound is below pi, which it is on "
+                f"{100 * nontriv:.0f}% of the tau > 0 steps); all iterates inside the regions: "
+                f"{inside}; vectorised bounds = theorem functions to {vec_err:.1e}. Mean "
+                f"fidelity (after burn-in) non-increasing in tau within 3 SE in "
+                f"{len(trend) - len(broken)}/{len(trend)} exact settings"
+                + (f"; NOT in {', '.join(sorted(broken))} (oscillating iterates: the stale "
+                   "direction of an odd delay points across the minimum)" if broken else ""),
+        table=rows, config={"taus": list(TAUS), "regimes": [list(r) for r in REGIMES]},
+        figure={**figure, "trend": trend})
+
+
+def _fidelity(settings: Settings, bound_scale: float = 1.0) -> Verdict:
+    steps = settings.pick(120, 600, 2000)
+    cfgs = [{"problem": p, "lr_L": lr_L, "rho": 0.05, "tau": tau, "noise": noise,
+             "sigma2": 0.01, "batch": 8, "n_seeds": settings.pick(12, 32, 128),
+             "steps": steps, "burn_in": steps // 2, "seed": settings.seed,
+             "bound_scale": bound_scale}
+            for p, lr_L in REGIMES for noise in ("exact", "noisy") for tau in TAUS]
+    return fidelity_verdict(run_sweep(fidelity_task, cfgs, settings.executor))
+
+
+def _plot_fidelity(v: Verdict, ax) -> None:
+    taus = np.asarray(v.figure["taus"])
+    for key, c in v.figure["curves"].items():
+        ls = "-" if "(exact)" in key else ":"
+        ax.errorbar(taus, c["mean"], yerr=c["se"], fmt="o" + ls, ms=3, lw=1, capsize=2,
+                    label=key)
+    ax.set_xlabel(r"staleness $\tau$")
+    ax.set_ylabel(r"mean fidelity $\cos\angle(\epsilon_t,\nabla f(x_t))$ after burn-in")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.legend(fontsize=6, ncol=2)
+
+
+T4 = THEOREMS["T4"]
+register(Claim(
+    id="T4",
+    title="Gradient-norm penalty under staleness",
+    statement=(
+        T4.statement + r" Here $H=\nabla^2f(w)$, $u_t=g_t/\|g_t\|$ the fresh and "
+        r"$u_{t-\tau}$ the stale direction, $\theta$ the angle between them, $M_H$ the "
+        r"Hessian-Lipschitz constant, $G$ a bound on every descent direction's norm. So "
+        r"AsyncSAM's descent gradient is $\nabla\big(f+\rho\|\nabla f\|\big)(w)$ up to "
+        r"$O(\rho^2)$ and a penalty-direction error of at most $2\rho L\sin(\theta/2)$. "
+        r"Assumptions: " + "; ".join(T4.assumptions) + "."),
+    source=f"our theorem T4 ({T4.proof_module}; proofs {', '.join(T4.proof_ids)}); "
+           "expansion theory.md §3",
+    checks=(
+        Check("proofs", "symbolic",
+              "The sympy-checked proofs T4 and EXP: every step checked, none failed or "
+              "unchecked.", _proofs),
+        Check("remainder", "numerical",
+              "R(rho) = grad f(w + rho u) - grad f(w) - rho H(w) u at random points of the "
+              "region (shrunk by rho_max) of TwoBasin, CauchyRegression and "
+              "MatrixFactorization, for random, fresh and stale unit directions u and rho in "
+              "[1e-3, 1e-1]: ||R|| <= (M_H/2) rho^2 everywhere, log-log slope 2 +- 0.1 "
+              "where the second-order term is not degenerate.", _remainder, _plot_remainder),
+        Check("stale_fidelity", "monte_carlo",
+              "AsyncSAM (normalised) with tau in {0,1,2,4,8}, exact and noisy oracles, on a "
+              "quadratic, TwoBasin and CauchyRegression at a small and a large step: per step "
+              "the penalty-term loss ||rho H (u_{t-tau} - u_t)|| against 2 rho L sin(theta/2) "
+              "and the angle against stale_angle_bound (G = the run's largest descent-"
+              "gradient norm); mean fidelity against tau as data.", _fidelity,
+              _plot_fidelity),
+    ),
+))
+
+
+# =========================================================================== FLAT-BASIN
+
+Z95, Z90 = 1.959963984540054, 1.6448536269514722
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    r"""Wilson score interval for a proportion :math:`k/n`."""
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def newcombe(k1: int, n1: int, k2: int, n2: int, z: float = Z95) -> tuple[float, float]:
+    r"""Newcombe's hybrid score interval (method 10) for :math:`p_1-p_2` of two independent
+    proportions, built from the two Wilson intervals."""
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson(k1, n1, z)
+    l2, u2 = wilson(k2, n2, z)
+    d = p1 - p2
+    return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
+
+
+def paired(a: np.ndarray, b: np.ndarray, z: float = Z95) -> tuple[float, float]:
+    r"""Normal interval for the mean of the per-seed differences :math:`a_i-b_i` (the methods
+    share starts and noise draws, so the seeds pair up)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    se = d.std(ddof=1) / math.sqrt(d.size) if d.size > 1 else 0.0
+    return float(d.mean() - z * se), float(d.mean() + z * se)
+
+
+def compare(cand: dict, ref: dict, base: dict) -> dict:
+    r"""The claim's two comparisons for one candidate method, with the stricter of the
+    independent (Newcombe) and paired intervals for each: "not less than ``ref``" = the upper
+    end of the 95 % interval for :math:`p_c-p_{ref}` is ≥ 0; "more than ``base``" = the lower
+    end of the two-sided 90 % interval (one-sided 95 %) for :math:`p_c-p_{base}` is > 0."""
+    a, r, b = (np.asarray(x["flat_ind"]) for x in (cand, ref, base))
+    up = min(newcombe(cand["n_flat"], cand["n"], ref["n_flat"], ref["n"])[1], paired(a, r)[1])
+    lo = max(newcombe(cand["n_flat"], cand["n"], base["n_flat"], base["n"], Z90)[0],
+             paired(a, b, Z90)[0])
+    return {"diff_ref": float(a.mean() - r.mean()), "diff_ref_upper95": up,
+            "diff_base": float(a.mean() - b.mean()), "diff_base_lower_one_sided95": lo,
+            "not_less_than_ref": bool(up >= 0), "more_than_base": bool(lo > 0)}
+
+
+#: the claim's regime: eta kappa_s in {1.2, 1.6}, rho in {0.15, 0.2}, sigma2 in [0.01, 0.1]
+REGIME = {"lr": (0.15, 0.2), "rho": (0.15, 0.2), "sigma2": (0.01, 0.03, 0.1)}
+#: outside the regime, run and reported: rho = 0.1 (the escape is marginal) and rho = 0.3
+OUTSIDE = ((0.15, 0.1, 0.01), (0.15, 0.1, 0.1), (0.2, 0.1, 0.01), (0.15, 0.3, 0.1),
+           (0.2, 0.3, 0.01))
+METHODS = (("sgd", 0), ("sam", 0), ("asyncsam", 1), ("asyncsam", 2))
+
+
+def _label(method: str, tau: int) -> str:
+    return f"asyncsam_tau{tau}" if method == "asyncsam" else method
+
+
+def basin_verdict(rows: list[dict], candidates: tuple[str, ...] = ("asyncsam_tau1",
+                                                                    "asyncsam_tau2"),
+                  ref: str = "sam", base: str = "sgd") -> Verdict:
+    """Group the task rows by configuration and compare every candidate with ``ref`` and
+    ``base``; pass iff every in-regime configuration passes both comparisons for every
+    candidate.  Out-of-regime configurations are in the table with their own outcome."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["lr"], r["rho"], r["sigma2"])
+        groups.setdefault(key, {"in_regime": r["in_regime"]})[_label(r["method"], r["tau"])] = r
+    table, ok, n_in = [], True, 0
+    for (lr, rho, s2), g in groups.items():
+        row = {"lr": lr, "rho": rho, "sigma2": s2, "in_regime": g["in_regime"],
+               "lr_kappa_sharp": lr * 8.0, "cycle_amplitude_sharp":
+               g[ref]["cycle_amplitude_sharp"], "n": g[ref]["n"]}
+        for name in (base, ref, *candidates):
+            if name in g:
+                k, n = g[name]["n_flat"], g[name]["n"]
+                lo, hi = wilson(k, n)
+                row[f"{name}_flat"] = k / n
+                row[f"{name}_ci"] = [lo, hi]
+                row[f"{name}_at_barrier"] = g[name]["n_at_barrier"]
+                row[f"{name}_diverged"] = g[name]["n_diverged"]
+        passed = True
+        for c in candidates:
+            cmp = compare(g[c], g[ref], g[base])
+            row.update({f"{c}_{k}": v for k, v in cmp.items()})
+            passed &= cmp["not_less_than_ref"] and cmp["more_than_base"]
+        row["claim_holds"] = passed
+        if g["in_regime"]:
+            n_in += 1
+            ok &= passed
+        table.append(row)
+    inside = [r for r in table if r["in_regime"]]
+    outside_fail = [r for r in table if not r["in_regime"] and not r["claim_holds"]]
+    worst = min(inside, key=lambda r: min(r[f"{c}_diff_ref_upper95"] for c in candidates))
+    smallest_up = min(worst[f"{c}_diff_ref_upper95"] for c in candidates)
+    head = max(inside, key=lambda r: (r["lr"], r["rho"], -r["sigma2"]))
+    return Verdict(
+        "", "", "", bool(ok),
+        measured={c: head[f"{c}_flat"] for c in (base, ref, *candidates)},
+        bound=None, ratio=None,
+        summary=f"{sum(r['claim_holds'] for r in inside)}/{n_in} in-regime configurations: "
+                f"{' and '.join(candidates)} not significantly below {ref} (smallest upper "
+                f"95% end of the difference {smallest_up:+.3f}) "
+                f"and significantly above {base} (one-sided 95%). Outside the regime the claim "
+                f"fails in {len(outside_fail)}/{len(table) - n_in} configurations"
+                + (": " + "; ".join(f"(lr, rho, sigma2) = ({r['lr']}, {r['rho']}, "
+                                    f"{r['sigma2']})" for r in outside_fail)
+                   if outside_fail else ""),
+        table=table, config={"regime": {k: list(v) for k, v in REGIME.items()},
+                             "outside": [list(o) for o in OUTSIDE]},
+        figure={"configs": [{"label": f"lr={r['lr']}, rho={r['rho']}, s2={r['sigma2']}"
+                             + ("" if r["in_regime"] else " (outside)"),
+                             "methods": [n for n in (base, ref, *candidates)],
+                             "flat": [r[f"{n}_flat"] for n in (base, ref, *candidates)],
+                             "ci": [r[f"{n}_ci"] for n in (base, ref, *candidates)]}
+                            for r in table]})
+
+
+def basin_rows(settings: Settings) -> list[dict]:
+    """Run every (configuration, method) of the FLAT-BASIN check."""
+    if settings.mode == "quick":
+        inside = [(0.2, 0.15, 0.03), (0.15, 0.2, 0.01)]
+        outside = [(0.15, 0.1, 0.1)]
+    else:
+        inside = [(lr, rho, s2) for lr in REGIME["lr"] for rho in REGIME["rho"]
+                  for s2 in REGIME["sigma2"]]
+        outside = list(OUTSIDE)
+    cfgs = [{"lr": lr, "rho": rho, "sigma2": s2, "in_regime": (lr, rho, s2) in inside,
+             "method": m, "tau": tau, "n_seeds": settings.pick(200, 400, 2000),
+             "steps": settings.pick(1200, 2000, 4000), "seed": settings.seed}
+            for lr, rho, s2 in inside + outside for m, tau in METHODS]
+    return run_sweep(basin_task, cfgs, settings.executor)
+
+
+def _flat_basin(settings: Settings) -> Verdict:
+    return basin_verdict(basin_rows(settings))
+
+
+def _plot_basin(v: Verdict, ax) -> None:
+    confs = v.figure["configs"]
+    k = len(confs[0]["methods"])
+    width = 0.8 / k
+    x = np.arange(len(confs))
+    for j, name in enumerate(confs[0]["methods"]):
+        y = np.array([c["flat"][j] for c in confs])
+        ci = np.array([c["ci"][j] for c in confs])
+        ax.bar(x + (j - (k - 1) / 2) * width, y, width, yerr=[y - ci[:, 0], ci[:, 1] - y],
+               capsize=2, label=name)
+    ax.set_xticks(x)
+    ax.set_xticklabels([c["label"] for c in confs], rotation=70, ha="right", fontsize=6)
+    ax.set_ylabel("fraction ending in the flat basin (Wilson 95%)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7)
+
+
+register(Claim(
+    id="FLAT-BASIN",
+    title="AsyncSAM finds the flat basin as often as SAM",
+    statement=(
+        r"On the two-basin landscape $f(x)=\varphi(x_1)+\frac12\|x_{2:}\|^2$ with a sharp "
+        r"minimum ($\varphi''(-1)=\kappa_s=8$) and a flat one ($\varphi''(1)=1$), started "
+        r"uniformly across the barrier $u_b\approx-0.31$ with Gaussian gradient noise "
+        r"$\sigma^2\in[0.01,0.1]$, AsyncSAM ($\tau=1,2$) ends in the flat basin as often as "
+        r"SAM (not significantly less, 95%) and more often than SGD (one-sided 95%) for "
+        r"$\eta\kappa_s\in\{1.2,1.6\}$ and $\rho\in\{0.15,0.2\}$. "
+        r"Mechanism: $\eta\kappa_s<2$, so the sharp minimum is linearly stable and SGD stays "
+        r"where it starts; SAM's normalised perturbation turns the minimum into the 2-cycle "
+        r"of amplitude $\eta\rho\kappa_s/(2-\eta\kappa_s)$ (theory.md §2.1), large in the "
+        r"sharp basin and negligible in the flat one, whose outer turning point reaches "
+        r"curvature above the stability limit $2/\eta$ and (with the noise) ejects the "
+        r"iterate over the barrier. SAM, however, can also hover at the barrier's local "
+        r"maximum (its ascent step crosses the maximum and the descent comes back, the "
+        r"saddle attraction of theory.md §2.3); the stale perturbation breaks that trap, "
+        r"so AsyncSAM often does *better*. Outside the regime (reported): at $\rho=0.1$ "
+        r"the escape is marginal and there AsyncSAM can end in the flat basin "
+        r"significantly less often than SAM (stale directions on the oscillating mode), "
+        r"at $\rho=0.3$ some runs diverge."),
+    source="Foret et al., ICLR 2021 (SAM seeks flat minima); Jo, Lim & Lee, arXiv 2503.11147 "
+           "(AsyncSAM keeps SAM's effect); mechanism: theory.md §2.1–2.3",
+    checks=(Check("flat_fraction", "monte_carlo",
+                  "SGD, SAM, AsyncSAM tau=1 and tau=2 from the same starts and noise draws; "
+                  "fraction of seeds ending in the flat basin with Wilson 95% intervals; "
+                  "Newcombe and paired intervals for the differences (the stricter is used).",
+                  _flat_basin, _plot_basin),),
+))
