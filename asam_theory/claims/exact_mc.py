@@ -81,7 +81,7 @@ def _transient_times(tau: int, steps: int) -> list[int]:
 def transient_configs(settings: Settings, **exact_overrides) -> list[dict]:
     """Engine/exact pairs of check 1; ``exact_overrides`` (``exact_ascent_noise``,
     ``exact_sigma2``) change only what the exact side is told (for the power tests)."""
-    m = settings.pick(1500, 2000, 20000)
+    m = settings.pick(1000, 2000, 20000)
     cfgs = []
     for tau in TRANSIENT_TAUS:
         for model, b, b_asc in (("descent_batch", 2, None), ("independent", 2, 1)):
@@ -386,7 +386,7 @@ def stability_check(settings: Settings, eta_star_scale: float = 1.0) -> Verdict:
 def stability_region(lam: list[float], settings: Settings) -> dict:
     """``exact.stability_region`` over (lr, rho) for tau = 0..4 as figure data."""
     n = settings.pick(60, 120)
-    rhos = np.linspace(0.0, 1.2, n // 2)
+    rhos = np.linspace(0.0, 1.2, n)
     lrs = np.linspace(0.005, 1.3, n)
     reg = exact.stability_region(lam, lrs, rhos, taus=range(5))
     return {"lrs": lrs, "rhos": rhos, "taus": reg.taus, "boundary_lr": reg.boundary_lr,
