@@ -181,3 +181,13 @@ def test_dist2_needs_known_minimisers():
     with pytest.raises(ValueError, match="minimisers"):
         simulate(CauchyRegression(20, 2, outlier_fraction=0.3), SGD(lr=0.1), np.zeros(2), 3,
                  record=("dist2",))
+
+
+def test_a_run_whose_seeds_all_diverge_stops_early_with_nan_records():
+    p = Quadratic([4.0])
+    with pytest.warns(DivergenceWarning):
+        tr = simulate(p, SGD(lr=1.0), np.ones(1), 10**7, n_seeds=2, every=10**6,
+                      record=("f", "descent_grad_norm2"), check_stability=False)
+    assert tr.diverged.all() and tr.metrics["f"].shape == (11, 2)
+    assert np.isnan(tr.metrics["f"][1:]).all() and np.isnan(tr.step_metrics[
+        "descent_grad_norm2"][1:]).all()

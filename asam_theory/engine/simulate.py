@@ -207,6 +207,11 @@ def simulate(problem: Problem, rule: UpdateRule, x0: np.ndarray | Sequence[float
                 diverged_at[bad] = t + 1
                 diverged_value[bad] = np.sqrt(sq[bad])
                 alive &= ~bad
+                if not alive.any():  # nothing left to simulate: the rest records as NaN
+                    for arr in (*metrics.values(), *step_metrics.values()):
+                        arr[k if arr.shape[0] == K else ks:] = np.nan
+                    k, ks = K, Ks
+                    break
             if k < K and times[k] == t + 1:
                 write(k, t + 1, x)
                 k += 1
