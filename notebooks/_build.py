@@ -80,7 +80,8 @@ QUICKSTART: list[Cell] = [
                                       shift=True).with_noise(s)
     x0 = np.zeros(d)
     delta = float(problem.f(x0[None])[0] - problem.f_star)  # Δ = f(w_0) − f*
-    print(problem, "\\nL =", problem.L, " Δ =", round(delta, 4))
+    print(f"d = {problem.dim}, L = {problem.L}, mu = {problem.mu:.3f}, "
+          f"noise per coordinate s = {problem.sigma2}, Δ = {delta:.4f}")
     """),
     md(r"""
     Three rules with the same step $\eta = 0.5$ and radius $\rho = 0.05$. SAM takes its
@@ -126,9 +127,10 @@ QUICKSTART: list[Cell] = [
     md(r"""
     **What the figure shows.** For each rule the measured running average of
     $\mathbb E\|\nabla f\|^2$ (solid) lies below its T1 bound (dashed) at every recorded $t$,
-    and the bound's $2\Delta/(\eta t)$ term makes it loose early and tight only up to the
-    constant floor later. AsyncSAM with a two-step-old perturbation ends within a factor 1.5 of
-    SAM. The cell below asserts both statements on the numbers above.
+    and the bound's $2\Delta/(\eta t)$ term makes it loose early; later it flattens towards its
+    constant floor. On this problem the three measured curves nearly coincide: at the last step
+    they lie within 20 % of one another, so the two-step-old perturbation of AsyncSAM costs
+    nothing visible against SAM. The cell below asserts both statements on the numbers above.
     """),
     code("""
     for name, tr in runs.items():
@@ -136,7 +138,7 @@ QUICKSTART: list[Cell] = [
         bound = np.array([t1(name, int(k)) for k in tr.times[1:]])
         assert np.all(measured <= bound), (name, float(np.max(measured / bound)))
     final = {name: tr.summary()["mean_grad_norm2"] for name, tr in runs.items()}
-    assert final["AsyncSAM τ=2"] <= 1.5 * final["SAM"], final
+    assert max(final.values()) <= 1.2 * min(final.values()), final
     print("worst measured/T1:", max(
         float(np.max(np.nanmean(tr.metrics["mean_grad_norm2"][1:], axis=1)
                      / [t1(n, int(k)) for k in tr.times[1:]])) for n, tr in runs.items()))
@@ -247,20 +249,24 @@ STALENESS: list[Cell] = [
     md(r"""
     **What the figures show.** Every configuration of the sweep lies below the diagonal of the
     right panel: the measured average stays under T1 even after adding three standard errors
-    of the Monte-Carlo mean. Staleness, absent from T1, changes the measured average little on
-    this problem: at each (ρ, η) the spread over τ is under a tenth of the bound (left panel,
-    flat curves), while larger ρ lifts both the bound's floor $L^2\rho^2$ and the measured
-    value. The cell below asserts these statements.
+    of the Monte-Carlo mean. Staleness, absent from T1, moves the measured average by less
+    than a quarter of the bound at every (ρ, η), and its effect grows with ρ: the largest
+    spread over τ at the largest ρ exceeds the largest spread at the smallest ρ (left panel:
+    the curves rise with τ only at large ρ). Larger ρ also lifts the bound's floor
+    $L^2\rho^2$. The cell below asserts these statements.
     """),
     code("""
     for r in rows:
         assert r["diverged"] == 0, r
         assert r["measured"] + 3 * r["sem"] <= r["bound"], r
+    spread = {}
     for rho in RHOS:
         for lr in LRS:
             sel = pick(rho=rho, lr=lr)
-            spread = max(r["measured"] for r in sel) - min(r["measured"] for r in sel)
-            assert spread < 0.1 * sel[0]["bound"], (rho, lr, spread)
+            spread[rho, lr] = max(r["measured"] for r in sel) - min(r["measured"] for r in sel)
+            assert spread[rho, lr] < 0.25 * sel[0]["bound"], (rho, lr, spread[rho, lr])
+    widest = {rho: max(spread[rho, lr] for lr in LRS) for rho in RHOS}
+    assert widest[RHOS[-1]] > widest[RHOS[0]], widest
     print("worst measured/T1 =", round(float(ratio.max()), 3))
     """),
 ]
@@ -458,15 +464,16 @@ EXACT: list[Cell] = [
     """),
     code("""
     quad = Quadratic([2.0, 1.0, 0.5, 0.25], rotate=True, shift=True)
-    lrs = np.linspace(0.01, 1.5, N_LR)
+    lrs = np.linspace(0.01, 1.8, N_LR)
     rhos = np.linspace(0.0, 0.5, N_RHO)
     region = exact.stability_region(quad, lrs, rhos, taus=TAUS)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for k, tau in enumerate(TAUS):
         ax.plot(region.boundary_lr[k], rhos, color=plt.cm.plasma(k / len(TAUS)),
+                ls=("-", "-", "--", "-", ":")[k % 5], lw=3 if tau == 0 else 1.5,
                 label=f"τ={tau}")
-    ax.set(xlabel="step η", ylabel="radius ρ", xlim=(0, lrs[-1]),
+    ax.set(xlabel="step η", ylabel="radius ρ", xlim=(0, 1.05 * region.boundary_lr.max()),
            title="stale USAM: stable to the left of each curve")
     ax.legend()
     i = int(np.argmin(np.abs(rhos - 0.1)))
@@ -520,8 +527,10 @@ EXACT: list[Cell] = [
     md(r"""
     **What the figures show.** At ρ = 0 the method is SGD whatever τ, and every curve starts
     at $\eta = 2/L = 1$. For ρ > 0 the boundary moves with τ, and not monotonically. Even
-    delays (τ = 2, 4) keep exactly the boundary of τ = 0, $\eta = 2/(\lambda(1+\rho\lambda))$:
-    the root that leaves the unit circle is $z = -1$, where $z^\tau = 1$. Odd delays
+    delays (τ = 2, 4; dashed and dotted, on top of the thick τ = 0 curve) keep exactly the
+    boundary of τ = 0, $\eta = \min_\lambda 2/(\lambda(1+\rho\lambda))$: for τ = 0 a root
+    leaves the unit circle through $z = -1$, and since $(-1)^\tau = 1$ for even τ, $z = -1$ is
+    a root at the same η for every even delay. Odd delays
     (τ = 1, 3) *enlarge* the stable range of η for $0 < \rho < 1/L$, most for τ = 1; all
     curves meet again at $\rho = 1/L$. Every grid point left of a boundary is stable
     (radius < 1). The exact
