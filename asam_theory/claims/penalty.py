@@ -185,9 +185,9 @@ def fidelity_verdict(rows: list[dict]) -> Verdict:
 
 
 def _fidelity(settings: Settings, bound_scale: float = 1.0) -> Verdict:
-    steps = settings.pick(120, 600, 2000)
+    steps = settings.pick(120, 400, 2000)
     cfgs = [{"problem": p, "lr_L": lr_L, "rho": 0.05, "tau": tau, "noise": noise,
-             "sigma2": 0.01, "batch": 8, "n_seeds": settings.pick(12, 32, 128),
+             "sigma2": 0.01, "batch": 8, "n_seeds": settings.pick(12, 24, 128),
              "steps": steps, "burn_in": steps // 2, "seed": settings.seed,
              "bound_scale": bound_scale}
             for p, lr_L in REGIMES for noise in ("exact", "noisy") for tau in TAUS]
@@ -368,8 +368,8 @@ def basin_rows(settings: Settings) -> list[dict]:
                   for s2 in REGIME["sigma2"]]
         outside = list(OUTSIDE)
     cfgs = [{"lr": lr, "rho": rho, "sigma2": s2, "in_regime": (lr, rho, s2) in inside,
-             "method": m, "tau": tau, "n_seeds": settings.pick(200, 400, 2000),
-             "steps": settings.pick(1200, 2000, 4000), "seed": settings.seed}
+             "method": m, "tau": tau, "n_seeds": settings.pick(200, 250, 2000),
+             "steps": settings.pick(1200, 1500, 4000), "seed": settings.seed}
             for lr, rho, s2 in inside + outside for m, tau in METHODS]
     return run_sweep(basin_task, cfgs, settings.executor)
 

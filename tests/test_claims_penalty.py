@@ -1,0 +1,111 @@
+"""Claims T4 and FLAT-BASIN: every check passes in quick mode, and each can fail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import asam_theory.claims.penalty as pen
+from asam_theory.claims import Settings, run_check, select
+from simulations.penalty import basin_task, fidelity_task, make_problem, remainder_task
+
+QUICK = Settings(mode="quick")
+
+
+@pytest.mark.parametrize("cid,check", [(c.id, ch.name) for c in select(["T4", "FLAT-BASIN"])
+                                       for ch in c.checks])
+def test_check_passes_quick(cid, check):
+    claim = select([cid])[0]
+    v = run_check(claim, next(ch for ch in claim.checks if ch.name == check), QUICK)
+    assert v.error is None, v.error
+    assert v.passed, v.summary
+    assert v.to_json()["id"] == f"{cid}.{check}"
+
+
+def test_proof_verdict_fails_on_unchecked_or_failed_step():
+    good = {"proof": "T4", "title": "t", "checked": 5, "failed": 0, "unchecked": 0}
+    assert pen.proofs_verdict([dict(good)]).passed
+    assert not pen.proofs_verdict([{**good, "unchecked": 1}]).passed
+    assert not pen.proofs_verdict([{**good, "failed": 1}]).passed
+    assert not pen.proofs_verdict([{**good, "checked": 0}]).passed
+
+
+def test_remainder_fails_against_too_small_bound():
+    v = pen._remainder(QUICK, bound_scale=1e-3)
+    assert not v.passed
+    assert v.ratio > 1
+
+
+def test_remainder_bound_and_slope_on_one_problem():
+    r = remainder_task({"problem": "matfac", "direction": "random", "rhos": pen.RHOS,
+                        "n_points": 50, "seed": 3, "stale_shift": 0.1})
+    assert r["violations"] == 0 and r["worst_ratio"] <= 1
+    # the fitted slope is 2 for a generic direction (MatrixFactorization is cubic in x, so
+    # R = rho^2 T[u,u]/2 + rho^3 (...) with a non-degenerate second-order term)
+    assert np.all(np.abs(np.asarray(r["slope"]) - 2) < 0.1)
+
+
+def test_remainder_slope_test_can_fail():
+    # a remainder that scales as rho (a wrong Hessian term) gives slope 1 -> fails
+    rows = [remainder_task({"problem": p, "direction": "random", "rhos": pen.RHOS,
+                            "n_points": 40, "seed": 1, "stale_shift": 0.1})
+            for p in ("cauchy", "matfac")]
+    for r in rows:
+        r["problem"], r["direction"] = r.get("problem", "x"), "stale"
+    for r, p in zip(rows, ("cauchy", "matfac"), strict=True):
+        r["problem"] = p
+        r["slope"] = [s - 1.0 for s in r["slope"]]
+    assert not pen.remainder_verdict(rows).passed
+
+
+def test_fidelity_fails_against_too_small_bound():
+    cfg = {"problem": "quadratic", "lr_L": 0.5, "rho": 0.05, "tau": 1, "noise": "exact",
+           "sigma2": 0.0, "batch": 8, "n_seeds": 4, "steps": 60, "burn_in": 30, "seed": 0}
+    ok = fidelity_task(cfg)
+    assert ok["fid_violations"] == 0 and ok["angle_violations"] == 0
+    assert ok["vectorised_rel_error"] < 1e-12
+    bad = fidelity_task({**cfg, "bound_scale": 0.5})
+    assert bad["fid_violations"] > 0
+
+
+def test_fidelity_measures_sam_exactly_at_tau0():
+    r = fidelity_task({"problem": "cauchy", "lr_L": 0.5, "rho": 0.05, "tau": 0,
+                       "noise": "exact", "sigma2": 0.0, "batch": 8, "n_seeds": 4,
+                       "steps": 40, "burn_in": 20, "seed": 2})
+    # StepInfo.fidelity normalises with the 1e-12 guard of davda54/sam: cos = 1 - O(1e-12/|g|)
+    assert r["fidelity"] == pytest.approx(1.0, abs=1e-6)
+    assert r["mean_loss"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_basin_statistics():
+    lo, hi = pen.wilson(0, 50)
+    assert lo == 0 and 0 < hi < 0.1
+    lo, hi = pen.wilson(25, 50)
+    assert lo < 0.5 < hi
+    d = pen.newcombe(40, 50, 20, 50)
+    assert d[0] > 0 and d[0] < 0.4 < d[1]
+    assert pen.paired(np.ones(10), np.ones(10)) == pytest.approx((0.0, 0.0), abs=1e-12)
+
+
+def _basin_rows():
+    cfg = {"lr": 0.2, "rho": 0.15, "sigma2": 0.03, "in_regime": True, "n_seeds": 120,
+           "steps": 1000, "seed": 0}
+    return [{**cfg, "method": m, "tau": t, **basin_task({**cfg, "method": m, "tau": t})}
+            for m, t in pen.METHODS]
+
+
+def test_basin_comparison_fails_when_sgd_is_the_candidate():
+    rows = _basin_rows()
+    assert pen.basin_verdict(rows).passed
+    # SGD is not "more often than SGD": the one-sided comparison must fail
+    assert not pen.basin_verdict(rows, candidates=("sgd",)).passed
+    # and SGD is significantly *less* often than SAM here
+    assert not pen.basin_verdict(rows, candidates=("sgd",), base="sam").passed
+
+
+def test_basin_task_outcomes_are_consistent():
+    r = basin_task({"lr": 0.2, "rho": 0.15, "sigma2": 0.03, "method": "sgd", "tau": 0,
+                    "n_seeds": 50, "steps": 300, "seed": 4})
+    assert r["n_flat"] == sum(r["flat_ind"]) and r["n"] == 50
+    p = make_problem("two_basin")
+    assert p.L > 0 and p.hessian_lipschitz > 0
