@@ -581,8 +581,8 @@ THREADED: list[Cell] = [
     code("""
     import torch
 
-    from asam_theory.torch.realrun import threaded_quadratic_run
-    from asam_theory.torch.training import load_digits_data, run_method
+    from asam_theory.torch import run_method, threaded_quadratic_run
+    from asam_theory.torch.training import load_digits_data
 
     torch.set_num_threads(1)  # one intra-op thread each for the main thread and the worker
     STEPS, HIDDEN, QSTEPS = (80, 32, 150) if QUICK else (600, 128, 1000)
