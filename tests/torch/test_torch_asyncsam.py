@@ -108,7 +108,7 @@ def test_deterministic_matches_written_recursion(tau: int) -> None:
     assert np.abs(other - ref).max() > 1e-4
 
 
-@pytest.mark.parametrize("tau", [1, 3])
+@pytest.mark.parametrize("tau", [0, 1, 3])
 def test_threaded_with_max_staleness_tau_equals_deterministic(tau: int) -> None:
     # exact gradients (no batches): with max_staleness = τ the worker must deliver exactly w_{t−τ}
     det = run_quadratic_torch(PROBLEM, X0, 30, True, lr=0.1, rho=0.2, tau=tau)
