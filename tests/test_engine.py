@@ -191,3 +191,13 @@ def test_a_run_whose_seeds_all_diverge_stops_early_with_nan_records():
     assert tr.diverged.all() and tr.metrics["f"].shape == (11, 2)
     assert np.isnan(tr.metrics["f"][1:]).all() and np.isnan(tr.step_metrics[
         "descent_grad_norm2"][1:]).all()
+
+
+def test_fidelity_of_exact_sam_is_one_and_of_sgd_an_error():
+    p = TwoBasin(3)  # exact oracle
+    tr = simulate(p, SAM(lr=0.01, rho=0.05), np.full(3, 0.5), 20, n_seeds=2,
+                  record=("fidelity",))
+    # the exact cosine: rounding only (no 1e-12 norm guard in the measurement)
+    np.testing.assert_allclose(tr.step_metrics["fidelity"], 1.0, rtol=0, atol=1e-14)
+    with pytest.raises(ValueError, match="fidelity needs a perturbation"):
+        simulate(p, SGD(lr=0.1), np.zeros(3), 2, record=("fidelity",))

@@ -81,7 +81,12 @@ class StepInfo:
         (:math:`\cos\angle(\epsilon_t,\nabla f(x_t))`; 1 for SAM with exact gradients)."""
         if self.perturbation is None:
             raise ValueError("fidelity needs a perturbation; this rule uses none (SGD)")
-        return np.einsum("md,md->m", unit_rows(self.perturbation), self.fresh_direction())
+        g = self._problem.grad(self.x)
+        e = self.perturbation
+        den = row_norms(e) * row_norms(g)
+        # exact cosine (no norm guard); 0 where either vector vanishes (no direction to compare)
+        return np.divide(np.einsum("md,md->m", e, g), den, out=np.zeros_like(den),
+                         where=den > 0)
 
 
 def row_norms(a: np.ndarray) -> np.ndarray:

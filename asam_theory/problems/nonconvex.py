@@ -35,7 +35,9 @@ class TwoBasin(Problem):
     :math:`\varphi\ge0` vanishes exactly at :math:`u=\pm1`, so both :math:`x=\mp e_1` are global
     minimisers with :math:`f^\*=0`; since :math:`\frac{d^2}{du^2}(u^2-1)^2=8` at :math:`\pm1`,
     :math:`\varphi''(-1)=\kappa_s` (the *sharp* basin) and :math:`\varphi''(1)=\kappa_f` (the *flat*
-    one).  The Hessian is :math:`\mathrm{diag}(\varphi''(x_1),a,\dots,a)`, so on the ball
+    one).  The default ``radius`` 2 keeps the constants near the basins' scale (``L`` ≈ 180 for
+    the default curvatures; radius 3 would give ``L`` ≈ 870 because φ has degree 6).  The
+    Hessian is :math:`\mathrm{diag}(\varphi''(x_1),a,\dots,a)`, so on the ball
     :math:`\|x\|\le R` (where :math:`|x_1|\le R`)
     :math:`L=\max(\max_{|u|\le R}|\varphi''(u)|,a)` and the Hessian-Lipschitz constant is
     :math:`\max_{|u|\le R}|\varphi'''(u)|`, both computed exactly from the polynomial's critical
@@ -47,7 +49,7 @@ class TwoBasin(Problem):
     SHARP, FLAT = 0, 1
 
     def __init__(self, dim: int = 2, *, sharp: float = 8.0, flat: float = 1.0,
-                 transverse: float = 1.0, radius: float = 3.0) -> None:
+                 transverse: float = 1.0, radius: float = 2.0) -> None:
         self.dim = check_int("dim", dim, low=1)
         self.sharp = check_real("sharp", sharp, low=0.0, low_open=True)
         self.flat = check_real("flat", flat, low=0.0, low_open=True)
