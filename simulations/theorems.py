@@ -237,13 +237,16 @@ def bound_task(cfg: dict) -> dict:
     ``cfg``: ``theorem`` (T1 | T2 | T3), ``family``, ``tau``, ``ascent`` ("independent" |
     "descent"), ``lr_frac`` (η = lr_frac / L), ``rho_frac`` (ρ = rho_frac / L), ``sigma2``
     (per-coordinate Gaussian variance; ``None`` for finite sums, whose noise is intrinsic),
-    ``b``, ``bp`` (b′), ``steps``, ``n_seeds``, ``seed``, ``n_records``.
+    ``b``, ``bp`` (b′), ``steps``, ``n_seeds``, ``seed``; optional ``n_records`` (default
+    20 recorded horizons) and ``x0`` (default: :func:`make_problem`'s start).
 
     Returns the constants (L, mu, Δ, total σ², η, ρ), the recorded times and the seed mean and
     standard error of the measured quantity at each, ``n_diverged`` and ``in_region``.
     """
     theorem, family = cfg["theorem"], cfg["family"]
     base, x0 = make_problem(family)
+    if cfg.get("x0") is not None:  # an explicit start (the tests use one to leave the region)
+        x0 = np.asarray(cfg["x0"], dtype=np.float64)
     finite = isinstance(base, FiniteSum)
     s2 = cfg.get("sigma2")
     if finite:
@@ -391,9 +394,10 @@ def design(theorem: str, mode: str, steps: int, n_seeds: int, seed: int = 0) -> 
     for T3; taus :data:`TAUS`).
 
     * ``full``: every family × tau × ascent mode × the product of :func:`axes_for`;
-    * ``default``: every family × tau × ascent mode with two points of that product, chosen
-      by rotating each axis with its own offset (depending on family, tau and mode
-      indices), so that every value of every axis occurs many times;
+    * ``default``: every family × tau × ascent mode with two points of that product (one
+      for the stale descent-batch ascent, tau >= 1), chosen by rotating each axis with its
+      own offset (depending on family, tau and mode indices), so that every value of every
+      axis occurs many times;
     * ``quick``: one point per family with the taus spread over the families so that every
       family and every tau occurs, plus T1's tau = 0 same-batch (SAM) case.
 
@@ -422,7 +426,10 @@ def design(theorem: str, mode: str, steps: int, n_seeds: int, seed: int = 0) -> 
         elif mode == "default":
             for ti, tau in enumerate(TAUS):
                 for ai, asc in enumerate(_ascents(theorem, tau)):
-                    for j in range(2):
+                    # two points for the method's own design ("independent") and for SAM
+                    # (tau = 0 on the descent batch), one for the stale descent-batch ascent
+                    k = 1 if asc == "descent" and tau > 0 else 2
+                    for j in range(k):
                         add(fam, tau, asc, {
                             n: ax[n][(j * (ni + 1) + fi + ti * (ni + 2) + ai) % len(ax[n])]
                             for ni, n in enumerate(names)})
