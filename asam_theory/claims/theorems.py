@@ -157,8 +157,8 @@ def monte_carlo_check(tid: str, settings: Settings, bound_scale: float = 1.0) ->
     horizon), no seed diverges, every family has in-scope configurations and at most a
     quarter of the configurations left ``region`` (a check that is mostly out of scope
     tests nothing)."""
-    steps = settings.pick(300, 1000, 3000)
-    n_seeds = settings.pick(32, 48, 256)
+    steps = settings.pick(300, 1000, 2000)
+    n_seeds = settings.pick(32, 48, 64)
     cfgs = sims.design(tid, settings.mode, steps, n_seeds, settings.seed)
     raw = run_sweep(sims.bound_task, cfgs, settings.executor)
     rows = [sims.evaluate_row(r, bound_scale) for r in raw]
@@ -244,12 +244,17 @@ def t1_deterministic_floor(settings: Settings) -> Verdict:
     w = worst(rows)
     tail = np.array([r["tail_ratio"] for r in rows])
     ok = all(not r["diverged"] and r["measured"] <= r["bound"] * (1 + 1e-9) for r in rows)
+    # "attained": the tail average equals the floor to 1e-6 relative (transients of the other
+    # eigen-components decay geometrically, far below that within the second half)
+    attained = bool(np.all(np.abs(tail - 1) < 1e-6))
+    verdict_floor = ("so the additive term is attained with staleness too" if attained else
+                     "so the floor is not attained in every run")
     return Verdict("", "", "", bool(ok), measured=w["measured"], bound=w["bound"],
                    ratio=w["ratio"],
                    summary=f"{len(rows)} runs (tau in {taus}, lr = 1/L): T1's bound holds, "
                            f"worst (1/T) sum ||grad f||^2 / bound = {w['ratio']:.4f}; the "
                            f"tail average of ||grad f||^2 is {tail.min():.6f}-{tail.max():.6f} "
-                           "x L^2 rho^2, so the additive term is attained with staleness too",
+                           f"x L^2 rho^2, {verdict_floor}",
                    table=rows, config={"steps": steps, "lr": "1/L"})
 
 
@@ -300,7 +305,7 @@ def _checks(tid: str) -> tuple[Check, ...]:
 
 register(Claim(
     id="T1",
-    title="T1: normalised AsyncSAM reaches an L²ρ² neighbourhood of stationarity",
+    title="Normalised AsyncSAM reaches an L²ρ² neighbourhood of stationarity",
     statement=_statement("T1", _NOISE_NOTE + r" For $\tau=0$ both ascent batches are "
                          r"tested: its own batch (independent constants) and the descent "
                          r"batch (= SAM, same-batch constants; on a finite sum with "
@@ -311,7 +316,7 @@ register(Claim(
 ))
 register(Claim(
     id="T2",
-    title="T2: stale USAM converges to a σ²-neighbourhood for ρ < 1/L",
+    title="Stale USAM (ρ < 1/L) converges to stationarity up to a σ² term",
     statement=_statement("T2", _NOISE_NOTE + r" With the ascent on the descent batch of "
                          r"step $t-\tau$ ($\tau\ge1$), $b':=b$."),
     source=f"our theorem T2, proof {bounds.THEOREMS['T2'].proof_module}; bounds.t2_bound",
@@ -319,7 +324,7 @@ register(Claim(
 ))
 register(Claim(
     id="T3",
-    title="T3: linear convergence of AsyncSAM to an O(ρ²) ball under PL",
+    title="Under PL, AsyncSAM converges linearly to an O(ρ²) ball",
     statement=_statement("T3", _NOISE_NOTE + r" Tested on the families with $\mu>0$ "
                          r"(quadratic, finite-sum quadratic), $f^*$ known exactly."),
     source=f"our theorem T3, proof {bounds.THEOREMS['T3'].proof_module}; bounds.t3_bound",
