@@ -123,3 +123,17 @@ def test_report_paths_are_written(quick_report):
     _, out = quick_report
     assert (out / "index.html").is_file() and (out / "verdicts.json").is_file()
     assert any(Path(out / "figures").glob("*.png"))
+
+
+def test_a_broken_plot_is_reported_not_fatal(tmp_path):
+    def ok(settings):
+        return Verdict("", "", "", True, measured=1.0, bound=2.0, ratio=0.5, figure={"y": [1]})
+
+    def bad_plot(verdict, ax):
+        ax.errorbar([0], [1], yerr=[-1])  # matplotlib rejects negative error bars
+
+    claim = Claim("X-PLOT", "plots badly", "$1 \\le 2$", "test",
+                  (Check("c", "numerical", "1 <= 2", ok, bad_plot),))
+    v = run_check(claim, claim.checks[0], Settings(mode="quick"))
+    paths = write_report(tmp_path, [claim], [v], mode="quick")
+    assert paths["figure_errors"] and "figure could not be drawn" in paths["index"].read_text()

@@ -148,7 +148,7 @@ def _plot_transient(v: Verdict, ax) -> None:
                 label=f"tau={r['tau']} exact ×{scale:g}" if r["model"] == "descent_batch"
                 else None)
         mk = "o" if r["model"] == "descent_batch" else "s"
-        ax.errorbar(r["t"], np.array(r["mc"]) * scale, yerr=3 * np.array(r["se"]) * scale,
+        ax.errorbar(r["t"], np.array(r["mc"]) * scale, yerr=np.abs(3 * np.array(r["se"]) * scale),
                     fmt=mk, ms=3, color=c, capsize=2, lw=0.8, mfc="none" if mk == "s" else c)
     ax.set_yscale("log")
     ax.set_xscale("symlog", linthresh=10)

@@ -386,7 +386,9 @@ def _plot_basin(v: Verdict, ax) -> None:
     for j, name in enumerate(confs[0]["methods"]):
         y = np.array([c["flat"][j] for c in confs])
         ci = np.array([c["ci"][j] for c in confs])
-        ax.bar(x + (j - (k - 1) / 2) * width, y, width, yerr=[y - ci[:, 0], ci[:, 1] - y],
+        # a Wilson bound at p = 0 or 1 can round to the wrong side of p by an ulp
+        err = np.clip([y - ci[:, 0], ci[:, 1] - y], 0.0, None)
+        ax.bar(x + (j - (k - 1) / 2) * width, y, width, yerr=err,
                capsize=2, label=name)
     ax.set_xticks(x)
     ax.set_xticklabels([c["label"] for c in confs], rotation=70, ha="right", fontsize=6)

@@ -61,9 +61,14 @@ def run(args: argparse.Namespace) -> int:
         proofs_md = proofs.render_markdown()
         s = proofs.summary()
         proofs_summary = {k: s[k] for k in ("steps_checked", "steps_failed", "steps_unchecked")}
-    paths = write_report(args.out, claims, verdicts, mode=args.mode,
-                         command="asam-theory " + shlex.join(sys.argv[1:]),
-                         proofs_markdown=proofs_md, proofs_summary=proofs_summary)
+    try:
+        paths = write_report(args.out, claims, verdicts, mode=args.mode,
+                             command="asam-theory " + shlex.join(sys.argv[1:]),
+                             proofs_markdown=proofs_md, proofs_summary=proofs_summary)
+    except ValueError as exc:  # past argument validation a ValueError is a defect, not usage
+        raise RuntimeError(f"writing the report failed: {exc}") from exc
+    for err in paths["figure_errors"]:
+        print(f"warning: figure {err}", file=sys.stderr)
     width = max(len(v.id) for v in verdicts) if verdicts else 10
     for v in verdicts:
         ratio = "" if v.ratio is None else f" ratio={v.ratio:.3g}"
@@ -78,4 +83,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"proofs: {proofs_summary['steps_checked']} steps checked, "
               f"{proofs_summary['steps_failed']} failed, "
               f"{proofs_summary['steps_unchecked']} unchecked")
-    return 1 if failed or proofs_failed else 0
+    return 1 if failed or proofs_failed or paths["figure_errors"] else 0

@@ -137,7 +137,8 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
                  mode: str, command: str = "", proofs_markdown: str | None = None,
                  proofs_summary: dict | None = None) -> dict:
     """Write ``verdicts.json``, ``figures/*.png`` and ``index.html`` into ``out``; returns
-    ``{"index": path, "verdicts": path, "figures": [paths]}``."""
+    ``{"index", "verdicts", "figures", "figure_errors"}``; a plot that raises is shown as an
+    error in the HTML and listed in ``figure_errors``, never aborting the report."""
     out = Path(out)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +150,7 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
         by_claim.setdefault(v.claim_id, []).append(v)
     n_pass = sum(all(v.passed for v in by_claim.get(c.id, [])) for c in claims)
     figures: list[Path] = []
+    figure_errors: list[str] = []
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>asam-theory verify"
              f"</title><style>{_CSS}</style></head><body>",
              "<h1>asam-theory — verification report</h1>",
@@ -188,7 +190,13 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
             if v.table:
                 parts.append("<details><summary>measured against bound, per configuration"
                              f" ({len(v.table)} rows)</summary>{_table(v.table)}</details>")
-            path = _figure(checks, v, fig_dir)
+            try:
+                path = _figure(checks, v, fig_dir)
+            except Exception as exc:  # noqa: BLE001 - a broken plot must not lose the report
+                path = None
+                figure_errors.append(f"{v.id}: {type(exc).__name__}: {exc}")
+                parts.append(f"<p class='fail'>figure could not be drawn: "
+                             f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>")
             if path is not None:
                 figures.append(path)
                 data = base64.b64encode(path.read_bytes()).decode()
@@ -210,4 +218,5 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
     parts.append("</body></html>")
     index = out / "index.html"
     index.write_text("\n".join(parts))
-    return {"index": index, "verdicts": verdicts_path, "figures": figures}
+    return {"index": index, "verdicts": verdicts_path, "figures": figures,
+            "figure_errors": figure_errors}
