@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden", type=int, default=None, help="MLP width H")
     parser.add_argument("--batch-size", type=int, default=None, help="descent batch b")
     parser.add_argument("--ascent-batch-size", default="auto", help="b′ or 'auto' (tuned)")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--steps", type=int, default=8, help="steps per method per round")
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--device", default=None, help="descent device (default cuda if any)")

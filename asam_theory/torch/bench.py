@@ -49,7 +49,7 @@ def _sync(device: torch.device) -> None:
 def run_bench(
     hidden: int | None = None,
     batch_size: int | None = None,
-    rounds: int = 7,
+    rounds: int = 9,
     steps: int = 8,
     warmup: int = 4,
     device: str | None = None,
