@@ -153,11 +153,13 @@ def flat(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
-def test_tau0_deterministic_equals_sam_same_batch() -> None:
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_tau0_deterministic_equals_sam_same_batch(adaptive: bool) -> None:
     x, y = make_data()
     batches = [(x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]) for i in range(8)]
     m_sam, m_async = make_net(), make_net()
-    sam = SAM(m_sam.parameters(), torch.optim.SGD, rho=0.1, lr=0.1, momentum=0.9)
+    sam = SAM(m_sam.parameters(), torch.optim.SGD, rho=0.1, adaptive=adaptive, lr=0.1,
+              momentum=0.9)
     for b in batches:
         sam.zero_grad()
         classification_loss(m_sam, b).backward()
@@ -167,7 +169,7 @@ def test_tau0_deterministic_equals_sam_same_batch() -> None:
     it = iter(batches)  # the ascent batch of step t is the descent batch of step t
     opt = AsyncSAM(m_async.parameters(), torch.optim.SGD, rho=0.1, tau=0, lr=0.1, momentum=0.9,
                    ascent_loss=classification_loss, ascent_batches=it, model=m_async,
-                   deterministic=True)
+                   deterministic=True, adaptive=adaptive)
     train_asyncsam(m_async, opt, batches)
     # identical formulas, float64; the norm is accumulated in the same order -> rounding only
     torch.testing.assert_close(flat(m_async), flat(m_sam), atol=1e-12, rtol=0)
@@ -409,3 +411,28 @@ def test_state_dict_threaded_carries_direction() -> None:
         opt2.step(closure2)
         assert opt2.version == 7
         assert all(0 <= s <= 2 for s in opt2.staleness_history)
+
+
+def test_param_groups_with_own_rho_match_sam() -> None:
+    x, y = make_data()
+    batches = [(x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]) for i in range(6)]
+
+    def groups(m: nn.Module) -> list[dict]:
+        return [{"params": m[0].parameters(), "rho": 0.3},
+                {"params": m[2].parameters(), "rho": 0.0, "lr": 0.05}]
+
+    m_sam, m_async = make_net(), make_net()
+    sam = SAM(groups(m_sam), torch.optim.SGD, rho=0.1, lr=0.1)
+    for b in batches:
+        sam.zero_grad()
+        classification_loss(m_sam, b).backward()
+        sam.first_step(zero_grad=True)
+        classification_loss(m_sam, b).backward()
+        sam.second_step(zero_grad=True)
+    opt = AsyncSAM(groups(m_async), torch.optim.SGD, rho=0.1, tau=0, lr=0.1,
+                   ascent_loss=classification_loss, ascent_batches=iter(batches),
+                   model=m_async, deterministic=True)
+    assert [g["rho"] for g in opt.param_groups] == [0.3, 0.0]
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.05]
+    train_asyncsam(m_async, opt, batches)
+    torch.testing.assert_close(flat(m_async), flat(m_sam), atol=1e-12, rtol=0)
