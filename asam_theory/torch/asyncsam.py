@@ -24,7 +24,8 @@ at step t − 1, so the perturbation costs no wall time.
 
 Start convention (matches the simulation engine, where w_{t−τ} := w_0 for t < τ): version 0 is
 the weights at the first ``step``; every step t < τ uses the direction at w_0, so the first step
-waits for that ascent.
+waits for that ascent. The threaded worker computes each snapshot once, on one ascent batch, so
+the steps t < τ share that direction; the deterministic mode draws a batch at every step.
 
 Deterministic mode (``deterministic=True``): no thread. Step t computes the direction in the
 main thread at the stored iterate w_s, s = max(t − τ, 0), on a freshly drawn ascent batch, so the
