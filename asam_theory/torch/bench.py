@@ -41,6 +41,14 @@ def _mlp(hidden: int, seed: int, device: torch.device) -> nn.Module:
     ).to(device)
 
 
+def _quartiles(values: list[float]) -> list[float]:
+    """[Q1, median, Q3] (the median alone for fewer than two values)."""
+    if len(values) < 2:
+        return [values[0]] * 3
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return [q[0], statistics.median(values), q[2]]
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -49,8 +57,8 @@ def _sync(device: torch.device) -> None:
 def run_bench(
     hidden: int | None = None,
     batch_size: int | None = None,
-    rounds: int = 9,
-    steps: int = 8,
+    rounds: int = 15,
+    steps: int = 6,
     warmup: int = 4,
     device: str | None = None,
     ascent_device: str = "cpu",
@@ -186,6 +194,10 @@ def run_bench(
             "step_ms_median": {n: 1e3 * statistics.median(v) for n, v in per_round.items()},
             "step_ms_per_round": {n: [1e3 * x for x in v] for n, v in per_round.items()},
             "ratios_per_round": {"asyncsam_over_sgd": ratio_async, "sam_over_sgd": ratio_sam},
+            "ratio_quartiles": {
+                "asyncsam_over_sgd": _quartiles(ratio_async),
+                "sam_over_sgd": _quartiles(ratio_sam),
+            },
             "staleness_histogram": {str(k): staleness[k] for k in sorted(staleness)},
             "mean_wait_ms": 1e3 * statistics.fmean(waits) if waits else 0.0,
             "tuning": tuning.to_dict() if tuning is not None else None,
