@@ -16,6 +16,7 @@ over rounds.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections import Counter
@@ -161,15 +162,19 @@ def run_bench(
             n_warm = len(o_async.staleness_history)
             names = list(methods)
             per_round: dict[str, list[float]] = {n: [] for n in names}
+            cpu_per_wall: dict[str, list[float]] = {n: [] for n in names}
+            load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             for r in range(rounds):
                 order = names[r % 3:] + names[: r % 3]
                 for n in order:
                     _sync(dev)
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     for _ in range(steps):
                         methods[n]()
                     _sync(dev)
-                    per_round[n].append((time.perf_counter() - t0) / steps)
+                    wall = time.perf_counter() - t0
+                    per_round[n].append(wall / steps)
+                    cpu_per_wall[n].append((time.process_time() - c0) / wall)
             staleness = Counter(o_async.staleness_history[n_warm:])
             waits = o_async.wait_history[n_warm:]
         finally:
@@ -200,6 +205,13 @@ def run_bench(
             },
             "staleness_histogram": {str(k): staleness[k] for k in sorted(staleness)},
             "mean_wait_ms": 1e3 * statistics.fmean(waits) if waits else 0.0,
+            # process CPU seconds per wall second while each method ran: ≈ 1 for SGD/SAM on one
+            # core; AsyncSAM above 1 when its worker really ran on a second core (a value near 1
+            # means other processes took that core and the ratio measures contention)
+            "cpu_per_wall_median": {n: statistics.median(v) for n, v in cpu_per_wall.items()},
+            "loadavg_1min": {"before": load_before,
+                             "after": os.getloadavg()[0] if hasattr(os, "getloadavg")
+                             else float("nan")},
             "tuning": tuning.to_dict() if tuning is not None else None,
         }
     finally:
