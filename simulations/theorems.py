@@ -201,10 +201,10 @@ class Tracked(Problem):
     def sample_batch(self, streams, stream, batch_size):
         return self.base.sample_batch(streams, stream, batch_size)
 
-    def batch_grad(self, x, batch):
+    def batch_grad(self, x, batch, out=None):
         # a finite sum's batch None is the full batch: the exact gradient, no noise
         self._track(x, stochastic=batch is not None)
-        return self.base.batch_grad(x, batch)
+        return self.base.batch_grad(x, batch, out)
 
     def noise_variance(self, x, batch_size):
         return self.base.noise_variance(x, batch_size)

@@ -41,15 +41,45 @@ class Cost:
     sequential_depth: int
 
 
+class Workspace:
+    """Reusable ``(M, d)`` buffers so a step allocates nothing in the hot path.
+
+    ``buf(name, like)`` is one persistent buffer; ``ring(name, k, i, like)`` slot ``i mod k``
+    of a ring of ``k`` buffers (for arrays that must survive several steps, such as the
+    iterates a stale rule still needs).
+    """
+
+    __slots__ = ("_bufs",)
+
+    def __init__(self) -> None:
+        self._bufs: dict = {}
+
+    def buf(self, name: str, like: np.ndarray) -> np.ndarray:
+        b = self._bufs.get(name)
+        if b is None or b.shape != like.shape:
+            b = self._bufs[name] = np.empty_like(like, order="C")
+        return b
+
+    def ring(self, name: str, k: int, i: int, like: np.ndarray) -> np.ndarray:
+        return self.buf(f"{name}[{i % k}]", like)
+
+
 @dataclass
 class State:
     """Explicit state of a rule.  ``x`` (M, d) and step counter ``t`` always; ``buf`` the
-    momentum buffer; ``extra`` holds rule-specific parts (histories, auxiliary sequences)."""
+    momentum buffer; ``extra`` holds rule-specific parts (histories, auxiliary sequences);
+    ``ws`` the rule's reusable buffers.
+
+    Steps write into reused buffers: the arrays of a state (and of a step's
+    :class:`StepInfo`) stay valid until the rule has taken ``tau + 2`` more steps (two for
+    rules without staleness) — copy what you keep longer, as the engine does when recording.
+    """
 
     x: np.ndarray
     t: int = 0
     buf: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    ws: Workspace = field(default_factory=Workspace)
 
 
 class StepInfo:
@@ -139,13 +169,15 @@ class UpdateRule:
         return problem.sample_batch(streams, "descent", self.batch_size)
 
     def base_step(self, x: np.ndarray, g: np.ndarray, buf: np.ndarray | None,
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
-        """torch.optim.SGD's update with gradient ``g``; returns ``(x_next, buf)``."""
+                  out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """torch.optim.SGD's update with gradient ``g``; returns ``(x_next, buf)``.
+
+        ``x_next`` is written to ``out`` when given (it must not alias ``x`` or ``g``)."""
         d = g + self.weight_decay * x if self.weight_decay else g
         if self.momentum:
             buf = d.copy() if buf is None else self.momentum * buf + (1 - self.dampening) * d
             d = d + self.momentum * buf if self.nesterov else buf
-        x_next = d * -self.lr  # two passes, one allocation: x - lr d
+        x_next = np.multiply(d, -self.lr, out=out)  # x - lr d in two passes
         x_next += x
         return x_next, buf
 

@@ -35,10 +35,11 @@ class SGD(UpdateRule):
         return Cost(1, 1)
 
     def step(self, state, problem, streams):
-        g = problem.batch_grad(state.x, self.descent_batch(problem, streams))
-        x_next, buf = self.base_step(state.x, g, state.buf)
-        info = StepInfo(problem, state.x, g)
-        return State(x_next, state.t + 1, buf, state.extra), info
+        ws, x = state.ws, state.x
+        g = problem.batch_grad(x, self.descent_batch(problem, streams), out=ws.buf("g", x))
+        x_next, buf = self.base_step(x, g, state.buf, out=ws.ring("x", 2, state.t + 1, x))
+        info = StepInfo(problem, x, g)
+        return State(x_next, state.t + 1, buf, state.extra, ws), info
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,16 @@ class _Perturbed(UpdateRule):
         check_real("rho", self.rho, low=0.0)
         check_real("eps", self.eps, low=0.0)
 
-    def perturbation(self, g: np.ndarray, normalize: bool) -> np.ndarray:
+    def perturbation(self, g: np.ndarray, normalize: bool, out: np.ndarray | None = None,
+                     ) -> np.ndarray:
         r""":math:`\epsilon=\rho g/(\|g\|+\text{eps})` if ``normalize`` else :math:`\rho g`."""
         if normalize:
-            return g * (self.rho / (row_norms(g) + self.eps))[:, None]
-        return self.rho * g
+            return np.multiply(g, (self.rho / (row_norms(g) + self.eps))[:, None], out=out)
+        return np.multiply(g, self.rho, out=out)
+
+    def perturbed_point(self, x: np.ndarray, e: np.ndarray, ws) -> np.ndarray:
+        r""":math:`x+\epsilon` in a reused buffer."""
+        return np.add(x, e, out=ws.buf("x_pert", x))
 
 
 @dataclass(frozen=True)
@@ -75,12 +81,14 @@ class SAM(_Perturbed):
         return Cost(2, 2)
 
     def step(self, state, problem, streams):
+        ws, x = state.ws, state.x
         batch = self.descent_batch(problem, streams)
-        g_asc = problem.batch_grad(state.x, batch)
-        e = self.perturbation(g_asc, self.normalize)
-        g = problem.batch_grad(state.x + e, batch)
-        x_next, buf = self.base_step(state.x, g, state.buf)
-        return State(x_next, state.t + 1, buf, state.extra), StepInfo(problem, state.x, g, e, g_asc)
+        g_asc = problem.batch_grad(x, batch, out=ws.buf("g_asc", x))
+        e = self.perturbation(g_asc, self.normalize, out=ws.buf("e", x))
+        g = problem.batch_grad(self.perturbed_point(x, e, ws), batch, out=ws.buf("g", x))
+        x_next, buf = self.base_step(x, g, state.buf, out=ws.ring("x", 2, state.t + 1, x))
+        info = StepInfo(problem, x, g, e, g_asc)
+        return State(x_next, state.t + 1, buf, state.extra, ws), info
 
 
 @dataclass(frozen=True)
@@ -158,19 +166,23 @@ class AsyncSAM(_Perturbed):
         return state
 
     def step(self, state, problem, streams):
+        ws, x = state.ws, state.x
         hist, batches = state.extra["history"], state.extra["batches"]
-        hist.append(state.x)
+        hist.append(x)
         batch = self.descent_batch(problem, streams)
         if self.ascent_batch == "descent":
             batches.append(batch)
             ascent_batch = batches[0]
         else:
             ascent_batch = problem.sample_batch(streams, "ascent", self.b_prime)
-        g_asc = problem.batch_grad(hist[0], ascent_batch)
-        e = self.perturbation(g_asc, self.normalize)
-        g = problem.batch_grad(state.x + e, batch)
-        x_next, buf = self.base_step(state.x, g, state.buf)
-        return State(x_next, state.t + 1, buf, state.extra), StepInfo(problem, state.x, g, e, g_asc)
+        g_asc = problem.batch_grad(hist[0], ascent_batch, out=ws.buf("g_asc", x))
+        e = self.perturbation(g_asc, self.normalize, out=ws.buf("e", x))
+        g = problem.batch_grad(self.perturbed_point(x, e, ws), batch, out=ws.buf("g", x))
+        # the history keeps x_{t-tau..t}: a ring of tau + 2 slots never overwrites them
+        x_next, buf = self.base_step(x, g, state.buf,
+                                     out=ws.ring("x", self.tau + 2, state.t + 1, x))
+        info = StepInfo(problem, x, g, e, g_asc)
+        return State(x_next, state.t + 1, buf, state.extra, ws), info
 
     def companion(self, lam, lr):
         if self.normalize:
@@ -216,16 +228,19 @@ class SAMPa(_Perturbed):
         return state
 
     def step(self, state, problem, streams):
+        ws, x, t = state.ws, state.x, state.t
         gy, prev_batch = state.extra["gy"], state.extra["batch"]
-        e = self.perturbation(gy, normalize=True)
-        y_next, _ = self.base_step(state.x, gy, state.buf)
+        e = self.perturbation(gy, normalize=True, out=ws.buf("e", x))
+        y_next, _ = self.base_step(x, gy, state.buf, out=ws.buf("y", x))
         batch = self.descent_batch(problem, streams)
-        g_tilde = problem.batch_grad(state.x + e, prev_batch)
-        gy_next = problem.batch_grad(y_next, batch)
+        g_tilde = problem.batch_grad(self.perturbed_point(x, e, ws), prev_batch,
+                                     out=ws.buf("g_tilde", x))
+        # gy is read by the next step: alternate between two buffers
+        gy_next = problem.batch_grad(y_next, batch, out=ws.ring("gy", 2, t + 1, x))
         g = g_tilde if self.lam == 0 else (1 - self.lam) * g_tilde + self.lam * gy_next
-        x_next, buf = self.base_step(state.x, g, state.buf)
+        x_next, buf = self.base_step(x, g, state.buf, out=ws.ring("x", 2, t + 1, x))
         extra = {"gy": gy_next, "batch": batch}
-        return State(x_next, state.t + 1, buf, extra), StepInfo(problem, state.x, g, e, gy)
+        return State(x_next, t + 1, buf, extra, ws), StepInfo(problem, x, g, e, gy)
 
     def companion(self, lam, lr):
         if self.momentum:

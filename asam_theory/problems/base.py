@@ -104,8 +104,12 @@ class Problem(ABC):
         """Draw the next batch of ``stream`` (the exact oracle draws nothing)."""
         return None
 
-    def batch_grad(self, x: np.ndarray, batch: Batch) -> np.ndarray:
-        """Minibatch gradient :math:`\\nabla f_B(x)`; the exact oracle returns ``grad(x)``."""
+    def batch_grad(self, x: np.ndarray, batch: Batch, out: np.ndarray | None = None,
+                   ) -> np.ndarray:
+        """Minibatch gradient :math:`\\nabla f_B(x)`; the exact oracle returns ``grad(x)``.
+
+        ``out`` is a buffer the result *may* be written to (problems with a fused kernel use
+        it to avoid an allocation); always use the returned array."""
         return self.grad(x)
 
     def noise_variance(self, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -205,8 +209,8 @@ class GaussianNoise(Problem):
         xi = streams.normal(stream, (self.dim,))
         return xi * np.sqrt(self.sigma2 / batch_size)
 
-    def batch_grad(self, x, batch):
-        g = self.base.grad(x)
+    def batch_grad(self, x, batch, out=None):
+        g = self.base.batch_grad(x, None, out)
         if batch is not None:
             g += batch
         return g
@@ -257,7 +261,7 @@ class FiniteSum(Problem):
             return None  # the full batch: exact gradient
         return streams.subsets(stream, self.n, batch_size)
 
-    def batch_grad(self, x, batch):
+    def batch_grad(self, x, batch, out=None):
         if batch is None:
             return self.grad(x)
         return self.component_grads(x, batch)

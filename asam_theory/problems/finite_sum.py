@@ -15,6 +15,7 @@ import numpy as np
 from scipy.stats import special_ortho_group
 
 from asam_theory._validation import check_int, check_real, check_symmetric
+from asam_theory.problems._linalg import AffineGrad
 from asam_theory.problems.base import FiniteSum
 from asam_theory.problems.quadratic import make_spectrum
 
@@ -52,6 +53,7 @@ class FiniteSumQuadratic(FiniteSum):
         self.HS = np.einsum("nij,nj->ni", Hs, S)  # H_i s_i
         self.H = Hs.mean(axis=0)
         self.c = self.HS.mean(axis=0)
+        self._affine = AffineGrad(self.H, self.c)
         self._const = 0.5 * float(np.mean(np.einsum("ni,ni->n", S, self.HS)))
         lam = np.linalg.eigvalsh(self.H)[::-1]
         self._lam = lam
@@ -106,9 +108,7 @@ class FiniteSumQuadratic(FiniteSum):
         return 0.5 * np.einsum("mi,mi->m", x, x @ self.H) - x @ self.c + self._const
 
     def grad(self, x):
-        g = x @ self.H
-        g -= self.c
-        return g
+        return self._affine(x)
 
     def hess(self, x):
         x = self._check_x(x)

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.stats import special_ortho_group
 
 from asam_theory._validation import check_choice, check_int, check_real, check_symmetric
+from asam_theory.problems._linalg import AffineGrad
 from asam_theory.problems.base import Problem
 
 SPECTRA = ("uniform", "power_law", "condition_number")
@@ -104,6 +105,7 @@ class Quadratic(Problem):
         self._seed = int(seed)
         self.center = xs
         self._b = H @ xs
+        self._affine = AffineGrad(H, self._b)
         self._f0 = check_real("f_star", f_star)
         self.L = float(np.max(np.abs(lam)))
         lmin = float(lam[-1])
@@ -145,12 +147,15 @@ class Quadratic(Problem):
         return 0.5 * np.einsum("mi,mi->m", r, r @ self.H) + self._f0
 
     def grad(self, x):
+        return self.batch_grad(x, None)
+
+    def batch_grad(self, x, batch, out=None):
         if self._diag:
-            g = x * self._h_diag
-        else:
-            g = x @ self.H
-        g -= self._b
-        return g
+            g = np.multiply(x, self._h_diag, out=out if out is not None and out is not x
+                            and out.shape == x.shape else None)
+            g -= self._b
+            return g
+        return self._affine(x, out)
 
     def hess(self, x):
         x = self._check_x(x)
