@@ -1,0 +1,38 @@
+"""The THREADED claim: quick checks pass, and the comparison detects a wrong simulation."""
+
+import pytest
+
+from asam_theory.claims import Settings, run_check, select
+from asam_theory.claims import threaded as th
+
+
+@pytest.fixture(scope="module")
+def claim():
+    return select(["THREADED"])[0]
+
+
+@pytest.mark.parametrize("name", ["threaded_vs_simulated", "bounds_with_measured_staleness"])
+def test_quick_checks_pass(claim, name):
+    check = next(c for c in claim.checks if c.name == name)
+    v = run_check(claim, check, Settings(mode="quick"))
+    assert v.error is None, v.error
+    assert v.passed, v.summary
+
+
+def test_comparison_fails_against_a_wrongly_configured_simulation(claim, monkeypatch):
+    real = th._simulated
+
+    def wrong(tau, steps, n_seeds, lr, rho, seed):  # a radius 10x too large
+        return real(tau, steps, n_seeds, lr, 10 * rho, seed)
+
+    monkeypatch.setattr(th, "_simulated", wrong)
+    check = next(c for c in claim.checks if c.name == "threaded_vs_simulated")
+    v = run_check(claim, check, Settings(mode="quick"))
+    assert v.error is None and not v.passed
+
+
+def test_bound_check_fails_when_the_bound_is_too_small(claim, monkeypatch):
+    monkeypatch.setattr(th.bounds, "t1_bound", lambda *a, **k: 1e-6)
+    check = next(c for c in claim.checks if c.name == "bounds_with_measured_staleness")
+    v = run_check(claim, check, Settings(mode="quick"))
+    assert v.error is None and not v.passed
