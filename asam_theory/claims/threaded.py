@@ -100,7 +100,7 @@ def _plot_vs_simulation(v: Verdict, ax) -> None:
     ax.axhspan(v.figure["sim"] - 3 * v.figure["sim_se"], v.figure["sim"] + 3 * v.figure["sim_se"],
                color="k", alpha=0.1)
     ax.set_xlabel("run")
-    ax.set_ylabel(r"$\frac1T\sum_t\|\nabla f(w_t)\|^2$")
+    ax.set_ylabel(r"$\frac{1}{T}\sum_t\|\nabla f(w_t)\|^2$")
     ax.legend()
 
 
