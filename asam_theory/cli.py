@@ -1,31 +1,23 @@
 """Command-line entry point ``asam-theory``.
 
-Every module in :mod:`asam_theory.commands` that defines ``NAME``, ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int`` becomes a sub-command, so a new
-command is added by dropping one module there.  Exit status: 0 success, 1 a check
-failed, 2 usage error (bad arguments or a ``ValueError`` from input validation).
+Each sub-command is one module of :mod:`asam_theory.commands` defining ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``; :data:`COMMANDS` lists them in the order
+``--help`` shows them.  Exit status: 0 success, 1 a check failed, 2 usage error (bad
+arguments or a ``ValueError`` from input validation).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from asam_theory import __version__, commands
+from asam_theory import __version__
+from asam_theory.commands import bench, proofs, simulate, train, verify
 
-
-def _command_modules() -> list:
-    mods = []
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
-        if all(hasattr(mod, a) for a in ("NAME", "HELP", "add_arguments", "run")):
-            mods.append(mod)
-    return mods
+#: the sub-commands, in the order ``--help`` lists them
+COMMANDS: tuple[ModuleType, ...] = (verify, simulate, train, bench, proofs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"asam-theory {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in _command_modules():
+    for mod in COMMANDS:
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

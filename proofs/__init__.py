@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from proofs import expansions, t1_async_sam, t2_stale_usam, t3_pl, t4_penalty, tightness
-from proofs.core import Proof, latex
+from . import expansions, t1_async_sam, t2_stale_usam, t3_pl, t4_penalty, tightness
+from .core import Proof, latex
 
 #: builders of every proof, in report order
 BUILDERS: dict[str, Callable[[], Proof]] = {

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from proofs import MARK, run_all, summary
+from . import MARK, run_all, summary
 
 
 def main(argv: list[str] | None = None) -> int:

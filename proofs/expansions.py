@@ -20,8 +20,8 @@ import itertools
 
 import sympy as sp
 
-from proofs.core import Proof, sym
-from proofs.symbols import rho
+from .core import Proof, sym
+from .symbols import rho
 
 STATEMENT = (
     r"$f(w+\rho g/\|g\|)=f+\rho\|g\|+\frac{\rho^2}{2}\frac{g^\top Hg}{\|g\|^2}+O(\rho^3)$, "

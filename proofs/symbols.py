@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from proofs.core import sym
+from .core import sym
 
 eta = sym("eta", r"\eta", positive=True)
 L = sym("L", "L", positive=True)

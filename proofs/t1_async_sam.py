@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from proofs.core import (
+from .core import (
     EqUse,
     Fact,
     Given,
@@ -35,7 +35,7 @@ from proofs.core import (
     normsq,
     vec,
 )
-from proofs.symbols import CONSTANTS, Delta, F, Gn, L, T, b, eta, f0, f1, f_star, rho, sigma2, t
+from .symbols import CONSTANTS, Delta, F, Gn, L, T, b, eta, f0, f1, f_star, rho, sigma2, t
 
 g, e, xi, zeta = vec("g"), vec("e"), vec("xi"), vec("zeta")
 

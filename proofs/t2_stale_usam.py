@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from proofs.core import (
+from .core import (
     EqUse,
     Given,
     NormSq,
@@ -34,7 +34,7 @@ from proofs.core import (
     sym,
     vec,
 )
-from proofs.symbols import (
+from .symbols import (
     CONSTANTS,
     Delta,
     F,
@@ -53,7 +53,7 @@ from proofs.symbols import (
     t,
     tau,
 )
-from proofs.t1_async_sam import per_step_independent
+from .t1_async_sam import per_step_independent
 
 C = sp.Function("C")  # prefix sums of G_n
 kappa = sym("kappa", r"\kappa", positive=True)

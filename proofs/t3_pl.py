@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from proofs.core import EqUse, Given, Pos, Prod, Proof, expectation_symbol, gram, sym
-from proofs.symbols import CONSTANTS, Delta, L, T, b, eta, f0, f1, f_star, mu, rho, sigma2, t
-from proofs.t1_async_sam import per_step_independent
+from .core import EqUse, Given, Pos, Prod, Proof, expectation_symbol, gram, sym
+from .symbols import CONSTANTS, Delta, L, T, b, eta, f0, f1, f_star, mu, rho, sigma2, t
+from .t1_async_sam import per_step_independent
 
 q = sym("q", "q", positive=True)
 D = sp.Function("D")  # D(t) = E f(w_t) - f*

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from proofs.core import (
+from .core import (
     EqUse,
     Given,
     IntegralOf,
@@ -31,7 +31,7 @@ from proofs.core import (
     sym,
     vec,
 )
-from proofs.symbols import CONSTANTS, M_H, G, L, eta, k, rho, t, tau
+from .symbols import CONSTANTS, M_H, G, L, eta, k, rho, t, tau
 
 s = sym("s", "s")
 r_norm = sym("r", r"\|R\|", nonnegative=True)

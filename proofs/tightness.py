@@ -7,8 +7,8 @@ eigendirection of a quadratic) has the 2-cycle ``x <-> -x`` with
 
 from __future__ import annotations
 
-from proofs.core import Proof, sym
-from proofs.symbols import CONSTANTS, L, eta, rho
+from .core import Proof, sym
+from .symbols import CONSTANTS, L, eta, rho
 
 lam = sym("lambda", r"\lambda_1", positive=True)
 y = sym("y", "y^{*}", positive=True)

@@ -27,12 +27,12 @@ import warnings
 
 import numpy as np
 
-from asam_theory._validation import StabilityWarning
 from asam_theory.engine import DivergenceWarning, simulate, stability_limit
 from asam_theory.methods import SGD, AsyncSAM
 from asam_theory.methods.base import UpdateRule
 from asam_theory.problems import Quadratic
 from asam_theory.theory import exact
+from asam_theory.validation import StabilityWarning
 
 __all__ = ["make_rule", "stability_task", "stationary_task", "transient_task"]
 

@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
+from asam_theory.proofs import symbols as S
+from asam_theory.proofs import t1_async_sam, t2_stale_usam, t3_pl, t4_penalty, tightness
 
-import proofs
+from asam_theory import proofs
 from asam_theory.theory import bounds as B
-from proofs import symbols as S
-from proofs import t1_async_sam, t2_stale_usam, t3_pl, t4_penalty, tightness
 
 RNG = np.random.default_rng(20240611)
 # the bound functions and the lambdified sympy expressions compute the same formula in a

@@ -7,19 +7,18 @@ marked out of the region.
 
 from __future__ import annotations
 
+import asam_theory.sweeps.theorems as sims
 import numpy as np
 import pytest
 
 import asam_theory.claims.theorems as CT
-import simulations.theorems as sims
-from asam_theory.claims import Settings, run_check
-from asam_theory.claims.base import _REGISTRY
+from asam_theory.claims import Settings, registry, run_check
 from asam_theory.engine import simulate
 from asam_theory.methods import AsyncSAM
 from asam_theory.theory import bounds
 
 QUICK = Settings(mode="quick")
-CLAIMS = [_REGISTRY[i] for i in ("T1", "T2", "T3")]
+CLAIMS = [registry()[i] for i in ("T1", "T2", "T3")]
 CASES = [(c, ch) for c in CLAIMS for ch in c.checks]
 
 
@@ -43,7 +42,7 @@ def test_claims_carry_theorem_statements():
         th = bounds.THEOREMS[c.id]
         assert th.statement in c.statement and th.proof_module in c.source
         assert {ch.method for ch in c.checks} >= {"symbolic", "monte_carlo"}
-    assert "exact" in {ch.method for ch in _REGISTRY["T1"].checks}
+    assert "exact" in {ch.method for ch in registry()["T1"].checks}
 
 
 @pytest.mark.parametrize("tid", ["T1", "T2", "T3"])

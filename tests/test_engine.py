@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asam_theory._validation import StabilityWarning
 from asam_theory.engine import DivergenceWarning, Trajectory, simulate, stability_limit
 from asam_theory.methods import (
     SAM,
@@ -28,6 +27,7 @@ from asam_theory.problems import (
 )
 from asam_theory.rng import SeedStreams
 from asam_theory.theory import exact
+from asam_theory.validation import StabilityWarning
 
 NOISY = [
     Quadratic([3.0, 1.0, 0.2], rotate=True, shift=True).with_noise(0.2),

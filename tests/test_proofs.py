@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import sympy as sp
+from asam_theory.proofs.core import EqUse, Given, NormSq, Pos, Prod, Proof, Sq, gram, sym, vec
 
-import proofs
-from asam_theory import cli
-from proofs.core import EqUse, Given, NormSq, Pos, Prod, Proof, Sq, gram, sym, vec
+from asam_theory import cli, proofs
 
 
 def test_all_proofs_checked_none_failed_or_unchecked():
@@ -49,7 +48,7 @@ def test_failed_fact_poisons_later_steps_and_equalities_need_equse():
 
 
 def test_independence_controls_which_cross_terms_vanish():
-    from proofs.core import expectation_symbol as E
+    from asam_theory.proofs.core import expectation_symbol as E
 
     p = Proof("exp", "exp", "")
     f = p.le(0, gram("g", "zeta") + gram("e", "zeta"), [], "premise (unchecked arithmetic)")
@@ -82,7 +81,7 @@ def test_integral_certificate_and_product_check():
 
 
 def Given_int(fact, s):  # noqa: N802 - mirrors the certificate class names
-    from proofs.core import IntegralOf
+    from asam_theory.proofs.core import IntegralOf
 
     return IntegralOf(fact, s, 0, 1)
 

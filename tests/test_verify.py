@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asam_theory.claims import Check, Claim, Settings, Verdict, registry, run_check, worst
+from asam_theory.claims import Check, Claim, Outcome, Settings, registry, run_check, worst
 from asam_theory.cli import main
 from asam_theory.report import VERDICTS_SCHEMA, write_report
 
@@ -79,7 +79,7 @@ def test_a_failing_check_fails_the_run_and_is_reported(tmp_path):
     def bad(settings):
         rows = [{"measured": 2.0, "bound": 1.0}]
         w = worst(rows)
-        return Verdict("", "", "", w["ratio"] <= 1, measured=w["measured"], bound=w["bound"],
+        return Outcome.judged(w["ratio"] <= 1, measured=w["measured"], bound=w["bound"],
                        ratio=w["ratio"], table=rows)
 
     def boom(settings):
@@ -127,7 +127,7 @@ def test_report_paths_are_written(quick_report):
 
 def test_a_broken_plot_is_reported_not_fatal(tmp_path):
     def ok(settings):
-        return Verdict("", "", "", True, measured=1.0, bound=2.0, ratio=0.5, figure={"y": [1]})
+        return Outcome.judged(True, measured=1.0, bound=2.0, ratio=0.5, figure={"y": [1]})
 
     def bad_plot(verdict, ax):
         ax.errorbar([0], [1], yerr=[-1])  # matplotlib rejects negative error bars

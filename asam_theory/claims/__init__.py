@@ -1,16 +1,17 @@
-"""The registry of claims (see :mod:`asam_theory.claims.base`)."""
+"""Claims, their checks and verdicts (:mod:`~asam_theory.claims.base`) and the catalogue of
+built-in claims (:mod:`~asam_theory.claims.catalog`)."""
 
 from asam_theory.claims.base import (
+    STATUSES,
     Check,
     Claim,
+    Outcome,
     Settings,
     Verdict,
-    register,
-    registry,
     run_check,
-    select,
     worst,
 )
+from asam_theory.claims.catalog import all_claims, registry, select
 
-__all__ = ["Check", "Claim", "Settings", "Verdict", "register", "registry", "run_check",
-           "select", "worst"]
+__all__ = ["STATUSES", "Check", "Claim", "Outcome", "Settings", "Verdict", "all_claims",
+           "registry", "run_check", "select", "worst"]

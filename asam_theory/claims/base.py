@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -21,7 +21,9 @@ from typing import Any, Literal
 import numpy as np
 
 Mode = Literal["quick", "default", "full"]
-METHODS = ("symbolic", "exact", "monte_carlo", "threaded", "numerical", "pep")
+METHODS = ("symbolic", "exact", "monte_carlo", "threaded", "numerical", "pep", "real_data")
+Status = Literal["holds", "fails", "inconclusive"]
+STATUSES: tuple[Status, ...] = ("holds", "fails", "inconclusive")
 
 
 @dataclass
@@ -57,9 +59,10 @@ def _clean(value: Any) -> Any:
     return value
 
 
-@dataclass
-class Verdict:
-    """The outcome of one check.
+@dataclass(frozen=True)
+class Outcome:
+    """What a check found: ``status`` is ``"holds"``, ``"fails"`` or ``"inconclusive"`` (the
+    check's precondition was not met, so it says nothing either way).
 
     ``measured``/``bound``/``ratio`` summarise it (for a sweep: the configuration with the
     worst ratio); ``table`` lists measured against bound per configuration; ``figure`` is
@@ -67,10 +70,46 @@ class Verdict:
     a bound applies (≤ 1 means the bound holds), else ``None``.
     """
 
+    status: Status
+    summary: str = ""
+    measured: Any = None
+    bound: Any = None
+    ratio: float | None = None
+    config: dict = field(default_factory=dict)
+    table: list[dict] = field(default_factory=list)
+    figure: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {list(STATUSES)}, got {self.status!r}")
+
+    @classmethod
+    def judged(cls, holds: bool, summary: str = "", **fields: Any) -> Outcome:
+        """``holds`` if the condition is true, else ``fails``."""
+        return cls("holds" if holds else "fails", summary, **fields)
+
+    @classmethod
+    def inconclusive(cls, summary: str, **fields: Any) -> Outcome:
+        """The check's precondition was not met; ``summary`` says which."""
+        return cls("inconclusive", summary, **fields)
+
+    @property
+    def passed(self) -> bool:
+        """True iff the statement holds."""
+        return self.status == "holds"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One check's outcome as reported: the claim and check it belongs to, the method, the
+    :class:`Outcome`'s fields, the traceback if the check raised (then it ``fails``) and the
+    run time in seconds.  ``passed`` is kept for readers of ``verdicts.json``: true iff the
+    outcome ``holds``."""
+
     claim_id: str
     check: str
     method: str
-    passed: bool
+    outcome: Status
     measured: Any = None
     bound: Any = None
     ratio: float | None = None
@@ -85,21 +124,24 @@ class Verdict:
     def id(self) -> str:
         return f"{self.claim_id}.{self.check}"
 
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "holds"
+
     def to_json(self) -> dict:
         d = _clean(asdict(self))
-        d = {"id": self.id, **d}
-        return d
+        return {"id": self.id, **d, "passed": self.passed}
 
 
 @dataclass(frozen=True)
 class Check:
-    """One independent way to test a claim: ``run(settings) -> Verdict`` (``claim_id`` and
-    ``check`` are filled in by :meth:`Claim.run`), and optionally ``plot(verdict, ax)``."""
+    """One independent way to test a claim: ``run(settings) -> Outcome``, and optionally
+    ``plot(verdict, ax)`` drawing its figure."""
 
     name: str
     method: str
     description: str
-    run: Callable[[Settings], Verdict]
+    run: Callable[[Settings], Outcome]
     plot: Callable[[Verdict, Any], None] | None = None
 
     def __post_init__(self) -> None:
@@ -109,6 +151,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Claim:
+    """A statement with its source and the independent checks that test it."""
+
     id: str
     title: str
     statement: str
@@ -116,54 +160,28 @@ class Claim:
     checks: tuple[Check, ...]
 
     def run(self, settings: Settings, only: Sequence[str] | None = None) -> list[Verdict]:
-        out = []
-        for check in self.checks:
-            if only is not None and check.name not in only:
-                continue
-            out.append(run_check(self, check, settings))
-        return out
+        """Run the checks (those named in ``only``, if given) in order."""
+        return [run_check(self, check, settings) for check in self.checks
+                if only is None or check.name in only]
 
 
 def run_check(claim: Claim, check: Check, settings: Settings) -> Verdict:
-    """Run a check; an exception is a failed verdict carrying its traceback."""
+    """Run a check and build its :class:`Verdict`; an exception fails the check and the
+    verdict carries its traceback."""
     t0 = time.perf_counter()
+    error = None
     try:
-        v = check.run(settings)
+        out = check.run(settings)
+        if not isinstance(out, Outcome):
+            raise TypeError(f"check {claim.id}.{check.name} returned {type(out).__name__}, "
+                            "not an Outcome")
     except Exception:  # noqa: BLE001 - a crashing check must fail, not abort the report
-        v = Verdict(claim.id, check.name, check.method, passed=False,
-                    summary="the check raised an exception", error=traceback.format_exc())
-    v.claim_id, v.check, v.method = claim.id, check.name, check.method
-    v.seconds = time.perf_counter() - t0
-    return v
-
-
-_REGISTRY: dict[str, Claim] = {}
-
-
-def register(claim: Claim) -> Claim:
-    if claim.id in _REGISTRY:
-        raise ValueError(f"claim id {claim.id!r} is already registered")
-    _REGISTRY[claim.id] = claim
-    return claim
-
-
-def registry() -> dict[str, Claim]:
-    """Every registered claim, in registration order (importing the catalogue first)."""
-    from asam_theory.claims import catalog  # noqa: F401 - registers the built-in claims
-
-    return dict(_REGISTRY)
-
-
-def select(ids: Iterable[str] | None) -> list[Claim]:
-    """The claims with these ids (all if ``None``); ``ValueError`` names unknown ids."""
-    reg = registry()
-    if ids is None:
-        return list(reg.values())
-    ids = list(ids)
-    unknown = [i for i in ids if i not in reg]
-    if unknown:
-        raise ValueError(f"unknown claim id(s) {unknown}; known: {list(reg)}")
-    return [reg[i] for i in ids]
+        out = Outcome("fails", "the check raised an exception")
+        error = traceback.format_exc()
+    return Verdict(claim.id, check.name, check.method, out.status, measured=out.measured,
+                   bound=out.bound, ratio=out.ratio, summary=out.summary, config=out.config,
+                   table=out.table, figure=out.figure, error=error,
+                   seconds=time.perf_counter() - t0)
 
 
 def worst(rows: list[dict], measured: str = "measured", bound: str = "bound") -> dict:

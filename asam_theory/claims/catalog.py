@@ -1,13 +1,47 @@
-"""The built-in claims, registered in report order by importing their modules.
+"""The catalogue: the claim modules in report order, and look-up by id.
 
-Order: our theorems (T1–T3, then T4 and the flat-basin claim), the exact analysis against
-Monte Carlo, the literature facts, the real threaded runs.
+Each module listed in :data:`MODULES` exports its claims as a tuple ``CLAIMS``; nothing
+registers itself on import.  Order: our theorems (T1–T3, then T4 and the flat-basin claim),
+the exact analysis against Monte Carlo, the literature facts, the real threaded runs.  A new
+claim module is added by writing it and naming it here.
 """
 
-# isort: off
-from asam_theory.claims import theorems  # noqa: F401  T1, T2, T3
-from asam_theory.claims import penalty  # noqa: F401  T4, FLAT-BASIN
-from asam_theory.claims import exact_mc  # noqa: F401  EXACT-MC
-from asam_theory.claims import literature  # noqa: F401  LIT-*
-from asam_theory.claims import threaded  # noqa: F401  THREADED
-# isort: on
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import ModuleType
+
+from asam_theory.claims import exact_mc, literature, penalty, theorems, threaded
+from asam_theory.claims.base import Claim
+
+#: claim modules in report order
+MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded)
+
+
+def all_claims() -> tuple[Claim, ...]:
+    """Every claim of every module in :data:`MODULES`, in report order; ``ValueError`` if
+    two claims share an id."""
+    claims = tuple(c for mod in MODULES for c in mod.CLAIMS)
+    seen: set[str] = set()
+    for c in claims:
+        if c.id in seen:
+            raise ValueError(f"claim id {c.id!r} is defined twice")
+        seen.add(c.id)
+    return claims
+
+
+def registry() -> dict[str, Claim]:
+    """``{id: claim}`` for every claim, in report order."""
+    return {c.id: c for c in all_claims()}
+
+
+def select(ids: Iterable[str] | None) -> list[Claim]:
+    """The claims with these ids (all if ``None``); ``ValueError`` names unknown ids."""
+    reg = registry()
+    if ids is None:
+        return list(reg.values())
+    ids = list(ids)
+    unknown = [i for i in ids if i not in reg]
+    if unknown:
+        raise ValueError(f"unknown claim id(s) {unknown}; known: {list(reg)}")
+    return [reg[i] for i in ids]

@@ -43,10 +43,10 @@ import math
 import numpy as np
 from scipy.stats import norm
 
-from asam_theory.claims.base import Check, Claim, Settings, Verdict, register
+from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
+from asam_theory.sweeps import run_sweep
+from asam_theory.sweeps.exact_mc import stability_task, stationary_task, transient_task
 from asam_theory.theory import exact
-from simulations import run_sweep
-from simulations.exact_mc import stability_task, stationary_task, transient_task
 
 #: family-wise false-alarm level of the Bonferroni criterion (see the module docstring)
 ALPHA = 0.01
@@ -96,7 +96,7 @@ def transient_configs(settings: Settings, **exact_overrides) -> list[dict]:
     return cfgs
 
 
-def transient_check(settings: Settings, **exact_overrides) -> Verdict:
+def transient_check(settings: Settings, **exact_overrides) -> Outcome:
     """Check 1 (see the module docstring); ``exact_overrides`` as in :func:`transient_configs`."""
     cfgs = transient_configs(settings, **exact_overrides)
     runs = run_sweep(transient_task, cfgs, settings.executor)
@@ -117,8 +117,7 @@ def transient_check(settings: Settings, **exact_overrides) -> Verdict:
     worst_row = max(rows, key=lambda r: max(abs(r["z(Ef-f*)"]), abs(r["z(E|grad|^2)"])))
     fig = {"runs": [{"model": r["model"], "tau": r["tau"], "t": r["t"], "mc": r["f_mc"],
                      "se": r["f_se"], "curve": r["curve_f_exact"]} for r in runs]}
-    return Verdict(
-        "", "", "", bool(ok), measured=s["max_abs_z"], bound=s["z_crit"],
+    return Outcome.judged(bool(ok), measured=s["max_abs_z"], bound=s["z_crit"],
         ratio=s["max_abs_z"] / s["z_crit"],
         summary=(f"{s['n']} comparisons (tau in {list(TRANSIENT_TAUS)}, models descent_batch / "
                  f"independent, SGD; t <= tau, transient and stationary phase; "
@@ -196,7 +195,7 @@ def stationary_configs(settings: Settings, **exact_overrides) -> list[dict]:
     return cfgs
 
 
-def stationary_check(settings: Settings, **exact_overrides) -> Verdict:
+def stationary_check(settings: Settings, **exact_overrides) -> Outcome:
     """Check 2 (see the module docstring)."""
     cfgs = stationary_configs(settings, **exact_overrides)
     runs = run_sweep(stationary_task, cfgs, settings.executor)
@@ -224,8 +223,7 @@ def stationary_check(settings: Settings, **exact_overrides) -> Verdict:
     ok = s["max_abs_z"] <= s["z_crit"] and s6_ok and burn_ok
     s6_text = ", ".join(f"tau={r['tau']}: {1e2 * r['Ef-f* MC']:.4f}±{1e2 * r['SE']:.4f}"
                         f" (Lyapunov {1e2 * r['Ef-f* Lyapunov']:.4f})" for r in s6)
-    return Verdict(
-        "", "", "", bool(ok), measured=s["max_abs_z"], bound=s["z_crit"],
+    return Outcome.judged(bool(ok), measured=s["max_abs_z"], bound=s["z_crit"],
         ratio=s["max_abs_z"] / s["z_crit"],
         summary=(f"{len(rows)} configs, {s['n']} comparisons: max |MC - Lyapunov|/SE = "
                  f"{s['max_abs_z']:.2f} (Bonferroni z {s['z_crit']:.2f}); {s['n_over_3se']} "
@@ -333,7 +331,7 @@ def stability_configs(settings: Settings, eta_star_scale: float = 1.0) -> list[d
     return cfgs
 
 
-def stability_check(settings: Settings, eta_star_scale: float = 1.0) -> Verdict:
+def stability_check(settings: Settings, eta_star_scale: float = 1.0) -> Outcome:
     """Check 3 (see the module docstring); ``eta_star_scale`` as in :func:`stability_configs`.
 
     The expected outcome comes from the computed boundary alone: diverge iff
@@ -361,8 +359,7 @@ def stability_check(settings: Settings, eta_star_scale: float = 1.0) -> Verdict:
     ok = n_ok == len(rows)
     div = [r for r in bnd if r["scale"] > 1]
     reg = stability_region(REGION_SPECTRUM, settings)
-    return Verdict(
-        "", "", "", bool(ok), measured=n_ok, bound=len(rows), ratio=None,
+    return Outcome.judged(bool(ok), measured=n_ok, bound=len(rows), ratio=None,
         summary=(f"{len(bnd) // 2} boundary pairs (tau in {list(STABILITY_TAUS)}, "
                  f"delta = {DELTA}): {sum(r['outcome_ok'] for r in bnd)}/{len(bnd)} runs "
                  f"converge at (1 - delta) eta* (||x_T - x*||^2 <= {SHRINK:g} x start) and "
@@ -409,7 +406,7 @@ def _plot_stability(v: Verdict, ax) -> None:
     ax.legend(fontsize=7)
 
 
-register(Claim(
+EXACT_MC = Claim(
     id="EXACT-MC",
     title="Exact quadratic analysis equals Monte Carlo; its stability boundary is where the "
           "engine diverges",
@@ -442,4 +439,7 @@ register(Claim(
               "steps from the exact spectral radius; engine stability limit and warning agree.",
               stability_check, _plot_stability),
     ),
-))
+)
+
+#: the claims of this module, in report order
+CLAIMS: tuple[Claim, ...] = (EXACT_MC,)

@@ -15,12 +15,12 @@ import warnings
 
 import numpy as np
 
-from asam_theory.claims.base import Check, Claim, Settings, Verdict, register, worst
+from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict, worst
 from asam_theory.engine import DivergenceWarning, simulate
 from asam_theory.methods import SAM, SGD, USAM
 from asam_theory.problems import Quadratic
+from asam_theory.sweeps import grid, run_sweep
 from asam_theory.theory import bounds, exact
-from simulations import grid, run_sweep
 
 # --------------------------------------------------------------------------- 2-cycle
 
@@ -43,7 +43,7 @@ def two_cycle_task(cfg: dict) -> dict:
             "grad_norm2_pred": pred["grad_norm_sq"]}
 
 
-def _two_cycle(settings: Settings) -> Verdict:
+def _two_cycle(settings: Settings) -> Outcome:
     # smallest ratio lambda_i/lambda_1 >= 0.05 so the other modes decay below 1e-8 in 3000
     # steps (near the cycle they contract by 1 - 2 r^2 - lr lambda_1 r (1 - r), theory.md §2.1)
     spectra = [[5.0, 3.0, 1.0, 0.25], [2.0, 1.5, 0.1], [10.0, 9.0, 4.0, 1.0, 0.5]]
@@ -59,7 +59,7 @@ def _two_cycle(settings: Settings) -> Verdict:
     err = max(r["rel_error"] for r in rows)
     # 1e-8: 3000 steps leave the other modes below ~1e-30 for these gaps; rounding ~1e-15
     ok = err < 1e-8 and all(r["alternates"] and r["other_modes"] < 1e-8 for r in rows)
-    return Verdict("", "", "", ok, measured=w["measured"], bound=w["bound"], ratio=w["ratio"],
+    return Outcome.judged(ok, measured=w["measured"], bound=w["bound"], ratio=w["ratio"],
                    summary=f"{len(rows)} configs; max relative amplitude error {err:.2e}; "
                            f"every orbit alternates sign along v1",
                    table=rows, config={"spectra": spectra, "steps": 3000},
@@ -67,7 +67,7 @@ def _two_cycle(settings: Settings) -> Verdict:
                            "meas": [r["measured"] for r in rows]})
 
 
-def _tight_floor(settings: Settings) -> Verdict:
+def _tight_floor(settings: Settings) -> Outcome:
     """T1's deterministic floor L^2 rho^2 is attained by SAM at lr = 1/L."""
     rows = []
     for lam in ([4.0, 1.0, 0.3], [1.0, 0.5], [7.0, 6.0, 2.0]):
@@ -79,7 +79,7 @@ def _tight_floor(settings: Settings) -> Verdict:
                          "bound": L**2 * rho**2})
     w = worst(rows)
     ok = all(abs(r["ratio"] - 1.0) < 1e-8 for r in rows)
-    return Verdict("", "", "", ok, measured=w["measured"], bound=w["bound"], ratio=w["ratio"],
+    return Outcome.judged(ok, measured=w["measured"], bound=w["bound"], ratio=w["ratio"],
                    summary="at lr = 1/L SAM's 2-cycle has ||grad f||^2 = L^2 rho^2: T1's "
                            "deterministic additive term is attained (ratio 1)", table=rows)
 
@@ -94,7 +94,7 @@ def _plot_two_cycle(v: Verdict, ax) -> None:
     ax.legend()
 
 
-register(Claim(
+LIT_SAM_2CYCLE = Claim(
     id="LIT-SAM-2CYCLE",
     title="SAM bounces across the minimum along the top eigenvector",
     statement=(r"On $f=\tfrac12x^\top Hx$ with a simple top eigenvalue $\lambda_1$ and "
@@ -111,7 +111,7 @@ register(Claim(
         Check("t1_floor_attained", "exact",
               "||grad f||^2 on the cycle at lr = 1/L equals L^2 rho^2.", _tight_floor),
     ),
-))
+)
 
 # --------------------------------------------------------------------------- USAM threshold
 
@@ -132,7 +132,7 @@ def usam_edge_task(cfg: dict) -> dict:
             "exact_lr_limit": exact.max_stable_lr(lam, rho=rho, tau=0, method="stale_usam")}
 
 
-def _usam_edge(settings: Settings) -> Verdict:
+def _usam_edge(settings: Settings) -> Outcome:
     pairs = [(0.1, 0.05), (0.2, 0.5), (0.05, 0.1)]
     cfgs = grid(pair=pairs, scale=[0.999, 1.001], seed=[0])
     cfgs = [{"lr": c["pair"][0], "rho": c["pair"][1], "scale": c["scale"], "seed": c["seed"],
@@ -150,7 +150,7 @@ def _usam_edge(settings: Settings) -> Verdict:
             r["closed_form_limit"]
         ok &= r["as_predicted"] and r["limit_rel_err"] < 1e-9
     ref = rows[0]
-    return Verdict("", "", "", bool(ok), measured=sum(r["as_predicted"] for r in rows),
+    return Outcome.judged(bool(ok), measured=sum(r["as_predicted"] for r in rows),
                    bound=len(rows), ratio=None,
                    summary=f"lambda* = {ref['lambda_star']:.6f} at (lr, rho) = (0.1, 0.05); "
                            f"{sum(r['as_predicted'] for r in rows)}/{len(rows)} runs converge "
@@ -159,7 +159,7 @@ def _usam_edge(settings: Settings) -> Verdict:
                    table=rows)
 
 
-register(Claim(
+LIT_USAM_EOS = Claim(
     id="LIT-USAM-EOS",
     title="USAM's edge of stability on quadratics",
     statement=(r"USAM $x_{t+1}=x_t-\eta H(x_t+\rho Hx_t)$ is stable iff "
@@ -169,7 +169,7 @@ register(Claim(
     checks=(Check("threshold", "monte_carlo",
                   "Engine runs at 0.999 and 1.001 times lambda* (converge / diverge), and the "
                   "exact module's stability limit against the closed form.", _usam_edge),),
-))
+)
 
 # --------------------------------------------------------------------------- rho^2 floor
 
@@ -186,7 +186,7 @@ def floor_task(cfg: dict) -> dict:
             "floor_sem": float(per_seed.std(ddof=1) / np.sqrt(per_seed.size))}
 
 
-def _rho2_floor(settings: Settings) -> Verdict:
+def _rho2_floor(settings: Settings) -> Outcome:
     lam = [2.0, 1.0, 0.5, 0.25]
     lr, sigma2 = 0.1, 1e-4
     rhos = [0.0, 0.05, 0.1, 0.2, 0.4, 0.8]
@@ -206,7 +206,7 @@ def _rho2_floor(settings: Settings) -> Verdict:
     # O(rho^2): slope within 2 +- 0.2, and the floor does not vanish (excess > 3 SE)
     nonvanishing = all(r["excess"] > 3 * r["floor_sem"] for r in pos)
     ok = abs(slope - 2.0) <= 0.2 and nonvanishing
-    return Verdict("", "", "", ok, measured=slope, bound=2.0, ratio=slope / 2.0,
+    return Outcome.judged(ok, measured=slope, bound=2.0, ratio=slope / 2.0,
                    summary=f"stationary excess E||grad f||^2 over SGD's floor grows with "
                            f"log-log slope {slope:.3f} in rho (O(rho^2)), and is > 3 SE above "
                            "zero at every rho > 0",
@@ -224,7 +224,7 @@ def _plot_floor(v: Verdict, ax) -> None:
     ax.legend()
 
 
-register(Claim(
+LIT_RHO2_FLOOR = Claim(
     id="LIT-RHO2-FLOOR",
     title="Constant-radius SAM stalls at an O(rho^2) neighbourhood",
     statement=(r"With a constant radius and normalisation, stochastic SAM does not converge: "
@@ -235,4 +235,7 @@ register(Claim(
                   "Stochastic SAM on a quadratic (sigma2 = 1e-4, lr = 0.1) for rho from 0.05 to "
                   "0.8: stationary E||grad f||^2 minus SGD's, log-log slope in rho.",
                   _rho2_floor, _plot_floor),),
-))
+)
+
+#: the claims of this module, in report order
+CLAIMS: tuple[Claim, ...] = (LIT_SAM_2CYCLE, LIT_USAM_EOS, LIT_RHO2_FLOOR)

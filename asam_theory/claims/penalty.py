@@ -21,27 +21,27 @@ import math
 
 import numpy as np
 
-from asam_theory.claims.base import Check, Claim, Settings, Verdict, register
+from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
+from asam_theory.sweeps import run_sweep
+from asam_theory.sweeps.penalty import basin_task, fidelity_task, proof_task, remainder_task
 from asam_theory.theory.bounds import THEOREMS
-from simulations import run_sweep
-from simulations.penalty import basin_task, fidelity_task, proof_task, remainder_task
 
 # =========================================================================== T4: proofs
 
 
-def proofs_verdict(rows: list[dict]) -> Verdict:
+def proofs_verdict(rows: list[dict]) -> Outcome:
     """Pass iff every proof has at least one checked step, none failed and none unchecked."""
     failed = sum(r["failed"] for r in rows)
     unchecked = sum(r["unchecked"] for r in rows)
     checked = sum(r["checked"] for r in rows)
     ok = failed == 0 and unchecked == 0 and all(r["checked"] > 0 for r in rows)
-    return Verdict("", "", "", ok, measured=failed + unchecked, bound=0, ratio=None,
+    return Outcome.judged(ok, measured=failed + unchecked, bound=0, ratio=None,
                    summary=f"proofs {', '.join(r['proof'] for r in rows)}: {checked} steps "
                            f"checked by sympy, {failed} failed, {unchecked} unchecked",
                    table=rows)
 
 
-def _proofs(settings: Settings) -> Verdict:
+def _proofs(settings: Settings) -> Outcome:
     # the expansion proof EXP takes ~8 s of sympy; quick mode checks T4 alone (tests/
     # test_proofs.py checks EXP as well), default and full both
     ids = settings.pick(["T4"], ["T4", "EXP"])
@@ -62,7 +62,7 @@ NONDEGENERATE = 1e-2
 SLOPE_TOL = 0.1
 
 
-def remainder_verdict(rows: list[dict]) -> Verdict:
+def remainder_verdict(rows: list[dict]) -> Outcome:
     """Zero violations, every non-degenerate slope within 2 ± 0.1, and at least 10 % of the
     points of every problem non-degenerate (so the slope test is not vacuous)."""
     violations = sum(r["violations"] for r in rows)
@@ -90,7 +90,7 @@ def remainder_verdict(rows: list[dict]) -> Verdict:
     for r in rows:
         del r["median_R"], r["bound_curve"], r["R_curves"]
     n_pts = sum(r["n"] for r in rows)
-    return Verdict("", "", "", bool(ok), measured=worst_row["worst_ratio"], bound=1.0,
+    return Outcome.judged(bool(ok), measured=worst_row["worst_ratio"], bound=1.0,
                    ratio=worst_row["worst_ratio"],
                    summary=f"{n_pts} (point, direction) pairs x {len(RHOS)} radii on "
                            f"{', '.join(by_problem)}: {violations} violations of "
@@ -101,7 +101,7 @@ def remainder_verdict(rows: list[dict]) -> Verdict:
                    figure=figure)
 
 
-def _remainder(settings: Settings, bound_scale: float = 1.0) -> Verdict:
+def _remainder(settings: Settings, bound_scale: float = 1.0) -> Outcome:
     n = settings.pick(100, 400, 2000)
     cfgs = [{"problem": p, "direction": d, "rhos": RHOS, "n_points": n, "stale_shift": 0.1,
              "seed": settings.seed + 17 * i + j, "bound_scale": bound_scale}
@@ -133,7 +133,7 @@ REGIMES = (("quadratic", 0.05), ("quadratic", 0.5), ("two_basin", 1.8), ("two_ba
            ("cauchy", 0.05), ("cauchy", 0.5))
 
 
-def fidelity_verdict(rows: list[dict]) -> Verdict:
+def fidelity_verdict(rows: list[dict]) -> Outcome:
     """Pass: zero violations of either bound at every step of every exact-oracle run, every
     exact run inside the region where L holds.  Reported (not a pass criterion): whether the
     exact-oracle mean fidelity after the burn-in is non-increasing in τ within 3 SE."""
@@ -169,8 +169,7 @@ def fidelity_verdict(rows: list[dict]) -> Verdict:
         c["mean"] = [c["mean"][t] for t in TAUS]
         c["se"] = [c["se"][t] for t in TAUS]
     nontriv = float(np.mean([r["angle_nontrivial"] for r in exact if r["tau"] > 0]))
-    return Verdict(
-        "", "", "", bool(ok), measured=max(fr, ar), bound=1.0, ratio=max(fr, ar),
+    return Outcome.judged(bool(ok), measured=max(fr, ar), bound=1.0, ratio=max(fr, ar),
         summary=f"{len(exact)} exact-oracle AsyncSAM runs: {viol} violations of the penalty-"
                 f"loss bound 2 rho L sin(theta/2) (worst ratio {fr:.3f}) and of the angle bound "
                 f"(worst ratio {ar:.3f}; {arn:.3f} where the bound is below pi, which it is on "
@@ -184,7 +183,7 @@ def fidelity_verdict(rows: list[dict]) -> Verdict:
         figure={**figure, "trend": trend})
 
 
-def _fidelity(settings: Settings, bound_scale: float = 1.0) -> Verdict:
+def _fidelity(settings: Settings, bound_scale: float = 1.0) -> Outcome:
     steps = settings.pick(120, 400, 2000)
     cfgs = [{"problem": p, "lr_L": lr_L, "rho": 0.05, "tau": tau, "noise": noise,
              "sigma2": 0.01, "batch": 8, "n_seeds": settings.pick(12, 24, 128),
@@ -207,7 +206,7 @@ def _plot_fidelity(v: Verdict, ax) -> None:
 
 
 T4 = THEOREMS["T4"]
-register(Claim(
+T4 = Claim(
     id="T4",
     title="Gradient-norm penalty under staleness",
     statement=(
@@ -237,7 +236,7 @@ register(Claim(
               "gradient norm); mean fidelity against tau as data.", _fidelity,
               _plot_fidelity),
     ),
-))
+)
 
 
 # =========================================================================== FLAT-BASIN
@@ -300,7 +299,7 @@ def _label(method: str, tau: int) -> str:
 
 def basin_verdict(rows: list[dict], candidates: tuple[str, ...] = ("asyncsam_tau1",
                                                                     "asyncsam_tau2"),
-                  ref: str = "sam", base: str = "sgd") -> Verdict:
+                  ref: str = "sam", base: str = "sgd") -> Outcome:
     """Group the task rows by configuration and compare every candidate with ``ref`` and
     ``base``; pass iff every in-regime configuration passes both comparisons for every
     candidate.  Out-of-regime configurations are in the table with their own outcome."""
@@ -336,8 +335,7 @@ def basin_verdict(rows: list[dict], candidates: tuple[str, ...] = ("asyncsam_tau
     worst = min(inside, key=lambda r: min(r[f"{c}_diff_ref_upper95"] for c in candidates))
     smallest_up = min(worst[f"{c}_diff_ref_upper95"] for c in candidates)
     head = max(inside, key=lambda r: (r["lr"], r["rho"], -r["sigma2"]))
-    return Verdict(
-        "", "", "", bool(ok),
+    return Outcome.judged(bool(ok),
         measured={c: head[f"{c}_flat"] for c in (base, ref, *candidates)},
         bound=None, ratio=None,
         summary=f"{sum(r['claim_holds'] for r in inside)}/{n_in} in-regime configurations: "
@@ -374,7 +372,7 @@ def basin_rows(settings: Settings) -> list[dict]:
     return run_sweep(basin_task, cfgs, settings.executor)
 
 
-def _flat_basin(settings: Settings) -> Verdict:
+def _flat_basin(settings: Settings) -> Outcome:
     return basin_verdict(basin_rows(settings))
 
 
@@ -397,7 +395,7 @@ def _plot_basin(v: Verdict, ax) -> None:
     ax.legend(fontsize=7)
 
 
-register(Claim(
+FLAT_BASIN = Claim(
     id="FLAT-BASIN",
     title="AsyncSAM finds the flat basin as often as SAM",
     statement=(
@@ -426,4 +424,7 @@ register(Claim(
                   "fraction of seeds ending in the flat basin with Wilson 95% intervals; "
                   "Newcombe and paired intervals for the differences (the stricter is used).",
                   _flat_basin, _plot_basin),),
-))
+)
+
+#: the claims of this module, in report order
+CLAIMS: tuple[Claim, ...] = (T4, FLAT_BASIN)

@@ -28,13 +28,13 @@ from functools import partial
 import numpy as np
 import sympy as sp
 
-import proofs
-from asam_theory.claims.base import Check, Claim, Settings, Verdict, register, worst
+from asam_theory import proofs
+from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict, worst
+from asam_theory.proofs import symbols as S
+from asam_theory.proofs import tightness
+from asam_theory.sweeps import run_sweep
+from asam_theory.sweeps import theorems as sims
 from asam_theory.theory import bounds
-from proofs import symbols as S
-from proofs import tightness
-from simulations import run_sweep
-from simulations import theorems as sims
 
 #: bound function and proof agree to float rounding (see the module docstring)
 SYMBOLIC_RTOL = 1e-12
@@ -101,7 +101,7 @@ def _comparisons(tid: str, built: dict, c: dict) -> list[tuple[str, float, float
     return out
 
 
-def symbolic_check(tid: str, settings: Settings) -> Verdict:
+def symbolic_check(tid: str, settings: Settings) -> Outcome:
     """The theorem's proofs build with 0 failed / 0 unchecked steps, and its bound
     function equals each proof's final expression at random constants."""
     th = bounds.THEOREMS[tid]
@@ -124,7 +124,7 @@ def symbolic_check(tid: str, settings: Settings) -> Verdict:
     checked = sum(c["checked"] for c in counts.values())
     err = max(max_err.values())
     ok = failed == 0 and unchecked == 0 and checked > 0 and err <= SYMBOLIC_RTOL
-    return Verdict("", "", "", ok, measured=err, bound=SYMBOLIC_RTOL, ratio=err / SYMBOLIC_RTOL,
+    return Outcome.judged(ok, measured=err, bound=SYMBOLIC_RTOL, ratio=err / SYMBOLIC_RTOL,
                    summary=f"proofs {', '.join(th.proof_ids)}: {checked} steps checked, "
                            f"{failed} failed, {unchecked} unchecked; bound function = proof's "
                            f"final expression at {n} random constants (max relative error "
@@ -149,7 +149,7 @@ _COLUMNS = ("family", "tau", "ascent", "lr_frac", "rho_frac", "sigma2", "b", "bp
             "sigma2_total", "delta", "n_seeds_run", "steps", "n_diverged", "in_region")
 
 
-def monte_carlo_check(tid: str, settings: Settings, bound_scale: float = 1.0) -> Verdict:
+def monte_carlo_check(tid: str, settings: Settings, bound_scale: float = 1.0) -> Outcome:
     """Run the theorem's sweep and hold every row to its bound (times ``bound_scale``, which
     is 1 for the claim; the tests pass a value < 1 to see the check fail).
 
@@ -183,7 +183,7 @@ def monte_carlo_check(tid: str, settings: Settings, bound_scale: float = 1.0) ->
                f"{len(rows)} configs, none in scope")
     if bound_scale != 1.0:
         summary += f" [bound scaled by {bound_scale:g}]"
-    return Verdict("", "", "", bool(ok), measured=w["measured"], bound=w["bound"],
+    return Outcome.judged(bool(ok), measured=w["measured"], bound=w["bound"],
                    ratio=w["ratio"], summary=summary, table=rows,
                    config={"measured": _MEASURED[tid], "steps": steps, "n_seeds": n_seeds,
                            "axes": {k: list(v) for k, v in sims.AXES[tid].items()},
@@ -226,7 +226,7 @@ def plot_measured_vs_bound(v: Verdict, ax) -> None:
 # --------------------------------------------------------------------------- exact (T1)
 
 
-def t1_deterministic_floor(settings: Settings) -> Verdict:
+def t1_deterministic_floor(settings: Settings) -> Outcome:
     r"""Deterministic AsyncSAM with staleness τ ≥ 1 at η = 1/L on quadratics: T1's bound
     :math:`\frac1T\sum\|\nabla f(w_t)\|^2\le2\Delta/(\eta T)+L^2\rho^2` holds (pass
     condition, 1e-9 relative slack for rounding) and the tail average of
@@ -249,7 +249,7 @@ def t1_deterministic_floor(settings: Settings) -> Verdict:
     attained = bool(np.all(np.abs(tail - 1) < 1e-6))
     verdict_floor = ("so the additive term is attained with staleness too" if attained else
                      "so the floor is not attained in every run")
-    return Verdict("", "", "", bool(ok), measured=w["measured"], bound=w["bound"],
+    return Outcome.judged(bool(ok), measured=w["measured"], bound=w["bound"],
                    ratio=w["ratio"],
                    summary=f"{len(rows)} runs (tau in {taus}, lr = 1/L): T1's bound holds, "
                            f"worst (1/T) sum ||grad f||^2 / bound = {w['ratio']:.4f}; the "
@@ -281,8 +281,8 @@ _NOISE_NOTE = (
 
 def _checks(tid: str) -> tuple[Check, ...]:
     th = bounds.THEOREMS[tid]
-    sym: Callable[[Settings], Verdict] = partial(symbolic_check, tid)
-    mc: Callable[[Settings], Verdict] = partial(monte_carlo_check, tid)
+    sym: Callable[[Settings], Outcome] = partial(symbolic_check, tid)
+    mc: Callable[[Settings], Outcome] = partial(monte_carlo_check, tid)
     families = sims.PL_FAMILIES if tid == "T3" else sims.FAMILIES
     out = [
         Check("proof", "symbolic",
@@ -303,7 +303,7 @@ def _checks(tid: str) -> tuple[Check, ...]:
     return tuple(out)
 
 
-register(Claim(
+T1 = Claim(
     id="T1",
     title="Normalised AsyncSAM reaches an L²ρ² neighbourhood of stationarity",
     statement=_statement("T1", _NOISE_NOTE + r" For $\tau=0$ both ascent batches are "
@@ -313,20 +313,23 @@ register(Claim(
     source=f"our theorem T1, proof {bounds.THEOREMS['T1'].proof_module} "
            "(T1, T1-same-batch, T1-tight); bounds.t1_bound",
     checks=_checks("T1"),
-))
-register(Claim(
+)
+T2 = Claim(
     id="T2",
     title="Stale USAM (ρ < 1/L) converges to stationarity up to a σ² term",
     statement=_statement("T2", _NOISE_NOTE + r" With the ascent on the descent batch of "
                          r"step $t-\tau$ ($\tau\ge1$), $b':=b$."),
     source=f"our theorem T2, proof {bounds.THEOREMS['T2'].proof_module}; bounds.t2_bound",
     checks=_checks("T2"),
-))
-register(Claim(
+)
+T3 = Claim(
     id="T3",
     title="Under PL, AsyncSAM converges linearly to an O(ρ²) ball",
     statement=_statement("T3", _NOISE_NOTE + r" Tested on the families with $\mu>0$ "
                          r"(quadratic, finite-sum quadratic), $f^*$ known exactly."),
     source=f"our theorem T3, proof {bounds.THEOREMS['T3'].proof_module}; bounds.t3_bound",
     checks=_checks("T3"),
-))
+)
+
+#: the claims of this module, in report order
+CLAIMS: tuple[Claim, ...] = (T1, T2, T3)

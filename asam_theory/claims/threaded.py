@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asam_theory.claims.base import Check, Claim, Settings, Verdict, register
+from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
 from asam_theory.engine import simulate
 from asam_theory.methods import AsyncSAM as SimAsyncSAM
 from asam_theory.problems import Quadratic
@@ -57,7 +57,7 @@ def _histogram(stal: np.ndarray) -> dict[str, int]:
     return {str(int(v)): int(c) for v, c in zip(vals, counts, strict=True)}
 
 
-def _vs_simulation(settings: Settings) -> Verdict:
+def _vs_simulation(settings: Settings) -> Outcome:
     lr, rho, tau = 0.1, 0.05, 1
     steps = settings.pick(120, 300)
     n_runs = settings.pick(6, 16, 40)
@@ -80,8 +80,7 @@ def _vs_simulation(settings: Settings) -> Verdict:
              "simulated": sim_g, "simulated_se": sim_g_se, "z": z_g},
             {"quantity": "E f(w_T) - f*", "threaded": thr_f, "threaded_se": thr_f_se,
              "simulated": sim_f, "simulated_se": sim_f_se, "z": z_f}]
-    return Verdict(
-        "", "", "", ok, measured={"threaded": thr_g, "z": z_g}, bound={"simulated": sim_g},
+    return Outcome.judged(ok, measured={"threaded": thr_g, "z": z_g}, bound={"simulated": sim_g},
         ratio=thr_g / sim_g,
         summary=f"{n_runs} threaded runs x {steps} steps, staleness histogram "
                 f"{_histogram(stal)} (exactly tau = {tau} after the warm-up: {staleness_ok}); "
@@ -104,7 +103,7 @@ def _plot_vs_simulation(v: Verdict, ax) -> None:
     ax.legend()
 
 
-def _bounds_with_measured_staleness(settings: Settings) -> Verdict:
+def _bounds_with_measured_staleness(settings: Settings) -> Outcome:
     lr, rho, tau = 0.1, 0.05, 1
     steps = settings.pick(80, 150)
     n_runs = settings.pick(4, 8, 20)
@@ -129,8 +128,7 @@ def _bounds_with_measured_staleness(settings: Settings) -> Verdict:
             {"theorem": "engine at the median staleness (data)", "measured": sim_g,
              "measured_se": sim_g_se, "bound": None, "ratio": None}]
     worst_ratio = max(g / t1, f / t3)
-    return Verdict(
-        "", "", "", bool(ok), measured={"T1": g, "T3": f}, bound={"T1": t1, "T3": t3},
+    return Outcome.judged(bool(ok), measured={"T1": g, "T3": f}, bound={"T1": t1, "T3": t3},
         ratio=worst_ratio,
         summary=f"slow ascent device, {n_runs} runs x {steps} steps: measured staleness "
                 f"histogram {_histogram(stal)} (max_staleness 4 respected: "
@@ -151,7 +149,7 @@ def _plot_staleness(v: Verdict, ax) -> None:
     ax.set_title("threaded AsyncSAM with a slow ascent device")
 
 
-register(Claim(
+THREADED = Claim(
     id="THREADED",
     title="The real threaded AsyncSAM matches its simulation and stays within T1/T3",
     statement=(r"AsyncSAM run for real — the ascent direction computed in a worker thread from "
@@ -170,4 +168,7 @@ register(Claim(
               "Threaded runs with a slow ascent device: staleness histogram, T1 and T3.",
               _bounds_with_measured_staleness, _plot_staleness),
     ),
-))
+)
+
+#: the claims of this module, in report order
+CLAIMS: tuple[Claim, ...] = (THREADED,)

@@ -15,6 +15,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit status 1 when a step fails."""
-    from proofs.__main__ import report
+    from asam_theory.proofs.__main__ import report
 
     return report(json_output=bool(args.json))

@@ -1,6 +1,7 @@
 """``asam-theory verify``: run the claim registry and write the report.
 
-Exit status: 0 every claim holds, 1 a claim fails, 2 a usage error.
+Exit status: 0 when no check fails (a check may hold or be inconclusive), 1 when a check
+fails, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -38,12 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
     from asam_theory.claims import Settings, run_check, select
     from asam_theory.report import write_report
-    from simulations import make_executor
+    from asam_theory.sweeps import make_executor
+    from asam_theory.validation import check_int
 
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be an integer in [1, inf], got {args.jobs}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be an integer in [0, inf], got {args.seed}")
+    check_int("--jobs", args.jobs, low=1)
+    check_int("--seed", args.seed, low=0)
     claims = select(args.claims)
     t0 = time.perf_counter()
     verdicts = []
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             verdicts.append(run_check(claim, check, settings))
     proofs_md = proofs_summary = None
     if not args.no_proofs:
-        import proofs
+        from asam_theory import proofs
 
         proofs_md = proofs.render_markdown()
         s = proofs.summary()
@@ -72,13 +72,15 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(v.id) for v in verdicts) if verdicts else 10
     for v in verdicts:
         ratio = "" if v.ratio is None else f" ratio={v.ratio:.3g}"
-        print(f"{'PASS' if v.passed else 'FAIL'}  {v.id:<{width}}  {v.seconds:6.1f}s{ratio}  "
+        print(f"{v.outcome.upper():<12}  {v.id:<{width}}  {v.seconds:6.1f}s{ratio}  "
               f"{v.summary}")
-    failed = [v for v in verdicts if not v.passed]
+    counts = {s: sum(v.outcome == s for v in verdicts) for s in ("holds", "fails", "inconclusive")}
+    failed = counts["fails"]
     proofs_failed = proofs_summary is not None and (
         proofs_summary["steps_failed"] or proofs_summary["steps_unchecked"])
-    print(f"{len(verdicts) - len(failed)}/{len(verdicts)} checks passed in "
-          f"{time.perf_counter() - t0:.0f}s; report: {paths['index']}")
+    print(f"{len(verdicts)} checks: {counts['holds']} hold, {counts['fails']} fail, "
+          f"{counts['inconclusive']} inconclusive, in {time.perf_counter() - t0:.0f}s; "
+          f"report: {paths['index']}")
     if proofs_summary is not None:
         print(f"proofs: {proofs_summary['steps_checked']} steps checked, "
               f"{proofs_summary['steps_failed']} failed, "

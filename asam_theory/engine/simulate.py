@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from asam_theory import __version__
-from asam_theory._validation import StabilityWarning, check_int, check_real, warn_unstable
 from asam_theory.engine.trajectory import Trajectory
 from asam_theory.methods.base import UpdateRule, lr_stability_limit, row_norms
 from asam_theory.problems.base import Problem
 from asam_theory.rng import SeedStreams
+from asam_theory.validation import StabilityWarning, check_int, check_real, warn_unstable
 
 MetricFn = Callable[[Problem, np.ndarray], np.ndarray]
 
@@ -124,7 +124,7 @@ def simulate(problem: Problem, rule: UpdateRule, x0: np.ndarray | Sequence[float
         :math:`10^{10}(1+\max\|x_0\|)`.  Divergence is reported per seed (step, value) and
         as a :class:`DivergenceWarning`.
     check_stability:
-        Warn (:class:`~asam_theory._validation.StabilityWarning`) when ``lr`` exceeds the
+        Warn (:class:`~asam_theory.validation.StabilityWarning`) when ``lr`` exceeds the
         rule's known stability limit on a quadratic, stating the limit.
     """
     steps = check_int("steps", steps, low=0)

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from asam_theory._validation import check_int, check_real
+from asam_theory.validation import check_int, check_real
 
 #: Guard in the normalised perturbation ε = ρ g / (‖g‖ + eps): davda54/sam's 1e-12.  A zero
 #: ascent gradient gives ε = 0 (no perturbation) instead of 0/0.

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asam_theory._validation import check_choice, check_int, check_real
 from asam_theory.methods.base import (
     DEFAULT_EPS,
     Cost,
@@ -22,6 +21,7 @@ from asam_theory.methods.base import (
     _delayed_companion,
     row_norms,
 )
+from asam_theory.validation import check_choice, check_int, check_real
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from asam_theory._validation import check_int, check_real
 from asam_theory.rng import SeedStreams
+from asam_theory.validation import check_int, check_real
 
 Batch = Any  # None (exact), ndarray of noise (M, d), or ndarray of indices (M, b)
 

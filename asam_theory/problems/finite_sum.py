@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import special_ortho_group
 
-from asam_theory._validation import check_int, check_real, check_symmetric
 from asam_theory.problems._linalg import AffineGrad
 from asam_theory.problems.base import FiniteSum
 from asam_theory.problems.quadratic import make_spectrum
+from asam_theory.validation import check_int, check_real, check_symmetric
 
 
 class FiniteSumQuadratic(FiniteSum):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.polynomial import Polynomial
 
-from asam_theory._validation import check_int, check_real
 from asam_theory.problems.base import Ball, FiniteSum, Problem
+from asam_theory.validation import check_int, check_real
 
 
 def _max_abs_on_interval(p: Polynomial, lo: float, hi: float) -> float:

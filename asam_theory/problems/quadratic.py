@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import special_ortho_group
 
-from asam_theory._validation import check_choice, check_int, check_real, check_symmetric
 from asam_theory.problems._linalg import AffineGrad
 from asam_theory.problems.base import Problem
+from asam_theory.validation import check_choice, check_int, check_real, check_symmetric
 
 SPECTRA = ("uniform", "power_law", "condition_number")
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from asam_theory.validation import check_int, check_nonnegative, check_positive
+
 __all__ = [
     "THEOREMS",
     "Theorem",
@@ -51,28 +53,8 @@ class Theorem:
 # ----------------------------------------------------------------- validation
 
 
-def _pos(name: str, value: float) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
-
-
-def _nonneg(name: str, value: float) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
-
-
-def _int(name: str, value: int, low: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def _lr(lr: float, L: float) -> float:
-    lr = _pos("lr", lr)
+    lr = check_positive("lr", lr)
     if lr > 1.0 / L:
         raise ValueError(f"lr must lie in (0, 1/L] = (0, {1.0 / L:.6g}], got {lr!r}")
     return lr
@@ -103,11 +85,11 @@ def t1_constants(
     accepted (and validated) so callers can pass their configuration unchanged.
     Step size ``0 < lr <= 1/L``.  Proof: ``proofs/t1_async_sam.py``.
     """
-    L, rho = _pos("L", L), _nonneg("rho", rho)
+    L, rho = check_positive("L", L), check_nonnegative("rho", rho)
     lr = _lr(lr, L)
-    sigma2, b = _nonneg("sigma2", sigma2), _pos("batch_size", batch_size)
+    sigma2, b = check_nonnegative("sigma2", sigma2), check_positive("batch_size", batch_size)
     if ascent_batch_size is not None:
-        _pos("ascent_batch_size", ascent_batch_size)
+        check_positive("ascent_batch_size", ascent_batch_size)
     if same_batch:
         return 2.0, (1.0 + L * lr) * L**2 * rho**2, 2.0 * L * lr * sigma2 / b
     return 2.0, L**2 * rho**2, L * lr * sigma2 / b
@@ -139,8 +121,8 @@ def t1_bound(
     :math:`L^2\rho^2` is attained at :math:`\eta=1/L` (see :func:`sam_two_cycle`).
     Proofs: ``proofs/t1_async_sam.py`` (``T1``, ``T1-same-batch``), ``proofs/tightness.py``.
     """
-    delta = _nonneg("delta", delta)
-    T = _int("steps", steps, 1)
+    delta = check_nonnegative("delta", delta)
+    T = check_int("steps", steps, low=1)
     A, B, C = t1_constants(L, rho, lr, sigma2, batch_size, ascent_batch_size, same_batch)
     return A * delta / (float(lr) * T) + B + C
 
@@ -160,7 +142,7 @@ def sam_two_cycle(eigenvalues: np.ndarray | list[float], lr: float, rho: float) 
     if lam.ndim != 1 or lam.size == 0 or not np.all(np.isfinite(lam)) or np.any(lam <= 0):
         raise ValueError("eigenvalues must be a nonempty 1-D array of finite numbers > 0")
     lam1 = float(lam.max())
-    lr, rho = _pos("lr", lr), _pos("rho", rho)
+    lr, rho = check_positive("lr", lr), check_positive("rho", rho)
     if lr * lam1 >= 2:
         raise ValueError(f"lr must lie in (0, 2/lambda_1) = (0, {2 / lam1:.6g}), got {lr!r}")
     amp = lr * rho * lam1 / (2 - lr * lam1)
@@ -205,14 +187,15 @@ def t2_bound(
     L^2 rho^2)``.  With the ascent on the descent batch of step t - tau (tau >= 1) replace b'
     by b.  Proof: ``proofs/t2_stale_usam.py``.
     """
-    delta = _nonneg("delta", delta)
-    L, rho = _pos("L", L), _nonneg("rho", rho)
+    delta = check_nonnegative("delta", delta)
+    L, rho = check_positive("L", L), check_nonnegative("rho", rho)
     if rho * L >= 1:
         raise ValueError(f"rho must lie in [0, 1/L) = [0, {1.0 / L:.6g}), got {rho!r}")
     lr = _lr(lr, L)
-    tau, T = _int("tau", tau, 0), _int("steps", steps, 1)
-    sigma2 = _nonneg("sigma2", sigma2)
-    b, bp = _pos("batch_size", batch_size), _pos("ascent_batch_size", ascent_batch_size)
+    tau, T = check_int("tau", tau, low=0), check_int("steps", steps, low=1)
+    sigma2 = check_nonnegative("sigma2", sigma2)
+    b = check_positive("batch_size", batch_size)
+    bp = check_positive("ascent_batch_size", ascent_batch_size)
     kappa = 1 - L**2 * rho**2
     return (
         2 * delta * (1 + tau * lr * L**3 * rho**2) / (lr * T)
@@ -244,15 +227,15 @@ def t3_bound(
     for :math:`0<\eta\le1/L` and :math:`\eta\mu<1` (``mu <= L`` always holds for an
     L-smooth PL function).  Proof: ``proofs/t3_pl.py``.
     """
-    delta = _nonneg("delta", delta)
-    L, mu, rho = _pos("L", L), _pos("mu", mu), _nonneg("rho", rho)
+    delta = check_nonnegative("delta", delta)
+    L, mu, rho = check_positive("L", L), check_positive("mu", mu), check_nonnegative("rho", rho)
     if mu > L:
         raise ValueError(f"mu must lie in (0, L] = (0, {L:.6g}], got {mu!r}")
     lr = _lr(lr, L)
     if lr * mu >= 1:
         raise ValueError(f"lr must lie in (0, 1/mu) = (0, {1.0 / mu:.6g}), got {lr!r}")
-    T = _int("steps", steps, 0)
-    sigma2, b = _nonneg("sigma2", sigma2), _pos("batch_size", batch_size)
+    T = check_int("steps", steps, low=0)
+    sigma2, b = check_nonnegative("sigma2", sigma2), check_positive("batch_size", batch_size)
     return (1 - lr * mu) ** T * delta + (L**2 * rho**2 + L * lr * sigma2 / b) / (2 * mu)
 
 
@@ -263,14 +246,14 @@ def penalty_remainder_bound(M_H: float, rho: float) -> float:
     r"""T4(a): :math:`\nabla f(w+\rho v)=\nabla f(w)+\rho H(w)v+R`,
     :math:`\|R\|\le\frac{M_H}{2}\rho^2` for a unit v and an M_H-Lipschitz Hessian.
     Proof: ``proofs/t4_penalty.py``."""
-    return _nonneg("M_H", M_H) * _nonneg("rho", rho) ** 2 / 2
+    return check_nonnegative("M_H", M_H) * check_nonnegative("rho", rho) ** 2 / 2
 
 
 def stale_fidelity_bound(L: float, rho: float, angle: float) -> float:
     r"""T4(b): :math:`\|\rho Hu_{t-\tau}-\rho Hu_t\|\le\rho L\|u_{t-\tau}-u_t\|
     =2\rho L\sin(\theta/2)`, ``angle`` = theta in [0, pi], ``|H| <= L``.
     Proof: ``proofs/t4_penalty.py``."""
-    L, rho = _pos("L", L), _nonneg("rho", rho)
+    L, rho = check_positive("L", L), check_nonnegative("rho", rho)
     th = float(angle)
     if not (0 <= th <= math.pi):
         raise ValueError(f"angle must lie in [0, pi], got {angle!r}")
@@ -282,8 +265,9 @@ def stale_direction_bound(L: float, lr: float, tau: int, G: float, grad_norm: fl
     (direction lemma :math:`\|a/\|a\|-b/\|b\|\|\le2\|a-b\|/\|a\|` and drift
     :math:`\|g_t-g_{t-\tau}\|\le L\eta\tau G`, G bounding every descent direction's norm;
     2 is the trivial bound for unit vectors).  Proof: ``proofs/t4_penalty.py``."""
-    L, lr = _pos("L", L), _pos("lr", lr)
-    tau, G, gn = _int("tau", tau, 0), _nonneg("G", G), _pos("grad_norm", grad_norm)
+    L, lr = check_positive("L", L), check_positive("lr", lr)
+    tau, G = check_int("tau", tau, low=0), check_nonnegative("G", G)
+    gn = check_positive("grad_norm", grad_norm)
     return min(2.0, 2 * L * lr * tau * G / gn)
 
 
@@ -301,7 +285,8 @@ def stale_fidelity_drift_bound(
 ) -> float:
     r"""T4: penalty-term loss :math:`\|\rho H(u_{t-\tau}-u_t)\|\le\rho L\min(2,
     2L\eta\tau G/\|g_t\|)`.  Proof: ``proofs/t4_penalty.py``."""
-    return _pos("L", L) * _nonneg("rho", rho) * stale_direction_bound(L, lr, tau, G, grad_norm)
+    L, rho = check_positive("L", L), check_nonnegative("rho", rho)
+    return L * rho * stale_direction_bound(L, lr, tau, G, grad_norm)
 
 
 # ----------------------------------------------------------------- registry

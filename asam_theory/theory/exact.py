@@ -67,13 +67,20 @@ not depend on the convention.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from scipy.linalg import solve_discrete_lyapunov
 from scipy.optimize import brentq
+
+from asam_theory.validation import (
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_symmetric,
+)
 
 __all__ = [
     "AscentNoise",
@@ -120,56 +127,19 @@ class LyapunovResidualError(ArithmeticError):
 # --------------------------------------------------------------------------------------------
 
 
-def _check_real(name: str, value: Any, *, low: float, low_open: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    value = float(value)
-    if value < low or (low_open and value == low):
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must lie in {bracket}{low:g}, inf), got {value!r}")
-    return value
-
-
-def _check_int(name: str, value: Any, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer in [{low}, inf), got {value!r}")
-    if int(value) < low:
-        raise ValueError(f"{name} must be an integer in [{low}, inf), got {value!r}")
-    return int(value)
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return value
-
-
 def _check_lr(lr: Any) -> float:
-    return _check_real("lr", lr, low=0.0, low_open=True)
+    return check_positive("lr", lr)
 
 
 def _check_rho(rho: Any, method: str) -> float:
-    rho = _check_real("rho", rho, low=0.0, low_open=False)
+    rho = check_nonnegative("rho", rho)
     if method == "delayed_sgd" and rho != 0.0:
         raise ValueError(f"rho must be 0 for method='delayed_sgd' (no ascent step), got {rho!r}")
     return rho
 
 
 def _check_tau(tau: Any) -> int:
-    return _check_int("tau", tau, low=0)
-
-
-def _symmetric(name: str, matrix: Any) -> np.ndarray:
-    h = np.asarray(matrix, dtype=np.float64)
-    if h.ndim != 2 or h.shape[0] != h.shape[1] or h.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty square 2-D array, got shape {h.shape}")
-    if not np.all(np.isfinite(h)):
-        raise ValueError(f"{name} must have finite entries")
-    scale = max(1.0, float(np.max(np.abs(h))))
-    # Symmetry up to round-off of a matrix assembled in float64 (e.g. Q diag(l) Q^T).
-    if np.max(np.abs(h - h.T)) > 1e-10 * scale:
-        raise ValueError(f"{name} must be symmetric (|H - H^T| <= 1e-10 max|H|)")
-    return 0.5 * (h + h.T)
+    return check_int("tau", tau, low=0)
 
 
 def _resolve_problem(problem: Any) -> tuple[np.ndarray, np.ndarray, float]:
@@ -179,14 +149,14 @@ def _resolve_problem(problem: Any) -> tuple[np.ndarray, np.ndarray, float]:
     ``.f_star`` (default 0) are optional.
     """
     if isinstance(problem, np.ndarray | list | tuple):
-        h = _symmetric("H", problem)
+        h = check_symmetric("H", problem)
         return h, np.zeros(h.shape[0]), 0.0
     if not hasattr(problem, "hessian"):
         raise ValueError("problem must be a symmetric ndarray H or an object with a .hessian")
     hess = problem.hessian
     if callable(hess):
         hess = hess()
-    h = _symmetric("problem.hessian", hess)
+    h = check_symmetric("problem.hessian", hess)
     x_star = getattr(problem, "minimizer", None)
     x_star = np.zeros(h.shape[0]) if x_star is None else np.asarray(x_star, dtype=np.float64)
     if x_star.shape != (h.shape[0],):
@@ -212,9 +182,9 @@ def _eigenvalues(problem_or_eigs: Any) -> np.ndarray:
 def _noise_variances(
     sigma2: Any, batch_size: Any, ascent_batch_size: Any
 ) -> tuple[float, float]:
-    sigma2 = _check_real("sigma2", sigma2, low=0.0, low_open=False)
-    b = _check_int("batch_size", batch_size, low=1)
-    b_asc = b if ascent_batch_size is None else _check_int(
+    sigma2 = check_nonnegative("sigma2", sigma2)
+    b = check_int("batch_size", batch_size, low=1)
+    b_asc = b if ascent_batch_size is None else check_int(
         "ascent_batch_size", ascent_batch_size, low=1
     )
     return sigma2 / b, sigma2 / b_asc
@@ -346,11 +316,11 @@ def _assemble(
 def _prepare(
     method: Any, rho: Any, lr: Any, tau: Any, ascent_noise: Any
 ) -> tuple[str, float, float, int, str]:
-    method = _check_choice("method", method, _METHODS)
+    method = check_choice("method", method, _METHODS)
     lr = _check_lr(lr)
     rho = _check_rho(rho, method)
     tau = _check_tau(tau)
-    ascent_noise = _check_choice("ascent_noise", ascent_noise, _ASCENT_NOISE)
+    ascent_noise = check_choice("ascent_noise", ascent_noise, _ASCENT_NOISE)
     if method == "delayed_sgd":
         ascent_noise = "none"  # no ascent step: the descent noise is the only noise
     return method, rho, lr, tau, ascent_noise
@@ -456,7 +426,7 @@ def spectral_radii(
     docstring) as eigenvalues of the :math:`(\tau+1)\times(\tau+1)` companion. Independent of the
     noise model: the noise register is a nilpotent shift in a block-triangular :math:`\mathcal A`.
     """
-    method = _check_choice("method", method, _METHODS)
+    method = check_choice("method", method, _METHODS)
     lr = _check_lr(lr)
     rho = _check_rho(rho, method)
     tau = _check_tau(tau)
@@ -583,7 +553,7 @@ def max_stable_lr(
     some direction is unstable for all small :math:`\eta` (:math:`a_\lambda+c_\lambda\le0`, e.g.
     :math:`\lambda\le0` with :math:`\rho\lambda>-1`), ``inf`` if never unstable.
     """
-    method = _check_choice("method", method, _METHODS)
+    method = check_choice("method", method, _METHODS)
     rho = _check_rho(rho, method)
     tau = _check_tau(tau)
     lam = np.unique(_eigenvalues(problem_or_eigenvalues))
@@ -617,7 +587,7 @@ def stability_region(
     method: Method = "stale_usam",
 ) -> StabilityRegion:
     """Spectral-radius grid over ``(lr, rho)`` for each ``tau`` (vectorised over the grid)."""
-    method = _check_choice("method", method, _METHODS)
+    method = check_choice("method", method, _METHODS)
     lam = np.unique(_eigenvalues(problem_or_eigenvalues))
     lrs = np.atleast_1d(np.asarray(lrs, dtype=np.float64))
     rhos = np.atleast_1d(np.asarray(rhos, dtype=np.float64))
@@ -814,8 +784,8 @@ def transient_moments(
     """
     h, x_star, _ = _resolve_problem(problem)
     d = h.shape[0]
-    steps = _check_int("steps", steps, low=0)
-    initial = _check_choice("initial_ascent_noise", initial_ascent_noise, _INITIAL)
+    steps = check_int("steps", steps, low=0)
+    initial = check_choice("initial_ascent_noise", initial_ascent_noise, _INITIAL)
     x0 = np.asarray(x0, dtype=np.float64)
     if x0.shape != (d,) or not np.all(np.isfinite(x0)):
         raise ValueError(f"x0 must be a finite array of shape ({d},), got shape {x0.shape}")
@@ -895,7 +865,7 @@ def mean_trajectory(
     """
     h, x_star, _ = _resolve_problem(problem)
     method, rho, lr, tau, _ = _prepare(method, rho, lr, tau, "none")
-    steps = _check_int("steps", steps, low=0)
+    steps = check_int("steps", steps, low=0)
     x0 = np.asarray(x0, dtype=np.float64)
     if x0.shape != (h.shape[0],):
         raise ValueError(f"x0 must have shape ({h.shape[0]},), got {x0.shape}")

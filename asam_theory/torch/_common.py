@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,25 +22,7 @@ from torch import nn
 NORM_EPS = 1e-12
 
 
-def check_rho(rho: float, name: str = "rho") -> float:
-    """Return ``float(rho)`` or raise ``ValueError`` unless ``0 <= rho < inf``."""
-    rho_f = float(rho)
-    if not math.isfinite(rho_f) or rho_f < 0.0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {rho!r}")
-    return rho_f
-
-
-def check_int(value: Any, name: str, minimum: int) -> int:
-    """Return ``int(value)`` or raise ``ValueError`` unless it is an integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    ivalue = int(value)
-    if ivalue < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return ivalue
-
-
-def check_device(device: str | torch.device, name: str) -> torch.device:
+def check_device(name: str, device: str | torch.device) -> torch.device:
     """Parse a device and check it exists here; ``ValueError`` names the parameter otherwise.
 
     Allowed: ``"cpu"``, ``"cuda"``/``"cuda:k"`` with ``k < torch.cuda.device_count()``, ``"mps"``

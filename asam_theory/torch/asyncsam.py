@@ -53,8 +53,6 @@ from torch import nn
 from asam_theory.torch._common import (
     bn_frozen,
     check_device,
-    check_int,
-    check_rho,
     cosine,
     move_batch,
 )
@@ -66,6 +64,7 @@ from asam_theory.torch._worker import (
     Result,
     VersionedWorker,
 )
+from asam_theory.validation import check_int, check_nonnegative
 
 __all__ = ["AsyncSAM"]
 
@@ -131,21 +130,21 @@ class AsyncSAM(torch.optim.Optimizer):
         ascent_num_threads: int | None = None,
         **kwargs: Any,
     ) -> None:
-        rho = check_rho(rho)
-        tau = check_int(tau, "tau", 0)
+        rho = check_nonnegative("rho", rho)
+        tau = check_int("tau", tau, low=0)
         if max_staleness is None:
             max_staleness = tau
-        max_staleness = check_int(max_staleness, "max_staleness", 0)
+        max_staleness = check_int("max_staleness", max_staleness, low=0)
         if max_staleness < tau:
             raise ValueError(
                 f"max_staleness must be an integer >= tau (= {tau}), got {max_staleness}"
             )
-        dev = check_device(ascent_device, "ascent_device")
+        dev = check_device("ascent_device", ascent_device)
         if not callable(ascent_loss):
             raise ValueError("ascent_loss must be a callable (model_or_params, batch) -> loss")
         if not (isinstance(timeout, (int, float)) and timeout > 0):
             raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        self.fidelity_every = check_int(fidelity_every, "fidelity_every", 0)
+        self.fidelity_every = check_int("fidelity_every", fidelity_every, low=0)
         auto = isinstance(ascent_batch_size, str)
         if auto and ascent_batch_size != "auto":
             raise ValueError(
@@ -153,12 +152,12 @@ class AsyncSAM(torch.optim.Optimizer):
                 f"got {ascent_batch_size!r}"
             )
         if not auto and ascent_batch_size is not None:
-            ascent_batch_size = check_int(ascent_batch_size, "ascent_batch_size", 1)
+            ascent_batch_size = check_int("ascent_batch_size", ascent_batch_size, low=1)
 
         defaults = dict(rho=rho, adaptive=bool(adaptive), **kwargs)
         super().__init__(params, defaults)
         for group in self.param_groups:
-            check_rho(group["rho"], "rho (param group)")
+            check_nonnegative("rho (param group)", group["rho"])
         self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)
@@ -181,7 +180,7 @@ class AsyncSAM(torch.optim.Optimizer):
         if auto:
             if descent_batch_size is None:
                 raise ValueError("ascent_batch_size='auto' needs descent_batch_size (b >= 1)")
-            b = check_int(descent_batch_size, "descent_batch_size", 1)
+            b = check_int("descent_batch_size", descent_batch_size, low=1)
             if not self._source.sized:
                 raise ValueError(
                     "ascent_batch_size='auto' needs ascent_batches as a callable (batch_size)"

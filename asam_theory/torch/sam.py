@@ -21,7 +21,8 @@ from typing import Any
 
 import torch
 
-from asam_theory.torch._common import check_rho, normalized_direction
+from asam_theory.torch._common import normalized_direction
+from asam_theory.validation import check_nonnegative
 
 
 class SAM(torch.optim.Optimizer):
@@ -43,11 +44,11 @@ class SAM(torch.optim.Optimizer):
         adaptive: bool = False,
         **kwargs: Any,
     ) -> None:
-        rho = check_rho(rho)
+        rho = check_nonnegative("rho", rho)
         defaults = dict(rho=rho, adaptive=bool(adaptive), **kwargs)
         super().__init__(params, defaults)
         for group in self.param_groups:
-            check_rho(group["rho"])
+            check_nonnegative("rho", group["rho"])
         self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)

@@ -36,11 +36,11 @@ from torch import nn
 from asam_theory.torch._common import (
     bn_frozen,
     check_device,
-    check_rho,
     move_batch,
     normalized_direction,
 )
 from asam_theory.torch._worker import AscentComputer, AscentLoss, Job, VersionedWorker
+from asam_theory.validation import check_nonnegative
 
 __all__ = ["SAMPa"]
 
@@ -76,11 +76,11 @@ class SAMPa(torch.optim.Optimizer):
         worker_num_threads: int | None = None,
         **kwargs: Any,
     ) -> None:
-        rho = check_rho(rho)
+        rho = check_nonnegative("rho", rho)
         lam_f = float(lam)
         if not 0.0 <= lam_f <= 1.0:
             raise ValueError(f"lam must be in [0, 1], got {lam!r}")
-        dev = check_device(worker_device, "worker_device")
+        dev = check_device("worker_device", worker_device)
         defaults = dict(rho=rho, lam=lam_f, **kwargs)
         super().__init__(params, defaults)
         self.base_optimizer = base_optimizer(self.param_groups, **kwargs)

@@ -209,7 +209,7 @@ def run_method(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    dev = check_device(device, "device")
+    dev = check_device("device", device)
     d = data.to(dev, dtype)
     model = make_model(model_kind, seed, hidden=hidden).to(dev, dtype)
     model.train()

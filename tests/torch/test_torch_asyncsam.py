@@ -294,7 +294,8 @@ def test_bad_inputs(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name) as info:
         AsyncSAM(m.parameters(), torch.optim.SGD, lr=0.1, **{**base, **kwargs})
     msg = str(info.value)
-    assert any(s in msg for s in (">=", "allowed", "needs", "> 0", "'auto'")), msg
+    assert any(s in msg for s in ("must lie in", "must be an integer in", "must be a finite",
+                                  ">=", "allowed", "needs", "> 0", "'auto'")), msg
 
 
 def test_model_must_own_params() -> None:
