@@ -1,6 +1,6 @@
 """asam-theory: verify what asynchronous Sharpness-Aware Minimization (AsyncSAM) promises.
 
-Faces of the package (see ``ARCHITECTURE.md`` in the project's shared folder):
+Faces of the package (see ``docs/architecture.md``):
 
 * :mod:`asam_theory.problems` – objectives with exact derivatives, constants and stochastic oracles;
 * :mod:`asam_theory.methods` – update rules (SGD, SAM, USAM, AsyncSAM, SAMPa) vectorised over seeds;

@@ -1,4 +1,4 @@
-"""Gradient-norm-penalty expansions on generic polynomial objectives (theory.md §3).
+"""Gradient-norm-penalty expansions on generic polynomial objectives (docs/theory.md §3).
 
 For a polynomial f with symbolic coefficients (d = 2 quartic, d = 3 cubic) and
 ``g = grad f(w)``, ``H = hess f(w)``, ``n = |g|`` (a positive symbol with ``n = sqrt(g.g)``):

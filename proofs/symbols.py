@@ -1,4 +1,4 @@
-"""Shared symbols of the proofs (vocabulary of ``ARCHITECTURE.md``)."""
+"""Shared symbols of the proofs (vocabulary of ``docs/architecture.md``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Tightness of T1's additive term: normalised SAM on ``f = (lambda/2) x^2`` (the top
 eigendirection of a quadratic) has the 2-cycle ``x <-> -x`` with
-``|x| = eta rho lambda / (2 - eta lambda)`` (theory.md §2.1); on it
+``|x| = eta rho lambda / (2 - eta lambda)`` (docs/theory.md §2.1); on it
 ``|grad f| = eta rho lambda^2 / (2 - eta lambda)``, and at ``eta = 1/L`` with
 ``lambda = L``: ``|grad f|^2 = L^2 rho^2`` -- exactly the deterministic floor of T1.
 """

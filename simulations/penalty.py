@@ -346,7 +346,7 @@ def basin_task(cfg: dict) -> dict:
 def proof_task(cfg: dict) -> dict:
     """Build (and thereby check with sympy) one proof of :data:`proofs.BUILDERS`; its
     step counts."""
-    import proofs
+    from asam_theory import proofs
 
     p = proofs.BUILDERS[cfg["proof"]]()
     c = p.counts()

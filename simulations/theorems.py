@@ -52,6 +52,7 @@ from asam_theory.problems import (
     FiniteSumQuadratic,
     MatrixFactorization,
     Problem,
+    ProblemWrapper,
     Quadratic,
     TwoBasin,
 )
@@ -138,7 +139,7 @@ def _fsq_moments(p: FiniteSumQuadratic) -> tuple[np.ndarray, np.ndarray, float]:
     return cached
 
 
-class Tracked(Problem):
+class Tracked(ProblemWrapper):
     r"""A problem that records, for every point ``x`` at which a gradient is evaluated
     (``grad`` and ``batch_grad``), whether it lies in the problem's ``region`` (per seed)
     and, for a finite sum, the largest exact one-sample noise variance
@@ -148,10 +149,7 @@ class Tracked(Problem):
     kind = "tracked"
 
     def __init__(self, problem: Problem) -> None:
-        self.base = problem
-        for name in ("dim", "L", "mu", "f_star", "minimizers", "hessian_lipschitz", "region",
-                     "sigma2"):
-            setattr(self, name, getattr(problem, name))
+        super().__init__(problem)
         self._finite_sum = isinstance(problem, FiniteSum)
         self.max_noise_variance = 0.0
         self.outside: np.ndarray | None = None
@@ -170,50 +168,14 @@ class Tracked(Problem):
             if v.size:
                 self.max_noise_variance = max(self.max_noise_variance, float(v.max()))
 
-    @property
-    def f_lower_bound(self) -> float | None:
-        return self.base.f_lower_bound
-
-    @property
-    def eigenvalues(self) -> np.ndarray | None:
-        return self.base.eigenvalues
-
-    @property
-    def stochastic(self) -> bool:
-        return self.base.stochastic
-
-    def f(self, x):
-        return self.base.f(x)
-
     def grad(self, x):
         self._track(x, stochastic=False)
         return self.base.grad(x)
-
-    def hess(self, x):
-        return self.base.hess(x)
-
-    def hvp(self, x, v):
-        return self.base.hvp(x, v)
-
-    def check_batch_size(self, name, batch_size):
-        return self.base.check_batch_size(name, batch_size)
-
-    def sample_batch(self, streams, stream, batch_size):
-        return self.base.sample_batch(streams, stream, batch_size)
 
     def batch_grad(self, x, batch, out=None):
         # a finite sum's batch None is the full batch: the exact gradient, no noise
         self._track(x, stochastic=batch is not None)
         return self.base.batch_grad(x, batch, out)
-
-    def noise_variance(self, x, batch_size):
-        return self.base.noise_variance(x, batch_size)
-
-    def config(self) -> dict:
-        return self.base.config()
-
-    def constants(self) -> dict:
-        return self.base.constants()
 
 
 # --------------------------------------------------------------------------- task

@@ -93,7 +93,7 @@ def test_t4_functions_equal_proof_expressions():
 
 def test_two_cycle_matches_proof_and_theory_sheet():
     lam = [5.0, 3.0, 1.0, 0.2]
-    # theory.md §2.1 numbers, quoted to 6-7 significant digits there
+    # docs/theory.md §2.1 numbers, quoted to 6-7 significant digits there
     for (lr, rho), amp in zip(
         [(0.1, 0.05), (0.3, 0.1), (0.35, 0.02), (0.05, 0.5)],
         [0.0166667, 0.3, 0.14, 0.0714286],
@@ -120,7 +120,7 @@ def test_two_cycle_against_simulation():
     cyc = B.sam_two_cycle(lam, lr, rho)
     # converged to the cycle: other components decay geometrically (factor < 1 per step)
     assert abs(x[0]) == pytest.approx(cyc["amplitude"], rel=1e-9)
-    assert np.linalg.norm(lam * x) ** 2 == pytest.approx(0.16, rel=1e-9)  # theory.md: 0.16
+    assert np.linalg.norm(lam * x) ** 2 == pytest.approx(0.16, rel=1e-9)  # docs/theory.md: 0.16
 
 
 def test_b_prime_does_not_enter_t1():

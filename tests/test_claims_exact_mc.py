@@ -11,6 +11,7 @@ import pytest
 from asam_theory.sweeps.exact_mc import make_rule, stability_task, stationary_task, transient_task
 
 import asam_theory.claims.exact_mc as emc
+from asam_theory import stats
 from asam_theory.claims import Settings, registry, run_check
 from asam_theory.theory import exact
 
@@ -43,8 +44,8 @@ def test_claim_in_registry_after_import() -> None:
 
 def test_bonferroni_value() -> None:
     # Phi^{-1}(1 - 0.01 / (2 * 100)) = 3.8906
-    assert emc.bonferroni_z(100) == pytest.approx(3.8906, abs=1e-3)
-    assert emc.bonferroni_z(1) == pytest.approx(2.5758, abs=1e-3)
+    assert stats.bonferroni_z(100) == pytest.approx(3.8906, abs=1e-3)
+    assert stats.bonferroni_z(1) == pytest.approx(2.5758, abs=1e-3)
 
 
 # ------------------------------------------------------------------------ power: wrong model
@@ -73,7 +74,7 @@ def test_stationary_fails_with_slightly_wrong_sigma2() -> None:
     # 5 % too much noise variance on the exact side is already caught in quick mode
     cfgs = emc.stationary_configs(QUICK)
     rows = [stationary_task({**c, "exact_sigma2": 1.05 * c["sigma2"]}) for c in cfgs[:2]]
-    assert max(abs(r["f_z"]) for r in rows) > emc.bonferroni_z(2 * len(cfgs))
+    assert max(abs(r["f_z"]) for r in rows) > stats.bonferroni_z(2 * len(cfgs))
 
 
 def test_stationary_reproduces_theory_md_s6_lyapunov() -> None:

@@ -7,6 +7,7 @@ import pytest
 from asam_theory.sweeps.penalty import basin_task, fidelity_task, make_problem, remainder_task
 
 import asam_theory.claims.penalty as pen
+from asam_theory import stats
 from asam_theory.claims import Settings, run_check, select
 
 QUICK = Settings(mode="quick")
@@ -78,13 +79,13 @@ def test_fidelity_measures_sam_exactly_at_tau0():
 
 
 def test_basin_statistics():
-    lo, hi = pen.wilson(0, 50)
+    lo, hi = stats.wilson(0, 50)
     assert abs(lo) < 1e-12 and 0 < hi < 0.1
-    lo, hi = pen.wilson(25, 50)
+    lo, hi = stats.wilson(25, 50)
     assert lo < 0.5 < hi
-    d = pen.newcombe(40, 50, 20, 50)
+    d = stats.newcombe(40, 50, 20, 50)
     assert d[0] > 0 and d[0] < 0.4 < d[1]
-    assert pen.paired(np.ones(10), np.ones(10)) == pytest.approx((0.0, 0.0), abs=1e-12)
+    assert stats.paired_interval(np.ones(10), np.ones(10)) == pytest.approx((0.0, 0.0), abs=1e-12)
 
 
 def _basin_rows():

@@ -15,7 +15,6 @@ from asam_theory.methods import (
     USAM,
     AsyncSAM,
     SAMPa,
-    lr_stability_limit,
     rule_from_config,
 )
 from asam_theory.problems import (
@@ -137,7 +136,7 @@ def test_stale_usam_limit_agrees_with_the_exact_module():
     for tau in range(5):
         for rho in (0.0, 0.05, 0.3):
             rule = AsyncSAM(lr=0.01, rho=rho, tau=tau, normalize=False)
-            ours = lr_stability_limit(rule, p.eigenvalues)
+            ours = exact.max_stable_lr(p.eigenvalues, method=rule)
             theirs = exact.max_stable_lr(p, rho=rho, tau=tau, method="stale_usam")
             assert ours == pytest.approx(theirs, rel=1e-9), (tau, rho)
     assert stability_limit(p, USAM(lr=0.1, rho=0.05)) == pytest.approx(2 / (4 * 1.2))

@@ -1,4 +1,4 @@
-"""Tests of ``asam_theory.theory.exact`` against theory.md §1.3, §2.2, §6, classical delayed-GD
+"""Tests of ``asam_theory.theory.exact`` against docs/theory.md §1.3, §2.2, §6, classical delayed-GD
 facts, dense-vs-eigenbasis identities and direct Monte Carlo written here in numpy."""
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ def _rotated(eigs, seed: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# theory.md reference numbers
+# docs/theory.md reference numbers
 # --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dense", [False, True])
 @pytest.mark.parametrize(("tau", "expected"), [(0, 1.2953), (1, 1.2570), (2, 1.2223), (3, 1.1912)])
 def test_theory_section6_model_b(tau: int, expected: float, dense: bool) -> None:
-    # theory.md §6 (b): H = diag(2, 0.7), eta = 0.15, rho = 0.4, sigma = 0.3 (sigma2 = 0.09, b = 1).
+    # docs/theory.md §6 (b): H = diag(2, 0.7), eta = 0.15, rho = 0.4, sigma = 0.3
+    # (sigma2 = 0.09, b = 1).
     s = ex.stationary_moments(
         np.diag([2.0, 0.7]), lr=0.15, rho=0.4, tau=tau, sigma2=0.09,
         ascent_noise="descent_batch", dense=dense,
@@ -46,7 +47,7 @@ def test_theory_section6_model_b(tau: int, expected: float, dense: bool) -> None
 
 @pytest.mark.parametrize("dense", [False, True])
 def test_theory_section6_model_a(dense: bool) -> None:
-    # theory.md §6 (a): H = diag(2, 0.5), eta = 0.2, rho = 0.3, sigma = 0.1, tau = 1.
+    # docs/theory.md §6 (a): H = diag(2, 0.5), eta = 0.2, rho = 0.3, sigma = 0.1, tau = 1.
     s = ex.stationary_moments(
         np.diag([2.0, 0.5]), lr=0.2, rho=0.3, tau=1, sigma2=0.01, ascent_noise="none", dense=dense
     )
@@ -54,7 +55,8 @@ def test_theory_section6_model_a(dense: bool) -> None:
 
 
 def test_model_b_tau0_collapses_to_same_batch_usam() -> None:
-    # theory.md §6: for tau = 0 model (b) is x' = (I - eta H - eta rho H^2) x - eta (I + rho H) xi,
+    # docs/theory.md §6: for tau = 0 model (b) is
+    # x' = (I - eta H - eta rho H^2) x - eta (I + rho H) xi,
     # whose stationary variance per eigenvalue is eta^2 (1 + rho l)^2 s / (1 - r^2), r the factor.
     lam, lr, rho, s2 = np.array([2.0, 0.7]), 0.15, 0.4, 0.09
     r = 1 - lr * lam - lr * rho * lam**2
@@ -67,7 +69,8 @@ def test_model_b_tau0_collapses_to_same_batch_usam() -> None:
 
 @pytest.mark.parametrize(("lr", "rho", "lam_star"), [(0.1, 0.05, 12.360680), (0.2, 0.5, 3.582576)])
 def test_usam_threshold_section_2_2(lr: float, rho: float, lam_star: float) -> None:
-    # theory.md §2.2: stable iff eta l (1 + rho l) < 2, l* = (sqrt(1 + 8 rho / eta) - 1) / (2 rho).
+    # docs/theory.md §2.2: stable iff eta l (1 + rho l) < 2,
+    # l* = (sqrt(1 + 8 rho / eta) - 1) / (2 rho).
     closed = (math.sqrt(1 + 8 * rho / lr) - 1) / (2 * rho)
     assert abs(closed - lam_star) < 1e-6
     assert ex.is_stable([0.999 * lam_star], lr, rho, tau=0)
@@ -78,7 +81,7 @@ def test_usam_threshold_section_2_2(lr: float, rho: float, lam_star: float) -> N
 
 
 def test_usam_rate_section_1_3() -> None:
-    # theory.md §1.3: USAM's rate is max_i |1 - eta l_i - eta rho l_i^2|.
+    # docs/theory.md §1.3: USAM's rate is max_i |1 - eta l_i - eta rho l_i^2|.
     lam, lr, rho = np.array([5.0, 3.0, 1.0, 0.2]), 0.1, 0.05
     expected = np.max(np.abs(1 - lr * lam - lr * rho * lam**2))
     assert ex.spectral_radius(_rotated(lam, 3), lr, rho, tau=0) == pytest.approx(expected, 1e-12)
@@ -228,10 +231,12 @@ def test_radius_crosses_one_at_max_stable_lr(method: str, tau: int, rho: float) 
 
 
 def test_max_stable_lr_degenerate_directions() -> None:
-    # lambda <= 0 with rho lambda > -1: unstable for every small lr (theory.md §2.3's escape case).
+    # lambda <= 0 with rho lambda > -1: unstable for every small lr
+    # (docs/theory.md §2.3's escape case).
     assert ex.max_stable_lr([1.0, -1.0], rho=0.5, tau=0) == 0.0
     assert ex.max_stable_lr([1.0, 0.0], rho=0.5, tau=2) == 0.0
-    # rho > 1/|lambda| turns the saddle into an attractor (theory.md §2.3): factor 0.9 at lr = 0.1.
+    # rho > 1/|lambda| turns the saddle into an attractor (docs/theory.md §2.3):
+    # factor 0.9 at lr = 0.1.
     assert ex.spectral_radius([-1.0], 0.1, 2.0, 0) == pytest.approx(0.9, 1e-12)
     assert ex.max_stable_lr([-1.0], rho=2.0, tau=0) == pytest.approx(2.0, 1e-12)
 
@@ -262,7 +267,7 @@ def test_lyapunov_refuses_unstable_system() -> None:
         ex.stationary_moments(h, lr=lr * 1.01, rho=0.4, tau=2, sigma2=0.09)
     with pytest.raises(ex.UnstableSystemError, match="spectral radius"):
         ex.stationary_moments(h, lr=lr * 1.01, rho=0.4, tau=2, sigma2=0.09, dense=True)
-    # theory.md §6 caveat: scipy returns a negative "variance" at radius 1.06; we refuse it.
+    # docs/theory.md §6 caveat: scipy returns a negative "variance" at radius 1.06; we refuse it.
     with pytest.raises(ex.UnstableSystemError, match="1.06"):
         ex.stationary_covariance(np.array([[1.06]]), np.array([[1.0]]), np.array([[1.0]]))
 

@@ -13,11 +13,11 @@ from asam_theory.methods import (
     AsyncSAM,
     Cost,
     SAMPa,
-    lr_stability_limit,
     rule_from_config,
 )
 from asam_theory.problems import FiniteSumQuadratic, Quadratic, TwoBasin
 from asam_theory.testing import problems, quadratics, rule_hyperparameters
+from asam_theory.theory import exact
 
 
 def _xs(problem, rule, steps=30, n_seeds=3, seed=5, x0=None):
@@ -102,7 +102,7 @@ def test_gd_linear_rate_equals_spectral_formula(p, c):
 @pytest.mark.parametrize("lr, rho, amplitude", [(0.1, 0.05, 0.0166667), (0.3, 0.1, 0.3),
                                                 (0.35, 0.02, 0.14), (0.05, 0.5, 0.0714286)])
 def test_sam_settles_on_the_top_eigenvector_two_cycle(lr, rho, amplitude):
-    # theory.md §2.1: |x_inf| = lr rho lam1 / (2 - lr lam1) along v1, other components decay
+    # docs/theory.md §2.1: |x_inf| = lr rho lam1 / (2 - lr lam1) along v1, other components decay
     p = Quadratic([5.0, 3.0, 1.0, 0.2], rotate=True, seed=4)
     x0 = p.eigenvectors @ np.array([0.3, 0.2, -0.4, 0.1])
     xs = _xs(p, SAM(lr=lr, rho=rho), steps=3000, n_seeds=1, x0=x0)[:, 0]
@@ -116,22 +116,28 @@ def test_sam_settles_on_the_top_eigenvector_two_cycle(lr, rho, amplitude):
 
 def test_stability_limits_match_closed_forms():
     lam = np.array([4.0, 1.0])
-    assert lr_stability_limit(SGD(lr=0.1), lam) == pytest.approx(0.5, rel=1e-12)
+
+    def limit(rule, eigenvalues=lam):
+        return exact.max_stable_lr(eigenvalues, method=rule)
+
+    assert limit(SGD(lr=0.1)) == pytest.approx(0.5, rel=1e-12)
     # heavy ball (dampening 0): stable iff lr lam < 2 (1 + mu)
-    assert lr_stability_limit(SGD(lr=0.1, momentum=0.9), lam) == pytest.approx(2 * 1.9 / 4,
-                                                                               rel=1e-10)
-    # USAM: lr lam (1 + rho lam) < 2 (theory.md §2.2)
-    assert lr_stability_limit(USAM(lr=0.1, rho=0.5), lam) == pytest.approx(2 / (4 * 3), rel=1e-10)
+    assert limit(SGD(lr=0.1, momentum=0.9)) == pytest.approx(2 * 1.9 / 4, rel=1e-10)
+    # USAM: lr lam (1 + rho lam) < 2 (docs/theory.md §2.2)
+    assert limit(USAM(lr=0.1, rho=0.5)) == pytest.approx(2 / (4 * 3), rel=1e-10)
     # normalised rules: the perturbation is bounded, the linear part is the base step's
-    assert lr_stability_limit(SAM(lr=0.1, rho=0.5), lam) == pytest.approx(0.5, rel=1e-12)
-    assert lr_stability_limit(AsyncSAM(lr=0.1, rho=0.5, tau=3), lam) == pytest.approx(0.5)
+    assert limit(SAM(lr=0.1, rho=0.5)) == pytest.approx(0.5, rel=1e-12)
+    assert limit(AsyncSAM(lr=0.1, rho=0.5, tau=3)) == pytest.approx(0.5)
     # stale USAM, tau = 1: z^2 - (1 - lr lam) z + lr rho lam^2 = 0; the root z = -1 is the
     # boundary: 1 + (1 - lr lam) + lr rho lam^2 = 0 -> lr = 2 / (lam - rho lam^2) when it is
     # smaller than the |z| = 1 complex boundary lr rho lam^2 = 1
     r = AsyncSAM(lr=0.1, rho=0.05, tau=1, normalize=False)
-    lam1 = np.array([4.0])
     expected = min(2 / (4.0 - 0.05 * 16), 1 / (0.05 * 16))
-    assert lr_stability_limit(r, lam1) == pytest.approx(expected, rel=1e-10)
+    assert limit(r, np.array([4.0])) == pytest.approx(expected, rel=1e-10)
+    # the exact model by both solvers
+    for solver in ("roots", "bisection"):
+        assert exact.max_stable_lr([4.0], rho=0.05, tau=1, solver=solver) == pytest.approx(
+            expected, rel=1e-10)
 
 
 def test_sampa_rho_zero_lam_zero_is_sgd_and_its_linear_model():

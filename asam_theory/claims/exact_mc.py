@@ -1,7 +1,7 @@
 r"""``EXACT-MC``: the exact quadratic analysis equals Monte Carlo, and its stability boundary is
 where the engine diverges.
 
-The exact side is :mod:`asam_theory.theory.exact` (``theory.md`` §6): on
+The exact side is :mod:`asam_theory.theory.exact` (``docs/theory.md`` §6): on
 :math:`f=\tfrac12(x-x^*)^\top H(x-x^*)+f^*` with :math:`\nabla f_B=\nabla f+\xi_B`,
 :math:`\xi_B\sim\mathcal N(0,\tfrac{\sigma^2}{b}I)`, stale USAM
 
@@ -19,7 +19,7 @@ independent implementation of the same update.  Three checks:
    :math:`\mathbb E\|\nabla f(x_t)\|^2` along the path, τ ∈ {0,1,2,4}, models (b)
    ``descent_batch`` and (c) ``independent``, plus SGD (delayed SGD with τ = 0);
 2. ``stationary`` (Monte Carlo) — Lyapunov stationary moments vs long-run time- and seed-averages,
-   including ``theory.md`` §6's configurations;
+   including ``docs/theory.md`` §6's configurations;
 3. ``stability_boundary`` (exact) — the engine converges at :math:`\eta^*(1-\delta)` and diverges
    at :math:`\eta^*(1+\delta)`, δ = 10⁻², for τ ∈ {0,1,2,4,8}; the engine's own stability limit
    equals :math:`\eta^*`.
@@ -44,6 +44,7 @@ import numpy as np
 from scipy.stats import norm
 
 from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
+from asam_theory.stats import bonferroni_z
 from asam_theory.sweeps import run_sweep
 from asam_theory.sweeps.exact_mc import stability_task, stationary_task, transient_task
 from asam_theory.theory import exact
@@ -52,14 +53,9 @@ from asam_theory.theory import exact
 ALPHA = 0.01
 
 
-def bonferroni_z(n_comparisons: int, alpha: float = ALPHA) -> float:
-    r""":math:`z_K=\Phi^{-1}(1-\alpha/(2K))`: two-sided Bonferroni critical value."""
-    return float(norm.isf(alpha / (2 * n_comparisons)))
-
-
 def _z_summary(z: np.ndarray) -> dict:
     k = int(z.size)
-    zc = bonferroni_z(k)
+    zc = bonferroni_z(k, ALPHA)
     return {"n": k, "z_crit": zc, "max_abs_z": float(np.max(np.abs(z))),
             "n_over_3se": int(np.sum(np.abs(z) > 3)), "expected_over_3se": k * 2 * norm.sf(3)}
 
@@ -159,7 +155,7 @@ def _plot_transient(v: Verdict, ax) -> None:
 
 # --------------------------------------------------------------------------- 2. stationary
 
-#: theory.md §6 model (b): H = diag(2, 0.7), eta = 0.15, rho = 0.4, sigma = 0.3 (sigma2 = 0.09,
+#: docs/theory.md §6 model (b): H = diag(2, 0.7), eta = 0.15, rho = 0.4, sigma = 0.3 (sigma2 = 0.09,
 #: b = 1, per-coordinate variance as in the engine), tau = 0..3; its quoted Lyapunov values
 THEORY_MD_S6 = {"eigenvalues": [2.0, 0.7], "rotate": False, "shift": False, "lr": 0.15,
                 "rho": 0.4, "sigma2": 0.09, "batch_size": 1, "model": "descent_batch",
@@ -207,18 +203,18 @@ def stationary_check(settings: Settings, **exact_overrides) -> Outcome:
                "Ef-f* MC": r["f_mc"], "SE": r["f_se"], "Ef-f* Lyapunov": r["f_exact"],
                "z(Ef)": r["f_z"], "E|grad|^2 MC": r["g_mc"], "E|grad|^2 Lyapunov": r["g_exact"],
                "z(E|grad|^2)": r["g_z"], "burn_bias": r["burn_bias"],
-               "radius": r["spectral_radius"], "theory.md §6": None}
+               "radius": r["spectral_radius"], "docs/theory.md §6": None}
         if r["eigenvalues"] == THEORY_MD_S6["eigenvalues"] and r["model"] == "descent_batch":
-            row["theory.md §6"] = THEORY_MD_S6_VALUES[r["tau"]]
+            row["docs/theory.md §6"] = THEORY_MD_S6_VALUES[r["tau"]]
         rows.append(row)
         zs += [r["f_z"], r["g_z"]]
     s = _z_summary(np.array(zs))
-    # theory.md quotes 5 significant digits (x 1e-2): the Lyapunov value must match within half
+    # docs/theory.md quotes 5 significant digits (x 1e-2): the Lyapunov value must match within half
     # a unit of the last digit plus 0.1e-6 of slack (tau = 3's 1.1911455e-2 is printed 1.1912e-2,
     # rounded twice; tests/test_exact.py uses the same tolerance); the engine's agreement with
     # the Lyapunov value is part of the z criterion.
-    s6 = [r for r in rows if r["theory.md §6"] is not None]
-    s6_ok = all(abs(r["Ef-f* Lyapunov"] - r["theory.md §6"]) <= 0.6e-6 for r in s6)
+    s6 = [r for r in rows if r["docs/theory.md §6"] is not None]
+    s6_ok = all(abs(r["Ef-f* Lyapunov"] - r["docs/theory.md §6"]) <= 0.6e-6 for r in s6)
     burn_ok = all(r["burn_bias"] < 1e-4 for r in rows)
     ok = s["max_abs_z"] <= s["z_crit"] and s6_ok and burn_ok
     s6_text = ", ".join(f"tau={r['tau']}: {1e2 * r['Ef-f* MC']:.4f}±{1e2 * r['SE']:.4f}"
@@ -227,7 +223,7 @@ def stationary_check(settings: Settings, **exact_overrides) -> Outcome:
         ratio=s["max_abs_z"] / s["z_crit"],
         summary=(f"{len(rows)} configs, {s['n']} comparisons: max |MC - Lyapunov|/SE = "
                  f"{s['max_abs_z']:.2f} (Bonferroni z {s['z_crit']:.2f}); {s['n_over_3se']} "
-                 f"beyond 3 SE (expected {s['expected_over_3se']:.2f}); theory.md §6 "
+                 f"beyond 3 SE (expected {s['expected_over_3se']:.2f}); docs/theory.md §6 "
                  f"(x1e-2): {s6_text}; max burn-in bias {max(r['burn_bias'] for r in rows):.1e}"),
         table=rows, config={"n_seeds": cfgs[0]["n_seeds"], "tail": cfgs[0]["tail"],
                             "seed": settings.seed, "alpha": ALPHA, **exact_overrides},
@@ -419,11 +415,11 @@ EXACT_MC = Claim(
         r"gives $\mathbb E f(x_t)-f^*$ and $\mathbb E\|\nabla f(x_t)\|^2$ exactly at every $t$, "
         r"including the start-up $t\le\tau$; (ii) the Lyapunov equation "
         r"$P=\mathcal AP\mathcal A^\top+\mathcal B\Sigma\mathcal B^\top$ gives their stationary "
-        r"values (theory.md §6); (iii) the iteration converges for $\eta<\eta^*$ and diverges "
+        r"values (docs/theory.md §6); (iii) the iteration converges for $\eta<\eta^*$ and diverges "
         r"for $\eta>\eta^*$, $\eta^*$ the first $\eta$ with $\varrho(\mathcal A)=1$. "
         r"The simulation engine reproduces all three."),
-    source="theory.md §6 (augmented companion state, Lyapunov equation, models (a)/(b)); "
-           "asam_theory.theory.exact; theory.md §1.3/§2.2 (tau = 0 threshold)",
+    source="docs/theory.md §6 (augmented companion state, Lyapunov equation, models (a)/(b)); "
+           "asam_theory.theory.exact; docs/theory.md §1.3/§2.2 (tau = 0 threshold)",
     checks=(
         Check("transient", "monte_carlo",
               "E f(x_t) - f* and E||grad f(x_t)||^2 of the engine (mean of M seeds) against "
@@ -432,7 +428,7 @@ EXACT_MC = Claim(
               "Bonferroni-adjusted z criterion.", transient_check, _plot_transient),
         Check("stationary", "monte_carlo",
               "Lyapunov stationary moments against per-seed tail averages of long runs "
-              "(SE across seeds), theory.md §6's configurations included.",
+              "(SE across seeds), docs/theory.md §6's configurations included.",
               stationary_check, _plot_stationary),
         Check("stability_boundary", "exact",
               "Deterministic engine at (1 -/+ 1e-2) exact.max_stable_lr converges / diverges, "

@@ -2,9 +2,9 @@ r"""Literature facts reproduced by the engine and the exact analysis.
 
 * ``LIT-SAM-2CYCLE`` — Bartlett, Long & Bousquet (JMLR 2023): on a convex quadratic SAM
   converges to a cycle oscillating across the minimum along the top eigenvector; our closed
-  form (theory.md §2.1) :math:`|x_\infty|=\eta\rho\lambda_1/(2-\eta\lambda_1)`.
+  form (docs/theory.md §2.1) :math:`|x_\infty|=\eta\rho\lambda_1/(2-\eta\lambda_1)`.
 * ``LIT-USAM-EOS`` — USAM's stability threshold on quadratics,
-  :math:`\eta\lambda(1+\rho\lambda)<2` (theory.md §2.2; cf. Agarwala & Dauphin 2023).
+  :math:`\eta\lambda(1+\rho\lambda)<2` (docs/theory.md §2.2; cf. Agarwala & Dauphin 2023).
 * ``LIT-RHO2-FLOOR`` — Si & Yun (NeurIPS 2023): with a constant normalised radius SAM only
   reaches a neighbourhood whose size carries an unavoidable :math:`O(\rho^2)` term.
 """
@@ -45,7 +45,7 @@ def two_cycle_task(cfg: dict) -> dict:
 
 def _two_cycle(settings: Settings) -> Outcome:
     # smallest ratio lambda_i/lambda_1 >= 0.05 so the other modes decay below 1e-8 in 3000
-    # steps (near the cycle they contract by 1 - 2 r^2 - lr lambda_1 r (1 - r), theory.md §2.1)
+    # steps (near the cycle they contract by 1 - 2 r^2 - lr lambda_1 r (1 - r), docs/theory.md §2.1)
     spectra = [[5.0, 3.0, 1.0, 0.25], [2.0, 1.5, 0.1], [10.0, 9.0, 4.0, 1.0, 0.5]]
     lr_scale = settings.pick([0.5, 1.5], [0.2, 0.5, 1.0, 1.5], [0.1, 0.3, 0.5, 1.0, 1.5, 1.8])
     rhos = settings.pick([0.05, 0.5], [0.01, 0.05, 0.2, 0.5])
@@ -102,7 +102,7 @@ LIT_SAM_2CYCLE = Claim(
                r"$\pm\frac{\eta\rho\lambda_1}{2-\eta\lambda_1}v_1$; every other eigen-component "
                r"decays. At $\eta=1/L$ the cycle has $\|\nabla f\|^2=L^2\rho^2$, so T1's "
                r"deterministic additive term cannot be improved."),
-    source="Bartlett, Long & Bousquet, JMLR 24(316), 2023 (cycle); closed form theory.md §2.1",
+    source="Bartlett, Long & Bousquet, JMLR 24(316), 2023 (cycle); closed form docs/theory.md §2.1",
     checks=(
         Check("engine_vs_closed_form", "monte_carlo",
               "Deterministic SAM in the engine on rotated quadratics over a grid of (lr, rho); "
@@ -165,7 +165,7 @@ LIT_USAM_EOS = Claim(
     statement=(r"USAM $x_{t+1}=x_t-\eta H(x_t+\rho Hx_t)$ is stable iff "
                r"$\eta\lambda(1+\rho\lambda)<2$ for every eigenvalue, i.e. "
                r"$\lambda<\lambda^*=\frac{\sqrt{1+8\rho/\eta}-1}{2\rho}$."),
-    source="theory.md §2.2 (derived and checked numerically); Agarwala & Dauphin, ICML 2023",
+    source="docs/theory.md §2.2 (derived and checked numerically); Agarwala & Dauphin, ICML 2023",
     checks=(Check("threshold", "monte_carlo",
                   "Engine runs at 0.999 and 1.001 times lambda* (converge / diverge), and the "
                   "exact module's stability limit against the closed form.", _usam_edge),),

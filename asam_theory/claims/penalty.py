@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
+from asam_theory.stats import Z90, newcombe, paired_interval, wilson
 from asam_theory.sweeps import run_sweep
 from asam_theory.sweeps.penalty import basin_task, fidelity_task, proof_task, remainder_task
 from asam_theory.theory.bounds import THEOREMS
@@ -217,7 +218,7 @@ T4 = Claim(
         r"$O(\rho^2)$ and a penalty-direction error of at most $2\rho L\sin(\theta/2)$. "
         r"Assumptions: " + "; ".join(T4.assumptions) + "."),
     source=f"our theorem T4 ({T4.proof_module}; proofs {', '.join(T4.proof_ids)}); "
-           "expansion theory.md §3",
+           "expansion docs/theory.md §3",
     checks=(
         Check("proofs", "symbolic",
               "The sympy-checked proofs T4 and EXP: every step checked, none failed or "
@@ -241,45 +242,16 @@ T4 = Claim(
 
 # =========================================================================== FLAT-BASIN
 
-Z95, Z90 = 1.959963984540054, 1.6448536269514722
-
-
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    r"""Wilson score interval for a proportion :math:`k/n`."""
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
-
-
-def newcombe(k1: int, n1: int, k2: int, n2: int, z: float = Z95) -> tuple[float, float]:
-    r"""Newcombe's hybrid score interval (method 10) for :math:`p_1-p_2` of two independent
-    proportions, built from the two Wilson intervals."""
-    p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = wilson(k1, n1, z)
-    l2, u2 = wilson(k2, n2, z)
-    d = p1 - p2
-    return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
-
-
-def paired(a: np.ndarray, b: np.ndarray, z: float = Z95) -> tuple[float, float]:
-    r"""Normal interval for the mean of the per-seed differences :math:`a_i-b_i` (the methods
-    share starts and noise draws, so the seeds pair up)."""
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    se = d.std(ddof=1) / math.sqrt(d.size) if d.size > 1 else 0.0
-    return float(d.mean() - z * se), float(d.mean() + z * se)
-
-
 def compare(cand: dict, ref: dict, base: dict) -> dict:
     r"""The claim's two comparisons for one candidate method, with the stricter of the
     independent (Newcombe) and paired intervals for each: "not less than ``ref``" = the upper
     end of the 95 % interval for :math:`p_c-p_{ref}` is ≥ 0; "more than ``base``" = the lower
     end of the two-sided 90 % interval (one-sided 95 %) for :math:`p_c-p_{base}` is > 0."""
     a, r, b = (np.asarray(x["flat_ind"]) for x in (cand, ref, base))
-    up = min(newcombe(cand["n_flat"], cand["n"], ref["n_flat"], ref["n"])[1], paired(a, r)[1])
+    up = min(newcombe(cand["n_flat"], cand["n"], ref["n_flat"], ref["n"])[1],
+             paired_interval(a, r)[1])
     lo = max(newcombe(cand["n_flat"], cand["n"], base["n_flat"], base["n"], Z90)[0],
-             paired(a, b, Z90)[0])
+             paired_interval(a, b, Z90)[0])
     return {"diff_ref": float(a.mean() - r.mean()), "diff_ref_upper95": up,
             "diff_base": float(a.mean() - b.mean()), "diff_base_lower_one_sided95": lo,
             "not_less_than_ref": bool(up >= 0), "more_than_base": bool(lo > 0)}
@@ -407,18 +379,18 @@ FLAT_BASIN = Claim(
         r"$\eta\kappa_s\in\{1.2,1.6\}$ and $\rho\in\{0.15,0.2\}$. "
         r"Mechanism: $\eta\kappa_s<2$, so the sharp minimum is linearly stable and SGD stays "
         r"where it starts; SAM's normalised perturbation turns the minimum into the 2-cycle "
-        r"of amplitude $\eta\rho\kappa_s/(2-\eta\kappa_s)$ (theory.md §2.1), large in the "
+        r"of amplitude $\eta\rho\kappa_s/(2-\eta\kappa_s)$ (docs/theory.md §2.1), large in the "
         r"sharp basin and negligible in the flat one, whose outer turning point reaches "
         r"curvature above the stability limit $2/\eta$ and (with the noise) ejects the "
         r"iterate over the barrier. SAM, however, can also hover at the barrier's local "
         r"maximum (its ascent step crosses the maximum and the descent comes back, the "
-        r"saddle attraction of theory.md §2.3); the stale perturbation breaks that trap, "
+        r"saddle attraction of docs/theory.md §2.3); the stale perturbation breaks that trap, "
         r"so AsyncSAM often does *better*. Outside the regime (reported): at $\rho=0.1$ "
         r"the escape is marginal and there AsyncSAM can end in the flat basin "
         r"significantly less often than SAM (stale directions on the oscillating mode), "
         r"at $\rho=0.3$ some runs diverge."),
     source="Foret et al., ICLR 2021 (SAM seeks flat minima); Jo, Lim & Lee, arXiv 2503.11147 "
-           "(AsyncSAM keeps SAM's effect); mechanism: theory.md §2.1–2.3",
+           "(AsyncSAM keeps SAM's effect); mechanism: docs/theory.md §2.1–2.3",
     checks=(Check("flat_fraction", "monte_carlo",
                   "SGD, SAM, AsyncSAM tau=1 and tau=2 from the same starts and noise draws; "
                   "fraction of seeds ending in the flat basin with Wilson 95% intervals; "

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from asam_theory.stats import t_interval
 
 NAME = "train"
 HELP = "train SGD/SAM/AsyncSAM/SAMPa on digits (with label noise) over seeds; JSON + figures"
@@ -44,20 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ascent-device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads per role")
     parser.add_argument("--confidence", type=float, default=0.95)
-
-
-def t_interval(values: list[float], confidence: float = 0.95) -> dict[str, float]:
-    """Mean and Student-t interval mean ± t_{(1+c)/2, n−1} s/√n (half-width 0 for n = 1)."""
-    from scipy import stats
-
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return {"mean": mean, "low": mean, "high": mean, "half_width": 0.0, "n": n}
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "half_width": half, "n": n,
-            "sd": sd}
 
 
 def _figures(out: Path, summary: dict[str, Any]) -> list[str]:

@@ -14,9 +14,10 @@ import numpy as np
 
 from asam_theory import __version__
 from asam_theory.engine.trajectory import Trajectory
-from asam_theory.methods.base import UpdateRule, lr_stability_limit, row_norms
+from asam_theory.methods.base import UpdateRule, row_norms
 from asam_theory.problems.base import Problem
 from asam_theory.rng import SeedStreams
+from asam_theory.theory.exact import max_stable_lr
 from asam_theory.validation import StabilityWarning, check_int, check_real, warn_unstable
 
 MetricFn = Callable[[Problem, np.ndarray], np.ndarray]
@@ -58,7 +59,7 @@ SPECIAL = ("x", "mean_grad_norm2")
 
 @functools.lru_cache(maxsize=256)
 def _cached_limit(rule: UpdateRule, eig_bytes: bytes) -> float | None:
-    return lr_stability_limit(rule, np.frombuffer(eig_bytes))
+    return max_stable_lr(np.frombuffer(eig_bytes), method=rule)
 
 
 def stability_limit(problem: Problem, rule: UpdateRule) -> float | None:

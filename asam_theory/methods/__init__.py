@@ -6,12 +6,10 @@ from asam_theory.methods.base import (
     State,
     StepInfo,
     UpdateRule,
-    lr_stability_limit,
-    spectral_radius,
 )
 from asam_theory.methods.rules import RULES, SAM, SGD, USAM, AsyncSAM, SAMPa, rule_from_config
 
 __all__ = [
     "DEFAULT_EPS", "RULES", "SAM", "SGD", "USAM", "AsyncSAM", "Cost", "SAMPa", "State",
-    "StepInfo", "UpdateRule", "lr_stability_limit", "rule_from_config", "spectral_radius",
+    "StepInfo", "UpdateRule", "rule_from_config",
 ]

@@ -1,6 +1,6 @@
 r"""Update rules: small objects with explicit state, vectorised over seeds.
 
-Protocol (``ARCHITECTURE.md``): ``state = rule.init(x0, problem, streams)``, then
+Protocol (``docs/architecture.md``): ``state = rule.init(x0, problem, streams)``, then
 ``state, info = rule.step(state, problem, streams)``.  ``problem`` is the oracle
 (:class:`~asam_theory.problems.Problem`), ``streams`` the per-seed random streams
 (:class:`~asam_theory.rng.SeedStreams`).  Descent batches come from the ``"descent"`` stream,
@@ -226,32 +226,3 @@ def _delayed_companion(rule: UpdateRule, lam: np.ndarray, lr: float, delayed: np
     for i in range(1, tau + 1):
         A[:, i, i - 1] = 1.0
     return A
-
-
-def spectral_radius(mats: np.ndarray) -> np.ndarray:
-    return np.max(np.abs(np.linalg.eigvals(mats)), axis=-1)
-
-
-def lr_stability_limit(rule: UpdateRule, eigenvalues: np.ndarray, *, hi: float | None = None,
-                       iters: int = 60) -> float | None:
-    r"""Largest η such that the rule's linear part is stable (spectral radius < 1) for every
-    positive eigenvalue, by bracketing and bisection on η (the stable set is (0, η*) for
-    every rule here).  ``None`` when the rule has no linear model or no positive eigenvalue.
-    """
-    lam = np.unique(np.asarray(eigenvalues, dtype=np.float64))
-    lam = lam[lam > 0]
-    if lam.size == 0 or rule.companion(lam, 1.0) is None:
-        return None
-
-    def stable(lr: float) -> bool:
-        return bool(np.all(spectral_radius(rule.companion(lam, lr)) < 1.0))
-
-    lo, hi = 0.0, (hi or 4.0 / lam.max())
-    while stable(hi):
-        lo, hi = hi, 2 * hi
-        if hi > 1e12:
-            return float("inf")
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if stable(mid) else (lo, mid)
-    return lo

@@ -192,7 +192,7 @@ class AsyncSAM(_Perturbed):
 
 @dataclass(frozen=True)
 class SAMPa(_Perturbed):
-    r"""SAMPa-λ (Xie, Pethick, Cevher 2024; ``sam_variants.md`` §6):
+    r"""SAMPa-λ (Xie, Pethick, Cevher 2024; ``docs/methods.md`` §6):
 
     .. math::
         \tilde x_t=x_t+\rho\frac{\nabla f(y_t)}{\|\nabla f(y_t)\|},\quad

@@ -150,32 +150,24 @@ class Problem(ABC):
         return f"{type(self).__name__}({params})"
 
 
-class GaussianNoise(Problem):
-    r"""Additive Gaussian gradient noise: :math:`\nabla f_B(x)=\nabla f(x)+\xi_B`,
-    :math:`\xi_B\sim\mathcal N(0,\tfrac{\sigma^2}{b}I_d)`, so
-    :math:`\mathbb E\|\nabla f_B-\nabla f\|^2=d\,\sigma^2/b`.
+class ProblemWrapper(Problem):
+    """A problem that behaves as the wrapped problem ``base`` except where a subclass says
+    otherwise: the constants are copied at construction, every derivative and oracle method is
+    delegated, and any other attribute (a family's extras, e.g. ``TwoBasin.basin``) is looked
+    up on ``base``.  Subclasses override only what they change (:class:`GaussianNoise` the
+    oracle, the sweeps' trackers and the cost counters what they record)."""
 
-    ``sigma2`` is the per-coordinate variance of one sample's gradient noise.  The same batch
-    evaluated at two points carries the same :math:`\xi_B` (theory.md §6, model (b)).
-    """
+    #: constants copied from ``base``
+    FORWARDED: ClassVar[tuple[str, ...]] = ("dim", "L", "mu", "f_star", "minimizers",
+                                             "hessian_lipschitz", "region", "sigma2")
 
-    kind = "gaussian_noise"
-
-    def __init__(self, problem: Problem, sigma2: float) -> None:
-        if isinstance(problem, GaussianNoise):
-            raise ValueError("problem already carries Gaussian noise; wrap the exact problem")
+    def __init__(self, problem: Problem) -> None:
         self.base = problem
-        self.sigma2 = check_real("sigma2", sigma2, low=0.0)
-        self.dim = problem.dim
-        self.L = problem.L
-        self.mu = problem.mu
-        self.f_star = problem.f_star
-        self.minimizers = problem.minimizers
-        self.hessian_lipschitz = problem.hessian_lipschitz
-        self.region = problem.region
+        for name in self.FORWARDED:
+            setattr(self, name, getattr(problem, name))
 
-    def __getattr__(self, name: str):  # expose the wrapped problem's extras (basin, ...)
-        if name == "base":
+    def __getattr__(self, name: str):
+        if name == "base":  # not set yet (e.g. during unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.base, name)
 
@@ -186,6 +178,10 @@ class GaussianNoise(Problem):
     @property
     def eigenvalues(self) -> np.ndarray | None:
         return self.base.eigenvalues
+
+    @property
+    def stochastic(self) -> bool:
+        return self.base.stochastic
 
     def f(self, x):
         return self.base.f(x)
@@ -199,9 +195,48 @@ class GaussianNoise(Problem):
     def hvp(self, x, v):
         return self.base.hvp(x, v)
 
+    def check_batch_size(self, name, batch_size):
+        return self.base.check_batch_size(name, batch_size)
+
+    def sample_batch(self, streams, stream, batch_size):
+        return self.base.sample_batch(streams, stream, batch_size)
+
+    def batch_grad(self, x, batch, out=None):
+        return self.base.batch_grad(x, batch, out)
+
+    def noise_variance(self, x, batch_size):
+        return self.base.noise_variance(x, batch_size)
+
+    def config(self) -> dict:
+        return self.base.config()
+
+    def constants(self) -> dict:
+        return self.base.constants()
+
+
+class GaussianNoise(ProblemWrapper):
+    r"""Additive Gaussian gradient noise: :math:`\nabla f_B(x)=\nabla f(x)+\xi_B`,
+    :math:`\xi_B\sim\mathcal N(0,\tfrac{\sigma^2}{b}I_d)`, so
+    :math:`\mathbb E\|\nabla f_B-\nabla f\|^2=d\,\sigma^2/b`.
+
+    ``sigma2`` is the per-coordinate variance of one sample's gradient noise.  The same batch
+    evaluated at two points carries the same :math:`\xi_B` (docs/theory.md §6, model (b)).
+    """
+
+    kind = "gaussian_noise"
+
+    def __init__(self, problem: Problem, sigma2: float) -> None:
+        if isinstance(problem, GaussianNoise):
+            raise ValueError("problem already carries Gaussian noise; wrap the exact problem")
+        super().__init__(problem)
+        self.sigma2 = check_real("sigma2", sigma2, low=0.0)
+
     @property
     def stochastic(self) -> bool:
         return self.sigma2 > 0 or self.base.stochastic
+
+    def check_batch_size(self, name: str, batch_size: int) -> int:
+        return check_int(name, batch_size, low=1)
 
     def sample_batch(self, streams, stream, batch_size):
         if self.sigma2 == 0.0:
@@ -222,11 +257,14 @@ class GaussianNoise(Problem):
         return {"type": self.kind, "params": {"problem": self.base.config(),
                                                 "sigma2": self.sigma2}}
 
+    def constants(self) -> dict:
+        return Problem.constants(self)
+
     @classmethod
     def from_config(cls, params: dict) -> GaussianNoise:
-        from asam_theory.problems import problem_from_config
-
-        return cls(problem_from_config(params["problem"]), params["sigma2"])
+        """``params["problem"]`` is the rebuilt wrapped problem (see
+        :func:`asam_theory.problems.catalog.problem_from_config`)."""
+        return cls(params["problem"], params["sigma2"])
 
 
 class FiniteSum(Problem):

@@ -6,7 +6,7 @@ against the final sympy expression of its proof on random constants, so statemen
 proof cannot drift apart.  Invalid inputs raise ``ValueError`` naming the parameter and
 its allowed range.
 
-Setting (``ARCHITECTURE.md`` vocabulary): ``lr`` = :math:`\eta`, ``rho`` = :math:`\rho`,
+Setting (``docs/architecture.md`` vocabulary): ``lr`` = :math:`\eta`, ``rho`` = :math:`\rho`,
 ``tau`` = :math:`\tau`, ``batch_size`` = b, ``ascent_batch_size`` = b', ``L``, ``mu``,
 ``sigma2`` = :math:`\sigma^2`, ``steps`` = T, ``delta`` = :math:`\Delta = f(w_0) - f^*`.
 Noise: unbiased minibatch gradients with :math:`\mathbb E\|\nabla f_B(x)-\nabla f(x)\|^2
@@ -128,7 +128,7 @@ def t1_bound(
 
 
 def sam_two_cycle(eigenvalues: np.ndarray | list[float], lr: float, rho: float) -> dict:
-    r"""The 2-cycle of normalised SAM on :math:`f=\tfrac12 x^\top Hx` (theory.md §2.1).
+    r"""The 2-cycle of normalised SAM on :math:`f=\tfrac12 x^\top Hx` (docs/theory.md §2.1).
 
     With :math:`\lambda_1` the largest eigenvalue (simple) and :math:`0<\eta\lambda_1<2`,
     the orbit converges to :math:`\pm a v_1` with amplitude

@@ -1,6 +1,6 @@
 r"""Exact analysis of (stale) SAM-type methods on quadratics with additive Gaussian noise.
 
-Source: ``theory.md`` §0 (the algorithms), §1.3 and §2.2 (USAM stability on quadratics), §6
+Source: ``docs/theory.md`` §0 (the algorithms), §1.3 and §2.2 (USAM stability on quadratics), §6
 (augmented companion state, Lyapunov equation, the two reference noise models).
 
 Setting
@@ -53,7 +53,8 @@ characteristic polynomial per eigenvalue is
 
 Scope: normalised SAM / normalised AsyncSAM (:math:`\epsilon = \rho g/\Vert g\Vert`) is not
 linear and is *not* covered by this module. Its exact deterministic behaviour on quadratics (the
-1-D / top-eigenvector 2-cycle of ``theory.md`` §2.1 and the SAM edge of §2.2) is handled separately.
+1-D / top-eigenvector 2-cycle of ``docs/theory.md`` §2.1 and the SAM edge of §2.2) is handled
+separately.
 
 Start-up convention in model (b) for :math:`t < \tau`: the stale iterate is :math:`x_0` and, by
 :math:`s = \max(t-\tau, 0)`, the stale ascent reuses the batch of step 0, so
@@ -67,6 +68,7 @@ not depend on the convention.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -74,6 +76,7 @@ import numpy as np
 from scipy.linalg import solve_discrete_lyapunov
 from scipy.optimize import brentq
 
+from asam_theory.methods.base import UpdateRule
 from asam_theory.validation import (
     check_choice,
     check_int,
@@ -337,7 +340,7 @@ def companion_system(
     ascent_noise: AscentNoise = "descent_batch",
     method: Method = "stale_usam",
 ) -> CompanionSystem:
-    r"""Dense augmented companion form ``(A, B, Σ)`` of ``theory.md`` §6, for any ``tau >= 0``.
+    r"""Dense augmented companion form ``(A, B, Σ)`` of ``docs/theory.md`` §6, for any ``tau >= 0``.
 
     For stale USAM with :math:`\tau\ge1` the first block row of :math:`\mathcal A` is
     :math:`[I-\eta H, 0,\dots,0, -\eta\rho H^2 \mid 0,\dots,0, -\eta\rho H]` (the last block only in
@@ -442,7 +445,8 @@ def spectral_radius(
     tau: int = 0,
     method: Method = "stale_usam",
 ) -> float:
-    r""":math:`\varrho(\mathcal A) = \max_i \varrho(\text{comp}_{\lambda_i})` (theory.md §6)."""
+    r""":math:`\varrho(\mathcal A) = \max_i \varrho(\text{comp}_{\lambda_i})`
+    (docs/theory.md §6)."""
     return float(np.max(spectral_radii(problem_or_eigenvalues, lr, rho, tau, method)))
 
 
@@ -537,27 +541,83 @@ def _first_crossing_by_scan(a: float, c: float, tau: int, upper: float) -> float
     return lo
 
 
+def _bisect_stable_lr(stable: Callable[[float], bool], start: float, iters: int = 60) -> float:
+    """Largest η with ``stable(η)``, assuming the stable set is an interval (0, η*): bracket
+    from ``start`` by doubling, then bisect (``iters`` halvings: relative error 2^-60)."""
+    lo, hi = 0.0, start
+    while stable(hi):
+        lo, hi = hi, 2 * hi
+        if hi > 1e12:
+            return math.inf
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+    return lo
+
+
+def _rule_max_stable_lr(rule: UpdateRule, eigenvalues: np.ndarray) -> float | None:
+    lam = np.unique(np.asarray(eigenvalues, dtype=np.float64))
+    lam = lam[lam > 0]
+    if lam.size == 0 or rule.companion(lam, 1.0) is None:
+        return None
+
+    def stable(lr: float) -> bool:
+        mats = rule.companion(lam, lr)
+        return bool(np.all(np.max(np.abs(np.linalg.eigvals(mats)), axis=-1) < 1.0))
+
+    return _bisect_stable_lr(stable, 4.0 / lam.max())
+
+
 def max_stable_lr(
     problem_or_eigenvalues: Any,
     rho: float = 0.0,
     tau: int = 0,
-    method: Method = "stale_usam",
-) -> float:
-    r"""Largest :math:`\bar\eta` with :math:`\varrho(\mathcal A)<1` on all of :math:`(0,\bar\eta)`.
+    method: Method | UpdateRule = "stale_usam",
+    *,
+    solver: Literal["auto", "roots", "bisection"] = "auto",
+) -> float | None:
+    r"""Largest :math:`\bar\eta` with :math:`\varrho(\mathcal A)<1` on all of :math:`(0,\bar\eta)`:
+    the one stability solver of the package (the engine's :class:`StabilityWarning` uses it).
 
-    Exact root condition: the roots move continuously with :math:`\eta`, so stability is lost only
-    at an :math:`\eta` with a root on the unit circle, :math:`\eta = z^\tau(1-z)/(a z^\tau + c)`,
-    :math:`|z|=1`; each candidate is confirmed by the spectral radius just beyond it. For
-    :math:`\tau=0`: :math:`\bar\eta = \min_i 2/(\lambda_i(1+\rho\lambda_i))` (``theory.md`` §1.3,
-    §2.2); delayed SGD with :math:`\tau=1`: :math:`\bar\eta = 1/\lambda_{\max}`. Returns ``0.0`` if
-    some direction is unstable for all small :math:`\eta` (:math:`a_\lambda+c_\lambda\le0`, e.g.
-    :math:`\lambda\le0` with :math:`\rho\lambda>-1`), ``inf`` if never unstable.
+    ``method`` is one of the exact models (``"stale_usam"``, ``"delayed_sgd"``, with ``rho`` and
+    ``tau``) or an :class:`~asam_theory.methods.UpdateRule`, whose linear part
+    (``rule.companion``: momentum, weight decay, Nesterov, delays; a normalised perturbation is a
+    bounded forcing and does not enter) is used instead and ``rho``/``tau`` are ignored.
+
+    Solvers.  ``"roots"`` (exact models): the roots move continuously with :math:`\eta`, so
+    stability is lost only at an :math:`\eta` with a root on the unit circle,
+    :math:`\eta = z^\tau(1-z)/(a z^\tau + c)`, :math:`|z|=1`; each candidate is confirmed by the
+    spectral radius just beyond it.  ``"bisection"``: bracketing and bisection on the spectral
+    radius (for every model here the stable set is an interval :math:`(0,\eta^*)`).
+    ``"auto"`` takes roots for the exact models and bisection for a rule.
+
+    For :math:`\tau=0`: :math:`\bar\eta = \min_i 2/(\lambda_i(1+\rho\lambda_i))`
+    (``docs/theory.md`` §1.3, §2.2); delayed SGD with :math:`\tau=1`:
+    :math:`\bar\eta = 1/\lambda_{\max}`. Returns ``0.0`` if some direction is unstable for all
+    small :math:`\eta` (:math:`a_\lambda+c_\lambda\le0`, e.g. :math:`\lambda\le0` with
+    :math:`\rho\lambda>-1`), ``inf`` if never unstable, and ``None`` for a rule without a
+    linear model or a spectrum without a positive eigenvalue.
     """
+    solver = check_choice("solver", solver, ("auto", "roots", "bisection"))
+    if isinstance(method, UpdateRule):
+        if solver == "roots":
+            raise ValueError("solver='roots' needs an exact model ('stale_usam' or "
+                             "'delayed_sgd'), not an UpdateRule")
+        return _rule_max_stable_lr(method, _eigenvalues(problem_or_eigenvalues))
     method = check_choice("method", method, _METHODS)
     rho = _check_rho(rho, method)
     tau = _check_tau(tau)
     lam = np.unique(_eigenvalues(problem_or_eigenvalues))
     a, c = _scalar_coeffs(method, lam, rho)
+    if solver == "bisection":
+        pos = lam[lam > 0]
+        if pos.size == 0:
+            return None
+
+        def stable(lr: float) -> bool:
+            return bool(np.all(_radii_from_coeffs(a, c, lr, tau) < 1.0))
+
+        return _bisect_stable_lr(stable, 4.0 / pos.max())
     pairs = zip(a, c, strict=True)
     return min(_max_stable_lr_scalar(float(ai), float(ci), tau) for ai, ci in pairs)
 
@@ -616,7 +676,8 @@ def stability_region(
 def stationary_covariance(
     A: np.ndarray, B: np.ndarray, noise_cov: np.ndarray, rtol: float = 1e-9
 ) -> np.ndarray:
-    r"""Solve :math:`P=\mathcal AP\mathcal A^\top+\mathcal B\Sigma\mathcal B^\top` (theory.md §6).
+    r"""Solve :math:`P=\mathcal AP\mathcal A^\top+\mathcal B\Sigma\mathcal B^\top`
+    (docs/theory.md §6).
 
     Checks :math:`\varrho(\mathcal A) < 1` first (``solve_discrete_lyapunov`` returns a spurious,
     even indefinite, "solution" otherwise: :class:`UnstableSystemError` names the radius), then
@@ -644,7 +705,7 @@ def stationary_covariance(
 
 @dataclass(frozen=True)
 class StationaryMoments:
-    r"""Stationary moments of :math:`x_t` (``theory.md`` §6).
+    r"""Stationary moments of :math:`x_t` (``docs/theory.md`` §6).
 
     ``excess_loss`` = :math:`\mathbb E f - f^* = \tfrac12\mathrm{tr}(HP_{00})`, ``grad_norm_sq`` =
     :math:`\mathbb E\Vert\nabla f\Vert^2 = \mathrm{tr}(H^2P_{00})`, ``dist_sq`` =

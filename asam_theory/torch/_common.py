@@ -1,7 +1,7 @@
 """Shared helpers for the PyTorch optimizers: validation, BatchNorm bypass, norms, devices.
 
 BatchNorm convention (davda54/sam ``example/utility/bypass_bn.py``, see
-``sam_variants.md`` §2.5): running statistics are updated only by *unperturbed* forward passes.
+``docs/methods.md`` §2.5): running statistics are updated only by *unperturbed* forward passes.
 :func:`bn_frozen` sets ``momentum = 0`` on every ``_BatchNorm`` module for the duration of a pass
 (so ``running = (1 - 0) * running + 0 * batch`` is unchanged) and additionally restores
 ``num_batches_tracked`` afterwards, so that modules with ``momentum=None`` (cumulative average,

@@ -1,6 +1,6 @@
 """AsyncSAM: asynchronous Sharpness-Aware Minimization (Jo, Lim, Lee 2025, arXiv 2503.11147).
 
-SAM (``sam_variants.md`` §2.1) needs the ascent gradient g_t = ∇L_{B_t}(w_t) *before* the
+SAM (``docs/methods.md`` §2.1) needs the ascent gradient g_t = ∇L_{B_t}(w_t) *before* the
 descent gradient, so its two gradients run one after the other. AsyncSAM takes the ascent
 gradient at stale weights w_s, s = t − τ_t, on its own (smaller) batch B′ of size b′, on another
 device, while the descent device works:

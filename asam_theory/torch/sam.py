@@ -1,6 +1,6 @@
 """SAM / ASAM with the davda54/sam API (Foret et al., ICLR 2021; Kwon et al., ICML 2021).
 
-Update (``sam_variants.md`` §2.1), with g_t = ∇L_{B_t}(w_t):
+Update (``docs/methods.md`` §2.1), with g_t = ∇L_{B_t}(w_t):
 
     ε_t = ρ g_t / (‖g_t‖₂ + 1e-12)                       (SAM)
     ε_t = ρ w_t² ⊙ g_t / (‖|w_t| ⊙ g_t‖₂ + 1e-12)         (ASAM, adaptive=True, T_w = diag|w|)

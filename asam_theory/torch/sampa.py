@@ -1,6 +1,6 @@
 """SAMPa — SAM Parallelized (Xie, Pethick, Cevher, NeurIPS 2024; LIONS-EPFL/SAMPa).
 
-Equations (``sam_variants.md`` §6.1), with f the minibatch loss:
+Equations (``docs/methods.md`` §6.1), with f the minibatch loss:
 
     x̃_t     = x_t + ρ ∇f(y_t) / (‖∇f(y_t)‖₂ + 1e-12),
     y_{t+1} = x_t − η_t ∇f(y_t),
