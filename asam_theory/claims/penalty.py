@@ -228,14 +228,25 @@ T4 = Claim(
               "region (shrunk by rho_max) of TwoBasin, CauchyRegression and "
               "MatrixFactorization, for random, fresh and stale unit directions u and rho in "
               "[1e-3, 1e-1]: ||R|| <= (M_H/2) rho^2 everywhere, log-log slope 2 +- 0.1 "
-              "where the second-order term is not degenerate.", _remainder, _plot_remainder),
+              "where the second-order term is not degenerate.", _remainder, _plot_remainder,
+              caption="Median norm of the remainder $R(\\rho)$ against $\\rho$ per problem "
+                      "(log–log, gradient units), its bound $M_H\\rho^2/2$ dotted in the same "
+                      "colour, and a slope-2 reference dashed. Good: every solid line stays "
+                      "below its dotted bound and runs parallel to the dashed slope 2 "
+                      "(second order); a slope near 1 would mean the expansion is wrong."),
         Check("stale_fidelity", "monte_carlo",
               "AsyncSAM (normalised) with tau in {0,1,2,4,8}, exact and noisy oracles, on a "
               "quadratic, TwoBasin and CauchyRegression at a small and a large step: per step "
               "the penalty-term loss ||rho H (u_{t-tau} - u_t)|| against 2 rho L sin(theta/2) "
               "and the angle against stale_angle_bound (G = the run's largest descent-"
               "gradient norm); mean fidelity against tau as data.", _fidelity,
-              _plot_fidelity),
+              _plot_fidelity,
+              caption="Mean fidelity $\\cos\\angle(\\epsilon_t,\\nabla f(x_t))$ of the "
+                      "perturbation after burn-in (dimensionless, 1 = the fresh direction) "
+                      "against the staleness $\\tau$ in steps, ±1 SE; solid: exact oracle, "
+                      "dotted: noisy. Higher is better; the claim expects the solid curves "
+                      "not to rise with $\\tau$. The pass/fail test is the bound in the "
+                      "table, not this curve."),
     ),
 )
 
@@ -395,7 +406,12 @@ FLAT_BASIN = Claim(
                   "SGD, SAM, AsyncSAM tau=1 and tau=2 from the same starts and noise draws; "
                   "fraction of seeds ending in the flat basin with Wilson 95% intervals; "
                   "Newcombe and paired intervals for the differences (the stricter is used).",
-                  _flat_basin, _plot_basin),),
+                  _flat_basin, _plot_basin,
+                  caption="Fraction of seeds ending in the flat basin per configuration and "
+                          "method, with Wilson 95% intervals. Higher is better; the claim "
+                          "holds where the AsyncSAM bars are not clearly below SAM's and "
+                          "clearly above SGD's. A configuration where every bar is at 1 says "
+                          "nothing about the comparison."),),
 )
 
 #: the claims of this module, in report order

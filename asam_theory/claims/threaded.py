@@ -98,7 +98,7 @@ def _plot_vs_simulation(v: Verdict, ax) -> None:
     ax.axhline(v.figure["sim"], color="k", label="engine mean")
     ax.axhspan(v.figure["sim"] - 3 * v.figure["sim_se"], v.figure["sim"] + 3 * v.figure["sim_se"],
                color="k", alpha=0.1)
-    ax.set_xlabel("run")
+    ax.set_xlabel("threaded run (index)")
     ax.set_ylabel(r"$\frac{1}{T}\sum_t\|\nabla f(w_t)\|^2$")
     ax.legend()
 
@@ -163,10 +163,21 @@ THREADED = Claim(
     checks=(
         Check("threaded_vs_simulated", "threaded",
               "Threaded runs with max_staleness = tau against the engine (two-sample z).",
-              _vs_simulation, _plot_vs_simulation),
+              _vs_simulation, _plot_vs_simulation,
+              caption="Each point is one threaded run's "
+                      "$\\frac1T\\sum_t\\|\\nabla f(w_t)\\|^2$ (squared-gradient units); "
+                      "the line is the simulated engine's mean with its ±3 SE band. Good: "
+                      "the points scatter around the line, inside or near the band; points "
+                      "all on one side mean the threads do not do what the engine "
+                      "simulates."),
         Check("bounds_with_measured_staleness", "threaded",
               "Threaded runs with a slow ascent device: staleness histogram, T1 and T3.",
-              _bounds_with_measured_staleness, _plot_staleness),
+              _bounds_with_measured_staleness, _plot_staleness,
+              caption="Histogram of the staleness (in steps) the threaded AsyncSAM actually "
+                      "used with a slow ascent device, counted over all steps of all runs. "
+                      "What to look for: the mass spreads between $\\tau$ and the cap 4 "
+                      "(staleness is measured, not forced) and nothing lies above 4; the "
+                      "T1/T3 comparison at this staleness is in the table."),
     ),
 )
 
