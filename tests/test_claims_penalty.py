@@ -110,3 +110,39 @@ def test_basin_task_outcomes_are_consistent():
     assert r["n_flat"] == sum(r["flat_ind"]) and r["n"] == 50
     p = make_problem("two_basin")
     assert p.L > 0 and p.hessian_lipschitz > 0
+
+
+def _t4_rows(tau_run, tau_declared, steps=80):
+    """Rows as the sweep returns them (config merged with the task's result)."""
+    cfgs = [{"problem": "quadratic", "lr_L": 0.05, "rho": 0.05, "tau": t, "noise": "exact",
+             "sigma2": 0.0, "batch": 8, "n_seeds": 4, "steps": steps, "burn_in": steps // 2,
+             "seed": 0, "declared_tau": d} for t, d in ((0, 0), (tau_run, tau_declared))]
+    return [{**c, **fidelity_task(c)} for c in cfgs]
+
+
+def test_a_priori_penalty_loss_bound_is_non_trivial_and_holds():
+    rows = _t4_rows(2, 2)
+    r = rows[1]
+    assert r["loss_violations"] == 0 and r["vectorised_rel_error"] < 1e-12
+    # at eta L = 0.05 the drift over 2 steps is small against ||g_t||: the bound binds
+    assert r["loss_nontrivial"] > 0.9 and 0 < r["loss_worst_ratio_nontrivial"] < 1
+    assert pen.fidelity_verdict(rows).passed
+
+
+def test_a_priori_bound_fails_when_the_run_is_staler_than_declared():
+    # the rule uses tau = 8 while the bound is computed for tau = 1: the loss of fidelity
+    # comes from staleness, and the a-priori bound (unlike 2 rho L sin(theta/2) at the
+    # measured angle) catches it
+    rows = _t4_rows(8, 1)
+    assert rows[1]["loss_violations"] > 0 and rows[1]["fid_violations"] == 0
+    v = pen.fidelity_verdict(rows)
+    assert not v.passed and v.ratio > 1
+
+
+def test_fidelity_verdict_fails_when_the_bound_is_mostly_trivial():
+    rows = _t4_rows(2, 2)
+    assert pen.fidelity_verdict(rows).passed
+    # the same runs with the bound at its cap on every step: nothing about staleness is tested
+    trivial = [{**r, "loss_nontrivial_steps": 0, "loss_nontrivial": 0.0} for r in rows]
+    v = pen.fidelity_verdict(trivial)
+    assert not v.passed and "NOT met" in v.summary

@@ -134,17 +134,42 @@ REGIMES = (("quadratic", 0.05), ("quadratic", 0.5), ("two_basin", 1.8), ("two_ba
            ("cauchy", 0.05), ("cauchy", 0.5))
 
 
-def fidelity_verdict(rows: list[dict]) -> Outcome:
-    """Pass: zero violations of either bound at every step of every exact-oracle run, every
-    exact run inside the region where L holds.  Reported (not a pass criterion): whether the
-    exact-oracle mean fidelity after the burn-in is non-increasing in τ within 3 SE."""
+#: the regimes where the a-priori penalty-loss bound is meant to bind (eta L = 0.05: the drift
+#: over tau steps is small against ||g_t||); with eta L >= 0.5 (and TwoBasin, whose region
+#: constant L = 180 is far above its basins' curvatures 8 and 1) it is mostly at its cap
+BINDING_REGIMES = (("quadratic", 0.05), ("cauchy", 0.05))
+#: the claim's minimum: on at least this fraction of the tau > 0 steps of the exact-oracle
+#: runs in BINDING_REGIMES the a-priori bound is below its trivial cap 2 rho L.  Measured:
+#: ~0.95 (quick, 120 steps), ~0.86 (default, 400 steps), ~0.35 (full, 2000 steps: once the
+#: iterate reaches the rho-neighbourhood ||g_t|| is small against the descent directions)
+MIN_NONTRIVIAL = 0.25
+
+
+def fidelity_verdict(rows: list[dict], min_nontrivial: float = MIN_NONTRIVIAL) -> Outcome:
+    r"""Pass: zero violations at every step of every exact-oracle run of the a-priori
+    penalty-loss bound :math:`\rho L\min(2,2L\eta\tau G_t/\|g_t\|)` (from τ, η, L and
+    gradient norms alone) and of the angle and measured-angle bounds, every exact run inside
+    the region where L holds, *and* the a-priori bound non-trivial (below ``2ρL``) on at least
+    ``min_nontrivial`` of the τ > 0 steps of the :data:`BINDING_REGIMES` runs — so the check
+    is about staleness, not only about :math:`\|H\|\le L`.  Reported (not a pass
+    criterion): whether the exact-oracle mean fidelity after the burn-in is non-increasing in
+    τ within 3 SE."""
     exact = [r for r in rows if r["noise"] == "exact"]
     viol = sum(r["fid_violations"] + r["angle_violations"] + r["drift_violations"]
-               for r in exact)
+               + r["loss_violations"] for r in exact)
+    loss_viol = sum(r["loss_violations"] for r in exact)
     inside = all(r["inside_region"] for r in exact)
     # the vectorised bounds must equal bounds.stale_*_bound to rounding (1e-12 relative)
     vec_err = max(r["vectorised_rel_error"] for r in rows)
-    ok = viol == 0 and inside and vec_err < 1e-12
+    stale = [r for r in exact if r["tau"] > 0]
+    binding = [r for r in stale if (r["problem"], r["lr_L"]) in BINDING_REGIMES]
+    n_bind = sum(r["loss_steps"] for r in binding)
+    frac = sum(r["loss_nontrivial_steps"] for r in binding) / n_bind if n_bind else 0.0
+    n_all = sum(r["loss_steps"] for r in stale)
+    frac_all = sum(r["loss_nontrivial_steps"] for r in stale) / n_all if n_all else 0.0
+    lrn = max((r["loss_worst_ratio_nontrivial"] for r in stale
+               if r["loss_worst_ratio_nontrivial"] is not None), default=None)
+    ok = viol == 0 and inside and vec_err < 1e-12 and frac >= min_nontrivial
     fr = max(r["fid_worst_ratio"] for r in exact)
     ar = max(r["angle_worst_ratio"] for r in exact)
     arn = max((r["angle_worst_ratio_nontrivial"] for r in exact
@@ -160,19 +185,31 @@ def fidelity_verdict(rows: list[dict]) -> Outcome:
             "monotone_within_3se": mono, "fidelity": [r["fidelity"] for r in seq],
             "se": [r["fidelity_se"] for r in seq]}
     broken = [k for k, v in trend.items() if not v["monotone_within_3se"]]
-    figure: dict = {"taus": list(TAUS), "curves": {}}
+    taus = sorted({r["tau"] for r in rows})
+    figure: dict = {"taus": taus, "curves": {}}
     for r in rows:
         key = f"{r['problem']} lr*L={r['lr_L']:g} ({r['noise']})"
         c = figure["curves"].setdefault(key, {"mean": {}, "se": {}})
         c["mean"][r["tau"]] = r["fidelity"]
         c["se"][r["tau"]] = r["fidelity_se"]
-    for c in figure["curves"].values():
-        c["mean"] = [c["mean"][t] for t in TAUS]
-        c["se"] = [c["se"][t] for t in TAUS]
+    for c in figure["curves"].values():  # a tau a setting did not run is a gap (nan)
+        c["mean"] = [c["mean"].get(t, math.nan) for t in taus]
+        c["se"] = [c["se"].get(t, math.nan) for t in taus]
     nontriv = float(np.mean([r["angle_nontrivial"] for r in exact if r["tau"] > 0]))
-    return Outcome.judged(bool(ok), measured=max(fr, ar), bound=1.0, ratio=max(fr, ar),
-        summary=f"{len(exact)} exact-oracle AsyncSAM runs: {viol} violations of the penalty-"
-                f"loss bound 2 rho L sin(theta/2) (worst ratio {fr:.3f}) and of the angle bound "
+    worst_apriori = max(r["loss_worst_ratio"] for r in exact)
+    return Outcome.judged(bool(ok), measured={"worst_ratio": worst_apriori,
+                                              "nontrivial_fraction": frac,
+                                              "worst_ratio_nontrivial": lrn},
+        bound={"ratio": 1.0, "min_nontrivial_fraction": min_nontrivial}, ratio=worst_apriori,
+        summary=f"{len(exact)} exact-oracle AsyncSAM runs: {loss_viol} violations of the "
+                f"a-priori penalty-loss bound rho L min(2, 2 L lr tau G_t/||g_t||) (from tau, "
+                f"lr, L and gradient norms alone); it is non-trivial (below 2 rho L) on "
+                f"{100 * frac:.0f}% of the tau > 0 steps of the small-step runs (minimum "
+                f"{100 * min_nontrivial:.0f}%: {'met' if frac >= min_nontrivial else 'NOT met'}"
+                f"), {100 * frac_all:.0f}% of all tau > 0 steps, worst loss/bound there "
+                + ("–" if lrn is None else f"{lrn:.3f}") + ". "
+                f"{viol - loss_viol} violations of the measured-angle bound 2 rho L "
+                f"sin(theta/2) (tests ||H|| <= L; worst ratio {fr:.3f}) and of the angle bound "
                 f"(worst ratio {ar:.3f}; {arn:.3f} where the bound is below pi, which it is on "
                 f"{100 * nontriv:.0f}% of the tau > 0 steps); all iterates inside the regions: "
                 f"{inside}; vectorised bounds = theorem functions to {vec_err:.1e}. Mean "
@@ -180,7 +217,10 @@ def fidelity_verdict(rows: list[dict]) -> Outcome:
                 f"{len(trend) - len(broken)}/{len(trend)} exact settings"
                 + (f"; NOT in {', '.join(sorted(broken))} (oscillating iterates: the stale "
                    "direction of an odd delay points across the minimum)" if broken else ""),
-        table=rows, config={"taus": list(TAUS), "regimes": [list(r) for r in REGIMES]},
+        table=rows, config={"taus": list(TAUS), "regimes": [list(r) for r in REGIMES],
+                            "binding_regimes": [list(r) for r in BINDING_REGIMES],
+                            "min_nontrivial": min_nontrivial, "nontrivial": frac,
+                            "nontrivial_all": frac_all, "worst_ratio_nontrivial": lrn},
         figure={**figure, "trend": trend})
 
 
@@ -216,6 +256,11 @@ T4 = Claim(
         r"Hessian-Lipschitz constant, $G$ a bound on every descent direction's norm. So "
         r"AsyncSAM's descent gradient is $\nabla\big(f+\rho\|\nabla f\|\big)(w)$ up to "
         r"$O(\rho^2)$ and a penalty-direction error of at most $2\rho L\sin(\theta/2)$. "
+        r"Tested a priori: the penalty-term loss $\|\rho H(u_{t-\tau}-u_t)\|$ stays below "
+        r"$\rho L\min\big(2,\,2L\eta\tau G_t/\|g_t\|\big)$ with $G_t$ the largest descent "
+        r"direction of the window $[t-\tau,t)$ — a bound from $\tau,\eta,L$ and gradient "
+        r"norms alone — and this bound is below its trivial cap $2\rho L$ on at least "
+        + f"{100 * MIN_NONTRIVIAL:.0f}% " + r"of the $\tau>0$ steps of the $\eta L=0.05$ runs. "
         r"Assumptions: " + "; ".join(T4.assumptions) + "."),
     source=f"our theorem T4 ({T4.proof_module}; proofs {', '.join(T4.proof_ids)}); "
            "expansion docs/theory.md §3",
@@ -237,9 +282,13 @@ T4 = Claim(
         Check("stale_fidelity", "monte_carlo",
               "AsyncSAM (normalised) with tau in {0,1,2,4,8}, exact and noisy oracles, on a "
               "quadratic, TwoBasin and CauchyRegression at a small and a large step: per step "
-              "the penalty-term loss ||rho H (u_{t-tau} - u_t)|| against 2 rho L sin(theta/2) "
-              "and the angle against stale_angle_bound (G = the run's largest descent-"
-              "gradient norm); mean fidelity against tau as data.", _fidelity,
+              "the penalty-term loss ||rho H (u_{t-tau} - u_t)|| against the a-priori bound "
+              "rho L min(2, 2 L lr tau G_t/||g_t||) (G_t = the window's largest descent-"
+              "gradient norm), with its non-trivial fraction (minimum "
+              f"{100 * MIN_NONTRIVIAL:.0f}% of the tau > 0 steps at lr*L = 0.05) and worst "
+              "ratio there; also against 2 rho L "
+              "sin(theta/2) at the measured angle (tests ||H|| <= L) and the angle against "
+              "stale_angle_bound; mean fidelity against tau as data.", _fidelity,
               _plot_fidelity,
               caption="Mean fidelity $\\cos\\angle(\\epsilon_t,\\nabla f(x_t))$ of the "
                       "perturbation after burn-in (dimensionless, 1 = the fresh direction) "

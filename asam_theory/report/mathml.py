@@ -27,13 +27,16 @@ _STRAY_LT = re.compile(r"<(?!/?(?:span|div|a|b|i|em|strong|code|sub|sup|br|p)(?:
 #: a numeric character reference, written out as the character (UTF-8 page) unless it is
 #: one of the characters HTML needs escaped
 _CHARREF = re.compile(r"&#x([0-9A-Fa-f]+);")
+#: an ``<mrow>`` around a single token element: equivalent to the token alone (MathML Core)
+_LONE_MROW = re.compile(r"<mrow>(<(mi|mn|mo)(?: [^<>]*)?>[^<]*</\2>)</mrow>")
 _KEEP_ESCAPED = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
 
 
 def _compact(mathml: str) -> str:
-    """Smaller equivalent MathML for an HTML page: no ``xmlns`` (implied by the HTML parser)
-    and characters instead of numeric references (a third of the size)."""
+    """Smaller equivalent MathML for an HTML page: no ``xmlns`` (implied by the HTML parser),
+    characters instead of numeric references, no ``<mrow>`` around a single token."""
     mathml = mathml.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "", 1)
+    mathml = _LONE_MROW.sub(r"\1", mathml)
 
     def char(m: re.Match) -> str:
         c = chr(int(m.group(1), 16))
