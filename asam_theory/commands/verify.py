@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
 
         proofs_md = proofs.render_markdown()
         s = proofs.summary()
-        proofs_summary = {k: s[k] for k in ("steps_checked", "steps_failed", "steps_unchecked")}
+        proofs_summary = {k: s[k] for k in ("steps_checked", "steps_checked_total",
+                                            "steps_definitional", "premises", "steps_failed",
+                                            "steps_unchecked")}
         proofs_summary["proofs"] = [{"id": p["id"], "title": p["title"]} for p in s["proofs"]]
     try:
         paths = write_report(args.out, claims, verdicts, mode=args.mode,
@@ -89,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
           f"{paths['math_converted']} formulas as MathML, "
           f"{len(paths['math_failed'])} left as TeX)")
     if proofs_summary is not None:
-        print(f"proofs: {proofs_summary['steps_checked']} steps checked, "
+        print(f"proofs: {proofs_summary['steps_checked']} distinct steps checked, "
               f"{proofs_summary['steps_failed']} failed, "
-              f"{proofs_summary['steps_unchecked']} unchecked")
+              f"{proofs_summary['steps_unchecked']} unchecked "
+              f"({proofs_summary['steps_definitional']} definitional steps and "
+              f"{proofs_summary['premises']} premises counted apart)")
     return 1 if failed or proofs_failed or paths["figure_errors"] else 0

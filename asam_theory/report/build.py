@@ -334,9 +334,13 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
     if proofs_body is not None:
         counts_html = ""
         if proofs_summary is not None and "steps_checked" in proofs_summary:
-            counts_html = (f"<p>{proofs_summary['steps_checked']} steps checked, "
+            extra = ""
+            if "steps_definitional" in proofs_summary:
+                extra = (f"; apart from them {proofs_summary['steps_definitional']} "
+                         f"definitional steps and {proofs_summary['premises']} premises")
+            counts_html = (f"<p>{proofs_summary['steps_checked']} distinct steps checked, "
                            f"{proofs_summary['steps_failed']} failed, "
-                           f"{proofs_summary['steps_unchecked']} unchecked.</p>")
+                           f"{proofs_summary['steps_unchecked']} unchecked{extra}.</p>")
         parts.append(f"<section class='proofs' id='proofs'><h2>Machine-checked proofs</h2>"
                      f"{counts_html}{proofs_body}</section>")
     parts.append("</body></html>")
