@@ -139,13 +139,15 @@ class Verdict:
 @dataclass(frozen=True)
 class Check:
     """One independent way to test a claim: ``run(settings) -> Outcome``, and optionally
-    ``plot(verdict, ax)`` drawing its figure."""
+    ``plot(verdict, ax)`` drawing its figure with ``caption`` under it in the report: what
+    to look for in the figure and which way is good (a check with a plot should have one)."""
 
     name: str
     method: str
     description: str
     run: Callable[[Settings], Outcome]
     plot: Callable[[Verdict, Any], None] | None = None
+    caption: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
