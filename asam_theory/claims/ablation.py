@@ -207,7 +207,11 @@ ABLATION = Claim(
         Check("direction", "real_data",
               "Mean cosine of each variant's perturbation direction to SAM's fresh one on "
               "the descent batch; look-ahead vs independent batch, paired by seed.",
-              direction_check, plot_cosines),
+              direction_check, plot_cosines,
+              caption="Mean cosine between the perturbation direction each variant used and "
+                      "SAM's fresh direction on the descent batch; 1 means the variant perturbs "
+                      "as SAM does. Look for the look-ahead bar (same batch, stale) near 1 and "
+                      "the independent-batch bars far below it: higher is closer to SAM."),
         Check("penalty", "numerical",
               "Minibatch against full gradient norm on the zoo's finite sums (random and "
               "stationary points, b = 2, 4, 8) and after SAM on the real data.",
@@ -215,7 +219,12 @@ ABLATION = Claim(
         Check("lookahead_recovers_sam", "real_data",
               "Paired test accuracies of SGD, SAM, AsyncSAM and the single-factor variants; "
               "inconclusive unless SAM beats SGD; the gap decomposition with intervals.",
-              remedy_check, plot_decomposition),
+              remedy_check, plot_decomposition,
+              caption="Paired differences in test accuracy (percentage points, 95 % intervals) "
+                      "over seeds: SAM's gain over SGD, the SAM - AsyncSAM gap and the part of "
+                      "it each single factor (staleness, batch independence, b') accounts for. "
+                      "An interval right of 0 means the first variant is better; a factor whose "
+                      "interval covers 0 explains none of the gap."),
     ),
 )
 
