@@ -73,7 +73,7 @@ def _grid(tid: str, mode: str) -> list[dict]:
                     cfgs.append(dict(method="sam_ball", lr=lr, steps=T, rho=rho))
         extra_T = pick(3, 4, 6)
         for lr in pick([1.0], [0.5, 1.0], [0.25, 0.5, 1.0]):
-            for tau in pick([1], [0, 1], [0, 1, 2]):
+            for tau in pick([1], [1], [0, 1, 2]):
                 cfgs.append(dict(method="asyncsam", lr=lr, steps=extra_T, rho=rhos[0], tau=tau))
             cfgs.append(dict(method="gd", lr=lr, steps=extra_T))
             if mode == "full":
