@@ -142,3 +142,14 @@ def test_quiet(capsys):
     P.worst_case("sam_ball", lr=0.5, steps=2, rho=0.1)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+def test_usam_worst_case_is_the_quadratic_at_unit_step():
+    # USAM, tau = 0, eta = 1/L: PEP worst case = f = x^2/2 from w_0 = sqrt(2 Delta / L),
+    # = T2's bound times 1 - (L rho)^(2T)
+    rho, T = 0.5, 3
+    r = P.worst_case("usam", lr=1.0, steps=T, rho=rho)
+    w = B.usam_quadratic_witness(1.0, 1.0, rho, 1.0, T)
+    assert w == pytest.approx(B.t2_bound(1.0, 1.0, rho, 1.0, 0, T) * (1 - rho ** (2 * T)),
+                              rel=1e-12)
+    assert _close(r, w)

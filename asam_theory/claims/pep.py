@@ -150,6 +150,14 @@ def rows_for(tid: str, settings: Settings) -> list[dict]:
                    "primal_excess": None if not r["ok"] else r["primal"] / b - 1,
                    "dual_excess": None if not r["ok"] else r["dual"] / b - 1,
                    "verdict": _judge_row(r, b)}
+            if tid == "T1" and r["method"] == "sam_ball":
+                w = bounds.t1_sharp_witness(1.0, 1.0, r["rho"], r["steps"], r["lr"])
+                row["witness"] = w["avg_grad_sq"]
+            if tid == "T2":
+                row["witness"] = bounds.usam_quadratic_witness(1.0, 1.0, r["rho"], r["lr"],
+                                                               r["steps"], r["tau"])
+            if "witness" in row and worst is not None:
+                row["witness_over_worst"] = row["witness"] / worst
             if tid == "T1":
                 sb = bounds.t1_sharp_bound(1.0, 1.0, r["rho"], r["lr"], r["steps"])
                 row["sharp_bound"] = sb
@@ -267,7 +275,10 @@ def t1_sharpened(settings: Settings) -> Outcome:
            "title": "T1 and T1-sharp: tightness against T"}
     ok = bool(at) and all(attained) and all(wit_ok)
     out = _outcome(s, "T1-sharp against PEP", rows, _config("T1-sharp"), fig, extra_ok=ok)
-    note = (f"; at eta = 1/L worst = T1-sharp in {sum(attained)}/{len(at)} configs "
+    wr = [r["witness_over_worst"] for r in rows if r.get("witness_over_worst") is not None]
+    note = (f"; 1-D witness (f = x^2/2, eps = -rho) / worst case over all sam_ball configs in "
+            f"[{min(wr):.4f}, {max(wr):.4f}]"
+            f"; at eta = 1/L worst = T1-sharp in {sum(attained)}/{len(at)} configs "
             f"(tol {ATTAIN_TOL:g}), witness f = x^2/2 attains it in {sum(wit_ok)}/{len(wit)}; "
             f"(T1 - worst) T / (L rho)^2 at eta = 1/L: "
             + ", ".join(f"T={k}: {v:.4f}" for k, v in sorted(gap_T.items())))
@@ -351,7 +362,9 @@ def pep_validation(settings: Settings) -> Outcome:
 
 def tight_at_unit_step(settings: Settings) -> Outcome:
     """T2 is tight for USAM (tau = 0) at eta = 1/L: the worst case reaches the bound to
-    1 - 1e-3 at the largest T of the grid; figure: worst / bound against T."""
+    1 - 1e-3 at the largest T of the grid, and equals the value of the 1-D quadratic
+    witness (``bounds.usam_quadratic_witness``: T2 x (1 - (L rho)^(2T))) at every T;
+    figure: worst / bound against T."""
     rows = rows_for("T2", settings)
     s = _summary_numbers(rows)
     Tmax = max(r["steps"] for r in rows)
@@ -359,13 +372,18 @@ def tight_at_unit_step(settings: Settings) -> Outcome:
     # 1e-3: T2's transient (the 2 Delta/(eta T) part) is exact only from T >= 4 on (ratio
     # 0.998 at T = 2); the quick grid stops at T = 3
     tol = 1e-3 if Tmax >= 4 else 1e-1
-    ok = bool(at) and all(r["ratio"] >= 1 - tol for r in at)
+    at0 = [r for r in rows if r["ok"] and r["tau"] == 0 and r["lr"] == 1.0]
+    # the 1-D quadratic attains the PEP worst case of USAM at eta = 1/L (ATTAIN_TOL)
+    attained = [abs(r["witness_over_worst"] - 1) <= ATTAIN_TOL for r in at0]
+    ok = bool(at) and all(r["ratio"] >= 1 - tol for r in at) and bool(at0) and all(attained)
     fig = {"series": _series(rows, "steps", lambda r: f"tau={r['tau']} eta={r['lr']:g}/L "
                                                       f"rho={r['rho']:g}"),
            "xlabel": "T", "ylabel": "PEP worst case / bound", "title": "T2: tightness against T"}
     out = _outcome(s, "T2 tightness", rows, _config("T2"), fig, extra_ok=ok)
     note = ("; USAM (tau = 0) at eta = 1/L, T = " + str(Tmax) + ": worst/bound = "
-            + ", ".join(f"{r['ratio']:.5f}" for r in at) + f" (>= 1 - {tol:g} required)")
+            + ", ".join(f"{r['ratio']:.5f}" for r in at) + f" (>= 1 - {tol:g} required); "
+            f"f = x^2/2 attains the worst case at tau = 0, eta = 1/L in {sum(attained)}/"
+            f"{len(at0)} configs (tol {ATTAIN_TOL:g}): worst = T2 x (1 - (L rho)^(2T))")
     return Outcome(out.status, out.summary + note, out.measured, out.bound, out.ratio,
                    out.config, out.table, out.figure)
 

@@ -36,6 +36,7 @@ __all__ = [
     "t1_constants",
     "t1_sharp_bound",
     "t1_sharp_witness",
+    "usam_quadratic_witness",
     "t2_bound",
     "t3_bound",
 ]
@@ -209,7 +210,9 @@ def t1_sharp_bound(
     return (D + K / a + M) / (P - Q * a)
 
 
-def t1_sharp_witness(delta: float, L: float, rho: float, steps: int) -> dict:
+def t1_sharp_witness(
+    delta: float, L: float, rho: float, steps: int, lr: float | None = None
+) -> dict:
     r"""The function and perturbations attaining T1-sharp (and the PEP worst case of SAM with
     an adversarial :math:`\|\epsilon_t\|\le\rho`) at :math:`\eta=1/L`: :math:`f=\frac L2x^2`
     in 1-D, :math:`w_0=\sqrt{2\Delta/L}`, :math:`\epsilon_t=-\rho`.  The first step lands on
@@ -217,13 +220,14 @@ def t1_sharp_witness(delta: float, L: float, rho: float, steps: int) -> dict:
     perturbed gradient vanishes and the iterate stays: :math:`\|\nabla f(w_0)\|^2=2L\Delta`,
     :math:`\|\nabla f(w_t)\|^2=L^2\rho^2` for t >= 1, so
     :math:`\frac1T\sum_{t<T}\|\nabla f(w_t)\|^2=\frac{2L\Delta}{T}+(1-\frac1T)L^2\rho^2`.
-    Runs the T steps and returns ``{"avg_grad_sq", "bound", "delta"}`` (``bound`` =
-    :func:`t1_sharp_bound` at lr = 1/L).
+    With ``lr`` < 1/L (default 1/L) the same function and perturbations give a lower bound on
+    the worst case (the iterate approaches :math:`\rho` geometrically).  Runs the T steps
+    and returns ``{"avg_grad_sq", "bound", "delta"}`` (``bound`` = :func:`t1_sharp_bound`).
     """
     delta = check_nonnegative("delta", delta)
     L, rho = check_positive("L", L), check_nonnegative("rho", rho)
     T = check_int("steps", steps, low=1)
-    lr = 1.0 / L
+    lr = 1.0 / L if lr is None else _lr(lr, L)
     w = math.sqrt(2 * delta / L)
     total = 0.0
     for _ in range(T):
@@ -232,6 +236,31 @@ def t1_sharp_witness(delta: float, L: float, rho: float, steps: int) -> dict:
     f0 = 0.5 * L * (2 * delta / L)
     return {"avg_grad_sq": total / T, "bound": t1_sharp_bound(delta, L, rho, lr, T),
             "delta": f0}
+
+
+def usam_quadratic_witness(
+    delta: float, L: float, rho: float, lr: float, steps: int, tau: int = 0
+) -> float:
+    r"""Stale USAM :math:`w_{t+1}=w_t-\eta\nabla f(w_t+\rho\nabla f(w_{t-\tau}))` on
+    :math:`f=\frac L2x^2` from :math:`w_0=\sqrt{2\Delta/L}` (so
+    :math:`\|\nabla f(w_0)\|^2=2L\Delta`, :math:`w_{t-\tau}:=w_0` for :math:`t<\tau`): returns
+    :math:`\frac1T\sum_{t<T}\|\nabla f(w_t)\|^2`, a lower bound on the worst case of T2's
+    measure.  For :math:`\tau=0`, :math:`\eta=1/L` it is
+    :math:`\frac{2L\Delta}{T}\frac{1-(L\rho)^{2T}}{1-L^2\rho^2}`: T2's bound times
+    :math:`1-(L\rho)^{2T}`, and the PEP worst case equals it (``asam_theory.claims.pep``).
+    """
+    delta = check_nonnegative("delta", delta)
+    L, rho = check_positive("L", L), check_nonnegative("rho", rho)
+    lr = _lr(lr, L)
+    T, tau = check_int("steps", steps, low=1), check_int("tau", tau, low=0)
+    ws = [math.sqrt(2 * delta / L)]
+    total = 0.0
+    for t in range(T):
+        w = ws[t]
+        total += (L * w) ** 2
+        stale = ws[max(t - tau, 0)]
+        ws.append(w - lr * L * (w + rho * L * stale))
+    return total / T
 
 
 # ------------------------------------------------------------------------ T2
