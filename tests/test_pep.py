@@ -153,3 +153,16 @@ def test_usam_worst_case_is_the_quadratic_at_unit_step():
     assert w == pytest.approx(B.t2_bound(1.0, 1.0, rho, 1.0, 0, T) * (1 - rho ** (2 * T)),
                               rel=1e-12)
     assert _close(r, w)
+
+
+def test_t2_sharp_bound():
+    args = (1.0, 1.0, 0.3, 0.5, 2, 4)
+    assert B.t2_sharp_bound(*args, weight=1.0) == pytest.approx(B.t2_bound(*args), rel=1e-12)
+    sharp = B.t2_sharp_bound(*args)
+    assert sharp < B.t2_bound(*args)
+    for a in (0.2, 0.4, 0.7):
+        assert sharp <= B.t2_sharp_bound(*args, weight=a) * (1 + 1e-9)
+    with pytest.raises(ValueError, match="weight"):
+        B.t2_sharp_bound(*args, weight=1e-4)  # K = A - B L^2 rho^2 < 0
+    r = P.worst_case("stale_usam", lr=0.5, steps=4, rho=0.3, tau=2)
+    assert r.value <= sharp * (1 + TOL)

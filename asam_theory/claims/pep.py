@@ -158,8 +158,10 @@ def rows_for(tid: str, settings: Settings) -> list[dict]:
                                                                r["steps"], r["tau"])
             if "witness" in row and worst is not None:
                 row["witness_over_worst"] = row["witness"] / worst
-            if tid == "T1":
-                sb = bounds.t1_sharp_bound(1.0, 1.0, r["rho"], r["lr"], r["steps"])
+            if tid in ("T1", "T2"):
+                sb = (bounds.t1_sharp_bound(1.0, 1.0, r["rho"], r["lr"], r["steps"])
+                      if tid == "T1" else
+                      bounds.t2_sharp_bound(1.0, 1.0, r["rho"], r["lr"], r["tau"], r["steps"]))
                 row["sharp_bound"] = sb
                 row["ratio_sharp"] = None if worst is None else worst / sb
                 row["verdict_sharp"] = _judge_row(r, sb)
@@ -286,37 +288,70 @@ def t1_sharpened(settings: Settings) -> Outcome:
                    out.config, out.table, out.figure)
 
 
-def t1_sharp_proof(settings: Settings) -> Outcome:
-    """The T1-sharp proof builds with 0 failed / 0 unchecked steps and
-    ``bounds.t1_sharp_bound`` at a given weight equals its final expression."""
+def sharp_proof(pid: str, settings: Settings) -> Outcome:
+    """The sharpened theorem's proof (``T1-sharp`` or ``T2-sharp``) builds with 0 failed /
+    0 unchecked steps and its bound function at a given weight equals the proof's final
+    expression at random constants (relative 1e-12: float rounding only)."""
     import sympy as sp
 
     from asam_theory.proofs import symbols as S
-    from asam_theory.proofs import t1_sharp
+    from asam_theory.proofs import t1_sharp, t2_sharp
 
-    p = proofs.BUILDERS["T1-sharp"]()
+    p = proofs.BUILDERS[pid]()
     c = p.counts()
     rng = np.random.default_rng(settings.seed + 29)
     err = 0.0
     n = settings.pick(5, 20, 100)
-    for _ in range(n):
+    mod = t1_sharp if pid == "T1-sharp" else t2_sharp
+    done = 0
+    while done < n:
         L = rng.uniform(0.1, 10)
-        v = dict(L=L, lr=rng.uniform(0.01, 1) / L, rho=rng.uniform(0, 1) / L,
-                 s2=rng.uniform(0, 5), b=int(rng.integers(1, 512)), d=rng.uniform(0, 10),
-                 T=int(rng.integers(1, 1000)), a=rng.uniform(0.01, 1))
+        v = dict(L=L, lr=rng.uniform(0.01, 1) / L, rho=rng.uniform(0, 0.99) / L,
+                 s2=rng.uniform(0, 5), b=int(rng.integers(1, 512)),
+                 bp=int(rng.integers(1, 512)), d=rng.uniform(0, 10),
+                 T=int(rng.integers(1, 1000)), tau=int(rng.integers(0, 16)),
+                 a=rng.uniform(0.01, 1))
         sub = {S.L: v["L"], S.eta: v["lr"], S.rho: v["rho"], S.sigma2: v["s2"], S.b: v["b"],
-               S.Delta: v["d"], S.T: v["T"], t1_sharp.a: v["a"]}
-        ref = float(sp.N(t1_sharp.FINAL.xreplace(sub), 30))
-        got = bounds.t1_sharp_bound(v["d"], v["L"], v["rho"], v["lr"], v["T"], v["s2"], v["b"],
-                                    weight=v["a"])
+               S.b_prime: v["bp"], S.Delta: v["d"], S.T: v["T"], S.tau: v["tau"],
+               mod.a: v["a"]}
+        if pid == "T1-sharp":
+            got = bounds.t1_sharp_bound(v["d"], v["L"], v["rho"], v["lr"], v["T"], v["s2"],
+                                        v["b"], weight=v["a"])
+        else:
+            try:
+                got = bounds.t2_sharp_bound(v["d"], v["L"], v["rho"], v["lr"], v["tau"],
+                                            v["T"], v["s2"], v["b"], v["bp"], weight=v["a"])
+            except ValueError:  # K <= 0 at this weight: outside the theorem, draw again
+                continue
+        ref = float(sp.N(mod.FINAL.xreplace(sub), 30))
         err = max(err, abs(got - ref) / max(abs(ref), 1e-300))
+        done += 1
     ok = c["failed"] == 0 and c["unchecked"] == 0 and c["checked"] > 0 and err <= 1e-12
-    return Outcome.judged(ok, f"proof T1-sharp: {c['checked']} steps checked, {c['failed']} "
+    return Outcome.judged(ok, f"proof {pid}: {c['checked']} steps checked, {c['failed']} "
                               f"failed, {c['unchecked']} unchecked; bound function = final "
                               f"expression at {n} random constants (max rel. error {err:.1e})",
                           measured=err, bound=1e-12, ratio=err / 1e-12,
-                          table=[{"item": "proof T1-sharp", **c}],
-                          config={"proof_module": "proofs/t1_sharp.py"})
+                          table=[{"item": f"proof {pid}", **c}],
+                          config={"proof_module": bounds.SHARPENED[pid].proof_module})
+
+
+def t2_sharpened(settings: Settings) -> Outcome:
+    """The PEP worst case never exceeds T2-sharp; figure: worst / bound against eta for T2
+    and T2-sharp at the largest T."""
+    rows = rows_for("T2", settings)
+    s = _summary_numbers(rows, "ratio_sharp", "verdict_sharp")
+    Tmax = max(r["steps"] for r in rows)
+    sel = [r for r in rows if r["steps"] == Tmax]
+    series = {**_series(sel, "lr", lambda r: f"T2 tau={r['tau']} rho={r['rho']:g}", "ratio"),
+              **_series(sel, "lr", lambda r: f"T2-sharp tau={r['tau']} rho={r['rho']:g}",
+                        "ratio_sharp")}
+    fig = {"series": series, "xlabel": r"$\eta L$", "ylabel": "PEP worst case / bound",
+           "title": f"T2 and T2-sharp against the step (T = {Tmax})"}
+    old = [r["ratio"] for r in rows if r["ok"]]
+    out = _outcome(s, "T2-sharp against PEP", rows, _config("T2-sharp"), fig)
+    note = f"; T2 itself: worst/bound in [{min(old):.4f}, {max(old):.4f}]" if old else ""
+    return Outcome(out.status, out.summary + note, out.measured, out.bound, out.ratio,
+                   out.config, out.table, out.figure)
 
 
 def pep_validation(settings: Settings) -> Outcome:
@@ -447,7 +482,7 @@ PEP_T1 = Claim(
         Check("sharpened", "pep", "PEP worst case <= T1-sharp; equal at eta = 1/L; 1-D "
               "witness; ratio against T.", t1_sharpened, plot_series),
         Check("sharp_proof", "symbolic", "T1-sharp proof: 0 failed / 0 unchecked steps; bound "
-              "function = final expression.", t1_sharp_proof),
+              "function = final expression.", partial(sharp_proof, "T1-sharp")),
         Check("pep_validation", "pep", "PEPit's GD example reproduced; rho = 0 equals GD.",
               pep_validation),
     ),
@@ -457,14 +492,19 @@ PEP_T2 = Claim(
     title="T2 against the exact worst case of stale USAM (PEP)",
     statement=(r"Stale USAM $\epsilon_t=\rho\nabla f(w_{t-\tau})$ (exact encoding), $L$-smooth "
                r"nonconvex $f$, $\rho<1/L$: the worst case of $\frac1T\sum_{t<T}\|\nabla "
-               r"f(w_t)\|^2$ never exceeds T2's bound; tight for $\tau=0$ at $\eta=1/L$. "
+               r"f(w_t)\|^2$ never exceeds T2's bound nor T2-sharp's; tight for $\tau=0$ at "
+               r"$\eta=1/L$, where $f=\frac L2x^2$ attains the worst case. "
                + _NOTE),
     source="our theorem T2 (proofs/t2_stale_usam.py); asam_theory.theory.pep",
     checks=(
         Check("bound_holds", "pep", "PEP worst case <= T2 on a grid of (T, eta, rho, tau); "
               "ratio against eta.", partial(bound_holds, "T2"), plot_series),
-        Check("tight_at_unit_step", "pep", "tau = 0, eta = 1/L: ratio -> 1; ratio against T.",
-              tight_at_unit_step, plot_series),
+        Check("tight_at_unit_step", "pep", "tau = 0, eta = 1/L: ratio -> 1; 1-D witness; "
+              "ratio against T.", tight_at_unit_step, plot_series),
+        Check("sharpened", "pep", "PEP worst case <= T2-sharp; ratio against eta.",
+              t2_sharpened, plot_series),
+        Check("sharp_proof", "symbolic", "T2-sharp proof: 0 failed / 0 unchecked steps; bound "
+              "function = final expression.", partial(sharp_proof, "T2-sharp")),
     ),
 )
 PEP_T3 = Claim(

@@ -38,6 +38,7 @@ __all__ = [
     "t1_sharp_witness",
     "usam_quadratic_witness",
     "t2_bound",
+    "t2_sharp_bound",
     "t3_bound",
 ]
 
@@ -309,6 +310,67 @@ def t2_bound(
     ) / kappa
 
 
+def t2_sharp_bound(
+    delta: float,
+    L: float,
+    rho: float,
+    lr: float,
+    tau: int,
+    steps: int,
+    sigma2: float = 0.0,
+    batch_size: float = 1.0,
+    ascent_batch_size: float = 1.0,
+    weight: float | None = None,
+) -> float:
+    r"""T2-sharp (T2's setting, stale USAM; :math:`0<\eta\le1/L`, :math:`0\le\rho<1/L`): T2's
+    proof with Young's inequality on :math:`-\eta(1-L\eta)\langle g,e\rangle` instead of
+    dropping the descent it carries.  With :math:`c=L\eta`, :math:`A=1-\frac c2-
+    \frac{(1-c)a}2`, :math:`B=\frac{1-c}{2a}+\frac c2`, :math:`K=A-BL^2\rho^2>0`:
+
+    .. math::
+        \frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le\frac1K\Big[
+        \frac{\Delta(1+2\tau\eta BL^3\rho^2)}{\eta T}+\frac{BL^2\rho^2\sigma^2}{b'}
+        +\frac{L\eta\sigma^2}{2b}\Big].
+
+    ``weight`` = a (``ValueError`` unless ``K > 0``); ``None`` minimises over the a in
+    (0, 1] with K > 0 (bounded scalar minimisation; every a evaluated is admissible, so the
+    result is a valid bound whatever the optimiser's accuracy).  ``a = 1`` is T2.
+    Proof: ``proofs/t2_sharp.py``.
+    """
+    t2 = t2_bound(delta, L, rho, lr, tau, steps, sigma2, batch_size, ascent_batch_size)
+    c, r2 = min(L * lr, 1.0), L**2 * rho**2
+    T, b, bp = steps, batch_size, ascent_batch_size
+
+    def value(a: float) -> float:
+        A = 1 - c / 2 - (1 - c) * a / 2
+        B = (1 - c) / (2 * a) + c / 2
+        K = A - B * r2
+        if K <= 0:
+            return math.inf
+        num = (delta * (1 + 2 * tau * lr * B * L * r2) / (lr * T) + B * r2 * sigma2 / bp
+               + L * lr * sigma2 / (2 * b))
+        return num / K
+
+    if weight is not None:
+        a = check_real("weight", weight, low=0.0, high=1.0, low_open=True)
+        v = value(a)
+        if not math.isfinite(v):
+            raise ValueError(f"weight must make K = A - B L^2 rho^2 > 0, got {weight!r}")
+        return v
+    if c >= 1.0:
+        return t2
+    from scipy.optimize import minimize_scalar
+
+    # K(a) > 0 on an interval around a = L rho (where K is largest) that contains 1
+    lo, hi = 0.0, max(math.sqrt(r2), 1e-300)
+    for _ in range(200):  # bisection for K(a) = 0 below L rho
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if not math.isfinite(value(mid)) else (lo, mid)
+    res = minimize_scalar(value, bounds=(hi, 1.0), method="bounded",
+                          options={"xatol": 1e-10})
+    return min(float(res.fun), t2)
+
+
 # ------------------------------------------------------------------------ T3
 
 
@@ -471,5 +533,16 @@ SHARPENED: dict[str, Theorem] = {
         r"$0<\eta\le 1/L$",
         "proofs/t1_sharp.py",
         ("T1-sharp",),
+    ),
+    "T2-sharp": Theorem(
+        "T2-sharp",
+        r"T2 sharpened: for every $a\in(0,1]$ with $K=A-BL^2\rho^2>0$: "
+        r"$\frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le\frac1K\big[\frac{\Delta(1+2\tau"
+        r"\eta BL^3\rho^2)}{\eta T}+\frac{BL^2\rho^2\sigma^2}{b'}+\frac{L\eta\sigma^2}{2b}\big]$"
+        r" ($a=1$: T2).",
+        (r"$f$ $L$-smooth, $f\ge f^*$", r"stale USAM, own ascent batch $b'$"),
+        r"$0<\eta\le1/L$, $0\le\rho<1/L$",
+        "proofs/t2_sharp.py",
+        ("T2-sharp",),
     ),
 }
