@@ -16,7 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from . import expansions, t1_async_sam, t2_stale_usam, t3_pl, t4_penalty, tightness
+from . import (
+    expansions,
+    t1_async_sam,
+    t1_sharp,
+    t2_sharp,
+    t2_stale_usam,
+    t3_pl,
+    t4_penalty,
+    tightness,
+)
 from .core import Proof, latex
 
 #: builders of every proof, in report order
@@ -24,7 +33,9 @@ BUILDERS: dict[str, Callable[[], Proof]] = {
     "T1": t1_async_sam.build,
     "T1-same-batch": t1_async_sam.build_same_batch,
     "T1-tight": tightness.build,
+    "T1-sharp": t1_sharp.build,
     "T2": t2_stale_usam.build,
+    "T2-sharp": t2_sharp.build,
     "T3": t3_pl.build,
     "T4": t4_penalty.build,
     "EXP": expansions.build,
