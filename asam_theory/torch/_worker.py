@@ -191,6 +191,9 @@ class _Shared:
     error: BaseException | None = None
     error_tb: str = ""
     busy: int | None = None
+    current: Job | None = None  # the job being computed (its snapshot stays read-only)
+    phase: str = "starting"  # what the worker is doing, for TimeoutError messages
+    generation: int = 0  # bumped by :meth:`VersionedWorker.restore`; older results are dropped
 
 
 class VersionedWorker:
@@ -300,7 +303,7 @@ class VersionedWorker:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     state = (
-                        f"computing version {sh.busy}" if sh.busy is not None
+                        sh.phase if sh.busy is not None
                         else f"idle with pending versions {sorted(sh.pending)}"
                     )
                     alive = self.thread.is_alive()
@@ -314,18 +317,48 @@ class VersionedWorker:
                     )
                 sh.cond.wait(timeout=min(remaining, 0.5))
 
-    def preload(self, result: Result, origin: int) -> None:
-        with self.shared.cond:
-            self.shared.done[result.version] = result
-            self.shared.origin = origin
+    def export(self, step: int) -> tuple[dict[int, Result], dict[int, list[torch.Tensor]], int]:
+        """What step ``step`` and later steps can still use: (done, snapshots, origin).
+
+        ``done`` holds the completed directions with version ≥ the lower end of the window of
+        ``step``; ``snapshots`` copies of the weights of the versions published but not yet
+        computed (pending or in flight) in the same range; ``origin`` the pipeline's origin.
+        """
+        sh = self.shared
+        with sh.cond:
+            lo, _ = self.window(step)
+            done = {v: r for v, r in sh.done.items() if v >= lo}
+            jobs = dict(sh.pending)
+            if sh.current is not None:
+                jobs[sh.current.version] = sh.current
+            snaps = {}
+            for v, job in sorted(jobs.items()):
+                if v < lo or v in done:
+                    continue
+                if job.event is not None:
+                    job.event.synchronize()
+                snaps[v] = [t.clone() for t in job.tensors]
+            return done, snaps, sh.origin
+
+    def restore(
+        self, done: dict[int, Result], jobs: dict[int, Job], origin: int, next_step: int
+    ) -> None:
+        """Replace the pipeline by an exported one (results in flight are discarded)."""
+        sh = self.shared
+        with sh.cond:
+            self.raise_if_failed()
+            sh.generation += 1
+            for job in sh.pending.values():
+                self._recycle(job.tensors)
+            sh.pending = dict(jobs)
+            sh.done = dict(done)
+            sh.origin = origin
+            sh.next_step = next_step
+            sh.cond.notify_all()
 
     def set_origin(self, origin: int) -> None:
         with self.shared.cond:
             self.shared.origin = origin
-
-    def freshest(self) -> Result | None:
-        with self.shared.cond:
-            return self.shared.done[max(self.shared.done)] if self.shared.done else None
 
     def raise_if_failed(self) -> None:
         err = self.shared.error
@@ -366,22 +399,36 @@ class VersionedWorker:
                     if sh.stop:
                         return
                     job = sh.pending.pop(chosen)
-                    sh.busy = chosen
+                    sh.busy, sh.current, gen = chosen, job, sh.generation
+                v = job.version
                 t0 = time.perf_counter()
                 if job.event is not None:
+                    sh.phase = f"waiting for the snapshot copy of version {v} (CUDA event)"
                     job.event.synchronize()
-                raw = self._draw() if job.batch is NO_BATCH else job.batch
+                if job.batch is NO_BATCH:
+                    sh.phase = f"drawing an ascent batch for version {v} (in ascent_batches)"
+                    raw = self._draw()
+                else:
+                    raw = job.batch
+                sh.phase = f"moving the ascent batch of version {v} to {self._device}"
                 batch = move_batch(raw, self._device)
+                sh.phase = (
+                    f"computing the ascent direction of version {v} (in ascent_loss: forward, "
+                    "backward, normalisation)"
+                )
                 direction = self._compute(job.tensors, batch)
                 if self._device.type == "cuda":
+                    sh.phase = f"synchronising {self._device} after version {v}"
                     torch.cuda.current_stream(self._device).synchronize()
                 res = Result(
-                    job.version, direction, batch if self._keep_batch else None,
-                    time.perf_counter() - t0,
+                    v, direction, batch if self._keep_batch else None, time.perf_counter() - t0,
                 )
                 with sh.cond:
-                    sh.busy = None
-                    sh.done[job.version] = res
+                    sh.busy, sh.current, sh.phase = None, None, "idle"
+                    if gen != sh.generation:  # the pipeline was restored meanwhile
+                        sh.cond.notify_all()
+                        continue
+                    sh.done[v] = res
                     lo, _ = self.window(sh.next_step)
                     for old in [v for v in sh.done if v < lo]:
                         del sh.done[old]
@@ -391,7 +438,8 @@ class VersionedWorker:
             with sh.cond:
                 sh.error = exc
                 sh.error_tb = traceback.format_exc()
-                sh.busy = None
+                sh.busy, sh.current = None, None
+                sh.phase = f"dead after {type(exc).__name__}"
                 sh.cond.notify_all()
         finally:
             if stream_ctx is not None:
