@@ -214,9 +214,7 @@ class ThreadedDirections:
         return bufs
 
     def acquire(self, step: int) -> Result:
-        res = self.worker.acquire(step, self._timeout)
-        self.worker.set_next_step(step + 1)
-        return res
+        return self.worker.acquire(step, self._timeout)
 
     def state_dict(self, version: int) -> dict[str, Any]:
         """Directions and snapshots with version ≥ t − max_staleness, and the origin.

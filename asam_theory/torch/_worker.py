@@ -128,8 +128,9 @@ class AscentComputer:
 
     def gradient(
         self, weights: Sequence[torch.Tensor], batch: Any
-    ) -> tuple[list[torch.Tensor], float]:
-        """(∇ ascent_loss at ``weights`` on ``batch``, loss value). ``weights`` on this device."""
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(∇ ascent_loss at ``weights`` on ``batch``, loss as a detached tensor — no device
+        synchronisation). ``weights`` on this device."""
         if self.replica is not None:
             with torch.no_grad():
                 for rp, w in zip(self.replica_params, weights, strict=True):
@@ -146,13 +147,13 @@ class AscentComputer:
             torch.zeros_like(w) if g is None else g.detach()
             for w, g in zip(weights, grads, strict=True)
         ]
-        return out, float(loss.detach())
+        return out, loss.detach()
 
     def direction(self, weights: Sequence[torch.Tensor], batch: Any) -> list[torch.Tensor]:
         """Unit ascent direction u at ``weights`` (ε = ρ u), on this device."""
         grads, _ = self.gradient(weights, batch)
         with torch.no_grad():
-            u, _ = normalized_direction(grads, [w.detach() for w in weights], self.adaptive)
+            u, _ = normalized_direction(grads, weights, self.adaptive)
         return u
 
 
@@ -277,18 +278,19 @@ class VersionedWorker:
             self.shared.cond.notify_all()
 
     def set_next_step(self, step: int) -> None:
+        # no notify: the worker sleeps only with nothing pending, which this cannot change
         with self.shared.cond:
             self.shared.next_step = step
-            self.shared.cond.notify_all()
 
     def acquire(self, step: int, timeout: float) -> Result:
-        """Block until a direction in the window of ``step`` exists; return the freshest."""
+        """Block until a direction in the window of ``step`` exists; return the freshest.
+
+        On return the worker plans for step + 1 (its ``next_step``).
+        """
         sh = self.shared
         deadline = time.monotonic() + timeout
         with sh.cond:
-            if sh.next_step != step:
-                sh.next_step = step
-                sh.cond.notify_all()
+            sh.next_step = step
             lo, hi = self.window(step)
             while True:
                 self.raise_if_failed()
@@ -299,6 +301,7 @@ class VersionedWorker:
                     v = max(usable)
                     for old in [w for w in sh.done if w < v]:
                         del sh.done[old]
+                    sh.next_step = step + 1
                     return sh.done[v]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
