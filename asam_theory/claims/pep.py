@@ -458,6 +458,22 @@ def plot_series(v: Verdict, ax) -> None:
 
 # ------------------------------------------------------------------------------ claims
 
+_RATIO_CAPTION = ("Tightness ratio = exact worst case (PEP) / the theorem's bound, one line per "
+                  "method and setting, against the step size or the horizon. Every point must "
+                  "stay at or below the dashed line at 1 (the bound holds); the closer to 1, "
+                  "the tighter the theorem.")
+_SHARP_CAPTION = ("Worst case (PEP) over the sharpened bound against the horizon T or the step "
+                  "size: at or below the dashed line at 1 means the sharpened theorem holds; "
+                  "points on the line are attained, so the sharpened bound cannot be improved "
+                  "there.")
+_TIGHT_CAPTION = ("At eta = 1/L and tau = 0: worst case over T2's bound against T, beside the "
+                  "explicit 1-D witness's value. The two coincide when the witness attains the "
+                  "worst case; below the dashed line at 1 means T2 holds.")
+_PL_CAPTION = ("Worst case over T3's bound against the horizon T, for the strongly convex "
+               "class (exact) and the PL relaxation (an upper bound): every line must stay at "
+               "or below the dashed line at 1, and each PL line must lie on or above its "
+               "strongly convex twin.")
+
 _NOTE = (r"Performance estimation (Drori & Teboulle 2014; Taylor, Hendrickx & Glineur 2017; "
          r"PEPit): the exact worst case over the whole function class, $\sigma^2=0$, $L=1$, "
          r"$\Delta=f(w_0)-f^*=1$. A violation needs primal and dual both above the bound by "
@@ -475,9 +491,11 @@ PEP_T1 = Claim(
            "asam_theory.theory.pep",
     checks=(
         Check("bound_holds", "pep", "PEP worst case <= T1 on a grid of (T, eta, rho, tau); "
-              "ratio against eta.", partial(bound_holds, "T1"), plot_series),
+              "ratio against eta.", partial(bound_holds, "T1"), plot_series,
+              caption=_RATIO_CAPTION),
         Check("sharpened", "pep", "PEP worst case <= T1-sharp; equal at eta = 1/L; 1-D "
-              "witness; ratio against T.", t1_sharpened, plot_series),
+              "witness; ratio against T.", t1_sharpened, plot_series,
+              caption=_SHARP_CAPTION),
         Check("sharp_proof", "symbolic", "T1-sharp proof: 0 failed / 0 unchecked steps; bound "
               "function = final expression.", partial(sharp_proof, "T1-sharp")),
         Check("pep_validation", "pep", "PEPit's GD example reproduced; rho = 0 equals GD.",
@@ -496,11 +514,14 @@ PEP_T2 = Claim(
     source="our theorem T2 (proofs/t2_stale_usam.py); asam_theory.theory.pep",
     checks=(
         Check("bound_holds", "pep", "PEP worst case <= T2 on a grid of (T, eta, rho, tau); "
-              "ratio against eta.", partial(bound_holds, "T2"), plot_series),
+              "ratio against eta.", partial(bound_holds, "T2"), plot_series,
+              caption=_RATIO_CAPTION),
         Check("tight_at_unit_step", "pep", "tau = 0, eta = 1/L: worst = T2 x (1 - (L rho)^(2T))"
-              " = 1-D witness; ratio against T.", tight_at_unit_step, plot_series),
+              " = 1-D witness; ratio against T.", tight_at_unit_step, plot_series,
+              caption=_TIGHT_CAPTION),
         Check("sharpened", "pep", "PEP worst case <= T2-sharp; ratio against eta.",
-              t2_sharpened, plot_series),
+              t2_sharpened, plot_series,
+              caption=_SHARP_CAPTION),
         Check("sharp_proof", "symbolic", "T2-sharp proof: 0 failed / 0 unchecked steps; bound "
               "function = final expression.", partial(sharp_proof, "T2-sharp")),
     ),
@@ -515,9 +536,11 @@ PEP_T3 = Claim(
     source="our theorem T3 (proofs/t3_pl.py); asam_theory.theory.pep",
     checks=(
         Check("bound_holds", "pep", "PEP worst case <= T3 on a grid of (T, eta, rho, mu); "
-              "ratio against eta.", partial(bound_holds, "T3"), plot_series),
+              "ratio against eta.", partial(bound_holds, "T3"), plot_series,
+              caption=_RATIO_CAPTION),
         Check("pl_relaxation", "pep", "PL relaxation >= strongly convex exact value; ratio "
-              "against T.", pl_relaxation_consistent, plot_series),
+              "against T.", pl_relaxation_consistent, plot_series,
+              caption=_PL_CAPTION),
     ),
 )
 
