@@ -14,9 +14,9 @@ from torch import nn
 from asam_theory.methods import AESAM, KSAM, SSAM, LookSAM
 from asam_theory.problems import FiniteSumQuadratic, ProblemWrapper
 from asam_theory.rng import SeedStreams
-from asam_theory.torch import SAM as TorchSAM
 from asam_theory.torch import AESAM as TorchAESAM
 from asam_theory.torch import KSAM as TorchKSAM
+from asam_theory.torch import SAM as TorchSAM
 from asam_theory.torch import SSAM as TorchSSAM
 from asam_theory.torch import LookSAM as TorchLookSAM
 
