@@ -4,45 +4,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_fixtures import commit_of, fixture, fixture_batches, flat, mlp_from
 from torch import nn
 
 from asam_theory.methods import SAMPa as NpSAMPa
 from asam_theory.problems import FiniteSumQuadratic
 from asam_theory.rng import SeedStreams
 from asam_theory.torch import SAMPa
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-BATCH = 8
-
-
-def fixture(name: str) -> dict[str, np.ndarray]:
-    with np.load(DATA / name) as z:
-        return {k: z[k] for k in z.files}
-
-
-def mlp_from(fx: dict[str, np.ndarray]) -> nn.Module:
-    """The architecture of ``tools/_reference_common.py`` with the fixture's weights."""
-    model = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3)).double()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(torch.as_tensor(fx[f"init/{name}"]))
-    return model
-
-
-def fixture_batches(fx):
-    x = torch.as_tensor(fx["inputs"])
-    y = torch.as_tensor(fx["targets"], dtype=torch.long)
-    return [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
-
-
-def flat(model: nn.Module) -> np.ndarray:
-    return torch.cat([p.detach().flatten() for p in model.parameters()]).numpy().copy()
 
 
 def smoothed_ce(model: nn.Module, batch, smoothing: float = 0.1) -> torch.Tensor:
@@ -70,6 +42,7 @@ def test_sampa_matches_the_official_code():
     fx = fixture("sampa_reference.npz")
     ref = fx["trajectory"]
     assert ref.shape[0] == 20
+    assert commit_of(fx) == "01093ef6eb35af2eefa62b618bfcae16fb4a73d7"
     ours = _run_ours(fx)
     # float64; the official code recovers grad f(y_t) as (agg - pert) / (og + 1e-15) and
     # undoes weight offsets by subtraction: rounding of order 1e-16 per step
