@@ -106,7 +106,8 @@ def run_reference(repo: Path) -> tuple[dict, np.ndarray, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("repo", type=Path, help="checkout of Mi-Peng/Sparse-Sharpness-Aware-Minimization")
+    ap.add_argument("repo", type=Path,
+                    help="checkout of Mi-Peng/Sparse-Sharpness-Aware-Minimization")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1]
                     / "tests" / "data" / "ssam_reference.npz")
     a = ap.parse_args()

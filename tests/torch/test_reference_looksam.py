@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from reference_fixtures import commit_of, fixture, fixture_batches, flat, mlp_from
 from torch import nn
 
 from asam_theory.torch import LookSAM
-from reference_fixtures import commit_of, fixture, fixture_batches, flat, mlp_from
 
 
 def _run(fx, **kw):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from reference_fixtures import commit_of, fixture, flat, mlp_from
 
 from asam_theory.torch import SSAM
-from reference_fixtures import commit_of, fixture, flat, mlp_from
 
 
 def _run(fx, **kw):
