@@ -10,9 +10,10 @@ from asam_theory.problems.catalog import FAMILIES, PROBLEMS, problem_from_config
 from asam_theory.problems.finite_sum import FiniteSumQuadratic
 from asam_theory.problems.nonconvex import CauchyRegression, MatrixFactorization, TwoBasin
 from asam_theory.problems.quadratic import SPECTRA, Quadratic, make_spectrum
+from asam_theory.problems.softmax import SoftmaxRegression
 
 __all__ = [
     "FAMILIES", "Ball", "CauchyRegression", "FiniteSum", "FiniteSumQuadratic", "GaussianNoise",
     "MatrixFactorization", "PROBLEMS", "Problem", "ProblemWrapper", "Quadratic", "SPECTRA",
-    "TwoBasin", "make_spectrum", "problem_from_config",
+    "SoftmaxRegression", "TwoBasin", "make_spectrum", "problem_from_config",
 ]
