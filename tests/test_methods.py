@@ -58,7 +58,7 @@ def test_rho_zero_reduces_every_sam_type_rule_to_sgd(data):
                  AsyncSAM(**base, rho=0.0, tau=hp["tau"], ascent_batch_size=bp),
                  AsyncSAM(**base, rho=0.0, tau=hp["tau"], ascent_batch="descent"),
                  AsyncSAM(**base, rho=0.0, tau=hp["tau"], normalize=False),
-                 SAMPa(**base, rho=0.0, lam=0.0)):
+                 SAMPa(**base, rho=0.0, lam=0.0, start="gradient")):
         np.testing.assert_array_equal(_xs(p, rule), ref, err_msg=rule.name)
 
 
@@ -144,7 +144,7 @@ def test_sampa_rho_zero_lam_zero_is_sgd_and_its_linear_model():
     p = Quadratic([2.0, 0.5], rotate=True, seed=1)
     x0 = np.array([1.0, -1.0])
     # with rho = 0 SAMPa's linear model is exact: compare the companion recursion
-    rule = SAMPa(lr=0.3, rho=0.0, lam=0.4)
+    rule = SAMPa(lr=0.3, rho=0.0, lam=0.4, start="gradient")
     xs = _xs(p, rule, steps=20, n_seeds=1, x0=x0)[:, 0] @ p.eigenvectors
     A = rule.companion(p.eigenvalues, 0.3)
     z = np.stack([x0 @ p.eigenvectors] * 2, axis=1)  # (x_0, y_0) per eigen-direction

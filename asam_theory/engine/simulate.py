@@ -49,7 +49,7 @@ STATE_METRICS: dict[str, MetricFn] = {
 #: Metrics of the step taken from x_t (read from the rule's StepInfo).
 STEP_METRICS: dict[str, Callable] = {
     "fidelity": lambda info: info.fidelity(),
-    "perturbation_norm": lambda info: row_norms(info.perturbation),
+    "perturbation_norm": lambda info: info.perturbation_norm(),
     "descent_grad_norm2": lambda info: np.einsum("md,md->m", info.descent_grad,
                                                  info.descent_grad),
 }

@@ -1,4 +1,5 @@
-"""Update rules vectorised over seeds: SGD, SAM, USAM, AsyncSAM, SAMPa."""
+"""Update rules vectorised over seeds, and the methods catalogue
+(:mod:`asam_theory.methods.catalog`: every method with its numpy rule and torch optimizer)."""
 
 from asam_theory.methods.base import (
     DEFAULT_EPS,
@@ -7,9 +8,18 @@ from asam_theory.methods.base import (
     StepInfo,
     UpdateRule,
 )
-from asam_theory.methods.rules import RULES, SAM, SGD, USAM, AsyncSAM, SAMPa, rule_from_config
+from asam_theory.methods.catalog import (
+    METHODS,
+    RULES,
+    Method,
+    get_method,
+    method_names,
+    rule_from_config,
+)
+from asam_theory.methods.rules import SAM, SGD, USAM, AsyncSAM, SAMPa
 
 __all__ = [
-    "DEFAULT_EPS", "RULES", "SAM", "SGD", "USAM", "AsyncSAM", "Cost", "SAMPa", "State",
-    "StepInfo", "UpdateRule", "rule_from_config",
+    "DEFAULT_EPS", "METHODS", "RULES", "SAM", "SGD", "USAM", "AsyncSAM", "Cost", "Method",
+    "SAMPa", "State", "StepInfo", "UpdateRule", "get_method", "method_names",
+    "rule_from_config",
 ]

@@ -34,11 +34,29 @@ DEFAULT_EPS = 1e-12
 
 @dataclass(frozen=True)
 class Cost:
-    """Declared cost of one step: gradient evaluations and sequential depth (the number of
-    gradient evaluations that must run one after another; what cannot overlap)."""
+    r"""Declared cost of one step, averaged over steps where a rule alternates (LookSAM every
+    k, a Fisher mask every ``update_freq`` steps).
 
-    grads_per_step: int
-    sequential_depth: int
+    All three are in **full-batch equivalents** of the rule's own descent batch ``b``: one
+    gradient of the mean loss over ``b`` samples (one forward + backward over ``b`` samples,
+    what SGD spends per step) is 1.
+
+    * ``grads_per_step`` – per-sample gradient evaluations per step divided by ``b`` (SAM 2,
+      K-SAM :math:`2k/b`, AsyncSAM :math:`1+b'/b`);
+    * ``sequential_depth`` – gradient evaluations that must run one after another (what
+      cannot overlap on two devices); a forward-only pass counts here as it would on the
+      critical path, in the same unit;
+    * ``forwards_per_step`` – forward-only (loss, no backward) per-sample evaluations per step
+      divided by ``b`` (K-SAM's top-k selection pass: 1).
+
+    :class:`~asam_theory.problems.CountingOracle` counts the first and the last in the
+    engine; the tests assert counted == declared for every rule in
+    :data:`asam_theory.methods.catalog.METHODS`.
+    """
+
+    grads_per_step: float
+    sequential_depth: float
+    forwards_per_step: float = 0.0
 
 
 class Workspace:
@@ -86,19 +104,31 @@ class StepInfo:
     """What a step used, so penalty fidelity can be measured without re-deriving it.
 
     Attributes: ``x`` the iterate the step started from, ``descent_grad`` the gradient fed
-    to the base step, ``perturbation`` the ε used (``None`` for SGD), ``ascent_grad`` the raw
-    ascent gradient ε was built from.  :meth:`fresh_direction` is the unit exact gradient at
-    ``x`` — the direction a noise-free synchronous SAM would use now — computed on demand.
+    to the base step, ``perturbation`` the ε actually applied (``None`` for SGD and on the
+    steps where a perturbing rule applies none: LookSAM's reuse steps, AE-SAM's SGD steps,
+    SAMPa's first step), ``ascent_grad`` the raw ascent gradient ε was built from (or the
+    gradient the step's decision was taken on).  ``skipped`` marks a step of a perturbing
+    rule that applied no perturbation: its :meth:`fidelity` is NaN and its
+    :meth:`perturbation_norm` 0, where SGD's fidelity is an error.
+
+    :meth:`fresh_direction` is the unit exact gradient at ``x`` — the direction a noise-free
+    synchronous SAM would use now — computed on demand; ``sam_direction`` (optional) is the
+    unit *minibatch* SAM ascent direction at ``x`` where the rule computed one anyway (for
+    the fidelity of rules that transform or reuse it).
     """
 
-    __slots__ = ("x", "descent_grad", "perturbation", "ascent_grad", "_problem", "_fresh")
+    __slots__ = ("x", "descent_grad", "perturbation", "ascent_grad", "skipped",
+                 "sam_direction", "_problem", "_fresh")
 
-    def __init__(self, problem, x, descent_grad, perturbation=None, ascent_grad=None) -> None:
+    def __init__(self, problem, x, descent_grad, perturbation=None, ascent_grad=None,
+                 skipped: bool = False, sam_direction=None) -> None:
         self._problem = problem
         self.x = x
         self.descent_grad = descent_grad
         self.perturbation = perturbation
         self.ascent_grad = ascent_grad
+        self.skipped = bool(skipped)
+        self.sam_direction = sam_direction
         self._fresh = None
 
     def fresh_direction(self) -> np.ndarray:
@@ -108,8 +138,11 @@ class StepInfo:
 
     def fidelity(self) -> np.ndarray:
         r"""Cosine between the perturbation used and the fresh direction, per seed
-        (:math:`\cos\angle(\epsilon_t,\nabla f(x_t))`; 1 for SAM with exact gradients)."""
+        (:math:`\cos\angle(\epsilon_t,\nabla f(x_t))`; 1 for SAM with exact gradients); NaN
+        on a skipped step."""
         if self.perturbation is None:
+            if self.skipped:
+                return np.full(self.x.shape[0], np.nan)
             raise ValueError("fidelity needs a perturbation; this rule uses none (SGD)")
         g = self._problem.grad(self.x)
         e = self.perturbation
@@ -117,6 +150,14 @@ class StepInfo:
         # exact cosine (no norm guard); 0 where either vector vanishes (no direction to compare)
         return np.divide(np.einsum("md,md->m", e, g), den, out=np.zeros_like(den),
                          where=den > 0)
+
+    def perturbation_norm(self) -> np.ndarray:
+        """‖ε‖ per seed (0 on a skipped step; an error for SGD)."""
+        if self.perturbation is None:
+            if self.skipped:
+                return np.zeros(self.x.shape[0])
+            raise ValueError("perturbation_norm needs a perturbation; this rule uses none")
+        return row_norms(self.perturbation)
 
 
 def row_norms(a: np.ndarray) -> np.ndarray:
@@ -132,6 +173,9 @@ class UpdateRule:
     """Common hyperparameters: ``lr`` (η), ``batch_size`` (b), base-step options."""
 
     name: ClassVar[str] = ""
+    #: the rule reads sample indices or per-sample quantities, so it runs only on a
+    #: :class:`~asam_theory.problems.FiniteSum` (K-SAM's top-k, a Fisher mask, ...)
+    needs_finite_sum: ClassVar[bool] = False
 
     lr: float
     batch_size: int = 1
@@ -153,6 +197,12 @@ class UpdateRule:
     @property
     def cost(self) -> Cost:
         raise NotImplementedError
+
+    def realised_cost(self, state: State) -> Cost:
+        """The declared cost per step of the run that ended in ``state``: :attr:`cost` for
+        every rule whose cost does not depend on the data; rules that decide per step and
+        per seed whether to pay (AE-SAM) declare it from the decisions they recorded."""
+        return self.cost
 
     def validate(self, problem) -> None:
         """Check batch sizes against the oracle (``ValueError`` naming the parameter)."""

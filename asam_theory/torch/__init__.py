@@ -6,6 +6,8 @@
 * :class:`SAMPa` — SAMPa (Xie et al., NeurIPS 2024) with its two gradients computed concurrently.
 * :func:`tune_ascent_batch` — system-aware b′.
 * :func:`bn_frozen` — BatchNorm bypass for perturbed passes.
+* :class:`SAMFamily` — shared base of the SAM-family optimizers and the per-sample loss
+  interface (:mod:`asam_theory.torch.sam_base`).
 * :func:`run_method` (alias ``train_loop``) — one training loop for sgd/sam/asyncsam/sampa.
 * :func:`threaded_quadratic_run` — the real threaded AsyncSAM on a quadratic with known constants.
 * :func:`run_bench` — interleaved step-time benchmark.
@@ -17,6 +19,7 @@ from asam_theory.torch.asyncsam import AsyncSAM
 from asam_theory.torch.bench import run_bench
 from asam_theory.torch.realrun import ThreadedQuadraticRun, threaded_quadratic_run
 from asam_theory.torch.sam import SAM
+from asam_theory.torch.sam_base import SAMFamily, select_samples
 from asam_theory.torch.sampa import SAMPa
 from asam_theory.torch.training import RunResult, recalibrate_bn, run_method, train_loop
 from asam_theory.torch.tuning import AscentBatchTuning, tune_ascent_batch
@@ -27,12 +30,14 @@ __all__ = [
     "AsyncSAM",
     "RunResult",
     "SAM",
+    "SAMFamily",
     "SAMPa",
     "ThreadedQuadraticRun",
     "bn_frozen",
     "recalibrate_bn",
     "run_bench",
     "run_method",
+    "select_samples",
     "threaded_quadratic_run",
     "train_loop",
     "tune_ascent_batch",
