@@ -58,19 +58,19 @@ def test_per_sample_oracle_is_consistent(problem):
     G = problem.all_component_grads(x)
     assert G.shape == (2, problem.n, problem.dim)
     assert np.allclose(G.mean(axis=1), problem.grad(x), atol=1e-14)
-    losses = problem.all_component_losses(x)
+    losses = problem.per_sample_losses(x, problem.batch_indices(None, 2))
     assert np.allclose(losses.mean(axis=1), problem.f(x), atol=1e-14)
     assert np.all(losses >= 0)
     idx = SeedStreams([0, 1]).subsets("descent", problem.n, 7)
     assert np.allclose(problem.component_grads(x, idx),
                        np.take_along_axis(G, idx[:, :, None], axis=1).mean(axis=1), atol=1e-14)
-    assert np.allclose(problem.sample_grads(x, idx),
+    assert np.allclose(problem.per_sample_grads(x, idx),
                        np.take_along_axis(G, idx[:, :, None], axis=1), atol=1e-14)
-    assert np.allclose(problem.component_losses(x, idx),
+    assert np.allclose(problem.per_sample_losses(x, idx),
                        np.take_along_axis(losses, idx, axis=1), atol=1e-14)
     # per-sample gradients match finite differences of per-sample losses
-    fd = _fd(lambda z: problem.component_losses(z, idx), x)
-    assert np.allclose(problem.sample_grads(x, idx), fd, atol=1e-8)
+    fd = _fd(lambda z: problem.per_sample_losses(z, idx), x)
+    assert np.allclose(problem.per_sample_grads(x, idx), fd, atol=1e-8)
 
 
 @pytest.mark.parametrize("bound", ["log", "tanh"])

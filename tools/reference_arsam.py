@@ -23,7 +23,16 @@ import random
 
 import numpy as np
 import torch
-from reference_mlp import STEPS, flat, make_batches, make_data, make_init, make_mlp, save, use_checkout
+from reference_mlp import (
+    STEPS,
+    flat,
+    make_batches,
+    make_data,
+    make_init,
+    make_mlp,
+    save,
+    use_checkout,
+)
 
 RHO, MAX_P, A1, A2, BETA, LAST_LAYER, LR, MOMENTUM, WD, SMOOTHING = (0.05, 0.8, 0.13, 0.13, 0.7,
                                                                       2, 0.05, 0.9, 1e-3, 0.1)

@@ -22,7 +22,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from reference_mlp import STEPS, flat, make_batches, make_data, make_init, make_mlp, save, use_checkout
+from reference_mlp import (
+    STEPS,
+    flat,
+    make_batches,
+    make_data,
+    make_init,
+    make_mlp,
+    save,
+    use_checkout,
+)
 
 ALPHA, RHO, FMIN, FMAX, TRANS, LR, MOMENTUM, WD, SMOOTHING = (0.5, 0.1, 0.1, 0.5, 3, 0.1, 0.9,
                                                               1e-3, 0.1)

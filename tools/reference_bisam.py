@@ -18,7 +18,15 @@ from __future__ import annotations
 import argparse
 
 import torch
-from reference_mlp import STEPS, flat, make_batches, make_data, make_init, make_mlp, save, use_checkout
+from reference_mlp import (
+    flat,
+    make_batches,
+    make_data,
+    make_init,
+    make_mlp,
+    save,
+    use_checkout,
+)
 
 RHO, MU, ALPHA, LR, MOMENTUM, WD, SMOOTHING, BATCH = 0.05, 1.0, 0.1, 0.1, 0.9, 5e-4, 0.1, 16
 

@@ -1,6 +1,8 @@
 """Update rules vectorised over seeds, and the methods catalogue
 (:mod:`asam_theory.methods.catalog`: every method with its numpy rule and torch optimizer)."""
 
+from asam_theory.methods.arsam import ARSAM
+from asam_theory.methods.ausam import AUSAM
 from asam_theory.methods.base import (
     DEFAULT_EPS,
     Cost,
@@ -8,6 +10,7 @@ from asam_theory.methods.base import (
     StepInfo,
     UpdateRule,
 )
+from asam_theory.methods.bisam import BiSAM
 from asam_theory.methods.catalog import (
     METHODS,
     RULES,
@@ -17,9 +20,11 @@ from asam_theory.methods.catalog import (
     rule_from_config,
 )
 from asam_theory.methods.rules import SAM, SGD, USAM, AsyncSAM, SAMPa
+from asam_theory.methods.rwp import RWP
 
 __all__ = [
-    "DEFAULT_EPS", "METHODS", "RULES", "SAM", "SGD", "USAM", "AsyncSAM", "Cost", "Method",
+    "ARSAM", "AUSAM", "BiSAM", "DEFAULT_EPS", "METHODS", "RWP", "RULES", "SAM", "SGD", "USAM",
+    "AsyncSAM", "Cost", "Method",
     "SAMPa", "State", "StepInfo", "UpdateRule", "get_method", "method_names",
     "rule_from_config",
 ]

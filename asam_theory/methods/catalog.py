@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from asam_theory.methods.arsam import ARSAM
+from asam_theory.methods.ausam import AUSAM
 from asam_theory.methods.base import UpdateRule
+from asam_theory.methods.bisam import BiSAM
 from asam_theory.methods.rules import SAM, SGD, USAM, AsyncSAM, SAMPa
+from asam_theory.methods.rwp import RWP
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,10 @@ METHODS: tuple[Method, ...] = (
     Method(USAM, None),
     Method(AsyncSAM, "asam_theory.torch.asyncsam.AsyncSAM"),
     Method(SAMPa, "asam_theory.torch.sampa.SAMPa", {"lam": 0.2}),
+    Method(ARSAM, "asam_theory.torch.arsam.ARSAM"),
+    Method(AUSAM, "asam_theory.torch.ausam.AUSAM"),
+    Method(BiSAM, "asam_theory.torch.bisam.BiSAM"),
+    Method(RWP, "asam_theory.torch.rwp.RWP"),
 )
 
 #: rule class by name

@@ -172,7 +172,7 @@ class SoftmaxRegression(FiniteSum):
     # -- exact derivatives --------------------------------------------------------------------
     def f(self, x):
         x = self._check_x(x)
-        return self.component_losses(x, None).mean(axis=1)
+        return self.per_sample_losses(x, None).mean(axis=1)
 
     def grad(self, x):
         x = self._check_x(x)
@@ -210,9 +210,9 @@ class SoftmaxRegression(FiniteSum):
         return out
 
     # -- finite sum: per-sample losses and gradients ------------------------------------------
-    def component_losses(self, x: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
+    def per_sample_losses(self, x: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
         r"""Per-sample losses :math:`f_i(x_m)`, ``(M, b)`` for ``idx`` (M, b); every sample
-        ``(M, n)`` for ``idx=None``."""
+        ``(M, n)`` for ``idx=None`` (a forward pass)."""
         z, _ = self._logits(x, idx)
         ls = _log_softmax(z)
         loss = -np.sum(ls * self._onehot(idx), axis=-1)
@@ -220,11 +220,7 @@ class SoftmaxRegression(FiniteSum):
             loss += 0.5 * self.l2 * np.einsum("md,md->m", x, x)[:, None]
         return loss
 
-    def all_component_losses(self, x: np.ndarray) -> np.ndarray:
-        """Every sample's loss, ``(M, n)``."""
-        return self.component_losses(self._check_x(x), None)
-
-    def sample_grads(self, x: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
+    def per_sample_grads(self, x: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
         r"""Per-sample gradients :math:`\nabla f_i(x_m)`, ``(M, b, d)`` (``(M, n, d)`` for
         ``idx=None``)."""
         r, a = self._residual(x, idx)
@@ -245,7 +241,7 @@ class SoftmaxRegression(FiniteSum):
         return g
 
     def all_component_grads(self, x):
-        return self.sample_grads(self._check_x(x), None)
+        return self.per_sample_grads(self._check_x(x), None)
 
     @property
     def f_lower_bound(self) -> float:
