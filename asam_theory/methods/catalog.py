@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from asam_theory.methods.aesam import AESAM
 from asam_theory.methods.arsam import ARSAM
 from asam_theory.methods.ausam import AUSAM
 from asam_theory.methods.base import UpdateRule
 from asam_theory.methods.bisam import BiSAM
+from asam_theory.methods.ksam import KSAM
+from asam_theory.methods.looksam import LookSAM
 from asam_theory.methods.rules import SAM, SGD, USAM, AsyncSAM, SAMPa
 from asam_theory.methods.rwp import RWP
+from asam_theory.methods.ssam import SSAM
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,11 @@ METHODS: tuple[Method, ...] = (
     Method(USAM, None),
     Method(AsyncSAM, "asam_theory.torch.asyncsam.AsyncSAM"),
     Method(SAMPa, "asam_theory.torch.sampa.SAMPa", {"lam": 0.2}),
+    Method(LookSAM, "asam_theory.torch.looksam.LookSAM", {"k": 5, "alpha": 0.7}),
+    Method(AESAM, "asam_theory.torch.aesam.AESAM"),
+    Method(KSAM, "asam_theory.torch.ksam.KSAM"),
+    Method(SSAM, "asam_theory.torch.ssam.SSAM", {"sparsity": 0.5, "num_samples": 4,
+                                                  "update_freq": 10}),
     Method(ARSAM, "asam_theory.torch.arsam.ARSAM"),
     Method(AUSAM, "asam_theory.torch.ausam.AUSAM"),
     Method(BiSAM, "asam_theory.torch.bisam.BiSAM"),

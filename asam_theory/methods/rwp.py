@@ -97,7 +97,7 @@ class RWP(UpdateRule):
         ws, x = state.ws, state.x
         batch = self.descent_batch(problem, streams)
         shard = problem.sample_batch(streams, "ascent", self.b_prime)
-        z = streams.normal("perturbation", (x.shape[1],))
+        z = streams.normal("weight_noise", (x.shape[1],))
         e = np.multiply(z, filter_std(x, self.gamma, self.filter_size), out=ws.buf("e", x))
         g_clean = problem.batch_grad(x, batch, out=ws.buf("g_clean", x))
         g_pert = problem.batch_grad(np.add(x, e, out=ws.buf("x_pert", x)), shard,

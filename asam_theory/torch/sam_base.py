@@ -108,6 +108,10 @@ class SAMFamily(torch.optim.Optimizer):
     def _params(self) -> list[torch.nn.Parameter]:
         return [p for g in self.param_groups for p in g["params"]]
 
+    def _group_params(self) -> list[tuple[dict, torch.nn.Parameter]]:
+        """``(group, p)`` for every parameter, in the order of :meth:`_params`."""
+        return [(g, p) for g in self.param_groups for p in g["params"]]
+
     def _pairs_with_grad(self) -> list[tuple[dict, torch.nn.Parameter]]:
         return [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]
 
