@@ -2,7 +2,7 @@ r"""AUSAM — asymptotic unbiased sample sampling (Deng, Pang, Zhang, AAAI 2025,
 ``docs/methods.md`` §8; official code ajiaaa/AUSAM ``AUSAM/sam/ausam.py``, ``AUSAM/train.py``).
 
 Each step runs SAM on a subset :math:`S_t\subset B_t` of :math:`k=\lfloor\alpha b\rfloor`
-samples chosen by a per-sample *sampling table* over the whole training set:
+samples (at least one) chosen by a per-sample *sampling table* over the whole training set:
 
 .. math::
     \epsilon_t=\rho\frac{\nabla f_{S_t}(x_t)}{\|\nabla f_{S_t}(x_t)\|+\text{eps}},\qquad
@@ -93,14 +93,12 @@ class AUSAM(_Perturbed):
         check_int("trans_epochs", self.trans_epochs, low=1)
         if self.epoch_length is not None:
             check_int("epoch_length", self.epoch_length, low=1)
-        if int(self.alpha * self.batch_size) < 1:
-            raise ValueError(f"alpha * batch_size must be at least 1 (one sample), got "
-                             f"alpha={self.alpha}, batch_size={self.batch_size}")
 
     @property
     def subset_size(self) -> int:
-        """k = ⌊α b⌋, as the official ``int(alpha * len(batch))``."""
-        return int(self.alpha * self.batch_size)
+        """k = ⌊α b⌋, as the official ``int(alpha * len(batch))``, but at least 1 (the
+        official code would select no sample when α b < 1)."""
+        return max(int(self.alpha * self.batch_size), 1)
 
     @property
     def cost(self) -> Cost:

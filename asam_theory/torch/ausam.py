@@ -84,10 +84,7 @@ class AUSAM(SAMFamily):
     def select(self, indices: torch.Tensor, epoch: int) -> torch.Tensor:
         """Positions in the batch of the step's subset."""
         b = indices.shape[0]
-        k = int(self.alpha * b)
-        if k < 1:
-            raise ValueError(f"alpha * batch size must be at least 1, got alpha={self.alpha}, "
-                             f"batch size {b}")
+        k = max(int(self.alpha * b), 1)  # as the numpy rule: at least one sample
         if epoch == 0:
             return torch.arange(b)
         p = self.probabilities(indices, epoch)

@@ -25,6 +25,8 @@ from asam_theory.torch import ARSAM, AUSAM, RWP, BiSAM
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ATOL = 1e-10
+#: the largest deviation each test saw (read by the closing notes; see the module docstring)
+DEVIATIONS: dict[str, float] = {}
 
 
 def load(name: str) -> dict:
@@ -74,6 +76,7 @@ def test_bisam_equals_official_code(bound):
         x, y = tensors(d, idx)
         opt.step(inputs=x, targets=y)
         dev = max(dev, np.abs(flat(model) - ref[t + 1]).max())
+    DEVIATIONS[f"bisam-{bound}"] = dev
     assert dev <= ATOL
     assert np.abs(ref[-1] - ref[0]).max() > 0.1  # the run moved: the comparison can fail
     assert opt.counts["grads"] / len(d["batches"]) == 2.0
@@ -95,6 +98,7 @@ def test_ausam_equals_official_code():
         chosen = d["chosen"][t][d["chosen"][t] >= 0]
         assert np.array_equal(opt.last_selected.numpy(), chosen), t
         dev = max(dev, np.abs(flat(model) - d["params"][t + 1]).max())
+    DEVIATIONS["ausam"] = dev
     assert dev <= ATOL
     np.testing.assert_allclose(opt.table.numpy(), d["table"], rtol=0, atol=1e-12)
     # 4 full-batch steps (first epoch), then 16 steps on half the batch: (4*2 + 16*1) / 20
@@ -119,6 +123,7 @@ def test_arsam_equals_official_vsam_code():
         assert opt.last_sampled == bool(d["sampled"][t]), t
         assert opt.base_sr == pytest.approx(float(d["base_sr"][t]), rel=1e-12)
         dev = max(dev, np.abs(flat(model) - d["params"][t + 1]).max())
+    DEVIATIONS["arsam"] = dev
     assert dev <= ATOL
     assert opt.counts["grads"] == len(d["batches"]) + int(d["sampled"].sum())
 
@@ -136,5 +141,6 @@ def test_rwp_equals_official_code():
         x2, y2 = tensors(d, d["batches_perturbed"][t])
         opt.step(inputs=x, targets=y, shard_inputs=x2, shard_targets=y2)
         dev = max(dev, np.abs(flat(model) - d["params"][t + 1]).max())
+    DEVIATIONS["rwp"] = dev
     assert dev <= ATOL
     assert opt.counts["grads"] / len(d["batches_clean"]) == 2.0
