@@ -22,8 +22,10 @@ gradient is taken on the batch that built :math:`\epsilon_t`, which the same-bat
 (``asam_theory.theory.bounds.t1_bound(..., same_batch=True)``; it needs every minibatch loss
 L-smooth — for softmax regression every component is ``L_component``-smooth).  The direction
 of :math:`\epsilon_t` never enters T1, so using :math:`\nabla Q` instead of :math:`\nabla f` does
-not matter there.  T3 does not apply: its analysis is of the normalised *gradient* direction
-:math:`\nabla f/\|\nabla f\|`, which :math:`\nabla Q` is not.
+not matter there.  T3 applies only with the full batch (exact oracle) on a PL problem
+(softmax regression with ``l2 > 0`` is μ-strongly convex, hence PL): with minibatches
+:math:`\epsilon_t` is built on the descent batch, which T3's assumption (a perturbation
+independent of the descent noise) excludes.
 """
 
 from __future__ import annotations
