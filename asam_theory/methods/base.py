@@ -44,8 +44,8 @@ class Cost:
     * ``grads_per_step`` – per-sample gradient evaluations per step divided by ``b`` (SAM 2,
       K-SAM :math:`2k/b`, AsyncSAM :math:`1+b'/b`);
     * ``sequential_depth`` – gradient evaluations that must run one after another (what
-      cannot overlap on two devices); a forward-only pass counts here as it would on the
-      critical path, in the same unit;
+      cannot overlap on two devices), same unit; forward-only passes are not included here
+      (they are listed in ``forwards_per_step`` and also sit on the critical path);
     * ``forwards_per_step`` – forward-only (loss, no backward) per-sample evaluations per step
       divided by ``b`` (K-SAM's top-k selection pass: 1).
 

@@ -7,14 +7,21 @@ Closure interface of :mod:`asam_theory.torch.sam_base`: the caller runs the firs
 perturbs, runs the closure, stores ``g_v`` and restores; on reuse steps it adds
 ``alpha * |g| / (|g_v| + eps) * g_v`` to ``p.grad`` and the closure is not called.
 
-Options that reproduce the public implementations (rollovd/LookSAM, kozistr/pytorch_optimizer):
+Options:
 
-* ``decomposition="per_tensor"``: ``g_v`` and the reuse scale per parameter tensor (the public
-  code), instead of one global vector (``"global"``, the paper's equations and the numpy rule);
-* ``restore="every_step"``: reset the weights on *every* step to the snapshot taken at the
-  last refresh, as the public code does (on reuse steps this discards the base steps taken
-  since the refresh); the default ``"perturbed"`` restores only after a perturbation;
+* ``decomposition="per_tensor"``: ``g_v`` and the reuse scale per parameter tensor, as
+  rollovd/LookSAM computes them, instead of
+  one global vector (``"global"``, the paper's equations and the numpy rule);
+* ``restore="every_step"``: copy the snapshot taken at the last refresh back into the weights
+  on *every* step, discarding the base steps taken since the refresh on reuse steps.  This is
+  what the public code's ``p.data = state[p]["old_p"]`` on every step reads as, but not what it
+  does: the assignment aliases the snapshot, the base step updates it in place, and the write
+  is a no-op on reuse steps, so their output is that of the default ``"perturbed"`` (restore
+  only after a perturbation) — ``tests/torch/test_reference_looksam.py`` shows both;
 * ``eps``: the norm guard (rollovd uses 1e-8, davda54/sam 1e-12).
+
+With ``decomposition="per_tensor", eps=1e-8`` the trajectory equals rollovd/LookSAM's (commit
+8f5c8ef) to 1e-10 in float64.
 """
 
 from __future__ import annotations
