@@ -73,7 +73,8 @@ def main() -> None:
         prob.append(float(opt.sampling_probability))
         traj.append(flat(model))
     print("SAM steps:", np.flatnonzero(sampled).tolist())
-    save(args.out, X=X, y=y, init_params=flat(make_mlp(init)), batches=batches, params=traj,
+    save(args.out, args.checkout, X=X, y=y, init_params=flat(make_mlp(init)), batches=batches,
+         params=traj,
          sampled=np.array(sampled), base_sr=counts, sampling_probability=prob,
          hyper=[RHO, MAX_P, A1, A2, BETA, LAST_LAYER, LR, MOMENTUM, WD, SMOOTHING, WINDOW,
                 BLOCKS, STEPS_PER_EPOCH * WARMUP_EPOCHS, PY_SEED], steps=STEPS)

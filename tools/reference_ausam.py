@@ -81,7 +81,7 @@ def main() -> None:
         full = np.full(BATCH, -1)
         full[: len(tf)] = tf.numpy()
         chosen.append(full)
-    save(args.out, X=X, y=y, init_params=flat(make_mlp(init)), batches=batches,
+    save(args.out, args.checkout, X=X, y=y, init_params=flat(make_mlp(init)), batches=batches,
          params=traj, chosen=np.stack(chosen), table=opt.impt.numpy(),
          hyper=[ALPHA, RHO, FMIN, FMAX, TRANS, LR, MOMENTUM, WD, SMOOTHING, STEPS_PER_EPOCH,
                 TORCH_SEED], steps=STEPS)

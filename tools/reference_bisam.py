@@ -66,7 +66,7 @@ def main() -> None:
     use_checkout(args.checkout)
     torch.set_default_dtype(torch.float64)
     X, y = make_data()
-    save(args.out, X=X, y=y, init_params=flat(make_mlp(make_init())),
+    save(args.out, args.checkout, X=X, y=y, init_params=flat(make_mlp(make_init())),
          batches=make_batches(BATCH), params_log=run("log"), params_tanh=run("tanh"),
          hyper=[RHO, MU, ALPHA, LR, MOMENTUM, WD, SMOOTHING])
 

@@ -5,7 +5,11 @@ data, initial weights and the batch order come from ``numpy.random.default_rng(S
 the reference run and the test that replays it (``tests/torch/test_peers_reference.py``) see the
 same numbers.  Every fixture stores the data, the initial weights, the batches and the
 trajectory (``params`` of shape ``(steps + 1, d)``, the flattened ``named_parameters`` after each
-step), as numbers only.
+step), as numbers only, with the reference commit encoded as in ``tools/_reference_common.py``
+(five int64 words; read with ``tests/torch/reference_fixtures.py::commit_of``).  The setting
+differs from ``_reference_common``'s consecutive fresh batches because these methods need a
+finite data set revisited over epochs with its sample indices (AUSAM's table, vSAM's epochs)
+and two data shards (RWP).
 """
 
 from __future__ import annotations
@@ -67,8 +71,16 @@ def use_checkout(path: str | Path, inner: str = "") -> Path:
     return root
 
 
-def save(out: str | Path, **arrays) -> None:
+def save(out: str | Path, checkout: str | Path, **arrays) -> None:
+    """Write the fixture; ``checkout`` gives the reference commit (``git rev-parse HEAD`` or
+    its ``REFERENCE_COMMIT`` file)."""
+    from _reference_common import repo_commit
+
+    commit = repo_commit(Path(checkout).resolve())
+    words = [int(commit[i:i + 8], 16) for i in range(0, 40, 8)] if len(commit) == 40 else [0] * 5
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **{k: np.asarray(v) for k, v in arrays.items()})
-    print(f"wrote {out} ({', '.join(f'{k}{np.shape(v)}' for k, v in arrays.items())})")
+    np.savez(out, commit=np.array(words, dtype=np.int64),
+             **{k: np.asarray(v) for k, v in arrays.items()})
+    print(f"wrote {out} (reference commit {commit}; "
+          f"{', '.join(f'{k}{np.shape(v)}' for k, v in arrays.items())})")

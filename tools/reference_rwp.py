@@ -92,7 +92,7 @@ def main() -> None:
         params = np.load(traj_file)
     X, y = make_data()
     batches = make_batches(2 * SHARD)
-    save(args.out, X=X, y=y, init_params=flat(make_mlp(make_init())),
+    save(args.out, args.checkout, X=X, y=y, init_params=flat(make_mlp(make_init())),
          batches_clean=batches[:, :SHARD], batches_perturbed=batches[:, SHARD:], params=params,
          hyper=[ALPHA, GAMMA, LR, MOMENTUM, WD, TORCH_SEED], steps=STEPS)
 

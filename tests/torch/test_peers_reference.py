@@ -13,25 +13,32 @@ many orders below 1e-10.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_fixtures import commit_of, fixture
 from torch import nn
 
 from asam_theory.torch import ARSAM, AUSAM, RWP, BiSAM
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 ATOL = 1e-10
 #: the largest deviation each test saw (read by the closing notes; see the module docstring)
 DEVIATIONS: dict[str, float] = {}
 
 
+#: the reference commits the fixtures were written from
+COMMITS = {"bisam": "be996e42124294f4f40894517f2f7eb26ad9aacc",
+           "ausam": "13ee7bf6f83edece100c33490412b1da7ac32f91",
+           "arsam": "895e0e545e625eecf9ae306c7603781b50bd6001",
+           "rwp": "cb0acb0708720a40c441915b275fd2d5e70c734c"}
+
+
 def load(name: str) -> dict:
-    with np.load(DATA / f"{name}_reference.npz") as z:
-        return {k: z[k] for k in z.files}
+    d = fixture(f"{name}_reference.npz")
+    assert commit_of(d) == COMMITS[name]
+    return d
 
 
 def mlp(flat: np.ndarray) -> nn.Module:
