@@ -278,3 +278,71 @@ def test_torch_bad_inputs_name_the_parameter():
     with pytest.raises(ValueError, match="indices"):
         opt.step(inputs=torch.zeros(2, P, dtype=torch.float64), targets=torch.zeros(2).long(),
                  indices=torch.arange(3))
+
+
+def test_degenerate_settings_equal_torch_sam():
+    from asam_theory.torch import SAM as TorchSAM
+
+    x, y = torch.from_numpy(SOFT.A[:B]), torch.from_numpy(SOFT.y[:B])
+
+    def sam_steps(n):
+        m = model_at(X0)
+        opt = TorchSAM(m.parameters(), torch.optim.SGD, rho=0.2, **BASE)
+        for _ in range(n):
+            opt.zero_grad()
+            ce(m(x), y, "mean").backward()
+            opt.step(lambda: ce(m(x), y, "mean").backward())
+        return weight(m)
+
+    ref = sam_steps(3)
+    m = model_at(X0)
+    opt = TorchAUSAM(m.parameters(), torch.optim.SGD, model=m, criterion=ce, n_samples=SOFT.n,
+                     epoch_length=1, rho=0.2, alpha=1.0, **BASE)
+    for _ in range(3):  # epochs 1, 2 sample all of the batch (a permutation): SAM
+        opt.step(inputs=x, targets=y, indices=torch.arange(B))
+    np.testing.assert_allclose(weight(m), ref, atol=1e-14)
+    m = model_at(X0)
+    opt = TorchARSAM(m.parameters(), torch.optim.SGD, rho=0.2, window=2, blocks=1,
+                     warmup_steps=2, sampling_probability=1.0, **BASE)
+    for _ in range(3):
+        opt.zero_grad()
+        ce(m(x), y, "mean").backward()
+        opt.step(lambda: ce(m(x), y, "mean").backward())
+    np.testing.assert_allclose(weight(m), ref, atol=1e-15)
+
+
+def test_batchnorm_statistics_come_from_the_unperturbed_pass():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, P, dtype=torch.float64), torch.randint(0, K, (8,))
+
+    def net():
+        torch.manual_seed(1)
+        return nn.Sequential(nn.Linear(P, 4), nn.BatchNorm1d(4), nn.Linear(4, K)).double()
+
+    ref = net()
+    ref(x[:4])
+    clean_half = ref[1].running_mean.clone()
+    ref = net()
+    ref(x)
+    clean = ref[1].running_mean.clone()
+    cases = {
+        "bisam": lambda m: TorchBiSAM(m.parameters(), torch.optim.SGD, model=m, criterion=ce,
+                                      rho=0.5, lr=0.1).step(inputs=x, targets=y),
+        "rwp": lambda m: TorchRWP(m.parameters(), torch.optim.SGD, model=m, criterion=ce,
+                                  gamma=0.5, lr=0.1).step(inputs=x, targets=y),
+        "ausam": lambda m: TorchAUSAM(m.parameters(), torch.optim.SGD, model=m, criterion=ce,
+                                      n_samples=8, epoch_length=5, rho=0.5, lr=0.1).step(
+            inputs=x, targets=y, indices=torch.arange(8)),
+    }
+    for name, run in cases.items():
+        m = net()
+        run(m)
+        expected = clean_half if name == "rwp" else clean  # RWP: the clean shard's half
+        torch.testing.assert_close(m[1].running_mean, expected, rtol=0, atol=1e-15,
+                                   msg=name)
+    m = net()
+    opt = TorchARSAM(m.parameters(), torch.optim.SGD, rho=0.5, window=2, blocks=1,
+                     warmup_steps=2, model=m, lr=0.1)
+    ce(m(x), y, "mean").backward()
+    opt.step(lambda: ce(m(x), y, "mean").backward())
+    torch.testing.assert_close(m[1].running_mean, clean, rtol=0, atol=1e-15)
