@@ -85,7 +85,9 @@ def _push(hist: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
 class ARSAM(_Perturbed):
     """The vSAM rule standing in for ARSAM (module docstring).  Defaults of the official
     ``train_vsam.py``: ρ 0.05, window 50 in 5 blocks, ``max_p`` 0.8, ``a1 = a2 = 0.13``,
-    β 0.7, 6 reuse steps; ``warmup_steps`` ``None`` = 3 windows."""
+    β 0.7, 6 reuse steps; ``warmup_steps`` ``None`` = 3 windows (the official code: 3 epochs;
+    at least one window is required, so that every ratio the first window update divides by
+    is a measured one, not an initial zero)."""
 
     name = "arsam"
 
