@@ -121,3 +121,22 @@ def test_counting_oracle_refuses_untagged_batches_and_double_wrapping():
         oracle.batch_grad(np.zeros((1, 2)), None)
     with pytest.raises(ValueError, match="CountingOracle"):
         CountingOracle(oracle)
+
+
+def test_simulate_methods_all_runs_every_catalogued_method(capsys):
+    import json
+
+    from asam_theory.cli import main
+
+    code = main(["simulate", "--methods", "all", "--problem", "finite_sum", "--dim", "3",
+                 "--steps", "6", "--n-seeds", "2", "--batch-size", "4", "--json"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["rule"] for r in rows] == method_names()
+    code = main(["simulate", "--methods", "ksam", "sam", "--problem", "quadratic", "--dim", "3",
+                 "--steps", "6", "--n-seeds", "2", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0 and "skipping ksam" in captured.err
+    assert [r["rule"] for r in json.loads(captured.out)["rows"]] == ["sam"]
+    assert main(["simulate", "--methods", "nope"]) == 2
+    assert "method must be one of" in capsys.readouterr().err

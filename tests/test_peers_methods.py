@@ -115,6 +115,27 @@ def test_ssam_mask_keeps_the_largest_fisher_values_and_shortens_epsilon():
     assert np.all(infos[0].perturbation == 0) and np.any(infos[1].perturbation != 0)
 
 
+def test_ssam_dynamic_mask_drops_and_grows_within_the_live_budget():
+    rule = SSAM(lr=0.1, batch_size=3, rho=0.3, sparsity=0.5, update_freq=2, mask="dynamic",
+                total_steps=6)
+    x0 = np.array([[0.5, -0.2, 0.1, 0.3], [1.0, 0.0, -1.0, 0.5]])
+    streams = SeedStreams([0, 1])
+    state = rule.init(x0, FS, streams)
+    assert np.all(state.extra["mask"].sum(axis=1) == 2)  # d - ceil(d s) live
+    assert rule.death_rate(0) == 0.5 and rule.death_rate(6) == pytest.approx(0.0)
+    masks = []
+    for _ in range(6):
+        state, info = rule.step(state, FS, streams)
+        masks.append(state.extra["mask"].copy())
+        assert np.all(np.linalg.norm(info.perturbation, axis=1) <= 0.3 * (1 + 1e-12))
+    for m in masks:
+        assert set(np.unique(m)) <= {0.0, 1.0} and np.all(m.sum(axis=1) <= 2)
+    assert rule.cost.grads_per_step == 2
+    # the dynamic mask needs no per-sample gradients: it runs on any oracle
+    np.testing.assert_array_equal(
+        _xs(NOISY, SSAM(**BASE, rho=0.0, mask="dynamic")), _xs(NOISY, SGD(**BASE)))
+
+
 def test_aesam_decides_on_running_statistics():
     rule = AESAM(lr=0.05, batch_size=2, rho=0.1, delta=0.5, lambda1=0.0, lambda2=0.0)
     sq = np.array([4.0, 1.0])
@@ -136,7 +157,9 @@ def test_aesam_decides_on_running_statistics():
     (lambda: KSAM(lr=0.1, batch_size=4, k=5), "k"),
     (lambda: SSAM(lr=0.1, sparsity=1.0), "sparsity"),
     (lambda: SSAM(lr=0.1, sparsity=-0.1), "sparsity"),
-    (lambda: SSAM(lr=0.1, mask="dynamic"), "mask"),
+    (lambda: SSAM(lr=0.1, mask="snip"), "mask"),
+    (lambda: SSAM(lr=0.1, mask="dynamic", drop_strategy="norm"), "drop_strategy"),
+    (lambda: SSAM(lr=0.1, mask="dynamic", drop_rate=1.5), "drop_rate"),
     (lambda: SSAM(lr=0.1, num_samples=0), "num_samples"),
     (lambda: SSAM(lr=0.1, update_freq=0), "update_freq"),
     (lambda: AESAM(lr=0.1, delta=1.0), "delta"),

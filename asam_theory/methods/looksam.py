@@ -14,12 +14,13 @@ SAM gradient orthogonal to the plain gradient; the other steps reuse it:
 :math:`x_{t+1}=\text{BaseStep}(x_t,d_t)`.  (:math:`g_v=g_s-\|g_s\|\cos\theta\,g/\|g\|` of
 the paper; :math:`g_v=g_s` when :math:`g=0`.)  The weights are perturbed only on refresh
 steps and restored only after a perturbation.  rollovd/LookSAM (and the other public
-implementations read for ``docs/methods.md`` §9, which use the same line) write ``p.data = state[p]["old_p"]`` on *every*
-step; because that assignment makes the parameter share storage with the snapshot, which the
-base step then updates in place, the write is a no-op on reuse steps and their output equals
-restore-after-perturbation — ``tests/torch/test_reference_looksam.py`` shows rollovd/LookSAM's
-trajectory equal to :class:`asam_theory.torch.LookSAM` to 1e-10, and a restore that *copies*
-the snapshot back on every step (``restore="every_step"`` there) departing from it.
+implementations read for ``docs/methods.md`` §9, which use the same line) write
+``p.data = state[p]["old_p"]`` on *every* step; because that assignment makes the parameter
+share storage with the snapshot, which the base step then updates in place, the write is a
+no-op on reuse steps and their output equals restore-after-perturbation —
+``tests/torch/test_reference_looksam.py`` shows rollovd/LookSAM's trajectory equal to
+:class:`asam_theory.torch.LookSAM` to 1e-10, and a restore that *copies* the snapshot back on
+every step (``restore="every_step"`` there) departing from it.
 
 Cost: :math:`1+1/k` gradients per step on average (2 on refresh steps, 1 on reuse steps);
 sequential depth :math:`1+1/k`.

@@ -25,12 +25,18 @@ reproduce the official code, as the fixture test does):
 * update period in steps (``update_freq``), where the official one counts epochs and refreshes
   after the first batch of the epoch.
 
+SSAM-D (``mask="dynamic"``, the official ``SSAMD``): a random initial mask (``torch.rand``
+scores from ``generator``, or ``initial_mask`` given), updated every ``update_freq`` steps by
+drop-and-grow between building the perturbation and running the closure, with the scores and
+the cosine death rate of :class:`asam_theory.methods.SSAM`; no mask data is needed.
+
 ``batch_size`` (optional) is the descent batch size, used only to count the Fisher passes in
 ``counts`` in full-batch units (they are left out when it is ``None``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -41,7 +47,8 @@ from asam_theory.torch._common import bn_frozen
 from asam_theory.torch.sam_base import PerSampleCriterion, SAMFamily
 from asam_theory.validation import check_choice, check_int, check_nonnegative, check_real
 
-MASKS = ("fisher",)
+MASKS = ("fisher", "dynamic")
+SCORES = ("weight", "gradient", "random")
 MASK_START = ("first_step", "after_first_step")
 
 
@@ -62,6 +69,10 @@ class SSAM(SAMFamily):
                  update_freq: int = 10, *, mask: str = "fisher",
                  mask_start: str = "first_step", fisher_zero_grad: bool = True,
                  eps: float = 1e-12, batch_size: int | None = None,
+                 drop_rate: float = 0.5, drop_strategy: str = "gradient",
+                 growth_strategy: str = "random", total_steps: int = 1000,
+                 initial_mask: list[torch.Tensor] | None = None,
+                 generator: torch.Generator | None = None,
                  model: nn.Module | None = None, criterion: PerSampleCriterion | None = None,
                  **kwargs: Any) -> None:
         self.sparsity = check_real("sparsity", sparsity, low=0.0, high=1.0, high_open=True)
@@ -70,16 +81,72 @@ class SSAM(SAMFamily):
         self.mask_kind = check_choice("mask", mask, MASKS)
         self.mask_start = check_choice("mask_start", mask_start, MASK_START)
         self.fisher_zero_grad = bool(fisher_zero_grad)
+        self.drop_rate = check_real("drop_rate", drop_rate, low=0.0, high=1.0)
+        self.drop_strategy = check_choice("drop_strategy", drop_strategy, SCORES)
+        self.growth_strategy = check_choice("growth_strategy", growth_strategy, SCORES)
+        self.total_steps = check_int("total_steps", total_steps, low=1)
+        self.generator = generator
         self.eps = check_nonnegative("eps", eps)
         self.batch_size = None if batch_size is None else check_int("batch_size", batch_size,
                                                                     low=1)
         super().__init__(params, base_optimizer, rho, model=model, criterion=criterion,
                          **kwargs)
+        dynamic = self.mask_kind == "dynamic"
+        if dynamic and self.sparsity > 0:
+            self._init_dynamic(initial_mask)
         # sparsity 0 keeps everything (SAM); the official start has no mask before step 0
-        if self.sparsity == 0 or self.mask_start == "after_first_step":
+        elif self.sparsity == 0 or self.mask_start == "after_first_step":
             value = 1.0 if self.sparsity == 0 else 0.0
             for p in self._params():
                 self.state[p]["mask"] = torch.full_like(p, value)
+
+    def _set_flat_mask(self, mask: torch.Tensor) -> None:
+        start = 0
+        for p in self._params():
+            self.state[p]["mask"] = mask[start:start + p.numel()].view_as(p).clone()
+            start += p.numel()
+
+    @staticmethod
+    def _top(scores: torch.Tensor, keep: int) -> torch.Tensor:
+        mask = torch.zeros_like(scores)
+        mask[torch.sort(scores, descending=True, stable=True).indices[:keep]] = 1.0
+        return mask
+
+    @torch.no_grad()
+    def _init_dynamic(self, initial_mask: list[torch.Tensor] | None) -> None:
+        params = self._params()
+        if initial_mask is not None:
+            if len(initial_mask) != len(params):
+                raise ValueError("initial_mask must hold one tensor per parameter")
+            for p, m in zip(params, initial_mask, strict=True):
+                self.state[p]["mask"] = m.detach().to(p).clone()
+            return
+        n = sum(p.numel() for p in params)
+        scores = torch.rand(n, generator=self.generator, dtype=params[0].dtype)
+        self._set_flat_mask(self._top(scores, n - math.ceil(n * self.sparsity)))
+
+    def _scores(self, kind: str) -> torch.Tensor:
+        params = self._params()
+        if kind == "weight":
+            return torch.cat([p.detach().abs().flatten() for p in params])
+        if kind == "gradient":
+            return torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad.abs()).flatten()
+                              for p in params])
+        n = sum(p.numel() for p in params)
+        return torch.rand(n, generator=self.generator, dtype=params[0].dtype)
+
+    @torch.no_grad()
+    def dynamic_update(self) -> None:
+        """Drop and grow at the current (perturbed) weights with the gradient in ``p.grad``."""
+        params = self._params()
+        mask = torch.cat([self.state[p]["mask"].flatten() for p in params])
+        n = mask.numel()
+        live = n - n * self.sparsity
+        rate = self.drop_rate * (1 + math.cos(math.pi * self.t / self.total_steps)) / 2
+        death = (self._scores(self.drop_strategy) + 1e-7) * mask
+        growth = (self._scores(self.growth_strategy) + 1e-7) * (1 - mask)
+        n_grow = int(min(live * rate, n * self.sparsity))
+        self._set_flat_mask(self._top(death, int(live * (1 - rate))) + self._top(growth, n_grow))
 
     @torch.no_grad()
     def update_mask(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
@@ -125,10 +192,11 @@ class SSAM(SAMFamily):
         if closure is None:
             raise ValueError("SSAM.step requires closure (a full forward-backward pass)")
         refresh = self.sparsity > 0 and self.t % self.update_freq == 0
-        if refresh and (mask_inputs is None or mask_targets is None):
+        dynamic = self.mask_kind == "dynamic"
+        if refresh and not dynamic and (mask_inputs is None or mask_targets is None):
             raise ValueError("this step refreshes the mask: pass mask_inputs= and "
                              "mask_targets=")
-        if refresh and self.mask_start == "first_step":
+        if refresh and not dynamic and self.mask_start == "first_step":
             self.update_mask(mask_inputs, mask_targets)
         pairs = self._pairs_with_grad()
         g = [p.grad for _, p in pairs]
@@ -136,11 +204,13 @@ class SSAM(SAMFamily):
         norm = self._grad_norm(g)
         self._perturb([(p, p.grad * (group["rho"] / (norm + self.eps)) * self.state[p]["mask"])
                        for group, p in pairs])
+        if refresh and dynamic:
+            self.dynamic_update()
         self.zero_grad()
         loss = self._closure_grad(closure)
         self._restore()
         self.base_optimizer.step()
-        if refresh and self.mask_start == "after_first_step":
+        if refresh and not dynamic and self.mask_start == "after_first_step":
             self.update_mask(mask_inputs, mask_targets)
         self.t += 1
         return loss

@@ -105,10 +105,17 @@ def _torch_run(rule, draws):
                          total_steps=rule.total_steps, **common)
         return _closure_run(opt, model, batches), opt
     if isinstance(rule, SSAM):
+        dynamic = {}
+        if rule.mask == "dynamic":
+            init = rule.init(X0[None, :], FS, SeedStreams([3])).extra["mask"]
+            dynamic = dict(mask="dynamic", drop_rate=rule.drop_rate,
+                           drop_strategy=rule.drop_strategy,
+                           growth_strategy=rule.growth_strategy, total_steps=rule.total_steps,
+                           initial_mask=[torch.as_tensor(init[0])])
         opt = TorchSSAM(model.parameters(), torch.optim.SGD, sparsity=rule.sparsity,
                         num_samples=rule.num_samples, update_freq=rule.update_freq,
                         mask_start=rule.mask_start, batch_size=rule.batch_size, model=model,
-                        criterion=identity_criterion, **common)
+                        criterion=identity_criterion, **dynamic, **common)
         return _closure_run(opt, model, batches, masks=draws.get("mask")), opt
     opt = TorchKSAM(model.parameters(), torch.optim.SGD, model=model,
                     criterion=identity_criterion, k=rule.k, **common)
@@ -128,10 +135,12 @@ RULES = [
     SSAM(**BASE, batch_size=3, rho=0.2, sparsity=0.5, num_samples=4, update_freq=5),
     SSAM(**BASE, batch_size=3, rho=0.2, sparsity=0.25, num_samples=4, update_freq=5,
          mask_start="after_first_step"),
+    SSAM(**BASE, batch_size=3, rho=0.2, sparsity=0.5, update_freq=3, mask="dynamic",
+         drop_rate=0.5, drop_strategy="weight", growth_strategy="gradient", total_steps=STEPS),
 ]
 
 
-@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.name}")
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.name}-{getattr(r, 'mask', '')}")
 def test_engine_equals_torch_and_counts_equal_declared(rule):
     xs_np, draws, state = _engine(rule)
     xs_t, opt = _torch_run(rule, draws)
@@ -218,7 +227,9 @@ def test_float32_runs():
     (lambda ps: TorchLookSAM(ps, torch.optim.SGD, k=0, lr=0.1), "k"),
     (lambda ps: TorchLookSAM(ps, torch.optim.SGD, decomposition="x", lr=0.1), "decomposition"),
     (lambda ps: TorchSSAM(ps, torch.optim.SGD, sparsity=1.0, lr=0.1), "sparsity"),
-    (lambda ps: TorchSSAM(ps, torch.optim.SGD, mask="dynamic", lr=0.1), "mask"),
+    (lambda ps: TorchSSAM(ps, torch.optim.SGD, mask="snip", lr=0.1), "mask"),
+    (lambda ps: TorchSSAM(ps, torch.optim.SGD, mask="dynamic", drop_strategy="x", lr=0.1),
+     "drop_strategy"),
     (lambda ps: TorchAESAM(ps, torch.optim.SGD, delta=1.5, lr=0.1), "delta"),
     (lambda ps: TorchKSAM(ps, torch.optim.SGD, model=nn.Linear(1, 1),
                           criterion=identity_criterion, k=0, lr=0.1), "k"),
@@ -235,3 +246,38 @@ def test_ksam_k_larger_than_the_batch_is_refused():
                     criterion=nn.functional.mse_loss, k=5, lr=0.1)
     with pytest.raises(ValueError, match="k must"):
         opt.step(inputs=torch.randn(3, 2), targets=torch.randn(3, 1))
+
+
+def test_batchnorm_statistics_move_only_with_the_unperturbed_pass():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    crit = nn.functional.cross_entropy
+
+    def fresh():
+        torch.manual_seed(1)
+        return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+
+    ref = fresh()
+    ref(x)  # one unperturbed forward in train mode
+    for make in (lambda m: TorchLookSAM(m.parameters(), torch.optim.SGD, k=1, lr=0.1, model=m),
+                 lambda m: TorchAESAM(m.parameters(), torch.optim.SGD, lr=0.1, lambda1=-np.inf,
+                                      lambda2=-np.inf, model=m)):
+        m = fresh()
+        opt = make(m)
+
+        def closure(m=m):
+            loss = crit(m(x), y)
+            loss.backward()
+            return loss
+
+        opt.zero_grad()
+        crit(m(x), y).backward()
+        opt.step(closure)
+        bn = m[1]
+        torch.testing.assert_close(bn.running_mean, ref[1].running_mean)
+        assert int(bn.num_batches_tracked) == 1
+    m = fresh()
+    TorchKSAM(m.parameters(), torch.optim.SGD, model=m, criterion=crit, k=8,
+              lr=0.1).step(inputs=x, targets=y)
+    torch.testing.assert_close(m[1].running_mean, ref[1].running_mean)
+    assert int(m[1].num_batches_tracked) == 1
