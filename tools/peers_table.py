@@ -41,6 +41,9 @@ def main() -> None:
     print(f"{'method':<10}{'grads':>8}{'fwd':>6}{'declared':>10}{'perturbed':>10}"
           f"{'cos(eps,grad)':>15}{'cos(d,SAM)':>12}")
     for m in METHODS:
+        if not getattr(m.rule, "supports", lambda p: True)(problem):
+            print(f"{m.name:<10}(needs a classification problem)")
+            continue
         rule = m.build(lr=0.5 / problem.L, batch_size=b, rho=rho, tau=1, k=4,
                        total_steps=a.steps)
         oracle = CountingOracle(problem)

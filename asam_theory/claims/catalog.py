@@ -12,12 +12,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import ModuleType
 
-from asam_theory.claims import ablation, exact_mc, literature, penalty, pep, theorems, threaded
+from asam_theory.claims import (
+    ablation,
+    exact_mc,
+    literature,
+    peers,
+    penalty,
+    pep,
+    theorems,
+    threaded,
+)
 from asam_theory.claims.base import Claim
 
 #: claim modules in report order
 MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded, pep,
-                                   ablation)
+                                   peers, ablation)
 
 
 def all_claims() -> tuple[Claim, ...]:

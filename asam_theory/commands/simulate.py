@@ -15,6 +15,7 @@ from asam_theory.problems import (
     FiniteSumQuadratic,
     MatrixFactorization,
     Quadratic,
+    SoftmaxRegression,
     TwoBasin,
 )
 
@@ -31,6 +32,7 @@ PROBLEMS = {
     "two_basin": lambda d, seed: TwoBasin(d, radius=2.0),
     "cauchy": lambda d, seed: CauchyRegression(64, d, seed=seed),
     "matrix_factorization": lambda d, seed: MatrixFactorization(4, 3, 2, seed=seed),
+    "softmax": lambda d, seed: SoftmaxRegression.random(60, d, 3, seed=seed),
 }
 
 
@@ -68,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
         if m.rule.needs_finite_sum and not hasattr(problem, "n"):
             print(f"skipping {m.name}: it needs a finite-sum problem (--problem finite_sum "
                   "or cauchy)", file=sys.stderr)
+            continue
+        if not getattr(m.rule, "supports", lambda p: True)(problem):
+            print(f"skipping {m.name}: it needs a classification problem (--problem softmax)",
+                  file=sys.stderr)
             continue
         rules.append(m.build(**common, rho=args.rho, tau=args.tau,
                              ascent_batch_size=args.ascent_batch_size))

@@ -20,10 +20,14 @@ from types import MappingProxyType
 from typing import Any
 
 from asam_theory.methods.aesam import AESAM
+from asam_theory.methods.arsam import ARSAM
+from asam_theory.methods.ausam import AUSAM
 from asam_theory.methods.base import UpdateRule
+from asam_theory.methods.bisam import BiSAM
 from asam_theory.methods.ksam import KSAM
 from asam_theory.methods.looksam import LookSAM
 from asam_theory.methods.rules import SAM, SGD, USAM, AsyncSAM, SAMPa
+from asam_theory.methods.rwp import RWP
 from asam_theory.methods.ssam import SSAM
 
 
@@ -78,6 +82,10 @@ METHODS: tuple[Method, ...] = (
     Method(KSAM, "asam_theory.torch.ksam.KSAM"),
     Method(SSAM, "asam_theory.torch.ssam.SSAM", {"sparsity": 0.5, "num_samples": 4,
                                                   "update_freq": 10}),
+    Method(ARSAM, "asam_theory.torch.arsam.ARSAM"),
+    Method(AUSAM, "asam_theory.torch.ausam.AUSAM"),
+    Method(BiSAM, "asam_theory.torch.bisam.BiSAM"),
+    Method(RWP, "asam_theory.torch.rwp.RWP"),
 )
 
 #: rule class by name

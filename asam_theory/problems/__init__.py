@@ -11,10 +11,11 @@ from asam_theory.problems.counting import CountedCost, CountingOracle, TaggedBat
 from asam_theory.problems.finite_sum import FiniteSumQuadratic
 from asam_theory.problems.nonconvex import CauchyRegression, MatrixFactorization, TwoBasin
 from asam_theory.problems.quadratic import SPECTRA, Quadratic, make_spectrum
+from asam_theory.problems.softmax import SoftmaxRegression
 
 __all__ = [
     "FAMILIES", "Ball", "CauchyRegression", "CountedCost", "CountingOracle", "FiniteSum",
     "FiniteSumQuadratic", "GaussianNoise",
     "MatrixFactorization", "PROBLEMS", "Problem", "ProblemWrapper", "Quadratic", "SPECTRA",
-    "TaggedBatch", "TwoBasin", "make_spectrum", "problem_from_config",
+    "SoftmaxRegression", "TaggedBatch", "TwoBasin", "make_spectrum", "problem_from_config",
 ]

@@ -118,6 +118,12 @@ class CountingOracle(ProblemWrapper):
         self.forward_samples += self._rows_of(x) * self._size(batch)
         return self.base.batch_loss(x, _untag(batch))
 
+    def lower_bound_grad(self, x, batch, *args, **kwargs):
+        """BiSAM's ascent gradient (:meth:`SoftmaxRegression.lower_bound_grad`), counted as a
+        gradient over the batch."""
+        self.grad_samples += self._rows_of(x) * self._size(batch)
+        return self.base.lower_bound_grad(x, _untag(batch), *args, **kwargs)
+
     def batch_indices(self, batch, n_rows):
         return self.base.batch_indices(_untag(batch), n_rows)
 

@@ -14,16 +14,22 @@
 * :func:`run_method` (alias ``train_loop``) — one training loop for sgd/sam/asyncsam/sampa.
 * :func:`threaded_quadratic_run` — the real threaded AsyncSAM on a quadratic with known constants.
 * :func:`run_bench` — interleaved step-time benchmark.
+* :class:`ARSAM`, :class:`AUSAM`, :class:`BiSAM`, :class:`RWP` — efficient-SAM peers
+  (``docs/methods.md`` §7, §8, §14b, §14).
 """
 
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentWorkerError
 from asam_theory.torch.aesam import AESAM
+from asam_theory.torch.arsam import ARSAM
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
+from asam_theory.torch.ausam import AUSAM
 from asam_theory.torch.bench import run_bench
+from asam_theory.torch.bisam import BiSAM
 from asam_theory.torch.ksam import KSAM
 from asam_theory.torch.looksam import LookSAM
 from asam_theory.torch.realrun import ThreadedQuadraticRun, threaded_quadratic_run
+from asam_theory.torch.rwp import RWP
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.sam_base import SAMFamily, select_samples
 from asam_theory.torch.sampa import SAMPa
@@ -36,6 +42,10 @@ __all__ = [
     "KSAM",
     "LookSAM",
     "SSAM",
+    "ARSAM",
+    "AUSAM",
+    "BiSAM",
+    "RWP",
     "AscentBatchTuning",
     "AscentWorkerError",
     "AsyncSAM",
