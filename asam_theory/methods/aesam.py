@@ -27,7 +27,8 @@ Cost: 1 gradient + 1 on SAM steps; declared from the recorded decisions
 Theory: T1 applies to the SAM steps (the descent gradient is taken at a point within ρ of
 :math:`x_t`), and trivially to the SGD steps (perturbation 0, norm ≤ ρ): every step's descent
 gradient is a gradient at some :math:`x_t+\epsilon_t` with :math:`\|\epsilon_t\|\le\rho`, so
-T1 covers AE-SAM.  T3 (stale perturbations) does not apply: no perturbation is stale.
+T1 covers AE-SAM, and so does T3 on PL objectives (its hypotheses are T1's plus the PL
+inequality).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ Cost: one forward pass over the batch (``forwards_per_step`` 1) and two gradient
 Theory: T1 needs an unbiased stochastic gradient of ``f`` at the perturbed point; the top-k
 batch is chosen by loss, so :math:`\mathbb E\,\nabla f_{B^k}(x)\neq\nabla f(x)` for k < b —
 the descent direction is a *biased* estimate and T1 does not apply (it does for k = b, where
-K-SAM is SAM).  The perturbation has norm ≤ ρ, but T3 (stale perturbations) does not apply:
-nothing is stale.
+K-SAM is SAM).  T3 (T1's hypotheses plus the PL inequality) needs the same unbiased
+gradient, so it does not apply for k < b either, although the perturbation has norm ≤ ρ.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ Theory: T1 (the descent gradient is a gradient at a point within ρ of :math:`x_
 the refresh steps only — a reuse step's direction :math:`g+\alpha\frac{\|g\|}{\|g_v\|}g_v` is
 not a perturbed gradient at all (it is a gradient plus a stored vector of norm
 :math:`\alpha\|g\|`), so T1 does not cover LookSAM for k > 1; for k = 1 LookSAM is SAM and
-T1/T3 apply as to SAM.  T3 (the stale-perturbation bound) does not apply either: the reused
+T1 applies as to SAM, and T3 (T1's hypotheses plus the PL inequality) under PL.  For k > 1 T3
+does not apply either: it rests on the same perturbed-gradient step as T1, and the reused
 object is a gradient difference, not a perturbation.
 """
 

@@ -45,8 +45,8 @@ sequential depth the same.
 
 Theory: :math:`\|\epsilon_t\|\le\rho` (a masked vector is no longer than the vector), the
 descent gradient is an unbiased minibatch gradient at a point within ρ of :math:`x_t`, so T1
-applies; T3 (stale perturbations) does not: the perturbation is fresh (the mask is stale, but a
-mask only shortens it).
+applies, and T3 on PL objectives (its hypotheses are T1's plus the PL inequality); that the
+mask is stale does not matter: a mask only shortens the perturbation.
 """
 
 from __future__ import annotations
