@@ -12,14 +12,16 @@ Numbers: elementwise results are bit-identical to the numpy expressions they rep
 fast-math, no contraction into fused multiply-adds); row sums use four interleaved partial
 sums, so a norm may differ from ``np.einsum``'s in the last bit (relative 1e-16).
 
-``BACKEND`` is ``"numba"`` when numba imports (the ``fast`` extra) and the environment
-variable ``ASAM_THEORY_KERNELS`` is not ``numpy``; otherwise ``"numpy"``.  Callers look the
-functions up on this module at call time, so tests can swap backends.
+``BACKEND`` is ``"numba"`` when numba is installed (the ``fast`` extra) and the environment
+variable ``ASAM_THEORY_KERNELS`` is not ``numpy``; otherwise ``"numpy"``.  Numba is imported on
+the first call with at least ``MIN_NUMBA_SIZE`` elements (small problems never pay its start-up);
+the kernels themselves are in :mod:`asam_theory.methods._kernels_numba`.  Callers look the
+functions up on this module at call time, so tests can swap in the numpy ones.
 """
 
 from __future__ import annotations
 
-import math
+import importlib.util
 import os
 
 import numpy as np
@@ -46,72 +48,56 @@ def _np_row_sq(x: np.ndarray) -> np.ndarray:
     return np.einsum("md,md->m", x, x)
 
 
-def _load_numba():
+def _numba_wanted() -> bool:
     if os.environ.get("ASAM_THEORY_KERNELS", "").lower() == "numpy":
-        return None
-    try:
-        from numba import njit
-    except ImportError:
-        return None
-
-    jit = njit(cache=True, nogil=True, error_model="numpy")
-
-    @jit
-    def _sq_row(a, i):
-        d = a.shape[1]
-        s0 = s1 = s2 = s3 = 0.0
-        j = 0
-        while j + 4 <= d:
-            s0 += a[i, j] * a[i, j]
-            s1 += a[i, j + 1] * a[i, j + 1]
-            s2 += a[i, j + 2] * a[i, j + 2]
-            s3 += a[i, j + 3] * a[i, j + 3]
-            j += 4
-        while j < d:
-            s0 += a[i, j] * a[i, j]
-            j += 1
-        return (s0 + s1) + (s2 + s3)
-
-    @jit
-    def perturb_into(g, x, rho, eps, normalize, e, xp):
-        M, d = g.shape
-        for i in range(M):
-            c = rho / (math.sqrt(_sq_row(g, i)) + eps) if normalize else rho
-            for j in range(d):
-                v = g[i, j] * c
-                e[i, j] = v
-                xp[i, j] = x[i, j] + v
-
-    @jit
-    def sgd_into(x, g, lr, out, sq):
-        M, d = x.shape
-        for i in range(M):
-            for j in range(d):
-                out[i, j] = x[i, j] - lr * g[i, j]
-            sq[i] = _sq_row(out, i)  # the row is still in L1
-
-    @jit
-    def row_sq(x):
-        out = np.empty(x.shape[0])
-        for i in range(x.shape[0]):
-            out[i] = _sq_row(x, i)
-        return out
-
-    return perturb_into, sgd_into, row_sq
+        return False
+    return importlib.util.find_spec("numba") is not None
 
 
-_NUMBA = _load_numba()
-BACKEND = "numba" if _NUMBA is not None else "numpy"
+BACKEND = "numba" if _numba_wanted() else "numpy"
 
-#: ``perturb_into(g, x, rho, eps, normalize, e, xp)``: ``e = c g`` and ``xp = x + e``
-#: (``c = rho / (||g_m|| + eps)`` per row if ``normalize`` else ``rho``).
-#: ``sgd_into(x, g, lr, out, sq)``: ``out = x - lr g`` (``out`` must not alias ``x`` or ``g``)
-#: and ``sq`` its squared row norms.
-#: ``row_sq(x)``: squared row norms, shape ``(M,)``.
-if _NUMBA is not None:
-    perturb_into, sgd_into, row_sq = _NUMBA
-else:
-    perturb_into, sgd_into, row_sq = _np_perturb_into, _np_sgd_into, _np_row_sq
+#: arrays with fewer elements use the numpy kernels: numba's one-off import and start-up
+#: (about a second per process) only pays off on large batches
+MIN_NUMBA_SIZE = 1 << 15
+
+_nb = None
+
+
+def _numba():
+    """The numba kernels module, imported on first use (``None`` on the numpy backend)."""
+    global _nb
+    if _nb is None and BACKEND == "numba":
+        from asam_theory.methods import _kernels_numba
+
+        _nb = _kernels_numba
+    return _nb
+
+
+def perturb_into(g: np.ndarray, x: np.ndarray, rho: float, eps: float, normalize: bool,
+                 e: np.ndarray, xp: np.ndarray) -> None:
+    """``e = c g`` and ``xp = x + e``, with ``c = rho / (||g_m|| + eps)`` per row if
+    ``normalize`` else ``rho``."""
+    if g.size >= MIN_NUMBA_SIZE and (nb := _numba()) is not None:
+        nb.perturb_into(g, x, rho, eps, normalize, e, xp)
+    else:
+        _np_perturb_into(g, x, rho, eps, normalize, e, xp)
+
+
+def sgd_into(x: np.ndarray, g: np.ndarray, lr: float, out: np.ndarray, sq: np.ndarray) -> None:
+    """``out = x - lr g`` (``out`` must not alias ``x`` or ``g``) and ``sq`` its squared row
+    norms."""
+    if x.size >= MIN_NUMBA_SIZE and (nb := _numba()) is not None:
+        nb.sgd_into(x, g, lr, out, sq)
+    else:
+        _np_sgd_into(x, g, lr, out, sq)
+
+
+def row_sq(x: np.ndarray) -> np.ndarray:
+    """Squared row norms, shape ``(M,)``."""
+    if x.size >= MIN_NUMBA_SIZE and (nb := _numba()) is not None:
+        return nb.row_sq(x)
+    return _np_row_sq(x)
+
 
 NUMPY_KERNELS = {"perturb_into": _np_perturb_into, "sgd_into": _np_sgd_into,
                  "row_sq": _np_row_sq}
