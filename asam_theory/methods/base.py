@@ -82,7 +82,8 @@ class State:
     extra: dict[str, Any] = field(default_factory=dict)
     ws: Workspace = field(default_factory=Workspace)
     #: squared row norms of ``x`` when the step computed them in passing (the engine's
-    #: divergence check uses them instead of another pass over ``x``); ``None`` otherwise
+    #: divergence check uses them instead of another pass over ``x``); ``None`` otherwise.
+    #: A reused buffer: valid until the rule's next step
     x_sq: np.ndarray | None = None
 
 
