@@ -30,28 +30,43 @@ def _arrays(M=23, d=37, seed=0):
 def test_backend_is_numba_when_installed():
     assert _kernels.BACKEND == "numba"
     x, g = _arrays(M=_kernels.MIN_NUMBA_SIZE // 8, d=8)  # large enough for the numba path
-    e1, xp1, e2, xp2 = (np.empty_like(x) for _ in range(4))
-    _kernels.perturb_into(g, x, 0.05, 1e-12, True, e1, xp1)
+    c1, c2 = np.empty(x.shape[0]), np.empty(x.shape[0])
+    xp1, xp2 = np.empty_like(x), np.empty_like(x)
+    _kernels.perturb_into(g, x, 0.05, 1e-12, True, c1, xp1)
     assert _kernels._numba() is nb
-    nb.perturb_into(g, x, 0.05, 1e-12, True, e2, xp2)
-    np.testing.assert_array_equal(e1, e2)
+    nb.perturb_into(g, x, 0.05, 1e-12, True, c2, xp2)
+    np.testing.assert_array_equal(xp1, xp2)
 
 
 @pytest.mark.parametrize("normalize", [True, False])
 def test_perturb_matches_numpy(normalize):
     x, g = _arrays()
     g[3] = 0.0  # a zero gradient gives no perturbation, not 0/0
-    e1, xp1, e2, xp2 = (np.empty_like(x) for _ in range(4))
-    nb.perturb_into(g, x, 0.05, 1e-12, normalize, e1, xp1)
-    REF["perturb_into"](g, x, 0.05, 1e-12, normalize, e2, xp2)
-    np.testing.assert_allclose(e1, e2, rtol=1e-15, atol=0)
+    c1, c2 = np.empty(x.shape[0]), np.empty(x.shape[0])
+    xp1, xp2 = np.empty_like(x), np.empty_like(x)
+    nb.perturb_into(g, x, 0.05, 1e-12, normalize, c1, xp1)
+    REF["perturb_into"](g, x, 0.05, 1e-12, normalize, c2, xp2)
+    np.testing.assert_allclose(c1, c2, rtol=1e-15, atol=0)
     np.testing.assert_allclose(xp1, xp2, rtol=1e-15, atol=1e-300)
+    e1 = g * c1[:, None]  # the perturbation StepInfo forms from the scale
     assert np.all(e1[3] == 0) and np.array_equal(xp1[3], x[3])
     np.testing.assert_array_equal(xp1, x + e1)  # x + ε exactly as numpy adds them
     if normalize:
         n = np.linalg.norm(g, axis=1)
         np.testing.assert_allclose(np.linalg.norm(e1, axis=1), 0.05 * n / (n + 1e-12),
                                    rtol=1e-14)
+    else:
+        assert np.all(c1 == 0.05)
+
+
+def test_step_info_forms_the_perturbation_from_the_scale():
+    p = Quadratic.from_spectrum("condition_number", 5, kappa=3.0, rotate=True, seed=0)
+    rule = SAM(lr=0.1, rho=0.2)
+    state = rule.init(np.ones((3, 5)), p, None)
+    _, info = rule.step(state, p, None)
+    np.testing.assert_array_equal(info.perturbation,
+                                  rule.perturbation(info.ascent_grad, normalize=True))
+    assert info.perturbation is info.perturbation  # formed once
 
 
 def test_sgd_step_bitwise_and_norms():

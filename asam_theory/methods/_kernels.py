@@ -1,12 +1,12 @@
 r"""Fused elementwise kernels for the engine's hot path, with a pure-numpy fallback.
 
 One step of a SAM-type rule on a batch ``x`` of shape ``(M, d)`` needs, besides its gradient
-products, the per-row norm of the ascent gradient, the perturbation
-:math:`\epsilon=c\,g` with :math:`c=\rho/(\|g\|+\text{eps})`, the perturbed point
-:math:`x+\epsilon`, the base step :math:`x-\eta g` and the squared norm of the new iterate
-(divergence check).  In numpy each is a separate pass over ``(M, d)`` memory (six in all).
-With numba the first three run as one pass per row while the row sits in L1 cache, and the
-others as single passes without temporaries.
+products, the per-row norm of the ascent gradient, the perturbed point :math:`x+c\,g` with
+:math:`c=\rho/(\|g\|+\text{eps})`, the base step :math:`x-\eta g` and the squared norm of the
+new iterate (divergence check).  In numpy each is a separate pass over ``(M, d)`` memory (six
+in all, with the perturbation :math:`\epsilon=c\,g` written out).  With numba the scale and
+the perturbed point are one pass per row while the row sits in L1 cache, the base step and
+its norms another; ε itself is only formed when a caller asks for it.
 
 Numbers: elementwise results are bit-identical to the numpy expressions they replace (no
 fast-math, no contraction into fused multiply-adds); row sums use four interleaved partial
@@ -29,12 +29,13 @@ import numpy as np
 
 # -- numpy reference implementations -------------------------------------------------------
 def _np_perturb_into(g: np.ndarray, x: np.ndarray, rho: float, eps: float, normalize: bool,
-                     e: np.ndarray, xp: np.ndarray) -> None:
+                     c: np.ndarray, xp: np.ndarray) -> None:
     if normalize:
-        np.multiply(g, (rho / (np.sqrt(np.einsum("md,md->m", g, g)) + eps))[:, None], out=e)
+        np.divide(rho, np.sqrt(np.einsum("md,md->m", g, g)) + eps, out=c)
     else:
-        np.multiply(g, rho, out=e)
-    np.add(x, e, out=xp)
+        c.fill(rho)
+    np.multiply(g, c[:, None], out=xp)
+    xp += x
 
 
 def _np_sgd_into(x: np.ndarray, g: np.ndarray, lr: float, out: np.ndarray,
@@ -74,13 +75,15 @@ def _numba():
 
 
 def perturb_into(g: np.ndarray, x: np.ndarray, rho: float, eps: float, normalize: bool,
-                 e: np.ndarray, xp: np.ndarray) -> None:
-    """``e = c g`` and ``xp = x + e``, with ``c = rho / (||g_m|| + eps)`` per row if
-    ``normalize`` else ``rho``."""
+                 c: np.ndarray, xp: np.ndarray) -> None:
+    """The per-row scale ``c = rho / (||g_m|| + eps)`` if ``normalize`` else ``rho`` (shape
+    ``(M,)``) and the perturbed point ``xp = x + c g``; the perturbation ``ε = c g`` itself is
+    not written (:class:`~asam_theory.methods.base.StepInfo` forms it on demand, with the same
+    numbers)."""
     if g.size >= MIN_NUMBA_SIZE and (nb := _numba()) is not None:
-        nb.perturb_into(g, x, rho, eps, normalize, e, xp)
+        nb.perturb_into(g, x, rho, eps, normalize, c, xp)
     else:
-        _np_perturb_into(g, x, rho, eps, normalize, e, xp)
+        _np_perturb_into(g, x, rho, eps, normalize, c, xp)
 
 
 def sgd_into(x: np.ndarray, g: np.ndarray, lr: float, out: np.ndarray, sq: np.ndarray) -> None:

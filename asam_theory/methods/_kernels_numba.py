@@ -37,14 +37,13 @@ def _sq_row(a, i):
     return (s0 + s1) + (s2 + s3)
 
 @_jit
-def perturb_into(g, x, rho, eps, normalize, e, xp):
+def perturb_into(g, x, rho, eps, normalize, c, xp):
     M, d = g.shape
     for i in range(M):
-        c = rho / (math.sqrt(_sq_row(g, i)) + eps) if normalize else rho
+        ci = rho / (math.sqrt(_sq_row(g, i)) + eps) if normalize else rho
+        c[i] = ci
         for j in range(d):
-            v = g[i, j] * c
-            e[i, j] = v
-            xp[i, j] = x[i, j] + v
+            xp[i, j] = x[i, j] + g[i, j] * ci
 
 @_jit
 def sgd_into(x, g, lr, out, sq):

@@ -96,15 +96,26 @@ class StepInfo:
     ``x`` — the direction a noise-free synchronous SAM would use now — computed on demand.
     """
 
-    __slots__ = ("x", "descent_grad", "perturbation", "ascent_grad", "_problem", "_fresh")
+    __slots__ = ("x", "descent_grad", "_perturbation", "_scale", "ascent_grad", "_problem",
+                 "_fresh")
 
-    def __init__(self, problem, x, descent_grad, perturbation=None, ascent_grad=None) -> None:
+    def __init__(self, problem, x, descent_grad, perturbation=None, ascent_grad=None,
+                 perturbation_scale=None) -> None:
         self._problem = problem
         self.x = x
         self.descent_grad = descent_grad
-        self.perturbation = perturbation
+        self._perturbation = perturbation
+        self._scale = perturbation_scale
         self.ascent_grad = ascent_grad
         self._fresh = None
+
+    @property
+    def perturbation(self) -> np.ndarray | None:
+        r"""ε; given directly, or as ``perturbation_scale`` ``c`` (shape ``(M,)``) with
+        :math:`\epsilon=c\,g'` formed here from ``ascent_grad`` on first use."""
+        if self._perturbation is None and self._scale is not None:
+            self._perturbation = self.ascent_grad * self._scale[:, None]
+        return self._perturbation
 
     def fresh_direction(self) -> np.ndarray:
         if self._fresh is None:

@@ -68,11 +68,13 @@ class _Perturbed(UpdateRule):
 
     def perturb(self, g: np.ndarray, x: np.ndarray, normalize: bool, ws,
                 ) -> tuple[np.ndarray, np.ndarray]:
-        r"""``(ε, x + ε)`` in reused buffers: :meth:`perturbation` and :meth:`perturbed_point`
-        fused into one pass per row (:mod:`asam_theory.methods._kernels`)."""
-        e, xp = ws.buf("e", x), ws.buf("x_pert", x)
-        _kernels.perturb_into(g, x, float(self.rho), float(self.eps), bool(normalize), e, xp)
-        return e, xp
+        r"""``(c, x + ε)`` in reused buffers, :math:`\epsilon=c\,g` with ``c`` the per-row
+        scale of :meth:`perturbation`: scale and perturbed point in one pass per row
+        (:mod:`asam_theory.methods._kernels`); ε itself is formed by :class:`StepInfo` on
+        demand (``perturbation_scale=c``), with the same numbers as :meth:`perturbation`."""
+        c, xp = ws.buf("e_scale", x[:, 0]), ws.buf("x_pert", x)
+        _kernels.perturb_into(g, x, float(self.rho), float(self.eps), bool(normalize), c, xp)
+        return c, xp
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,10 @@ class SAM(_Perturbed):
         ws, x = state.ws, state.x
         batch = self.descent_batch(problem, streams)
         g_asc = problem.batch_grad(x, batch, out=ws.buf("g_asc", x))
-        e, x_pert = self.perturb(g_asc, x, self.normalize, ws)
+        c, x_pert = self.perturb(g_asc, x, self.normalize, ws)
         g = problem.batch_grad(x_pert, batch, out=ws.buf("g", x))
         x_next, buf, sq = self.base_step_sq(x, g, state.buf, ws.ring("x", 2, state.t + 1, x), ws)
-        info = StepInfo(problem, x, g, e, g_asc)
+        info = StepInfo(problem, x, g, ascent_grad=g_asc, perturbation_scale=c)
         return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
 
@@ -185,12 +187,12 @@ class AsyncSAM(_Perturbed):
         else:
             ascent_batch = problem.sample_batch(streams, "ascent", self.b_prime)
         g_asc = problem.batch_grad(hist[0], ascent_batch, out=ws.buf("g_asc", x))
-        e, x_pert = self.perturb(g_asc, x, self.normalize, ws)
+        c, x_pert = self.perturb(g_asc, x, self.normalize, ws)
         g = problem.batch_grad(x_pert, batch, out=ws.buf("g", x))
         # the history keeps x_{t-tau..t}: a ring of tau + 2 slots never overwrites them
         x_next, buf, sq = self.base_step_sq(x, g, state.buf,
                                             ws.ring("x", self.tau + 2, state.t + 1, x), ws)
-        info = StepInfo(problem, x, g, e, g_asc)
+        info = StepInfo(problem, x, g, ascent_grad=g_asc, perturbation_scale=c)
         return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
     def companion(self, lam, lr):
@@ -239,7 +241,7 @@ class SAMPa(_Perturbed):
     def step(self, state, problem, streams):
         ws, x, t = state.ws, state.x, state.t
         gy, prev_batch = state.extra["gy"], state.extra["batch"]
-        e, x_pert = self.perturb(gy, x, True, ws)
+        c, x_pert = self.perturb(gy, x, True, ws)
         y_next, _ = self.base_step(x, gy, state.buf, out=ws.buf("y", x))
         batch = self.descent_batch(problem, streams)
         g_tilde = problem.batch_grad(x_pert, prev_batch, out=ws.buf("g_tilde", x))
@@ -248,7 +250,8 @@ class SAMPa(_Perturbed):
         g = g_tilde if self.lam == 0 else (1 - self.lam) * g_tilde + self.lam * gy_next
         x_next, buf, sq = self.base_step_sq(x, g, state.buf, ws.ring("x", 2, t + 1, x), ws)
         extra = {"gy": gy_next, "batch": batch}
-        return State(x_next, t + 1, buf, extra, ws, sq), StepInfo(problem, x, g, e, gy)
+        return State(x_next, t + 1, buf, extra, ws, sq), StepInfo(problem, x, g, ascent_grad=gy,
+                                                           perturbation_scale=c)
 
     def companion(self, lam, lr):
         if self.momentum:
