@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from asam_theory.methods import _kernels
 from asam_theory.validation import check_int, check_real
 
 #: Guard in the normalised perturbation ε = ρ g / (‖g‖ + eps): davda54/sam's 1e-12.  A zero
@@ -98,6 +99,10 @@ class State:
     buf: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     ws: Workspace = field(default_factory=Workspace)
+    #: squared row norms of ``x`` when the step computed them in passing (the engine's
+    #: divergence check uses them instead of another pass over ``x``); ``None`` otherwise.
+    #: A reused buffer: valid until the rule's next step
+    x_sq: np.ndarray | None = None
 
 
 class StepInfo:
@@ -117,19 +122,28 @@ class StepInfo:
     the fidelity of rules that transform or reuse it).
     """
 
-    __slots__ = ("x", "descent_grad", "perturbation", "ascent_grad", "skipped",
+    __slots__ = ("x", "descent_grad", "_perturbation", "_scale", "ascent_grad", "skipped",
                  "sam_direction", "_problem", "_fresh")
 
     def __init__(self, problem, x, descent_grad, perturbation=None, ascent_grad=None,
-                 skipped: bool = False, sam_direction=None) -> None:
+                 skipped: bool = False, sam_direction=None, perturbation_scale=None) -> None:
         self._problem = problem
         self.x = x
         self.descent_grad = descent_grad
-        self.perturbation = perturbation
+        self._perturbation = perturbation
+        self._scale = perturbation_scale
         self.ascent_grad = ascent_grad
         self.skipped = bool(skipped)
         self.sam_direction = sam_direction
         self._fresh = None
+
+    @property
+    def perturbation(self) -> np.ndarray | None:
+        r"""ε; given directly, or as ``perturbation_scale`` ``c`` (shape ``(M,)``) with
+        :math:`\epsilon=c\,g'` formed here from ``ascent_grad`` on first use."""
+        if self._perturbation is None and self._scale is not None:
+            self._perturbation = self.ascent_grad * self._scale[:, None]
+        return self._perturbation
 
     def fresh_direction(self) -> np.ndarray:
         if self._fresh is None:
@@ -223,12 +237,32 @@ class UpdateRule:
         """torch.optim.SGD's update with gradient ``g``; returns ``(x_next, buf)``.
 
         ``x_next`` is written to ``out`` when given (it must not alias ``x`` or ``g``)."""
+        return self._base_step(x, g, buf, out, None)
+
+    def base_step_sq(self, x: np.ndarray, g: np.ndarray, buf: np.ndarray | None,
+                     out: np.ndarray, ws: Workspace,
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """:meth:`base_step` into ``out`` that also returns the squared row norms of
+        ``x_next`` (one fused pass without momentum or weight decay)."""
+        sq = ws.buf("x_sq", x[:, 0])
+        x_next, buf = self._base_step(x, g, buf, out, sq)
+        return x_next, buf, sq
+
+    def _base_step(self, x, g, buf, out, sq):
+        if not (self.weight_decay or self.momentum) and out is not None \
+                and out.shape == x.shape == g.shape and x.ndim == 2:
+            # x - lr g in one pass (and its squared row norms while the row is in cache)
+            _kernels.sgd_into(x, g, float(self.lr), out,
+                              sq if sq is not None else np.empty(x.shape[0]))
+            return out, buf
         d = g + self.weight_decay * x if self.weight_decay else g
         if self.momentum:
             buf = d.copy() if buf is None else self.momentum * buf + (1 - self.dampening) * d
             d = d + self.momentum * buf if self.nesterov else buf
         x_next = np.multiply(d, -self.lr, out=out)  # x - lr d in two passes
         x_next += x
+        if sq is not None:
+            np.einsum("md,md->m", x_next, x_next, out=sq)
         return x_next, buf
 
     def config(self) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from asam_theory.methods import _kernels
 from asam_theory.methods.base import (
     DEFAULT_EPS,
     Cost,
@@ -37,9 +38,9 @@ class SGD(UpdateRule):
     def step(self, state, problem, streams):
         ws, x = state.ws, state.x
         g = problem.batch_grad(x, self.descent_batch(problem, streams), out=ws.buf("g", x))
-        x_next, buf = self.base_step(x, g, state.buf, out=ws.ring("x", 2, state.t + 1, x))
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf, ws.ring("x", 2, state.t + 1, x), ws)
         info = StepInfo(problem, x, g)
-        return State(x_next, state.t + 1, buf, state.extra, ws), info
+        return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,16 @@ class _Perturbed(UpdateRule):
         r""":math:`x+\epsilon` in a reused buffer."""
         return np.add(x, e, out=ws.buf("x_pert", x))
 
+    def perturb(self, g: np.ndarray, x: np.ndarray, normalize: bool, ws,
+                ) -> tuple[np.ndarray, np.ndarray]:
+        r"""``(c, x + ε)`` in reused buffers, :math:`\epsilon=c\,g` with ``c`` the per-row
+        scale of :meth:`perturbation`: scale and perturbed point in one pass per row
+        (:mod:`asam_theory.methods._kernels`); ε itself is formed by :class:`StepInfo` on
+        demand (``perturbation_scale=c``), with the same numbers as :meth:`perturbation`."""
+        c, xp = ws.buf("e_scale", x[:, 0]), ws.buf("x_pert", x)
+        _kernels.perturb_into(g, x, float(self.rho), float(self.eps), bool(normalize), c, xp)
+        return c, xp
+
 
 @dataclass(frozen=True)
 class SAM(_Perturbed):
@@ -84,11 +95,11 @@ class SAM(_Perturbed):
         ws, x = state.ws, state.x
         batch = self.descent_batch(problem, streams)
         g_asc = problem.batch_grad(x, batch, out=ws.buf("g_asc", x))
-        e = self.perturbation(g_asc, self.normalize, out=ws.buf("e", x))
-        g = problem.batch_grad(self.perturbed_point(x, e, ws), batch, out=ws.buf("g", x))
-        x_next, buf = self.base_step(x, g, state.buf, out=ws.ring("x", 2, state.t + 1, x))
-        info = StepInfo(problem, x, g, e, g_asc)
-        return State(x_next, state.t + 1, buf, state.extra, ws), info
+        c, x_pert = self.perturb(g_asc, x, self.normalize, ws)
+        g = problem.batch_grad(x_pert, batch, out=ws.buf("g", x))
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf, ws.ring("x", 2, state.t + 1, x), ws)
+        info = StepInfo(problem, x, g, ascent_grad=g_asc, perturbation_scale=c)
+        return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
 
 @dataclass(frozen=True)
@@ -197,13 +208,13 @@ class AsyncSAM(_Perturbed):
         else:
             ascent_batch = problem.sample_batch(streams, "ascent", self.b_prime)
         g_asc = problem.batch_grad(hist[0], ascent_batch, out=ws.buf("g_asc", x))
-        e = self.perturbation(g_asc, self.normalize, out=ws.buf("e", x))
-        g = problem.batch_grad(self.perturbed_point(x, e, ws), batch, out=ws.buf("g", x))
+        c, x_pert = self.perturb(g_asc, x, self.normalize, ws)
+        g = problem.batch_grad(x_pert, batch, out=ws.buf("g", x))
         # the history keeps x_{t-tau..t}: a ring of tau + 2 slots never overwrites them
-        x_next, buf = self.base_step(x, g, state.buf,
-                                     out=ws.ring("x", self.tau + 2, state.t + 1, x))
-        info = StepInfo(problem, x, g, e, g_asc)
-        return State(x_next, state.t + 1, buf, state.extra, ws), info
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf,
+                                            ws.ring("x", self.tau + 2, state.t + 1, x), ws)
+        info = StepInfo(problem, x, g, ascent_grad=g_asc, perturbation_scale=c)
+        return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
     def companion(self, lam, lr):
         if self.normalize:
@@ -284,18 +295,18 @@ class SAMPa(_Perturbed):
         batch = self.descent_batch(problem, streams)
         if state.extra.get("first"):
             prev_batch = batch
-        e = self.perturbation(gy, normalize=True, out=ws.buf("e", x))
+        c, x_pert = self.perturb(gy, x, True, ws)
         y_next = self.y_point(x, gy, state.buf, out=ws.buf("y", x))
-        g_tilde = problem.batch_grad(self.perturbed_point(x, e, ws), prev_batch,
-                                     out=ws.buf("g_tilde", x))
+        g_tilde = problem.batch_grad(x_pert, prev_batch, out=ws.buf("g_tilde", x))
         # gy is read by the next step: alternate between two buffers
         gy_next = problem.batch_grad(y_next, batch, out=ws.ring("gy", 2, t + 1, x))
         g = g_tilde if self.lam == 0 else (1 - self.lam) * g_tilde + self.lam * gy_next
-        x_next, buf = self.base_step(x, g, state.buf, out=ws.ring("x", 2, t + 1, x))
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf, ws.ring("x", 2, t + 1, x), ws)
         extra = {"gy": gy_next, "batch": batch}
         first = bool(state.extra.get("first"))
-        info = StepInfo(problem, x, g, None if first else e, gy, skipped=first)
-        return State(x_next, t + 1, buf, extra, ws), info
+        info = StepInfo(problem, x, g, ascent_grad=gy, skipped=first,
+                        perturbation_scale=None if first else c)
+        return State(x_next, t + 1, buf, extra, ws, sq), info
 
     def companion(self, lam, lr):
         if self.momentum:
