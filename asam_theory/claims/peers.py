@@ -132,12 +132,20 @@ PEERS = Claim(
               "Each T1-covered method on a noisy quadratic, a finite-sum quadratic, Cauchy "
               "regression and softmax regression (lr = 0.5/L, rho = 0.2/L, b = 4): the seed "
               "mean of (1/T) sum ||grad f||^2 below t1_bound at every recorded horizon.",
-              _t1, _plot_t1),
+              _t1, _plot_t1,
+              caption="One bar per method and problem: the worst ratio over horizons of the "
+                      "measured time-averaged squared gradient norm to T1's bound. Every bar "
+                      "must end left of 1 (the bound holds); a bar near 1 means T1 is tight "
+                      "there."),
         Check("frontier", "monte_carlo",
               "Every catalogued method on softmax regression, full batch and b = 8, through a "
               "CountingOracle: counted == declared cost; fidelity of the applied perturbation "
               "to the fresh gradient direction against the counted cost (the frontier).",
-              _frontier, _plot_frontier),
+              _frontier, _plot_frontier,
+              caption="The efficiency frontier: each point is a method, its counted cost per "
+                      "step against the fidelity of its perturbation to the fresh gradient "
+                      "direction. Up and to the left is better (closer to SAM's direction for "
+                      "less gradient work)."),
     ),
 )
 

@@ -145,6 +145,10 @@ class StepInfo:
             self._perturbation = self.ascent_grad * self._scale[:, None]
         return self._perturbation
 
+    @perturbation.setter
+    def perturbation(self, value: np.ndarray | None) -> None:
+        self._perturbation, self._scale = value, None
+
     def fresh_direction(self) -> np.ndarray:
         if self._fresh is None:
             self._fresh = unit_rows(self._problem.grad(self.x))
