@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asam_theory.torch._common import batchnorm_modules, bn_frozen, check_device
-from asam_theory.torch.asyncsam import AsyncSAM
+from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.sampa import SAMPa
 
@@ -224,14 +224,14 @@ def run_method(
         opt = SAM(model.parameters(), base, rho=rho, **kw)
     elif method in ("asyncsam", "asyncsam-det"):
         opt = AsyncSAM(
-            model.parameters(), base, rho=rho, tau=tau, ascent_device=ascent_device,
-            ascent_batch_size=bprime, max_staleness=max_staleness,
+            model.parameters(), base, rho=rho, tau=tau, ascent_batch_size=bprime,
+            worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness,
+                                 fidelity_every=fidelity_every),
             ascent_loss=classification_loss,
             # ascent batches are drawn where the ascent runs (no device transfer per step)
             ascent_batches=IndexSampler(data.x_train.to(ascent_device, dtype),
                                         data.y_train.to(ascent_device), seed + 1),
-            model=model, deterministic=method == "asyncsam-det",
-            fidelity_every=fidelity_every, **kw,
+            model=model, deterministic=method == "asyncsam-det", **kw,
         )
     else:
         opt = SAMPa(
