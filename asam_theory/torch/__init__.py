@@ -5,6 +5,7 @@
   worker knobs in :class:`WorkerOptions`; ``AsyncSAM.tuned(...)`` picks b′ by measurement.
 * :class:`SAM` — SAM/ASAM with the davda54/sam API.
 * :class:`SAMPa` — SAMPa (Xie et al., NeurIPS 2024) with its two gradients computed concurrently.
+* :class:`LookAhead` — look-ahead ascent batches: the worker gets B_{t+τ} when step t starts.
 * :func:`tune_ascent_batch` — system-aware b′.
 * :func:`bn_frozen` — BatchNorm bypass for perturbed passes.
 * :func:`run_method` (alias ``train_loop``) — one training loop for sgd/sam/asyncsam/sampa.
@@ -16,6 +17,7 @@ from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentWorkerError
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.bench import run_bench
+from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.realrun import ThreadedQuadraticRun, threaded_quadratic_run
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.sampa import SAMPa
@@ -26,6 +28,7 @@ __all__ = [
     "AscentBatchTuning",
     "AscentWorkerError",
     "AsyncSAM",
+    "LookAhead",
     "RunResult",
     "SAM",
     "SAMPa",
