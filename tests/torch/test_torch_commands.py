@@ -52,3 +52,27 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     assert 1 <= res["ascent_batch_size"] <= 64 and res["tuning"]["batch_size"] == 64
     assert sum(res["staleness_histogram"].values()) == 2 * 2
     assert json.loads(path.read_text())["device"] == res["device"]
+
+
+def test_ablation_command_json_with_two_workers(tmp_path, capsys) -> None:
+    from asam_theory.torch.ablation import run_config
+
+    out = tmp_path / "abl.json"
+    rc = main(["ablation", "--quick", "--seeds", "2", "--steps", "4", "--workers", "2",
+               "--no-progress", "--json", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert res["workers"] == 2 and res["runs"] == 2 * 5
+    study = res["batchnorm"]
+    assert set(study["per_seed"]) == {"sgd", "sam", "asyncsam", "lookahead_tau1",
+                                      "independent_tau0"}
+    assert "gap SAM - AsyncSAM" in capsys.readouterr().out
+    # the worker processes compute what this process computes (paired, seeded runs)
+    cfg = {"variant": dict(name="sam"), "recipe": study["recipe"], "seed": 1,
+           "fidelity_every": 5}
+    assert study["per_seed"]["sam"][1] == run_config(cfg)["test_acc"]
+
+
+def test_ablation_command_bad_seeds_is_usage_error(capsys) -> None:
+    assert main(["ablation", "--quick", "--seeds", "1"]) == 2
+    assert "--seeds" in capsys.readouterr().err
