@@ -7,7 +7,10 @@ training labels: with probability p a label is replaced by a uniformly drawn *di
 
 Methods (``METHODS``): ``sgd`` (the base optimizer alone), ``sam`` (:class:`SAM`), ``asyncsam``
 (:class:`AsyncSAM`, threaded), ``asyncsam-det`` (:class:`AsyncSAM`, deterministic), ``sampa``
-(:class:`SAMPa`). All use SGD with the same lr/momentum/weight decay and the same descent batches.
+(:class:`SAMPa`), ``asyncsam-la`` (threaded :class:`AsyncSAM` with look-ahead ascent batches,
+:class:`~asam_theory.torch.lookahead.LookAhead`: the ascent of step t runs at w_{t−τ} on the
+first b′ samples of the descent batch B_t). All use SGD with the same lr/momentum/weight decay
+and the same descent batches.
 BatchNorm statistics are recomputed from unperturbed forward passes over the training set at the
 final weights before evaluation (:func:`recalibrate_bn`), for every method alike.
 """
@@ -25,10 +28,11 @@ from torch.nn import functional as F
 
 from asam_theory.torch._common import batchnorm_modules, bn_frozen, check_device
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
+from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.sampa import SAMPa
 
-METHODS = ("sgd", "sam", "asyncsam", "asyncsam-det", "sampa")
+METHODS = ("sgd", "sam", "asyncsam", "asyncsam-det", "sampa", "asyncsam-la")
 MODELS = ("mlp", "cnn")
 
 
@@ -218,10 +222,20 @@ def run_method(
     kw = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
     bprime = batch_size if ascent_batch_size is None else ascent_batch_size
     opt: Any
+    lookahead: LookAhead | None = None
     if method == "sgd":
         opt = base(model.parameters(), **kw)
     elif method == "sam":
         opt = SAM(model.parameters(), base, rho=rho, **kw)
+    elif method == "asyncsam-la":
+        # the loader knows its next batches: the same descent batches, read tau steps ahead
+        lookahead = LookAhead((sampler(batch_size) for _ in range(steps)), tau=tau)
+        opt = AsyncSAM(
+            model.parameters(), base, rho=rho, tau=tau, ascent_batch_size=bprime,
+            worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness,
+                                 fidelity_every=fidelity_every),
+            ascent_loss=classification_loss, ascent_batches=lookahead, model=model, **kw,
+        )
     elif method in ("asyncsam", "asyncsam-det"):
         opt = AsyncSAM(
             model.parameters(), base, rho=rho, tau=tau, ascent_batch_size=bprime,
@@ -242,7 +256,7 @@ def run_method(
     try:
         t0 = time.perf_counter()
         for _ in range(steps):
-            batch = sampler(batch_size)
+            batch = sampler(batch_size) if lookahead is None else next(lookahead)
             if method == "sgd":
                 opt.zero_grad()
                 loss = classification_loss(model, batch)

@@ -217,3 +217,33 @@ def test_a_reiterable_is_cycled_across_epochs_and_read_ahead() -> None:
     assert first_samples(batches[0], 5)[0].shape == (5, 10)
     with pytest.raises(ValueError, match="ascent_batch_size"):
         first_samples(batches[0], B + 1)
+
+
+def test_run_method_lookahead_takes_the_same_descent_batches(monkeypatch) -> None:
+    """``run_method("asyncsam-la")`` descends on the batches every method takes (its
+    LookAhead reads the same sampler ahead), and its worker's ascent batches are those
+    descent batches (τ = 1: the batch of step t + 1 at w_t)."""
+    import asam_theory.torch.training as tr
+
+    calls: list[tuple[str, torch.Tensor]] = []
+    original = tr.classification_loss
+
+    def spy(model, batch):
+        calls.append((threading.current_thread().name, batch[1].clone()))
+        return original(model, batch)
+
+    monkeypatch.setattr(tr, "classification_loss", spy)
+    data = tr.load_digits_data(label_noise=0.2, seed=0)
+    kw = dict(model_kind="mlp", hidden=16, steps=10, batch_size=16, seed=3)
+    tr.run_method("sgd", data, **kw)
+    sgd = [y for _, y in calls]
+    calls.clear()
+    res = tr.run_method("asyncsam-la", data, tau=1, **kw)
+    main = [y for name, y in calls if name == "MainThread"]
+    worker = [y for name, y in calls if name != "MainThread"]
+    assert res.staleness == [0] + [1] * 9
+    assert len(main) == len(sgd) == 10
+    assert all(torch.equal(a, b) for a, b in zip(main, sgd, strict=True))
+    # version t (t = 0..8) is handed B_{t+1}; version 9 has no batch (the run ends)
+    assert len(worker) == 9
+    assert all(torch.equal(a, b) for a, b in zip(worker, sgd[1:], strict=True))
