@@ -26,12 +26,14 @@
 # changes between two variants and the initialisation, the descent batches and the
 # independent ascent batches are shared by seed, so every comparison is paired. The quick
 # setting trains a small MLP on noisy digits for a few dozen steps (seconds); a saved full
-# run (the command `asam-theory ablation --full --json OUT`) can be loaded instead by
-# setting `RESULTS_JSON`.
+# run (the command `asam-theory ablation --full --json OUT`, or a `run_ablation` result
+# saved as JSON) can be loaded instead by setting `RESULTS_JSON` (and `STUDY`: with or
+# without BatchNorm, or ρ re-chosen per variant).
 
 # %% tags=["parameters"]
 QUICK = True  # False: the CNN, 600 steps, 10 seeds (about an hour on 2 cores)
 RESULTS_JSON = None  # path to a saved ablation result (JSON) to explore instead of training
+STUDY = "batchnorm"  # in a saved `asam-theory ablation` result: batchnorm, no_batchnorm, rho_chosen
 
 # %%
 import json
@@ -76,6 +78,7 @@ print(ASYNCSAM, Variant("lookahead_tau1", tau=1, ascent="same"), sep="\n")
 if RESULTS_JSON is not None:
     with open(RESULTS_JSON, encoding="utf-8") as fh:
         res = json.load(fh)
+    res = res.get(STUDY, res)  # the command's file holds studies; run_ablation's holds one
 else:
     variants = list(STANDARD) if QUICK else list(STANDARD) + list(TAU_SWEEP) + list(BPRIME_SWEEP)
     recipe = Recipe(model="mlp", steps=40) if QUICK else Recipe(model="cnn", steps=600)
