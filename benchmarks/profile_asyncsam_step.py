@@ -13,13 +13,19 @@ Measured, interleaved over ``rounds`` rounds of ``steps`` steps (medians over ro
   optimizer's own methods — publish (snapshot copy of w_t), acquire (waiting for the worker),
   closure (forward/backward at w_t + ρu), base step, and the rest (perturbation add, restore
   copy, bookkeeping); plus the worker's compute time per direction;
-* ``bg_alone``: the background ascent alone (one direction on b′).
+* ``bg_alone``: the background ascent alone (one direction on b′);
+* ``sgd+bgproc`` (``--process``): SGD beside the same ascent loop in a separate process — the
+  hardware interference without the GIL.
+
+Every section is timed in wall time and in the main thread's CPU time (``... cpu``): wall − CPU
+is blocking (GIL, locks, cores taken by other processes); CPU time above SGD's for the same
+forward/backward is interference (caches, memory bandwidth).
 
 Also a cProfile of the main thread over the AsyncSAM steps (top functions by own time) with
 ``--cprofile``.
 
 Run:  python benchmarks/profile_asyncsam_step.py [--hidden 1024] [--batch 512] [--bprime 128]
-      [--rounds 7] [--steps 8] [--tau 1] [--cprofile] [--json]
+      [--rounds 7] [--steps 8] [--tau 1] [--cprofile] [--process] [--json]
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import argparse
 import cProfile
 import io
 import json
+import multiprocessing as mp
 import pstats
 import statistics
 import threading
@@ -83,19 +90,71 @@ class Background:
         self.thread.join()
 
 
+def _ascent_process(hidden: int, bprime: int, ready: Any, stop: Any) -> None:
+    """Target of the background *process*: the same ascent loop as :class:`Background`, in its
+    own interpreter (no shared GIL)."""
+    torch.set_num_threads(1)
+    data = load_digits_data(seed=0)
+    model = mlp(hidden, seed=1)
+    computer = AscentComputer(classification_loss, torch.device("cpu"), model,
+                              list(model.parameters()), adaptive=False)
+    weights = [p.detach().clone() for p in model.parameters()]
+    sampler = IndexSampler(data.x_train, data.y_train, 3)
+    computer.direction(weights, sampler(bprime))
+    ready.set()
+    while not stop.is_set():
+        computer.direction(weights, sampler(bprime))
+
+
+class BackgroundProcess:
+    """:class:`Background` in a spawned process: separates interference through the hardware
+    (caches, memory bandwidth: present here too) from the GIL (absent here)."""
+
+    def __init__(self, hidden: int, bprime: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.ready, self.stop = ctx.Event(), ctx.Event()
+        self.proc = ctx.Process(target=_ascent_process, args=(hidden, bprime, self.ready,
+                                                              self.stop), daemon=True)
+        self.proc.start()
+        if not self.ready.wait(timeout=300):
+            raise RuntimeError("background process did not start")
+        self.stop.set()  # idle between measurements: restarted by __enter__
+        self.proc.join()
+        self.hidden, self.bprime = hidden, bprime
+
+    def __enter__(self) -> BackgroundProcess:
+        ctx = mp.get_context("spawn")
+        self.ready, self.stop = ctx.Event(), ctx.Event()
+        self.proc = ctx.Process(target=_ascent_process, args=(self.hidden, self.bprime,
+                                                              self.ready, self.stop), daemon=True)
+        self.proc.start()
+        self.ready.wait(timeout=300)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.proc.join(timeout=60)
+
+
 def timed(sections: dict[str, float], name: str, fn: Any) -> Any:
+    """Wrap ``fn``: add its wall time to ``sections[name]`` and the calling thread's CPU time to
+    ``sections[name + " cpu"]``. Wall − CPU is time the thread was blocked (waiting for the GIL,
+    a lock, or a core taken by another process); CPU time above the undisturbed run's is work
+    slowed by the other thread (shared caches, memory bandwidth)."""
     def wrapper(*a: Any, **k: Any) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             return fn(*a, **k)
         finally:
             sections[name] += time.perf_counter() - t0
+            sections[name + " cpu"] += time.thread_time() - c0
 
     return wrapper
 
 
 def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int = 7,
-            steps: int = 8, tau: int = 1, use_cprofile: bool = False) -> dict[str, Any]:
+            steps: int = 8, tau: int = 1, use_cprofile: bool = False,
+            with_process: bool = False) -> dict[str, Any]:
     torch.set_num_threads(1)
     data = load_digits_data(seed=0)
     sampler = IndexSampler(data.x_train, data.y_train, 0)
@@ -112,29 +171,38 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
     opt._directions.acquire = timed(sec, "acquire", opt._directions.acquire)  # type: ignore
     opt.base_optimizer.step = timed(sec, "base_step", opt.base_optimizer.step)  # type: ignore
 
+    sgd_sec: dict[str, float] = defaultdict(float)
+
+    def fwd_bwd(model: nn.Module, b: Any) -> torch.Tensor:
+        loss = classification_loss(model, b)
+        loss.backward()
+        return loss
+
+    sgd_fwd_bwd = timed(sgd_sec, "fwd_bwd", fwd_bwd)
+    sgd_base = timed(sgd_sec, "base_step", sgd.step)
+    async_fwd_bwd = timed(sec, "closure", fwd_bwd)
+
     def step_sgd() -> None:
         sgd.zero_grad()
-        classification_loss(m_sgd, sampler(batch)).backward()
-        sgd.step()
+        sgd_fwd_bwd(m_sgd, sampler(batch))
+        sgd_base()
 
     def step_async() -> None:
         b = sampler(batch)
 
         def closure() -> torch.Tensor:
-            t0 = time.perf_counter()
             opt.zero_grad()
-            loss = classification_loss(m_async, b)
-            loss.backward()
-            sec["closure"] += time.perf_counter() - t0
-            return loss
+            return async_fwd_bwd(m_async, b)
 
-        t0 = time.perf_counter()
-        opt.step(closure)
-        sec["step"] += time.perf_counter() - t0
+        timed(sec, "step", opt.step)(closure)
 
     prof = cProfile.Profile() if use_cprofile else None
     per: dict[str, list[float]] = defaultdict(list)
     split: dict[str, list[float]] = defaultdict(list)
+    sgd_split: dict[str, dict[str, list[float]]] = {"sgd": defaultdict(list),
+                                                    "sgd+bg": defaultdict(list),
+                                                    "sgd+bgproc": defaultdict(list)}
+    bgproc = BackgroundProcess(hidden, bprime) if with_process else None
     try:
         for _ in range(3):
             step_sgd()
@@ -143,18 +211,26 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
         n_warm = len(opt.staleness_history)
         for r in range(rounds):
             order = ["sgd", "sgd+bg", "asyncsam", "bg_alone"]
-            order = order[r % 4:] + order[:r % 4]
+            if bgproc is not None:
+                order.append("sgd+bgproc")
+            order = order[r % len(order):] + order[:r % len(order)]
             for name in order:
                 t0 = time.perf_counter()
                 if name == "sgd":
+                    sgd_sec.clear()
                     for _ in range(steps):
                         step_sgd()
-                elif name == "sgd+bg":
-                    with bg:
+                    for k, v in sgd_sec.items():
+                        sgd_split[name][k].append(v / steps)
+                elif name in ("sgd+bg", "sgd+bgproc"):
+                    with bg if name == "sgd+bg" else bgproc:  # type: ignore[attr-defined]
+                        sgd_sec.clear()
                         t0 = time.perf_counter()
                         for _ in range(steps):
                             step_sgd()
                         wall = time.perf_counter() - t0
+                        for k, v in sgd_sec.items():
+                            sgd_split[name][k].append(v / steps)
                     per[name].append(wall / steps)
                     continue
                 elif name == "bg_alone":
@@ -183,11 +259,14 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
     parts = {k: 1e3 * statistics.median(v) for k, v in split.items()}
     known = sum(parts.get(k, 0.0) for k in ("publish", "acquire", "closure", "base_step"))
     parts["rest (perturb, restore, bookkeeping)"] = parts.get("step", 0.0) - known
+    sgd_parts = {n: {k: 1e3 * statistics.median(v) for k, v in d.items()}
+                 for n, d in sgd_split.items()}
     out: dict[str, Any] = {
         "config": {"hidden": hidden, "batch": batch, "bprime": bprime, "tau": tau,
                    "rounds": rounds, "steps": steps, "threads_per_role": 1},
         "ms_per_step": med,
         "asyncsam_sections_ms": parts,
+        "sgd_sections_ms": sgd_parts,
         "worker_last_compute_ms": worker_ms,
         "ratios": {
             "asyncsam_over_sgd": med["asyncsam"] / med["sgd"],
@@ -213,9 +292,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--tau", type=int, default=1)
     ap.add_argument("--cprofile", action="store_true")
+    ap.add_argument("--process", action="store_true",
+                    help="also run SGD beside an ascent loop in a separate process")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    res = profile(a.hidden, a.batch, a.bprime, a.rounds, a.steps, a.tau, a.cprofile)
+    res = profile(a.hidden, a.batch, a.bprime, a.rounds, a.steps, a.tau, a.cprofile, a.process)
     if a.json:
         print(json.dumps(res, indent=2))
     else:

@@ -9,23 +9,42 @@ device, while the descent device works:
     u_t     = w_s² ⊙ g′_s / (‖|w_s| ⊙ g′_s‖₂ + 1e-12)                      (adaptive=True, ASAM)
     w_{t+1} = BaseOpt(w_t, ∇L_{B_t}(w_t + ρ u_t)).
 
-Threaded mode (default). A daemon worker thread owns a private replica of the model on
-``ascent_device``. At the start of step t the main thread copies the weights w_t into a snapshot
-buffer on the ascent device (``non_blocking`` from CUDA into pinned memory, with a CUDA event the
-worker waits on) tagged with the version t = number of updates so far; when both roles share a
-device that snapshot is also the copy the perturbation is undone from, so a step copies the
-weights once. The worker computes u from the snapshot on a batch of size b′ drawn from
-``ascent_batches`` (the replica's parameters are re-bound to the snapshot, no second copy).
-For step t the main thread takes the freshest completed direction whose version v satisfies
-``max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)`` and waits (up to ``timeout`` seconds)
-if there is none; it records the staleness t − v it actually used. With τ = 1 and an ascent that
-is faster than a descent step, the worker computes u from w_{t−1} while the main thread descends
-at step t − 1, so the perturbation costs no wall time.
+Usage (davda54/sam's signature plus the AsyncSAM arguments)::
+
+    opt = AsyncSAM(model.parameters(), torch.optim.SGD, rho=0.05, tau=1,
+                   ascent_loss=loss_fn, ascent_batches=sampler, ascent_batch_size=128,
+                   model=model, worker=WorkerOptions(device="cpu", max_staleness=2), lr=0.1)
+    opt = AsyncSAM.tuned(..., descent_batch_size=512)   # b′ picked by measurement
+
+The direction of each step comes from a *direction source* (``_directions``): the threaded
+worker or the deterministic emulation, both with ``submit``/``acquire``, so the optimizer's step
+and state code is the same in both modes.
+
+Threaded mode (default). A daemon worker thread owns a private replica of the model on the
+ascent device (``WorkerOptions.device``). At the start of step t the main thread copies the
+weights w_t into a snapshot buffer on the ascent device (``non_blocking`` from CUDA into pinned
+memory, with a CUDA event the worker waits on) tagged with the version t = number of updates so
+far; when both roles share a device that snapshot is also the copy the perturbation is undone
+from, so a step copies the weights once. The worker computes u from the snapshot on a batch of
+size b′ drawn from ``ascent_batches`` (the replica's parameters are re-bound to the snapshot, no
+second copy). For step t the main thread takes the freshest completed direction whose version v
+satisfies ``max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)`` and waits (up to ``timeout``
+seconds) if there is none; it records the staleness t − v it actually used. With τ = 1 and an
+ascent that is faster than a descent step, the worker computes u from w_{t−1} while the main
+thread descends at step t − 1, so the perturbation costs no wall time.
 
 Start convention (matches the simulation engine, where w_{t−τ} := w_0 for t < τ): version 0 is
 the weights at the first ``step``; every step t < τ uses the direction at w_0, so the first step
 waits for that ascent. The threaded worker computes each snapshot once, on one ascent batch, so
 the steps t < τ share that direction; the deterministic mode draws a batch at every step.
+
+Faults. An exception in ``ascent_loss`` or ``ascent_batches`` ends the worker thread and is
+re-raised in the main thread as :class:`~asam_theory.torch.AscentWorkerError` (the original
+exception chained, its traceback in the message) at the next ``step``; a worker that does not
+deliver within ``WorkerOptions.timeout`` gives a ``TimeoutError`` saying what it was doing
+(drawing a batch, inside ``ascent_loss``, ...); a ``KeyboardInterrupt`` during ``step`` closes
+the optimizer (worker joined) before propagating. Resuming from :meth:`AsyncSAM.state_dict` is
+described there.
 
 Deterministic mode (``deterministic=True``): no thread. Step t computes the direction in the
 main thread at the stored iterate w_s, s = max(t − τ, 0), on a freshly drawn ascent batch, so the
@@ -249,9 +268,11 @@ class AsyncSAM(torch.optim.Optimizer):
         batches = BatchSource(ascent_batches)
         if not batches.sized:
             raise ValueError("AsyncSAM.tuned needs ascent_batches as a callable (batch_size)")
-        groups = [
-            {**g, "params": list(g["params"])} if isinstance(g, dict) else g for g in params
-        ]
+        def as_list(ps: Any) -> list[torch.Tensor]:
+            return [ps] if isinstance(ps, torch.Tensor) else list(ps)
+
+        groups = [{**g, "params": as_list(g["params"])} if isinstance(g, dict) else g
+                  for g in as_list(params)]
         flat = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
         options = WorkerOptions() if worker is None else worker
         tuning = tune_for_asyncsam(

@@ -306,6 +306,29 @@ def test_bad_inputs(kwargs: dict, name: str) -> None:
                                   ">=", "allowed", "tuned", "> 0", "WorkerOptions")), msg
 
 
+def test_tuned_functional_and_param_groups() -> None:
+    # AsyncSAM.tuned without a model (the loss takes the parameter list) and with param groups
+    x, y = make_data()
+    w = nn.Parameter(torch.zeros(10, 3, dtype=torch.float64))
+    b = nn.Parameter(torch.zeros(3, dtype=torch.float64))
+
+    def loss(params, batch):
+        return nn.functional.cross_entropy(batch[0] @ params[0] + params[1], batch[1])
+
+    groups = [{"params": w, "rho": 0.1}, {"params": [b], "rho": 0.0}]
+    with AsyncSAM.tuned(groups, torch.optim.SGD, lr=0.1, tau=2, descent_batch_size=32,
+                        ascent_loss=loss, ascent_batches=IndexSampler(x, y, 0),
+                        candidates=[4, 8, 16]) as opt:
+        assert opt.tau == 2 and [g["rho"] for g in opt.param_groups] == [0.1, 0.0]
+        assert opt.ascent_batch_size in (4, 8, 16) and opt.tuning.batch_size == 32
+        assert set(opt.tuning.ascent_time_s) <= {4, 8, 16}
+    for bad, name in [(dict(descent_batch_size=0), "descent_batch_size"),
+                      (dict(ascent_batches=iter([])), "callable")]:
+        kw = dict(descent_batch_size=32, ascent_loss=loss, ascent_batches=IndexSampler(x, y, 0))
+        with pytest.raises(ValueError, match=name):
+            AsyncSAM.tuned([w, b], torch.optim.SGD, lr=0.1, **{**kw, **bad})
+
+
 def test_model_must_own_params() -> None:
     m = make_net()
     other = nn.Linear(3, 3).double()
