@@ -107,23 +107,14 @@ def _print(res: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from asam_theory.sweeps import make_executor
     from asam_theory.torch.ablation import full_ablation
 
     cfg = settings(args)
     workers = cfg.pop("workers")
-    executor = None
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn: a forked child would inherit torch's thread pools
-        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
+    with make_executor(workers) as executor:  # a spawned process pool for workers > 1
         res = full_ablation(cfg.pop("variants"), cfg.pop("recipe"), cfg.pop("seeds"),
                             executor=executor, progress=not args.no_progress, **cfg)
-    finally:
-        if executor is not None:
-            executor.shutdown()
     res["workers"] = workers
     _print(res)
     if args.json_out:
