@@ -116,7 +116,8 @@ class AsyncSAM(torch.optim.Optimizer):
             ascent *look ahead*: the snapshot w_t is handed the descent batch B_{t+τ} of the
             step that will use it (its first b′ samples), so the stale ascent is computed on
             the batch its descent uses; the training loop takes its descent batches from the
-            same LookAhead. With τ = 0 in deterministic mode this is SAM.
+            same LookAhead. With τ = 0 this is SAM. With ``max_staleness`` > τ a step that
+            takes an older version v gets the batch of step v + τ, not its own.
         ascent_batch_size: b′ — ``None`` (``ascent_batches()`` decides) or a positive int
             (``ascent_batches(b′)``; with a LookAhead, the first b′ samples of the batch).
             :meth:`tuned` picks b′ by measurement.
