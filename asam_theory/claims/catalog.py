@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import ModuleType
 
-from asam_theory.claims import exact_mc, literature, penalty, theorems, threaded
+from asam_theory.claims import exact_mc, headline, literature, penalty, theorems, threaded
 from asam_theory.claims.base import Claim
 
 #: claim modules in report order
-MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded)
+MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded,
+                                   headline)
 
 
 def all_claims() -> tuple[Claim, ...]:

@@ -109,6 +109,7 @@ class LeaderboardConfig:
     crossover_steps: int = 40
     confidence: float = 0.95
     width: dict[str, int] = field(default_factory=dict)
+    timing_settings: tuple[str, ...] = ("idle", "equal")
 
     def validate(self) -> None:
         check_int("seeds", self.seeds, low=2)
@@ -262,7 +263,7 @@ def run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
     # 3. interleaved timing, both settings
     ds = sel_data[0]
     timing = time_methods(methods, chosen, sel_tensors[0], ds, model, cfg, bprime=bprime,
-                          tick=tick)
+                          settings=cfg.timing_settings, tick=tick)
     results = []
     sgd_acc = [r.test_acc for r in runs["sgd"]] if "sgd" in runs else None
     for m in methods:
@@ -361,7 +362,8 @@ def run_leaderboard(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod]
     cfg.validate()
     methods = list(default_methods() if methods is None else methods)
     per_cell = (sum(len(m.grid) * cfg.selection_seeds for m in methods)
-                + cfg.seeds * len(methods) + cfg.timing_rounds * 2 * len(methods))
+                + cfg.seeds * len(methods)
+                + cfg.timing_rounds * len(cfg.timing_settings) * len(methods))
     n_runs = len(cfg.datasets) * len(cfg.models) * per_cell
     if with_crossover:
         n_runs += len(cfg.crossover_widths) * cfg.crossover_rounds * min(3, len(methods))
