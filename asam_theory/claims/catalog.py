@@ -12,12 +12,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import ModuleType
 
-from asam_theory.claims import ablation, exact_mc, literature, penalty, theorems, threaded
+from asam_theory.claims import (
+    ablation,
+    exact_mc,
+    headline,
+    literature,
+    penalty,
+    theorems,
+    threaded,
+)
 from asam_theory.claims.base import Claim
 
 #: claim modules in report order
 MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded,
-                                   ablation)
+                                   ablation, headline)
 
 
 def all_claims() -> tuple[Claim, ...]:

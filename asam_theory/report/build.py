@@ -33,7 +33,7 @@ VERDICTS_SCHEMA = {
             "check": {"type": "string"},
             "method": {"type": "string",
                        "enum": ["symbolic", "exact", "monte_carlo", "threaded", "numerical",
-                                "pep"]},
+                                "pep", "real_data"]},
             "passed": {"type": "boolean"},
             "measured": {"description": "the measured value (number, list or object)"},
             "bound": {"description": "what it is held to (number, list, object or null)"},
