@@ -13,7 +13,9 @@ direction.  Settings:
   re-chosen per variant from {0.02, 0.05, 0.1, 0.2} on the validation split (3 selection
   seeds): 440 runs at most; about 30 min on 2 cores with ``--workers 2``.
 
-``--json OUT`` writes the whole result (per-seed accuracies, cosines, tables, chosen ρ).
+``--dataset mnist1d`` runs the same grid on MNIST-1D (:mod:`asam_theory.data`, its models
+from :mod:`asam_theory.torch.models`).  ``--json OUT`` writes the whole result (per-seed
+accuracies, cosines, tables, chosen ρ).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="paired seeds (0, 1, ...)")
     parser.add_argument("--steps", type=int, default=None, help="steps per run")
     parser.add_argument("--model", choices=("mlp", "cnn"), default=None)
+    parser.add_argument("--dataset", choices=("digits", "mnist1d"), default="digits",
+                        help="noisy digits (default) or MNIST-1D (the data extra)")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes running side by side (default 2 with --full, else 1)")
     parser.add_argument("--fidelity-every", type=int, default=None,
@@ -77,7 +81,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         else workers
     every = check_int("--fidelity-every", args.fidelity_every, low=0) \
         if args.fidelity_every is not None else every
-    recipe = Recipe(model=args.model or model, steps=steps)
+    recipe = Recipe(model=args.model or model, steps=steps, dataset=args.dataset)
     return dict(variants=variants, recipe=recipe, seeds=list(range(seeds)),
                 fidelity_every=every, workers=workers, **extra)
 
@@ -88,8 +92,8 @@ def _print(res: dict[str, Any]) -> None:
             continue
         s = res[study]
         rec = s["recipe"]
-        print(f"\n== {study}: {rec['model']}, BatchNorm {rec['batchnorm']}, {rec['steps']} steps,"
-              f" {len(s['seeds'])} paired seeds")
+        print(f"\n== {study}: {rec['dataset']}, {rec['model']}, BatchNorm {rec['batchnorm']}, "
+              f"{rec['steps']} steps, {len(s['seeds'])} paired seeds")
         if "rho" in s:
             print("   rho chosen on validation: "
                   + ", ".join(f"{k} {v:g}" for k, v in s["rho"].items()))

@@ -62,6 +62,9 @@ from asam_theory.torch.training import (
 )
 from asam_theory.validation import check_choice, check_int, check_real
 
+#: the data sets of the ablation, and MNIST-1D's example shape
+DATASETS: tuple[str, ...] = ("digits", "mnist1d")
+MNIST1D_SHAPE: tuple[int, ...] = (40,)
 Ascent = Literal["same", "independent", "previous"]
 ASCENTS: tuple[str, ...] = ("same", "independent", "previous")
 
@@ -106,10 +109,18 @@ BPRIME_SWEEP: tuple[Variant, ...] = tuple(
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything but the variant: data, model and the base optimizer's hyperparameters."""
+    """Everything but the variant: data, model and the base optimizer's hyperparameters.
+
+    ``dataset``: ``"digits"`` (scikit-learn's 8×8 digits, the models of
+    :mod:`asam_theory.torch.training`; the validation split is carved from the noisy training
+    split by :func:`split_validation`) or ``"mnist1d"`` (MNIST-1D, Greydanus & Kobak, ICML 2024,
+    arXiv:2011.14439, from :func:`asam_theory.data.load_dataset` with its own stratified
+    validation split and standardisation; the models of :mod:`asam_theory.torch.models`, the
+    ``-bn`` kind when ``batchnorm``; needs the ``data`` extra)."""
 
     model: str = "cnn"
     batchnorm: bool = True
+    dataset: str = "digits"
     steps: int = 600
     batch_size: int = 64
     lr: float = 0.05
@@ -121,6 +132,7 @@ class Recipe:
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, ("mlp", "cnn"))
+        check_choice("dataset", self.dataset, DATASETS)
         check_int("steps", self.steps, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_real("lr", self.lr, low=0.0, low_open=True)
@@ -146,9 +158,25 @@ def split_validation(data: DigitsData, fraction: float, seed: int) -> tuple[Digi
     return train, val
 
 
+def load_data(recipe: Recipe, seed: int) -> DigitsData:
+    """The recipe's data set for run ``seed`` (label noise on the training labels only)."""
+    if recipe.dataset == "mnist1d":
+        from asam_theory.data import load_dataset
+        from asam_theory.torch.training import tensor_data
+
+        return tensor_data(load_dataset("mnist1d", seed=seed, label_noise=recipe.label_noise,
+                                        val_fraction=recipe.validation_fraction))
+    return load_digits_data(label_noise=recipe.label_noise, seed=seed)
+
+
 def build_model(recipe: Recipe, seed: int) -> nn.Module:
-    """The recipe's model initialised from ``seed``; without BatchNorm its BatchNorm layers are
-    replaced by identities (same initialisation of every other layer)."""
+    """The recipe's model initialised from ``seed``; on digits without BatchNorm its BatchNorm
+    layers are replaced by identities (same initialisation of every other layer)."""
+    if recipe.dataset == "mnist1d":
+        from asam_theory.torch.models import make_model as make_data_model
+
+        kind = recipe.model + ("-bn" if recipe.batchnorm else "")
+        return make_data_model(kind, MNIST1D_SHAPE, 10, seed=seed)
     model = make_model(recipe.model, seed)
     if not recipe.batchnorm:
         for parent in model.modules():
@@ -184,9 +212,14 @@ def train_variant(variant: Variant, recipe: Recipe, seed: int,
     Pairing: the model's initialisation, the descent batches and the independent ascent
     batches depend on ``seed`` only, so two variants run with one seed share them."""
     if data is None:
-        data = load_digits_data(label_noise=recipe.label_noise, seed=seed)
+        data = load_data(recipe, seed)
     data = data.to("cpu", dtype)
-    train, val = split_validation(data, recipe.validation_fraction, seed)
+    if data.x_val is not None:  # the data layer's own validation split
+        train = data
+        val = DigitsData(data.x_val, data.y_val, data.x_test, data.y_test,
+                         torch.zeros(len(data.y_val), dtype=torch.bool), data.label_noise)
+    else:
+        train, val = split_validation(data, recipe.validation_fraction, seed)
     model = build_model(recipe, seed).to(dtype).train()
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     params = [p for p in model.parameters() if p.requires_grad]
@@ -316,8 +349,8 @@ def decompose(acc: dict[str, Sequence[float]], confidence: float = 0.95) -> list
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_data(label_noise: float, seed: int) -> DigitsData:
-    return load_digits_data(label_noise=label_noise, seed=seed)
+def _cached_data(recipe: Recipe, seed: int) -> DigitsData:
+    return load_data(recipe, seed)
 
 
 def run_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,11 +364,17 @@ def run_config(config: Mapping[str, Any]) -> dict[str, Any]:
     prev = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        out = train_variant(variant, recipe, seed, _cached_data(recipe.label_noise, seed),
+        out = train_variant(variant, recipe, seed, _cached_data(_data_key(recipe), seed),
                             int(config.get("fidelity_every", 0)))
     finally:
         torch.set_num_threads(prev)
     return {k: out[k] for k in ("test_acc", "val_acc", "final_loss", "fidelity")}
+
+
+def _data_key(recipe: Recipe) -> Recipe:
+    """What the data depend on (the cache key): data set, label noise, validation fraction."""
+    return Recipe(dataset=recipe.dataset, label_noise=recipe.label_noise,
+                  validation_fraction=recipe.validation_fraction)
 
 
 def _config(variant: Variant, recipe: Recipe, seed: int, fidelity_every: int) -> dict:

@@ -147,3 +147,21 @@ def test_full_ablation_studies_and_rho_choice_on_validation():
            "recipe": {**res["batchnorm"]["recipe"], "rho": rho["rho"]["asyncsam"]},
            "seed": 1, "fidelity_every": 0}
     assert rho["per_seed"]["asyncsam"][1] == run_config(cfg)["test_acc"]
+
+
+def test_mnist1d_recipe_uses_the_data_layer_and_its_models():
+    """MNIST-1D: the data layer's validation split, the 1-D CNN with BatchNorm (or without),
+    paired runs through the same emulation."""
+    from asam_theory.torch.ablation import load_data, run_ablation
+
+    r = Recipe(model="cnn", steps=4, batch_size=16, dataset="mnist1d")
+    data = load_data(r, 0)
+    assert data.x_train.shape[1] == 40 and data.x_val is not None
+    bn = [m for m in build_model(r, 0).modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert bn and not [m for m in build_model(Recipe(dataset="mnist1d", batchnorm=False), 0)
+                       .modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    res = run_ablation([SGD_VARIANT, SAM_VARIANT], r, [0, 1])
+    assert res["recipe"]["dataset"] == "mnist1d"
+    assert all(0.0 <= a <= 1.0 for a in res["per_seed"]["sam"])
+    with pytest.raises(ValueError, match="dataset"):
+        Recipe(dataset="cifar")
