@@ -135,7 +135,7 @@ for i, n in enumerate(names):
     ax.scatter(np.full(len(fid[n]), i), fid[n], s=12, color="C2" if n in ("sam",) or
                "lookahead" in n else "C1")
     ax.hlines(fid[n].mean(), i - 0.3, i + 0.3, color="k")
-ax.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
 ax.set(ylabel="cosine to SAM's fresh direction", ylim=(min(0.0, *(f.min() for f in
        fid.values())) - 0.05, 1.05), title="perturbation direction")
 
@@ -148,7 +148,7 @@ for k in range(len(res["seeds"])):
 for i, d in enumerate(parts.values()):
     ax.scatter(np.full(len(d), i), 100 * d, s=14, zorder=3)
 ax.axhline(0, color="k", lw=0.8)
-ax.set_xticks(range(len(parts)), list(parts), rotation=15, fontsize=8)
+ax.set_xticks(range(len(parts)), list(parts), rotation=15, ha="right", fontsize=8)
 ax.set(ylabel="SAM − variant, per seed (pp)", title="paired differences by seed")
 fig.tight_layout()
 
