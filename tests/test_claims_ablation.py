@@ -45,3 +45,22 @@ def test_quick_claim_runs_and_reports_both_checks():
     assert all(v.error is None for v in vs), [v.error for v in vs]
     assert vs[0].outcome == "holds", vs[0].summary  # the direction effect is large (cos ~1 vs ~0.3)
     assert vs[1].outcome in ("holds", "fails", "inconclusive") and vs[1].table
+
+
+def test_full_mode_reports_the_three_studies(monkeypatch):
+    """Full mode runs full_ablation: the verdict is read on the BatchNorm study and the table
+    holds the BatchNorm-off and rho-re-chosen studies too (synthetic accuracies)."""
+    fake = _fake(_acc(0.85, 0.92, 0.92) | {"previous_tau1": [0.9, 0.9]})
+
+    def full(variants, recipe, seeds, **kw):
+        one = fake([v for v in variants if v.name in {"sgd", "sam", "asyncsam", "lookahead_tau1",
+                                                      "independent_tau0"}], recipe, seeds[:2])
+        return {"batchnorm": one, "no_batchnorm": one,
+                "rho_chosen": {**one, "rho": {"sam": 0.1}, "rho_scores": {"sam": {"0.1": 0.9}}},
+                "runs": 1, "wall_s": 0.0}
+
+    monkeypatch.setattr(ab, "full_ablation", full)
+    out = ab.remedy_check(Settings(mode="full", seed=0))
+    assert out.status == "holds"
+    assert {r["study"] for r in out.table} == {"batchnorm", "no_batchnorm", "rho_chosen"}
+    assert out.config["rho_chosen"]["rho"] == {"sam": 0.1}

@@ -15,6 +15,7 @@ from types import ModuleType
 from asam_theory.claims import (
     ablation,
     exact_mc,
+    headline,
     literature,
     peers,
     penalty,
@@ -26,7 +27,7 @@ from asam_theory.claims.base import Claim
 
 #: claim modules in report order
 MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded, pep,
-                                   peers, ablation)
+                                   peers, ablation, headline)
 
 
 def all_claims() -> tuple[Claim, ...]:

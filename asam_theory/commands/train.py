@@ -1,198 +1,117 @@
-"""``asam-theory train``: SGD vs SAM vs AsyncSAM vs SAMPa on scikit-learn digits.
+"""``asam-theory train``: the real-data leaderboard.
 
-For each model (MLP, small CNN) and method, trains ``--seeds`` runs and reports the test accuracy
-mean with a Student-t confidence interval, the wall time per step, AsyncSAM's measured staleness
-histogram and its penalty fidelity (cosine of the stale to the fresh ascent direction on the same
-ascent batch, every ``--fidelity-every`` steps). Writes ``results.json`` and figures
-(``accuracy.png``, ``staleness.png`` with the staleness histogram and fidelity, and
-``time_per_step.png``) into ``--out``.
+Every method (SGD, SAM, AsyncSAM τ = 1 with b′ tuned from measured timings, SAMPa-0.2) × data
+set (MNIST-1D, digits; 20 % symmetric label noise on the training labels) × model (MLP, CNN) ×
+seeds, each method's lr/ρ chosen on the validation split; test accuracy with 95 % intervals,
+interleaved time per step with an idle second core and with equal resources, counted gradient
+evaluations, AsyncSAM's staleness and penalty fidelity, and its crossover against model width
+(:mod:`asam_theory.torch.leaderboard`).  Writes ``DIR/index.html`` (self-contained),
+``DIR/results.json`` and ``DIR/figures/``.
+
+``--quick`` (≤ 2 min on 2 idle cores): MLPs only, 2 seeds, 150 steps, a 2-point ρ grid, one
+timing round.  Default (≤ 20 min on 2 idle cores): MLP and CNN, 5 seeds, 2,000 steps on MNIST-1D
+and 600 on digits, lr ∈ {0.05, 0.1} × ρ ∈ {0.05, 0.1}.  MNIST-1D needs the ``data`` extra
+(``pip install "asam-theory[data]"``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from collections import Counter
+import shlex
+import sys
 from pathlib import Path
-from typing import Any
-
-from asam_theory.stats import t_interval
 
 NAME = "train"
-HELP = "train SGD/SAM/AsyncSAM/SAMPa on digits (with label noise) over seeds; JSON + figures"
+HELP = ("the real-data leaderboard: every method x MNIST-1D/digits (label noise) x model x "
+        "seeds; index.html + results.json + figures")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="train-out", help="output directory")
-    parser.add_argument("--quick", action="store_true", help="small setting (well under 2 min)")
-    parser.add_argument("--seeds", type=int, default=None, help="runs per method (default 5)")
-    parser.add_argument("--steps", type=int, default=None, help="steps per run")
-    parser.add_argument("--methods", default="sgd,sam,asyncsam,sampa")
-    parser.add_argument("--models", default="mlp,cnn")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--ascent-batch-size", type=int, default=None, help="b′ (default b)")
+    parser.add_argument("--out", default="leaderboard", help="output directory")
+    parser.add_argument("--quick", action="store_true", help="small setting (about a minute)")
+    parser.add_argument("--seeds", type=int, default=None, help="evaluation seeds (>= 2)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per run (default per data set)")
+    parser.add_argument("--datasets", default="mnist1d,digits")
+    parser.add_argument("--models", default=None,
+                        help="comma list of mlp, cnn, mlp-bn, cnn-bn (default mlp,cnn; "
+                             "quick: mlp)")
+    parser.add_argument("--methods", default=None, help="comma list (default: all)")
     parser.add_argument("--label-noise", type=float, default=0.2)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument("--rho", type=float, default=0.05)
-    parser.add_argument("--tau", type=int, default=1)
-    parser.add_argument("--max-staleness", type=int, default=None)
-    parser.add_argument("--lam", type=float, default=0.2, help="SAMPa λ")
-    parser.add_argument("--fidelity-every", type=int, default=10)
-    parser.add_argument("--device", default=None, help="descent device (default cuda if any)")
-    parser.add_argument("--ascent-device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads per role")
-    parser.add_argument("--confidence", type=float, default=0.95)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lrs", default=None, help="lr grid, comma list")
+    parser.add_argument("--rhos", default=None, help="rho grid, comma list")
+    parser.add_argument("--timing-rounds", type=int, default=None)
+    parser.add_argument("--widths", default=None, help="crossover MLP widths, comma list")
+    parser.add_argument("--no-crossover", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
 
 
-def _figures(out: Path, summary: dict[str, Any]) -> list[str]:
-    import matplotlib
+def _floats(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
+    if text is None:
+        return default
+    return tuple(float(x) for x in text.split(",") if x.strip())
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    files = []
-    models = list(summary)
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.5), squeeze=False)
-    for ax, mk in zip(axes[0], models, strict=True):
-        methods = list(summary[mk])
-        means = [summary[mk][m]["test_acc"]["mean"] for m in methods]
-        errs = [summary[mk][m]["test_acc"]["half_width"] for m in methods]
-        ax.bar(methods, means, yerr=errs, capsize=4, color="tab:blue", alpha=0.8)
-        lo = min(m - e for m, e in zip(means, errs, strict=True))
-        ax.set_ylim(max(0.0, lo - 0.05), min(1.0, max(means) + 0.03))
-        ax.set_title(f"{mk}: test accuracy (mean, t-CI)")
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=100)
-    plt.close(fig)
-    files.append("accuracy.png")
+def build_config(args: argparse.Namespace):
+    """The :class:`LeaderboardConfig` and method list for these arguments."""
+    from asam_theory.data import DATASETS
+    from asam_theory.torch.leaderboard import LeaderboardConfig, default_methods
+    from asam_theory.torch.models import MODEL_KINDS
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for mk in models:
-        a = summary[mk].get("asyncsam")
-        if a is None:
-            continue
-        hist = {int(k): v for k, v in a["staleness_histogram"].items()}
-        ks = sorted(hist)
-        axes[0].bar([k + (0.2 if mk == "cnn" else -0.2) for k in ks], [hist[k] for k in ks],
-                    width=0.4, label=mk)
-        fid = a["fidelity_values"]
-        if fid:
-            axes[1].hist(fid, bins=20, alpha=0.6, label=mk)
-    all_k = sorted({int(k) for mk in models if "asyncsam" in summary[mk]
-                    for k in summary[mk]["asyncsam"]["staleness_histogram"]})
-    axes[0].set_xticks(all_k)
-    axes[0].set_title("AsyncSAM measured staleness (steps used, all seeds)")
-    axes[0].set_xlabel("staleness (steps)")
-    axes[1].set_title("penalty fidelity cos(stale, fresh)")
-    for ax in axes:
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "staleness.png", dpi=100)
-    plt.close(fig)
-    files.append("staleness.png")
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for mk in models:
-        for m, s in summary[mk].items():
-            ax.bar(f"{mk}\n{m}", s["time_per_step_ms"]["mean"], color="tab:orange")
-    ax.set_ylabel("ms / step")
-    ax.set_title("wall time per step")
-    ax.tick_params(axis="x", labelsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "time_per_step.png", dpi=100)
-    plt.close(fig)
-    files.append("time_per_step.png")
-    return files
+    q = args.quick
+    datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
+    for d in datasets:
+        if d not in DATASETS:
+            raise ValueError(f"--datasets: {d!r} is not one of {list(DATASETS)}")
+    models = tuple(m.strip() for m in (args.models or ("mlp" if q else "mlp,cnn")).split(",")
+                   if m.strip())
+    for m in models:
+        if m not in MODEL_KINDS:
+            raise ValueError(f"--models: {m!r} is not one of {list(MODEL_KINDS)}")
+    methods = default_methods(lrs=_floats(args.lrs, (0.1,) if q else (0.05, 0.1)),
+                              rhos=_floats(args.rhos, (0.05, 0.1)))
+    if args.methods:
+        names = [m.strip() for m in args.methods.split(",") if m.strip()]
+        known = [m.name for m in methods]
+        for n in names:
+            if n not in known:
+                raise ValueError(f"--methods: {n!r} is not one of {known}")
+        methods = [m for m in methods if m.name in names]
+    steps = {"mnist1d": 150, "digits": 150} if q else {"mnist1d": 2000, "digits": 600}
+    if args.steps is not None:
+        steps = dict.fromkeys(steps, args.steps)
+    widths = (64, 512) if q else (64, 256, 1024, 2048)
+    if args.widths:
+        widths = tuple(int(w) for w in args.widths.split(",") if w.strip())
+    cfg = LeaderboardConfig(
+        datasets=datasets, models=models,
+        seeds=args.seeds if args.seeds is not None else (2 if q else 5),
+        steps=steps, batch_size=args.batch_size, label_noise=args.label_noise,
+        timing_rounds=args.timing_rounds or (1 if q else 5),
+        timing_steps=10 if q else 60, timing_warmup=3 if q else 10,
+        crossover_dataset=datasets[0], crossover_widths=widths,
+        crossover_rounds=1 if q else 3, crossover_steps=10 if q else 40,
+    )
+    return cfg, methods
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from asam_theory.report.leaderboard import leaderboard_rows, write_leaderboard
+    from asam_theory.torch.leaderboard import run_leaderboard
 
-    from asam_theory.torch.training import METHODS, MODELS, load_digits_data, run_method
-
-    seeds = args.seeds if args.seeds is not None else 5
-    steps = args.steps if args.steps is not None else (120 if args.quick else 600)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"--methods: {m!r} is not one of {METHODS}")
-    for m in models:
-        if m not in MODELS:
-            raise ValueError(f"--models: {m!r} is not one of {MODELS}")
-    if seeds < 1 or steps < 1:
-        raise ValueError("--seeds and --steps must be >= 1")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch.set_num_threads(max(1, args.threads))
+    cfg, methods = build_config(args)
+    payload = run_leaderboard(cfg, methods, progress=not args.no_progress,
+                              with_crossover=not args.no_crossover)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    t_start = time.perf_counter()
-    runs: list[dict[str, Any]] = []
-    summary: dict[str, dict[str, Any]] = {}
-    for mk in models:
-        summary[mk] = {}
-        for method in methods:
-            results = []
-            for seed in range(seeds):
-                data = load_digits_data(label_noise=args.label_noise, seed=seed)
-                r = run_method(
-                    method, data, model_kind=mk, seed=seed, steps=steps,
-                    batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                    weight_decay=args.weight_decay, rho=args.rho, tau=args.tau,
-                    max_staleness=args.max_staleness, ascent_batch_size=args.ascent_batch_size,
-                    lam=args.lam, device=device, ascent_device=args.ascent_device,
-                    fidelity_every=args.fidelity_every,
-                )
-                results.append(r)
-                runs.append({
-                    "model": mk, "method": method, "seed": seed, "test_acc": r.test_acc,
-                    "train_acc_clean": r.train_acc_clean, "final_train_loss": r.final_train_loss,
-                    "time_per_step_s": r.time_per_step_s,
-                    "staleness_histogram": dict(Counter(r.staleness)),
-                    "fidelity": r.fidelity,
-                })
-            hist: Counter[int] = Counter()
-            fid: list[float] = []
-            for r in results:
-                hist.update(r.staleness)
-                fid.extend(c for _, c in r.fidelity if c == c)
-            entry: dict[str, Any] = {
-                "test_acc": t_interval([r.test_acc for r in results], args.confidence),
-                "train_acc_clean": t_interval([r.train_acc_clean for r in results],
-                                              args.confidence),
-                "time_per_step_ms": t_interval([1e3 * r.time_per_step_s for r in results],
-                                               args.confidence),
-            }
-            if method.startswith("asyncsam"):
-                entry["staleness_histogram"] = {str(k): hist[k] for k in sorted(hist)}
-                entry["fidelity_values"] = fid
-                entry["fidelity"] = (
-                    {"mean": sum(fid) / len(fid), "min": min(fid), "n": len(fid)} if fid else None
-                )
-                entry["ascent_batch_size"] = results[0].ascent_batch_size
-            summary[mk][method] = entry
-            acc = entry["test_acc"]
-            print(f"{mk:4s} {method:12s} test acc {acc['mean']:.4f} ± {acc['half_width']:.4f}"
-                  f"  {entry['time_per_step_ms']['mean']:.2f} ms/step"
-                  + (f"  staleness {entry['staleness_histogram']}"
-                     f"  fidelity {entry['fidelity']['mean']:.3f}"
-                     if method.startswith("asyncsam") and entry["fidelity"] else ""),
-                  flush=True)
-    config = {k: v for k, v in vars(args).items() if not k.startswith("_")}
-    config.update(seeds=seeds, steps=steps, device=device, methods=methods, models=models)
-    files = _figures(out, summary)
-    payload = {
-        "config": config,
-        "summary": summary,
-        "runs": runs,
-        "wall_s": time.perf_counter() - t_start,
-        "figures": files,
-    }
-    (out / "results.json").write_text(json.dumps(payload, indent=2))
-    print(f"wrote {out / 'results.json'} and {', '.join(files)} "
-          f"({payload['wall_s']:.1f} s)")
+    command = "asam-theory " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
+        if sys.argv and sys.argv[0].endswith("asam-theory") else "asam-theory train"
+    paths = write_leaderboard(out, payload, command=command,
+                              mode="quick" if args.quick else "default")
+    for row in leaderboard_rows(payload["results"]):
+        print(f"{row['dataset']:8s} {row['model']:6s} {row['method']:9s} "
+              f"{row['test acc [95% CI]']}  {row['ms/step idle 2nd core']:8.3f} ms/step "
+              f"(x{row['× SGD']}; equal {row['× SGD (equal)']})  "
+              f"{row['grad evals/step']:.2f} grads/step", flush=True)
+    print(f"wrote {paths['index']} and {paths['results']} ({payload['wall_s']:.0f} s)")
     return 0

@@ -7,6 +7,7 @@
 * :class:`SAMPa` — SAMPa (Xie et al., NeurIPS 2024) with its two gradients computed concurrently.
 * :class:`LookSAM`, :class:`AESAM`, :class:`KSAM`, :class:`SSAM` — efficient-SAM peers
   (same names as the numpy rules in :mod:`asam_theory.methods`).
+* :class:`LookAhead` — look-ahead ascent batches: the worker gets B_{t+τ} when step t starts.
 * :func:`tune_ascent_batch` — system-aware b′.
 * :func:`bn_frozen` — BatchNorm bypass for perturbed passes.
 * :class:`SAMFamily` — shared base of the SAM-family optimizers and the per-sample loss
@@ -27,6 +28,7 @@ from asam_theory.torch.ausam import AUSAM
 from asam_theory.torch.bench import run_bench
 from asam_theory.torch.bisam import BiSAM
 from asam_theory.torch.ksam import KSAM
+from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.looksam import LookSAM
 from asam_theory.torch.realrun import ThreadedQuadraticRun, threaded_quadratic_run
 from asam_theory.torch.rwp import RWP
@@ -49,6 +51,7 @@ __all__ = [
     "AscentBatchTuning",
     "AscentWorkerError",
     "AsyncSAM",
+    "LookAhead",
     "RunResult",
     "SAM",
     "SAMFamily",

@@ -33,6 +33,7 @@ from asam_theory.torch._worker import (
     Result,
     VersionedWorker,
 )
+from asam_theory.torch.lookahead import LookAhead
 from asam_theory.validation import check_int
 
 
@@ -114,8 +115,10 @@ class SequentialDirections:
         batch_size: int | None,
         tau: int,
         keep_batch: bool,
+        lookahead: LookAhead | None = None,
     ) -> None:
         self._computer = computer
+        self._lookahead = lookahead
         self._batches = batches
         self._batch_size = batch_size
         self._tau = tau
@@ -134,7 +137,9 @@ class SequentialDirections:
         s = max(step - self._tau, 0)
         if s not in self._history:
             raise RuntimeError(f"AsyncSAM: iterate w_{s} missing from the history")
-        batch = move_batch(self._batches.draw(self._batch_size), self._device)
+        raw = (self._batches.draw(self._batch_size) if self._lookahead is None
+               else self._lookahead.ascent_batch(step, self._batch_size))  # B_t at w_s
+        batch = move_batch(raw, self._device)
         u = self._computer.direction(self._history[s], batch)
         return Result(s, u, batch if self._keep_batch else None)
 
@@ -167,8 +172,12 @@ class ThreadedDirections:
         max_staleness: int,
         descent_device: torch.device,
         options: WorkerOptions,
+        lookahead: LookAhead | None = None,
     ) -> None:
         self._device: torch.device = options.device  # type: ignore[assignment]
+        self._lookahead = lookahead
+        self._tau = tau
+        self._batch_size = batch_size
         self._descent_device = descent_device
         self._same_device = self._device == descent_device
         self._timeout = options.timeout
@@ -210,7 +219,14 @@ class ThreadedDirections:
 
     def submit(self, version: int, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         bufs, event = self._copy(params)
-        self.worker.submit(Job(version, bufs, event))
+        la = self._lookahead
+        if la is None:
+            self.worker.submit(Job(version, bufs, event))
+        elif la.available(version + self._tau):
+            # look-ahead: w_t goes with B_{t+tau}, the batch of the step that uses it
+            batch = la.ascent_batch(version + self._tau, self._batch_size)
+            self.worker.submit(Job(version, bufs, event, batch=batch))
+        # else: the batches have ended, no step will use this version
         return bufs
 
     def acquire(self, step: int) -> Result:
@@ -234,7 +250,13 @@ class ThreadedDirections:
         done = {
             int(v): Result(int(v), _to(u, self._device)) for v, u in state["directions"].items()
         }
-        jobs = {int(v): Job(int(v), _to(w, self._device)) for v, w in state["snapshots"].items()}
+        la = self._lookahead
+        jobs = {
+            int(v): Job(int(v), _to(w, self._device)) if la is None else
+            Job(int(v), _to(w, self._device),
+                batch=la.ascent_batch(int(v) + self._tau, self._batch_size))
+            for v, w in state["snapshots"].items()
+        }
         self.worker.restore(done, jobs, int(state["origin"]), version)
 
     def close(self, join_timeout: float = 30.0) -> None:

@@ -38,10 +38,12 @@ norm.  :func:`penalty_gap` measures :math:`\mathbb E_B\|\nabla L_B(w)\|` against
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -60,6 +62,9 @@ from asam_theory.torch.training import (
 )
 from asam_theory.validation import check_choice, check_int, check_real
 
+#: the data sets of the ablation, and MNIST-1D's example shape
+DATASETS: tuple[str, ...] = ("digits", "mnist1d")
+MNIST1D_SHAPE: tuple[int, ...] = (40,)
 Ascent = Literal["same", "independent", "previous"]
 ASCENTS: tuple[str, ...] = ("same", "independent", "previous")
 
@@ -104,10 +109,18 @@ BPRIME_SWEEP: tuple[Variant, ...] = tuple(
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything but the variant: data, model and the base optimizer's hyperparameters."""
+    """Everything but the variant: data, model and the base optimizer's hyperparameters.
+
+    ``dataset``: ``"digits"`` (scikit-learn's 8×8 digits, the models of
+    :mod:`asam_theory.torch.training`; the validation split is carved from the noisy training
+    split by :func:`split_validation`) or ``"mnist1d"`` (MNIST-1D, Greydanus & Kobak, ICML 2024,
+    arXiv:2011.14439, from :func:`asam_theory.data.load_dataset` with its own stratified
+    validation split and standardisation; the models of :mod:`asam_theory.torch.models`, the
+    ``-bn`` kind when ``batchnorm``; needs the ``data`` extra)."""
 
     model: str = "cnn"
     batchnorm: bool = True
+    dataset: str = "digits"
     steps: int = 600
     batch_size: int = 64
     lr: float = 0.05
@@ -119,6 +132,7 @@ class Recipe:
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, ("mlp", "cnn"))
+        check_choice("dataset", self.dataset, DATASETS)
         check_int("steps", self.steps, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_real("lr", self.lr, low=0.0, low_open=True)
@@ -130,8 +144,8 @@ class Recipe:
 def split_validation(data: DigitsData, fraction: float, seed: int) -> tuple[DigitsData,
                                                                             DigitsData]:
     """``(train, validation)``: a seeded random ``fraction`` of the (noisy-label) training set
-    held out; the validation labels are the clean ones where known (the noise mask), so model
-    selection sees clean labels exactly as the test set does."""
+    held out.  The validation labels carry the same label noise as the training labels (what a
+    user has), so model selection never sees a clean label; the test set stays untouched."""
     n = len(data.y_train)
     gen = torch.Generator().manual_seed(seed + 20_011)
     perm = torch.randperm(n, generator=gen)
@@ -144,9 +158,25 @@ def split_validation(data: DigitsData, fraction: float, seed: int) -> tuple[Digi
     return train, val
 
 
+def load_data(recipe: Recipe, seed: int) -> DigitsData:
+    """The recipe's data set for run ``seed`` (label noise on the training labels only)."""
+    if recipe.dataset == "mnist1d":
+        from asam_theory.data import load_dataset
+        from asam_theory.torch.training import tensor_data
+
+        return tensor_data(load_dataset("mnist1d", seed=seed, label_noise=recipe.label_noise,
+                                        val_fraction=recipe.validation_fraction))
+    return load_digits_data(label_noise=recipe.label_noise, seed=seed)
+
+
 def build_model(recipe: Recipe, seed: int) -> nn.Module:
-    """The recipe's model initialised from ``seed``; without BatchNorm its BatchNorm layers are
-    replaced by identities (same initialisation of every other layer)."""
+    """The recipe's model initialised from ``seed``; on digits without BatchNorm its BatchNorm
+    layers are replaced by identities (same initialisation of every other layer)."""
+    if recipe.dataset == "mnist1d":
+        from asam_theory.torch.models import make_model as make_data_model
+
+        kind = recipe.model + ("-bn" if recipe.batchnorm else "")
+        return make_data_model(kind, MNIST1D_SHAPE, 10, seed=seed)
     model = make_model(recipe.model, seed)
     if not recipe.batchnorm:
         for parent in model.modules():
@@ -182,9 +212,14 @@ def train_variant(variant: Variant, recipe: Recipe, seed: int,
     Pairing: the model's initialisation, the descent batches and the independent ascent
     batches depend on ``seed`` only, so two variants run with one seed share them."""
     if data is None:
-        data = load_digits_data(label_noise=recipe.label_noise, seed=seed)
+        data = load_data(recipe, seed)
     data = data.to("cpu", dtype)
-    train, val = split_validation(data, recipe.validation_fraction, seed)
+    if data.x_val is not None:  # the data layer's own validation split
+        train = data
+        val = DigitsData(data.x_val, data.y_val, data.x_test, data.y_test,
+                         torch.zeros(len(data.y_val), dtype=torch.bool), data.label_noise)
+    else:
+        train, val = split_validation(data, recipe.validation_fraction, seed)
     model = build_model(recipe, seed).to(dtype).train()
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     params = [p for p in model.parameters() if p.requires_grad]
@@ -262,8 +297,7 @@ def choose_rho(variant: Variant, recipe: Recipe, grid: Sequence[float], seeds: S
         r = Recipe(**{**asdict(recipe), "rho": float(rho)})
         scores[float(rho)] = float(np.mean([train_variant(variant, r, s)["val_acc"]
                                             for s in seeds]))
-    best = max(scores, key=lambda k: (scores[k], -k))
-    return best, scores
+    return best_rho(scores), scores
 
 
 #: the comparisons of the decomposition: (name, minuend variant, subtrahend variant)
@@ -314,44 +348,152 @@ def decompose(acc: dict[str, Sequence[float]], confidence: float = 0.95) -> list
     return rows
 
 
-def run_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
-                 fidelity_every: int = 0, progress: bool = False,
-                 threads: int = 1) -> dict[str, Any]:
-    """Every variant on every seed (paired), then :func:`decompose`.  Returns ``{"recipe",
-    "variants", "per_seed": {name: [acc, ...]}, "fidelity": {name: mean cosine},
-    "fidelity_per_seed", "table": rows}`` (fidelity only for perturbed variants, when
-    ``fidelity_every`` > 0).  Runs with ``threads`` intra-op threads (restored after): the
-    emulation is sequential, so one thread per run is the fair and the fast setting on a small
-    model."""
+@functools.lru_cache(maxsize=16)
+def _cached_data(recipe: Recipe, seed: int) -> DigitsData:
+    return load_data(recipe, seed)
+
+
+def run_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """One training run from a picklable config ``{"variant": asdict(Variant), "recipe":
+    asdict(Recipe), "seed", "fidelity_every"}`` (the task of :func:`~asam_theory.sweeps.
+    run_sweep`); returns the scalar results of :func:`train_variant`.  Runs with one intra-op
+    thread (the emulation is sequential; parallelism comes from running configs side by
+    side), restoring the caller's setting."""
+    variant, recipe = Variant(**config["variant"]), Recipe(**config["recipe"])
+    seed = int(config["seed"])
     prev = torch.get_num_threads()
-    torch.set_num_threads(check_int("threads", threads, low=1))
+    torch.set_num_threads(1)
     try:
-        return _run_ablation(variants, recipe, seeds, fidelity_every, progress)
+        out = train_variant(variant, recipe, seed, _cached_data(_data_key(recipe), seed),
+                            int(config.get("fidelity_every", 0)))
     finally:
         torch.set_num_threads(prev)
+    return {k: out[k] for k in ("test_acc", "val_acc", "final_loss", "fidelity")}
 
 
-def _run_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
-                  fidelity_every: int, progress: bool) -> dict[str, Any]:
-    runs: dict[str, list[dict]] = {v.name: [] for v in variants}
-    jobs = [(v, s) for s in seeds for v in variants]
-    it: Any = jobs
-    if progress:
-        from tqdm.auto import tqdm
+def _data_key(recipe: Recipe) -> Recipe:
+    """What the data depend on (the cache key): data set, label noise, validation fraction."""
+    return Recipe(dataset=recipe.dataset, label_noise=recipe.label_noise,
+                  validation_fraction=recipe.validation_fraction)
 
-        it = tqdm(jobs, desc="ablation", unit="run")
-    data_cache: dict[int, DigitsData] = {}
-    for v, s in it:
-        if s not in data_cache:
-            data_cache[s] = load_digits_data(label_noise=recipe.label_noise, seed=s)
-        runs[v.name].append(train_variant(v, recipe, s, data_cache[s], fidelity_every))
-    acc = {k: [r["test_acc"] for r in rs] for k, rs in runs.items()}
-    fid_seed = {k: [r["fidelity"] for r in rs] for k, rs in runs.items()
+
+def _config(variant: Variant, recipe: Recipe, seed: int, fidelity_every: int) -> dict:
+    return {"variant": asdict(variant), "recipe": asdict(recipe), "seed": int(seed),
+            "fidelity_every": int(fidelity_every)}
+
+
+def _sweep(configs: list[dict], executor: Executor | None, progress: bool,
+           desc: str) -> list[dict]:
+    from asam_theory.sweeps import run_sweep
+
+    return run_sweep(run_config, configs, executor, progress=progress, desc=desc)
+
+
+def _collect(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
+             rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The result dict of :func:`run_ablation` from sweep rows (one per variant × seed)."""
+    runs: dict[str, dict[int, Mapping]] = {v.name: {} for v in variants}
+    for r in rows:
+        runs[r["variant"]["name"]][int(r["seed"])] = r
+    ordered = {k: [rs[s] for s in seeds] for k, rs in runs.items()}
+    acc = {k: [float(r["test_acc"]) for r in rs] for k, rs in ordered.items()}
+    fid_seed = {k: [float(r["fidelity"]) for r in rs] for k, rs in ordered.items()
                 if rs and rs[0]["fidelity"] is not None}
     fid = {k: float(np.mean(v)) for k, v in fid_seed.items()}
     return {"recipe": asdict(recipe), "variants": [asdict(v) for v in variants],
             "seeds": list(seeds), "per_seed": acc, "fidelity": fid,
             "fidelity_per_seed": fid_seed, "table": decompose(acc)}
+
+
+def run_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
+                 fidelity_every: int = 0, progress: bool = False,
+                 executor: Executor | None = None) -> dict[str, Any]:
+    """Every variant on every seed (paired), then :func:`decompose`.  Returns ``{"recipe",
+    "variants", "seeds", "per_seed": {name: [acc, ...]}, "fidelity": {name: mean cosine},
+    "fidelity_per_seed", "table": rows}`` (fidelity only for perturbed variants, when
+    ``fidelity_every`` > 0).  Each run uses one intra-op thread (:func:`run_config`);
+    ``executor`` (e.g. a process pool) runs them side by side, ``None`` in this process."""
+    check_int("fidelity_every", fidelity_every, low=0)
+    configs = [_config(v, recipe, s, fidelity_every) for s in seeds for v in variants]
+    rows = _sweep(configs, executor, progress, "ablation")
+    return _collect(variants, recipe, seeds, rows)
+
+
+#: the ρ grid of the per-variant re-choice (the default ρ = 0.05 in the middle)
+RHO_GRID: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)
+#: seeds of the ρ selection runs (disjoint from the evaluation seeds 0, 1, ...)
+RHO_SEEDS: tuple[int, ...] = (100, 101, 102)
+
+
+def best_rho(scores: Mapping[float, float]) -> float:
+    """The ρ with the highest mean validation accuracy (ties: the smaller ρ)."""
+    return max(scores, key=lambda k: (scores[k], -k))
+
+
+def full_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int], *,
+                  batchnorm_off: bool = True, rho_grid: Sequence[float] = RHO_GRID,
+                  rho_seeds: Sequence[int] = RHO_SEEDS, fidelity_every: int = 20,
+                  executor: Executor | None = None, progress: bool = False,
+                  ) -> dict[str, Any]:
+    """The whole ablation: three studies, each a :func:`run_ablation` result.
+
+    * ``"batchnorm"`` — ``recipe`` (with its BatchNorm) at its ρ;
+    * ``"no_batchnorm"`` — the same with ``Recipe(batchnorm=False)`` (if ``batchnorm_off``);
+    * ``"rho_chosen"`` — every perturbed variant at its own ρ, the one of ``rho_grid`` with
+      the best mean *validation* accuracy over ``rho_seeds`` (:func:`best_rho`; the test set
+      is never looked at), evaluated on ``seeds``; ``"rho"`` and ``"rho_scores"`` record the
+      choice (empty ``rho_grid``: this study is skipped).
+
+    Phase 1 runs the first two studies and the selection runs in one sweep; phase 2 the
+    evaluation runs of the variants whose chosen ρ differs from ``recipe.rho`` (the others
+    reuse phase 1).  Returns ``{"batchnorm", "no_batchnorm", "rho_chosen", "runs",
+    "wall_s"}``."""
+    import time
+
+    start = time.perf_counter()
+    check_int("fidelity_every", fidelity_every, low=0)
+    recipes = {"batchnorm": recipe}
+    if batchnorm_off:
+        recipes["no_batchnorm"] = replace(recipe, batchnorm=False)
+    perturbed = [v for v in variants if v.perturb]
+    grid = [float(r) for r in rho_grid]
+    for r in grid:
+        check_real("rho_grid", r, low=0.0)
+    configs = [_config(v, rec, s, fidelity_every)
+               for rec in recipes.values() for s in seeds for v in variants]
+    n_main = len(configs)
+    configs += [_config(v, replace(recipe, rho=rho), s, 0)
+                for v in perturbed for rho in grid for s in rho_seeds]
+    rows = _sweep(configs, executor, progress, "ablation 1/2")
+    out: dict[str, Any] = {}
+    for k, (name, rec) in enumerate(recipes.items()):
+        block = rows[k * len(seeds) * len(variants):(k + 1) * len(seeds) * len(variants)]
+        out[name] = _collect(variants, rec, seeds, block)
+    runs = len(configs)
+    if grid and perturbed:
+        scores: dict[str, dict[float, float]] = {v.name: {} for v in perturbed}
+        for v in perturbed:
+            for rho in grid:
+                accs = [float(r["val_acc"]) for r in rows[n_main:]
+                        if r["variant"]["name"] == v.name and r["recipe"]["rho"] == rho]
+                scores[v.name][rho] = float(np.mean(accs))
+        chosen = {name: best_rho(sc) for name, sc in scores.items()}
+        again = [_config(v, replace(recipe, rho=chosen[v.name]), s, fidelity_every)
+                 for s in seeds for v in perturbed if chosen[v.name] != recipe.rho]
+        rows2 = _sweep(again, executor, progress, "ablation 2/2") if again else []
+        runs += len(again)
+        base = {(r["variant"]["name"], int(r["seed"])): r
+                for r in rows[:len(seeds) * len(variants)]}
+        for r in rows2:
+            base[(r["variant"]["name"], int(r["seed"]))] = r
+        study = _collect(variants, recipe, seeds, list(base.values()))
+        study["rho"] = chosen
+        study["rho_scores"] = {k: {str(r): a for r, a in v.items()} for k, v in scores.items()}
+        study["rho_seeds"] = list(rho_seeds)
+        out["rho_chosen"] = study
+    out["runs"] = runs
+    out["wall_s"] = time.perf_counter() - start
+    return out
 
 
 def penalty_gap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,

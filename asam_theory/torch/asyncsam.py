@@ -78,6 +78,7 @@ from asam_theory.torch._directions import (
     WorkerOptions,
 )
 from asam_theory.torch._worker import AscentComputer, AscentLoss, BatchSource, Result
+from asam_theory.torch.lookahead import LookAhead
 from asam_theory.validation import check_int, check_nonnegative
 
 __all__ = ["AsyncSAM", "WorkerOptions"]
@@ -111,8 +112,15 @@ class AsyncSAM(torch.optim.Optimizer):
             (if ``model`` is given) or the list of parameter tensors (functional mode).
         ascent_batches: source of ascent batches (see :class:`~asam_theory.torch._worker.
             BatchSource`); batches are moved to the ascent device. Called from the worker thread.
+            A :class:`~asam_theory.torch.lookahead.LookAhead` (built with the same τ) makes the
+            ascent *look ahead*: the snapshot w_t is handed the descent batch B_{t+τ} of the
+            step that will use it (its first b′ samples), so the stale ascent is computed on
+            the batch its descent uses; the training loop takes its descent batches from the
+            same LookAhead. With τ = 0 this is SAM. With ``max_staleness`` > τ a step that
+            takes an older version v gets the batch of step v + τ, not its own.
         ascent_batch_size: b′ — ``None`` (``ascent_batches()`` decides) or a positive int
-            (``ascent_batches(b′)``). :meth:`tuned` picks b′ by measurement.
+            (``ascent_batches(b′)``; with a LookAhead, the first b′ samples of the batch).
+            :meth:`tuned` picks b′ by measurement.
         model: the module owning ``params`` (needed for modules with BatchNorm and for
             ``ascent_loss`` written against a module); the replica is a deep copy.
         worker: :class:`WorkerOptions` (ascent device, max_staleness, timeout, threads,
@@ -191,8 +199,14 @@ class AsyncSAM(torch.optim.Optimizer):
         if not self._params:
             raise ValueError("params is empty")
         self.descent_device = self._params[0].device
-        batches = BatchSource(ascent_batches)
-        if ascent_batch_size is not None and not batches.sized and ascent_batches is not None:
+        lookahead = ascent_batches if isinstance(ascent_batches, LookAhead) else None
+        if lookahead is not None and lookahead.tau != tau:
+            raise ValueError(f"ascent_batches is a LookAhead with tau={lookahead.tau}; it must "
+                             f"be built with the optimizer's tau = {tau}")
+        self.lookahead = lookahead
+        batches = BatchSource(None if lookahead is not None else ascent_batches)
+        if (ascent_batch_size is not None and not batches.sized and ascent_batches is not None
+                and lookahead is None):
             raise ValueError(
                 "ascent_batch_size given but ascent_batches is not a callable (batch_size) -> batch"
             )
@@ -215,12 +229,13 @@ class AsyncSAM(torch.optim.Optimizer):
         self._directions: DirectionSource
         if self.deterministic:
             self._directions = SequentialDirections(
-                self._computer, batches, ascent_batch_size, tau, self.fidelity_every > 0
+                self._computer, batches, ascent_batch_size, tau, self.fidelity_every > 0,
+                lookahead,
             )
         else:
             self._directions = ThreadedDirections(
                 self._computer, batches, ascent_batch_size, tau, max_staleness,
-                self.descent_device, worker,
+                self.descent_device, worker, lookahead,
             )
         # the source holds no reference to the optimizer: dropping it stops the worker
         self._finalizer = weakref.finalize(self, self._directions.close)

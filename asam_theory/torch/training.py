@@ -7,7 +7,10 @@ training labels: with probability p a label is replaced by a uniformly drawn *di
 
 Methods (``METHODS``): ``sgd`` (the base optimizer alone), ``sam`` (:class:`SAM`), ``asyncsam``
 (:class:`AsyncSAM`, threaded), ``asyncsam-det`` (:class:`AsyncSAM`, deterministic), ``sampa``
-(:class:`SAMPa`). All use SGD with the same lr/momentum/weight decay and the same descent batches.
+(:class:`SAMPa`), ``asyncsam-la`` (threaded :class:`AsyncSAM` with look-ahead ascent batches,
+:class:`~asam_theory.torch.lookahead.LookAhead`: the ascent of step t runs at w_{t−τ} on the
+first b′ samples of the descent batch B_t). All use SGD with the same lr/momentum/weight decay
+and the same descent batches.
 BatchNorm statistics are recomputed from unperturbed forward passes over the training set at the
 final weights before evaluation (:func:`recalibrate_bn`), for every method alike.
 """
@@ -25,16 +28,19 @@ from torch.nn import functional as F
 
 from asam_theory.torch._common import batchnorm_modules, bn_frozen, check_device
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
+from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.sampa import SAMPa
 
-METHODS = ("sgd", "sam", "asyncsam", "asyncsam-det", "sampa")
+METHODS = ("sgd", "sam", "asyncsam", "asyncsam-det", "sampa", "asyncsam-la")
 MODELS = ("mlp", "cnn")
 
 
 @dataclass
 class DigitsData:
-    """Train/test tensors (x: float (n, 64), y: int64) and the noisy-label mask."""
+    """Train/test tensors (x: float (n, d), y: int64), the noisy-label mask and, optionally, a
+    validation split (``x_val``, ``y_val``); :func:`tensor_data` builds one from an
+    :class:`asam_theory.data.Dataset`."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -42,13 +48,50 @@ class DigitsData:
     y_test: torch.Tensor
     noisy: torch.Tensor
     label_noise: float
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> DigitsData:
+        val = (None, None) if self.x_val is None else (self.x_val.to(device, dtype),
+                                                        self.y_val.to(device))
         return DigitsData(
             self.x_train.to(device, dtype), self.y_train.to(device),
             self.x_test.to(device, dtype), self.y_test.to(device),
-            self.noisy.to(device), self.label_noise,
+            self.noisy.to(device), self.label_noise, *val,
         )
+
+
+#: the tensors of a prepared data set (any data set, not only digits)
+TensorData = DigitsData
+
+
+def tensor_data(ds: Any) -> DigitsData:
+    """Tensors (float32 features, int64 labels) of an :class:`asam_theory.data.Dataset`."""
+    f = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    i = lambda a: torch.tensor(np.asarray(a), dtype=torch.int64)  # noqa: E731
+    return DigitsData(f(ds.x_train), i(ds.y_train), f(ds.x_test), i(ds.y_test),
+                      torch.tensor(np.asarray(ds.noisy)), float(ds.label_noise),
+                      f(ds.x_val), i(ds.y_val))
+
+
+class GradCounter:
+    """Wraps a loss ``fn(model, batch)`` and counts its calls and the examples they saw (each
+    call is followed by one backward pass in every method here: one gradient evaluation);
+    thread-safe, since AsyncSAM's and SAMPa's workers call it from their own threads."""
+
+    def __init__(self, fn: Any) -> None:
+        import threading
+
+        self.fn = fn
+        self.calls = 0
+        self.examples = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, model: Any, batch: Any) -> torch.Tensor:
+        with self._lock:
+            self.calls += 1
+            self.examples += int(len(batch[1]))
+        return self.fn(model, batch)
 
 
 def load_digits_data(
@@ -178,6 +221,11 @@ class RunResult:
     fidelity: list[tuple[int, float]] = field(default_factory=list)
     ascent_batch_size: int | None = None
     losses: list[float] = field(default_factory=list)
+    val_acc: float | None = None
+    grad_evals: int = 0
+    grad_examples: int = 0
+    curve: list[dict[str, float]] = field(default_factory=list)
+    timed_steps: int = 0
 
 
 def run_method(
@@ -200,77 +248,131 @@ def run_method(
     dtype: torch.dtype = torch.float32,
     fidelity_every: int = 0,
     hidden: int = 128,
+    model: nn.Module | None = None,
+    record_every: int = 0,
+    warmup: int = 0,
+    ascent_num_threads: int | None = None,
 ) -> RunResult:
     """Train ``model_kind`` on ``data`` with ``method`` and evaluate it.
 
     Descent batches come from one generator seeded by ``seed`` (identical across methods);
     AsyncSAM's ascent batches (size b′, default b) from a second generator (``seed + 1``).
-    Reported time per step excludes the fidelity probes (a measurement, not part of a method).
+    Reported time per step excludes the fidelity probes (a measurement, not part of a method)
+    and the first ``warmup`` steps.
+
+    ``model`` (optional) is a freshly built module to train instead of ``make_model(model_kind)``
+    (``model_kind`` is then only a label). ``ascent_batch_size="auto"`` lets AsyncSAM pick b′
+    from measured timings. ``record_every`` = k > 0 records, every k steps, the training
+    seconds so far (evaluations excluded), the gradient evaluations so far and the test (and
+    validation) accuracy into ``curve``. Gradient evaluations are counted by wrapping the loss
+    (:class:`GradCounter`); AsyncSAM's fidelity probes are not counted.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     dev = check_device("device", device)
     d = data.to(dev, dtype)
-    model = make_model(model_kind, seed, hidden=hidden).to(dev, dtype)
+    if model is None:
+        model = make_model(model_kind, seed, hidden=hidden)
+    model = model.to(dev, dtype)
     model.train()
+    loss_fn = GradCounter(classification_loss)
     sampler = IndexSampler(d.x_train, d.y_train, seed)
     base = torch.optim.SGD
     kw = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
-    bprime = batch_size if ascent_batch_size is None else ascent_batch_size
+    bprime: Any = batch_size if ascent_batch_size is None else ascent_batch_size
     opt: Any
+    lookahead: LookAhead | None = None
     if method == "sgd":
         opt = base(model.parameters(), **kw)
     elif method == "sam":
         opt = SAM(model.parameters(), base, rho=rho, **kw)
-    elif method in ("asyncsam", "asyncsam-det"):
-        opt = AsyncSAM(
-            model.parameters(), base, rho=rho, tau=tau, ascent_batch_size=bprime,
-            worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness,
-                                 fidelity_every=fidelity_every),
-            ascent_loss=classification_loss,
+    elif method.startswith("asyncsam"):
+        worker = WorkerOptions(device=ascent_device, max_staleness=max_staleness,
+                               num_threads=ascent_num_threads, fidelity_every=fidelity_every)
+        if method == "asyncsam-la":
+            # the loader knows its next batches: the same descent batches, read tau ahead
+            lookahead = LookAhead((sampler(batch_size) for _ in range(steps)), tau=tau)
+            ascent_batches: Any = lookahead
+        else:
             # ascent batches are drawn where the ascent runs (no device transfer per step)
-            ascent_batches=IndexSampler(data.x_train.to(ascent_device, dtype),
-                                        data.y_train.to(ascent_device), seed + 1),
-            model=model, deterministic=method == "asyncsam-det", **kw,
-        )
+            ascent_batches = IndexSampler(data.x_train.to(ascent_device, dtype),
+                                          data.y_train.to(ascent_device), seed + 1)
+        common = dict(rho=rho, tau=tau, ascent_loss=loss_fn, ascent_batches=ascent_batches,
+                      model=model, worker=worker, deterministic=method == "asyncsam-det", **kw)
+        if bprime == "auto":
+            if lookahead is not None:
+                raise ValueError("ascent_batch_size='auto' is not available with asyncsam-la; "
+                                 "give b' as an integer")
+            opt = AsyncSAM.tuned(model.parameters(), base, descent_batch_size=batch_size,
+                                 **common)
+        else:
+            opt = AsyncSAM(model.parameters(), base, ascent_batch_size=bprime, **common)
     else:
         opt = SAMPa(
-            model.parameters(), base, model, classification_loss, rho=rho, lam=lam,
-            worker_device=ascent_device, **kw,
+            model.parameters(), base, model, loss_fn, rho=rho, lam=lam,
+            worker_device=ascent_device, worker_num_threads=ascent_num_threads, **kw,
         )
+    if method.startswith("asyncsam"):
+        bprime = opt.ascent_batch_size
+    loss_fn.calls = loss_fn.examples = 0  # the b′ tuner's trial gradients are not the method's
     losses: list[float] = []
+    curve: list[dict[str, float]] = []
+    timed = steps - min(max(int(warmup), 0), steps)
+    eval_s = 0.0
+
+    def record(step: int, train_s: float) -> None:
+        probes = len(getattr(opt, "fidelity_history", []))
+        if d.x_val is not None:
+            recalibrate_bn(model, d.x_train[:1024])
+        point = {"step": step, "train_s": train_s,
+                 "grad_evals": loss_fn.calls - probes,
+                 "test_acc": accuracy(model, d.x_test, d.y_test)}
+        if d.x_val is not None:
+            point["val_acc"] = accuracy(model, d.x_val, d.y_val)
+        curve.append(point)
+
     try:
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            batch = sampler(batch_size)
+        t_start = time.perf_counter()
+        t0, probe0 = t_start, 0.0
+        for i in range(steps):
+            if i == steps - timed:
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                t0, probe0 = time.perf_counter(), getattr(opt, "probe_seconds", 0.0)
+                eval_s = 0.0
+            batch = sampler(batch_size) if lookahead is None else next(lookahead)
             if method == "sgd":
                 opt.zero_grad()
-                loss = classification_loss(model, batch)
+                loss = loss_fn(model, batch)
                 loss.backward()
                 opt.step()
             elif method == "sam":
                 opt.zero_grad()
-                loss = classification_loss(model, batch)
+                loss = loss_fn(model, batch)
                 loss.backward()
                 opt.first_step(zero_grad=True)
                 with bn_frozen(model):
-                    classification_loss(model, batch).backward()
+                    loss_fn(model, batch).backward()
                 opt.second_step(zero_grad=True)
             elif method == "sampa":
                 loss = opt.step(batch)
             else:
                 def closure(batch: Any = batch) -> torch.Tensor:
                     opt.zero_grad()
-                    out = classification_loss(model, batch)
+                    out = loss_fn(model, batch)
                     out.backward()
                     return out
 
                 loss = opt.step(closure)
             losses.append(float(loss.detach()))
+            if record_every and ((i + 1) % record_every == 0 or i + 1 == steps):
+                te = time.perf_counter()
+                record(i + 1, te - t_start - eval_s - getattr(opt, "probe_seconds", 0.0))
+                eval_s += time.perf_counter() - te
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        wall = time.perf_counter() - t0
-        probe = getattr(opt, "probe_seconds", 0.0)
+        wall = time.perf_counter() - t0 - eval_s
+        probe = getattr(opt, "probe_seconds", 0.0) - probe0
         staleness = list(getattr(opt, "staleness_history", []))
         fidelity = list(getattr(opt, "fidelity_history", []))
     finally:
@@ -278,15 +380,21 @@ def run_method(
             opt.close()
     recalibrate_bn(model, d.x_train)
     clean = ~d.noisy
+    n_probe = len(fidelity)
     return RunResult(
         method=method, model=model_kind, seed=seed, steps=steps,
         test_acc=accuracy(model, d.x_test, d.y_test),
         train_acc_clean=accuracy(model, d.x_train[clean], d.y_train[clean]),
         final_train_loss=float(np.mean(losses[-20:])) if losses else float("nan"),
-        wall_s=wall, time_per_step_s=(wall - probe) / max(steps, 1),
+        wall_s=wall, time_per_step_s=(wall - probe) / max(timed, 1),
         staleness=staleness, fidelity=fidelity,
         ascent_batch_size=bprime if method.startswith("asyncsam") else None,
         losses=losses,
+        val_acc=None if d.x_val is None else accuracy(model, d.x_val, d.y_val),
+        grad_evals=loss_fn.calls - n_probe,
+        grad_examples=loss_fn.examples - n_probe * (bprime or 0)
+        if method.startswith("asyncsam") else loss_fn.examples,
+        curve=curve, timed_steps=timed,
     )
 
 

@@ -119,3 +119,49 @@ def test_validation_split_is_disjoint_and_seeded():
 def test_bad_variants(kwargs, name):
     with pytest.raises(ValueError, match=name):
         Variant("bad", **kwargs)
+
+
+def test_full_ablation_studies_and_rho_choice_on_validation():
+    """BN-off study, rho re-chosen on the validation split: the chosen rho is the grid's best
+    mean validation accuracy (as choose_rho finds it), and the rho study's runs are those
+    of the chosen rho (a grid without the recipe's rho forces every re-evaluation)."""
+    from asam_theory.torch.ablation import ASYNCSAM, choose_rho, full_ablation, run_config
+
+    recipe = Recipe(model="cnn", steps=3, batch_size=16)
+    variants = [SGD_VARIANT, SAM_VARIANT, ASYNCSAM]
+    res = full_ablation(variants, recipe, [0, 1], rho_grid=(0.2, 0.5), rho_seeds=(100,),
+                        fidelity_every=0)
+    assert set(res) == {"batchnorm", "no_batchnorm", "rho_chosen", "runs", "wall_s"}
+    assert res["runs"] == 2 * 3 * 2 + 2 * 2 * 1 + 2 * 2
+    assert res["batchnorm"]["recipe"]["batchnorm"] is True
+    assert res["no_batchnorm"]["recipe"]["batchnorm"] is False
+    # BatchNorm changes the training (else the second study would be a copy of the first)
+    assert res["no_batchnorm"]["per_seed"]["sam"] != res["batchnorm"]["per_seed"]["sam"]
+    rho = res["rho_chosen"]
+    best, scores = choose_rho(SAM_VARIANT, recipe, (0.2, 0.5), (100,))
+    assert rho["rho"]["sam"] == best
+    assert rho["rho_scores"]["sam"] == {str(k): v for k, v in scores.items()}
+    assert set(rho["rho"]) == {"sam", "asyncsam"}  # SGD has no rho
+    assert rho["per_seed"]["sgd"] == res["batchnorm"]["per_seed"]["sgd"]
+    cfg = {"variant": dict(name="asyncsam", tau=1, ascent="independent"),
+           "recipe": {**res["batchnorm"]["recipe"], "rho": rho["rho"]["asyncsam"]},
+           "seed": 1, "fidelity_every": 0}
+    assert rho["per_seed"]["asyncsam"][1] == run_config(cfg)["test_acc"]
+
+
+def test_mnist1d_recipe_uses_the_data_layer_and_its_models():
+    """MNIST-1D: the data layer's validation split, the 1-D CNN with BatchNorm (or without),
+    paired runs through the same emulation."""
+    from asam_theory.torch.ablation import load_data, run_ablation
+
+    r = Recipe(model="cnn", steps=4, batch_size=16, dataset="mnist1d")
+    data = load_data(r, 0)
+    assert data.x_train.shape[1] == 40 and data.x_val is not None
+    bn = [m for m in build_model(r, 0).modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert bn and not [m for m in build_model(Recipe(dataset="mnist1d", batchnorm=False), 0)
+                       .modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    res = run_ablation([SGD_VARIANT, SAM_VARIANT], r, [0, 1])
+    assert res["recipe"]["dataset"] == "mnist1d"
+    assert all(0.0 <= a <= 1.0 for a in res["per_seed"]["sam"])
+    with pytest.raises(ValueError, match="dataset"):
+        Recipe(dataset="cifar")

@@ -1,0 +1,279 @@
+"""Write the leaderboard report: ``results.json``, ``figures/*.png`` and a self-contained
+``index.html`` (figures embedded as data URIs), with the verify report's styling and table
+helpers (:mod:`asam_theory.report.build`).
+
+Figures: test accuracy against training seconds (one file per data set), against counted
+gradient evaluations, the efficiency frontier (accuracy gain over SGD against time per step
+relative to SGD, one point per method with 95 % intervals on both axes), AsyncSAM's crossover
+(time per step relative to SGD against the MLP width) and AsyncSAM's measured staleness and
+penalty fidelity.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from asam_theory import __version__
+from asam_theory.report.build import _CSS, _table, md_to_html
+
+#: keys every object of ``results`` carries (``staleness_histogram`` and ``fidelity`` too for
+#: AsyncSAM)
+RESULT_KEYS = ("method", "dataset", "model", "test_acc_mean", "test_acc_ci", "test_acc_per_seed",
+               "time_per_step_ms", "time_per_step_iqr", "grad_evals_per_step", "hyperparameters")
+
+_COLORS = {"sgd": "tab:gray", "sam": "tab:blue", "asyncsam": "tab:red", "sampa": "tab:green"}
+
+
+def _color(name: str, i: int) -> str:
+    import matplotlib.pyplot as plt
+
+    return _COLORS.get(name) or plt.rcParams["axes.prop_cycle"].by_key()["color"][i % 10]
+
+
+def _cells(results: list[dict]) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    for r in results:
+        key = (r["dataset"], r["model"])
+        if key not in seen:
+            seen.append(key)
+    return seen
+
+
+def _grid_axes(n: int, width: float = 4.2, height: float = 3.2):
+    import matplotlib.pyplot as plt
+
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def make_figures(payload: dict[str, Any], fig_dir: Path) -> list[str]:
+    """Draw every figure into ``fig_dir``; returns the file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    results = payload["results"]
+    cells = _cells(results)
+    files: list[str] = []
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(fig_dir / name, dpi=90)
+        plt.close(fig)
+        files.append(name)
+
+    datasets = list(dict.fromkeys(d for d, _ in cells))
+    for d in datasets:
+        dc = [c for c in cells if c[0] == d]
+        fig, axes = _grid_axes(len(dc))
+        for ax, (_, model) in zip(axes, dc, strict=True):
+            for i, r in enumerate(x for x in results if (x["dataset"], x["model"]) == (d, model)):
+                c = r.get("curve") or []
+                ax.plot([p["train_s"] for p in c], [p["test_acc"] for p in c], "o-", ms=3,
+                        color=_color(r["method"], i), label=r.get("label", r["method"]))
+            ax.set_xlabel("training wall-clock (s, mean over seeds)")
+            ax.set_ylabel("test accuracy")
+            ax.set_title(f"{d} / {model}")
+            ax.legend(fontsize=7)
+        save(fig, f"accuracy_vs_time_{d}.png")
+
+    fig, axes = _grid_axes(len(cells))
+    for ax, (d, model) in zip(axes, cells, strict=True):
+        for i, r in enumerate(x for x in results if (x["dataset"], x["model"]) == (d, model)):
+            c = r.get("curve") or []
+            ax.plot([p["grad_evals"] for p in c], [p["test_acc"] for p in c], "o-", ms=3,
+                    color=_color(r["method"], i), label=r.get("label", r["method"]))
+        ax.set_xlabel("gradient evaluations (counted)")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"{d} / {model}")
+        ax.legend(fontsize=7)
+    save(fig, "accuracy_vs_grad_evals.png")
+
+    fig, axes = _grid_axes(len(cells))
+    for ax, (d, model) in zip(axes, cells, strict=True):
+        for i, r in enumerate(x for x in results if (x["dataset"], x["model"]) == (d, model)):
+            if r["method"] == "sgd" or r.get("acc_gain_over_sgd") is None:
+                continue
+            x, y = r["time_ratio_to_sgd"], 100 * r["acc_gain_over_sgd"]
+            xlo, xhi = r["time_ratio_to_sgd_ci"]
+            ylo, yhi = (100 * v for v in r["acc_gain_over_sgd_ci"])
+            col = _color(r["method"], i)
+            ax.errorbar([x], [y], xerr=[[max(x - xlo, 0)], [max(xhi - x, 0)]],
+                        yerr=[[y - ylo], [yhi - y]], fmt="o", color=col, capsize=3,
+                        label=f"{r.get('label', r['method'])} (idle 2nd core)")
+            xe = r.get("time_ratio_to_sgd_equal_resources")
+            if xe is not None:
+                ax.plot([xe], [y], "o", mfc="none", color=col)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axvline(1, color="k", lw=0.8, ls=":")
+        ax.set_xlabel("time per step / SGD's")
+        ax.set_ylabel("test accuracy gain over SGD (pp)")
+        ax.set_title(f"{d} / {model}  (hollow: equal resources)", fontsize=9)
+        ax.legend(fontsize=6)
+    save(fig, "frontier.png")
+
+    cross = payload.get("crossover")
+    if cross and cross.get("rows"):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        rows = cross["rows"]
+        for name, style in (("asyncsam", "o-"), ("sam", "s--")):
+            ys = [r.get(f"{name}_ratio_to_sgd") for r in rows]
+            if any(y is not None for y in ys):
+                ax.plot([r["width"] for r in rows], ys, style, color=_COLORS[name],
+                        label=name)
+                for r in rows:
+                    iqr = r.get(f"{name}_ratio_to_sgd_iqr")
+                    if iqr:
+                        ax.plot([r["width"]] * 2, iqr, color=_COLORS[name], lw=3, alpha=0.4)
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.axhline(cross.get("threshold", 1.1), color="k", lw=0.8, ls=":",
+                   label=f"{cross.get('threshold', 1.1):.2f} × SGD")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel(f"MLP width ({cross['dataset']})")
+        ax.set_ylabel("time per step / SGD's")
+        ax.set_title("AsyncSAM crossover (idle second core)")
+        ax.legend(fontsize=7)
+        save(fig, "crossover.png")
+
+    asy = [r for r in results if r.get("staleness_histogram")]
+    if asy:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+        width = 0.8 / len(asy)
+        for i, r in enumerate(asy):
+            h = {int(k): v for k, v in r["staleness_histogram"].items()}
+            axes[0].bar([k + i * width for k in h], list(h.values()), width=width,
+                        label=f"{r['dataset']}/{r['model']}")
+            if r.get("fidelity"):
+                axes[1].bar([i], [r["fidelity"]["mean"]], color="tab:red", alpha=0.7)
+                axes[1].plot([i], [r["fidelity"]["min"]], "kv")
+        axes[0].set_xlabel("staleness used (steps)")
+        axes[0].set_ylabel("steps, all seeds")
+        axes[0].set_title("AsyncSAM measured staleness")
+        axes[0].legend(fontsize=7)
+        axes[1].set_xticks(range(len(asy)), [f"{r['dataset']}/{r['model']}" for r in asy],
+                           fontsize=7)
+        axes[1].set_ylabel("cos(stale, fresh) mean (▼ min)")
+        axes[1].set_title("AsyncSAM penalty fidelity")
+        save(fig, "staleness.png")
+    return files
+
+
+def _pm(ci: list[float], mean: float) -> str:
+    return f"{mean:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def leaderboard_rows(results: list[dict]) -> list[dict]:
+    """One row per result for the report's table (accuracy with its 95 % interval, ms/step in
+    both settings, ratio to SGD, counted gradient evaluations, the chosen hyper-parameters)."""
+    rows = []
+    for r in results:
+        hp = r["hyperparameters"]
+        rows.append({
+            "dataset": r["dataset"], "model": r["model"], "method": r.get("label", r["method"]),
+            "test acc [95% CI]": _pm(r["test_acc_ci"], r["test_acc_mean"]),
+            "gain over SGD (pp)": None if r.get("acc_gain_over_sgd") is None
+            else round(100 * r["acc_gain_over_sgd"], 2),
+            "ms/step idle 2nd core": round(r["time_per_step_ms"], 3),
+            "× SGD": None if r.get("time_ratio_to_sgd") is None
+            else round(r["time_ratio_to_sgd"], 3),
+            "ms/step equal resources": None if r.get("time_per_step_ms_equal_resources") is None
+            else round(r["time_per_step_ms_equal_resources"], 3),
+            "× SGD (equal)": None if r.get("time_ratio_to_sgd_equal_resources") is None
+            else round(r["time_ratio_to_sgd_equal_resources"], 3),
+            "grad evals/step": round(r["grad_evals_per_step"], 3),
+            "lr": hp.get("lr"), "rho": hp.get("rho"),
+        })
+    return rows
+
+
+def write_leaderboard(out: str | Path, payload: dict[str, Any], *, command: str = "",
+                      mode: str = "default") -> dict[str, Any]:
+    """Draw the figures, then write ``results.json`` (``payload`` plus its ``figures`` list)
+    and ``index.html`` into ``out``; returns ``{"index", "results", "figures"}``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig_dir = out / "figures"
+    files = make_figures(payload, fig_dir)
+    payload = dict(payload, figures=[f"figures/{f}" for f in files])
+    res_path = out / "results.json"
+    res_path.write_text(json.dumps(payload, indent=1, default=float))
+    cfg = payload.get("config", {})
+    env = payload.get("environment", {})
+    methods = cfg.get("methods", [])
+    grid_md = "\n".join(
+        f"* **{m['label']}**: grid {', '.join(json.dumps(g) for g in m['grid'])}"
+        + (f"; fixed {json.dumps(m['fixed'])}" if m.get("fixed") else "") for m in methods)
+    intro = f"""
+Every method × data set × model, trained on **{cfg.get('seeds')} seeds** with symmetric label
+noise p = {cfg.get('label_noise')} on the training labels (validation and test labels clean),
+batch size {cfg.get('batch_size')}, SGD with momentum {cfg.get('momentum')} and weight decay
+{cfg.get('weight_decay')} as every method's base optimizer, steps per data set
+{json.dumps(cfg.get('steps'))}.
+
+**Hyper-parameters were chosen on the validation split** (carved from train, never the test
+split), best mean validation accuracy over {cfg.get('selection_seeds')} selection seed(s) that
+are not evaluation seeds:
+
+{grid_md}
+
+**Timing**: methods interleaved in rotating order, {cfg.get('timing_rounds')} rounds of
+{cfg.get('timing_steps')} timed steps after {cfg.get('timing_warmup')} warm-up steps; medians
+and quartiles over rounds. *Idle second core*: one intra-op thread per role (AsyncSAM's ascent
+and SAMPa's second gradient on the otherwise idle core — the AsyncSAM paper's setting);
+*equal resources*: SGD and SAM given both cores (two intra-op threads). Gradient evaluations are
+counted (every loss evaluation followed by a backward pass, on either core). Timings depend on
+the machine's load: 1-minute load average {env.get('loadavg_1min')} on {env.get('cpu_count')}
+CPUs.
+"""
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>asam-theory leaderboard"
+        f"</title><style>{_CSS}</style></head><body>",
+        "<h1>asam-theory — real-data leaderboard</h1>",
+        f"<p class='meta'>asam-theory {__version__} · torch {html.escape(str(env.get('torch')))}"
+        f" · mode <b>{html.escape(mode)}</b> · "
+        f"{_dt.datetime.now().isoformat(timespec='seconds')} · "
+        f"<code>{html.escape(command)}</code> · {payload.get('wall_s', 0):.0f} s</p>",
+        md_to_html(intro),
+        "<h2>Leaderboard</h2>",
+        _table(leaderboard_rows(payload["results"]), limit=10_000),
+    ]
+    sel = payload.get("selection") or []
+    if sel:
+        rows = [{k: v for k, v in r.items() if k != "val_acc_per_seed"} for r in sel]
+        parts.append(f"<details><summary>validation grid ({len(rows)} points)</summary>"
+                     f"{_table(rows, limit=10_000)}</details>")
+    cross = payload.get("crossover")
+    if cross:
+        cw = cross.get("crossover_width")
+        parts.append("<h2>AsyncSAM crossover</h2>")
+        parts.append(md_to_html(
+            f"Time per step relative to SGD against the MLP width on {cross['dataset']} (idle "
+            f"second core, interleaved). Smallest width with AsyncSAM ≤ "
+            f"{cross.get('threshold', 1.1):.2f} × SGD: **{cw if cw is not None else 'none'}**."
+            " On a small model the thread hand-off costs more than the ascent it hides."))
+        parts.append(_table([{k: v for k, v in r.items() if not k.endswith("_iqr")}
+                             for r in cross["rows"]], limit=10_000))
+    parts.append("<h2>Figures</h2>")
+    for f in files:
+        data = base64.b64encode((fig_dir / f).read_bytes()).decode()
+        parts.append(f"<h3>{html.escape(f)}</h3><img alt='{html.escape(f)}' "
+                     f"src='data:image/png;base64,{data}' data-file='figures/{html.escape(f)}'>")
+    parts.append("</body></html>")
+    index = out / "index.html"
+    index.write_text("\n".join(parts))
+    return {"index": index, "results": res_path, "figures": [fig_dir / f for f in files]}

@@ -1,0 +1,401 @@
+r"""The real-data leaderboard: every method × data set × model × seeds, accuracy and cost.
+
+Protocol, per cell (data set, model):
+
+1. **Selection on validation.**  Each method's small learning-rate/ρ grid
+   (:attr:`LeaderboardMethod.grid`) is run on ``selection_seeds`` seeds that are not evaluation
+   seeds; the point with the best mean *validation* accuracy is kept (test accuracy is never
+   looked at).  AsyncSAM's b′ is tuned once per cell (``ascent_batch_size="auto"``, measured
+   timings) in its first selection run and then fixed, so its runs are reproducible.
+2. **Evaluation.**  Every method with its chosen point on ``seeds`` seeds; for each seed the
+   data set's validation split, label noise and initialisation are shared by all methods (paired
+   comparisons), and the methods run in a rotating order.  Test accuracy per seed, its mean and
+   Student-t 95 % interval; the paired difference to SGD with its t interval; curves of test
+   accuracy against training seconds and against counted gradient evaluations.
+3. **Timing, interleaved.**  ``timing_rounds`` rounds; in each, every method runs
+   ``timing_steps`` timed steps (after ``timing_warmup`` untimed ones) in a rotating order, in
+   two settings: *idle second device* — one intra-op thread per role, so SGD and SAM use one
+   core and AsyncSAM's (and SAMPa's) worker the otherwise idle second one (the AsyncSAM paper's
+   setting) — and *equal resources* — SGD and SAM given both cores (two intra-op threads).
+   Medians and quartiles over rounds; the ratio to SGD per round.
+4. **Crossover.**  AsyncSAM/SGD and SAM/SGD time per step against the MLP width on one data
+   set (interleaved rounds as above, idle-device setting): on a small model the thread hand-off
+   costs more than the ascent it hides; from some step cost on AsyncSAM runs at SGD's pace.
+
+Gradient evaluations are counted (:class:`asam_theory.torch.training.GradCounter`): one per
+loss evaluation with a backward pass, on either device.  The methods are a plain list of
+:class:`LeaderboardMethod` (one entry per method): a method added to
+:func:`asam_theory.torch.training.run_method` joins the board by one entry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from asam_theory.stats import paired_interval, t_interval
+from asam_theory.torch.models import make_model
+from asam_theory.torch.training import RunResult, run_method, tensor_data
+from asam_theory.validation import check_int, check_real
+
+SCHEMA = "asam-theory/leaderboard/1"
+
+
+@dataclass(frozen=True)
+class LeaderboardMethod:
+    """One method on the board: ``name`` as understood by :func:`run_method`, a display
+    ``label``, the hyper-parameter ``grid`` (a tuple of dicts of :func:`run_method` keywords,
+    e.g. ``{"lr": 0.1, "rho": 0.05}``) searched on validation, and ``fixed`` keywords (``tau``,
+    ``ascent_batch_size``, ``lam``, …) used at every point."""
+
+    name: str
+    label: str
+    grid: tuple[dict[str, float], ...]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    #: uses a worker on the second device (then it is not given two threads for equal resources)
+    uses_second_device: bool = False
+
+
+def _grid(lrs: Sequence[float], rhos: Sequence[float] | None) -> tuple[dict[str, float], ...]:
+    if rhos is None:
+        return tuple({"lr": lr} for lr in lrs)
+    return tuple({"lr": lr, "rho": rho} for lr, rho in itertools.product(lrs, rhos))
+
+
+def default_methods(lrs: Sequence[float] = (0.05, 0.1),
+                    rhos: Sequence[float] = (0.05, 0.1)) -> list[LeaderboardMethod]:
+    """SGD (grid over lr), SAM, AsyncSAM (τ = 1, b′ tuned) and SAMPa-0.2 (grid over lr × ρ);
+    every method uses SGD with momentum 0.9 and weight decay 5e-4 as base optimizer."""
+    return [
+        LeaderboardMethod("sgd", "SGD", _grid(lrs, None)),
+        LeaderboardMethod("sam", "SAM", _grid(lrs, rhos)),
+        LeaderboardMethod("asyncsam", "AsyncSAM", _grid(lrs, rhos),
+                          {"tau": 1, "ascent_batch_size": "auto"}, uses_second_device=True),
+        LeaderboardMethod("sampa", "SAMPa", _grid(lrs, rhos), {"lam": 0.2},
+                          uses_second_device=True),
+    ]
+
+
+@dataclass
+class LeaderboardConfig:
+    """What the leaderboard runs (see the module docstring for the protocol)."""
+
+    datasets: tuple[str, ...] = ("mnist1d", "digits")
+    models: tuple[str, ...] = ("mlp", "cnn")
+    seeds: int = 5
+    selection_seeds: int = 1
+    steps: dict[str, int] = field(default_factory=lambda: {"mnist1d": 2000, "digits": 600})
+    batch_size: int = 64
+    label_noise: float = 0.2
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    record_points: int = 10
+    fidelity_every: int = 10
+    timing_rounds: int = 5
+    timing_steps: int = 60
+    timing_warmup: int = 10
+    crossover_dataset: str = "mnist1d"
+    crossover_widths: tuple[int, ...] = (64, 256, 1024, 2048)
+    crossover_rounds: int = 3
+    crossover_steps: int = 40
+    confidence: float = 0.95
+    width: dict[str, int] = field(default_factory=dict)
+    timing_settings: tuple[str, ...] = ("idle", "equal")
+
+    def validate(self) -> None:
+        check_int("seeds", self.seeds, low=2)
+        check_int("selection_seeds", self.selection_seeds, low=1)
+        check_int("batch_size", self.batch_size, low=1)
+        check_real("label_noise", self.label_noise, low=0.0, high=0.9, high_open=True)
+        check_int("timing_rounds", self.timing_rounds, low=1)
+        check_int("timing_steps", self.timing_steps, low=1)
+        for d in self.datasets:
+            check_int(f"steps[{d!r}]", self.steps.get(d, -1), low=1)
+
+
+def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    v = list(values)
+    if len(v) < 2:
+        return v[0], v[0], v[0]
+    q = statistics.quantiles(v, n=4, method="inclusive")
+    return q[0], statistics.median(v), q[2]
+
+
+class _Threads:
+    """Set torch's intra-op thread count for a block (restored on exit)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.prev = n, torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.prev)
+
+
+def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, seed: int,
+         cfg: LeaderboardConfig, steps: int, *, width: int | None = None, warmup: int = 0,
+         record: bool = False, bprime: int | None = None, fidelity: bool = False) -> RunResult:
+    kw = dict(method.fixed)
+    kw.update(hp)
+    if bprime is not None and "ascent_batch_size" in kw:
+        kw["ascent_batch_size"] = bprime
+    net = make_model(model, ds.input_shape, ds.n_classes,
+                     width=width if width is not None else cfg.width.get(model), seed=seed)
+    return run_method(
+        method.name, data, model_kind=model, model=net, seed=seed, steps=steps,
+        batch_size=cfg.batch_size, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+        warmup=warmup, record_every=max(1, steps // cfg.record_points) if record else 0,
+        fidelity_every=cfg.fidelity_every if fidelity else 0, ascent_num_threads=1, **kw,
+    )
+
+
+def _rotated(items: Sequence[Any], r: int) -> list[Any]:
+    k = r % len(items)
+    return list(items[k:]) + list(items[:k])
+
+
+def time_methods(methods: Sequence[LeaderboardMethod], hps: dict[str, dict], data, ds,
+                 model: str, cfg: LeaderboardConfig, *, bprime: int | None,
+                 width: int | None = None, rounds: int | None = None,
+                 steps: int | None = None, settings: Sequence[str] = ("idle", "equal"),
+                 tick: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Interleaved time per step (ms) of every method in the ``settings`` (``"idle"``: one
+    thread per role; ``"equal"``: SGD/SAM-like methods with two threads); per setting and
+    method the per-round values, median, quartiles and the per-round ratio to SGD."""
+    rounds = cfg.timing_rounds if rounds is None else rounds
+    steps = cfg.timing_steps if steps is None else steps
+    per: dict[str, dict[str, list[float]]] = {s: {m.name: [] for m in methods} for s in settings}
+    b_used: dict[str, int | None] = {}
+    for r in range(rounds):
+        for setting in settings:
+            for m in _rotated(list(methods), r):
+                threads = 2 if setting == "equal" and not m.uses_second_device else 1
+                with _Threads(threads):
+                    res = _run(m, hps[m.name], data, ds, model, 10_000 + r, cfg,
+                               steps + cfg.timing_warmup, width=width, warmup=cfg.timing_warmup,
+                               bprime=bprime)
+                per[setting][m.name].append(1e3 * res.time_per_step_s)
+                if res.ascent_batch_size is not None:
+                    b_used[m.name] = res.ascent_batch_size
+                if tick is not None:
+                    tick()
+    out: dict[str, Any] = {"rounds": rounds, "steps": steps, "warmup": cfg.timing_warmup,
+                           "ascent_batch_size": b_used}
+    for setting, d in per.items():
+        sgd = d.get("sgd")
+        rows = {}
+        for name, v in d.items():
+            q1, med, q3 = _quartiles(v)
+            row = {"ms_per_round": v, "median_ms": med, "iqr_ms": [q1, q3]}
+            if sgd:
+                ratios = [a / b for a, b in zip(v, sgd, strict=True)]
+                rq1, rmed, rq3 = _quartiles(ratios)
+                ci = t_interval(ratios, cfg.confidence) if len(ratios) > 1 else None
+                row.update(ratio_to_sgd_per_round=ratios, ratio_to_sgd_median=rmed,
+                           ratio_to_sgd_iqr=[rq1, rq3],
+                           ratio_to_sgd_ci=[ci["low"], ci["high"]] if ci else [rmed, rmed])
+            rows[name] = row
+        out[setting] = rows
+    return out
+
+
+def _mean_curve(runs: Sequence[RunResult]) -> list[dict[str, float]]:
+    n = min(len(r.curve) for r in runs)
+    out = []
+    for i in range(n):
+        pts = [r.curve[i] for r in runs]
+        out.append({k: float(np.mean([p[k] for p in pts])) for k in pts[0]})
+    return out
+
+
+def run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
+             cfg: LeaderboardConfig, tick: Callable[[], None] | None = None
+             ) -> dict[str, Any]:
+    """Selection, evaluation and timing of every method on one (data set, model) cell; returns
+    ``{"results": [...], "selection": [...], "timing": {...}, "runs": [...]}``."""
+    from asam_theory.data import load_dataset
+
+    steps = cfg.steps[dataset]
+    tick = tick or (lambda: None)
+    # 1. selection on validation (seeds 1000 + k: neither evaluation nor timing seeds)
+    selection: list[dict[str, Any]] = []
+    chosen: dict[str, dict[str, Any]] = {}
+    bprime: int | None = None
+    sel_data = [load_dataset(dataset, seed=1000 + k, label_noise=cfg.label_noise)
+                for k in range(cfg.selection_seeds)]
+    sel_tensors = [tensor_data(d) for d in sel_data]
+    for m in methods:
+        best = None
+        for hp in m.grid:
+            vals = []
+            for ds, td in zip(sel_data, sel_tensors, strict=True):
+                r = _run(m, hp, td, ds, model, ds.seed, cfg, steps, bprime=bprime)
+                if r.ascent_batch_size is not None and bprime is None:
+                    bprime = int(r.ascent_batch_size)
+                vals.append(r.val_acc)
+                tick()
+            row = {"dataset": dataset, "model": model, "method": m.name, **hp,
+                   "val_acc_mean": float(np.mean(vals)), "val_acc_per_seed": vals}
+            selection.append(row)
+            if best is None or row["val_acc_mean"] > best[0]:
+                best = (row["val_acc_mean"], hp)
+        chosen[m.name] = dict(best[1])
+    # 2. evaluation, methods in rotating order per seed
+    runs: dict[str, list[RunResult]] = {m.name: [] for m in methods}
+    for s in range(cfg.seeds):
+        ds = load_dataset(dataset, seed=s, label_noise=cfg.label_noise)
+        td = tensor_data(ds)
+        for m in _rotated(list(methods), s):
+            runs[m.name].append(_run(m, chosen[m.name], td, ds, model, s, cfg, steps,
+                                     record=True, bprime=bprime, fidelity=True))
+            tick()
+    # 3. interleaved timing, both settings
+    ds = sel_data[0]
+    timing = time_methods(methods, chosen, sel_tensors[0], ds, model, cfg, bprime=bprime,
+                          settings=cfg.timing_settings, tick=tick)
+    results = []
+    sgd_acc = [r.test_acc for r in runs["sgd"]] if "sgd" in runs else None
+    for m in methods:
+        rs = runs[m.name]
+        acc = [r.test_acc for r in rs]
+        ci = t_interval(acc, cfg.confidence)
+        idle, equal = timing["idle"][m.name], timing.get("equal", {}).get(m.name)
+        hyper = {**{k: v for k, v in m.fixed.items()}, **chosen[m.name],
+                 "momentum": cfg.momentum, "weight_decay": cfg.weight_decay,
+                 "batch_size": cfg.batch_size, "steps": steps}
+        if "ascent_batch_size" in m.fixed:
+            hyper["ascent_batch_size"] = bprime
+            hyper["ascent_batch_size_rule"] = m.fixed["ascent_batch_size"]
+        entry: dict[str, Any] = {
+            "method": m.name, "label": m.label, "dataset": dataset, "model": model,
+            "test_acc_mean": ci["mean"], "test_acc_ci": [ci["low"], ci["high"]],
+            "test_acc_per_seed": acc,
+            "val_acc_per_seed": [r.val_acc for r in rs],
+            "train_acc_clean_mean": float(np.mean([r.train_acc_clean for r in rs])),
+            "time_per_step_ms": idle["median_ms"], "time_per_step_iqr": idle["iqr_ms"],
+            "time_ratio_to_sgd": idle.get("ratio_to_sgd_median"),
+            "time_ratio_to_sgd_ci": idle.get("ratio_to_sgd_ci"),
+            "time_per_step_ms_equal_resources": equal["median_ms"] if equal else None,
+            "time_per_step_iqr_equal_resources": equal["iqr_ms"] if equal else None,
+            "time_ratio_to_sgd_equal_resources": equal.get("ratio_to_sgd_median")
+            if equal else None,
+            "time_per_step_ms_training_runs": float(np.median([1e3 * r.time_per_step_s
+                                                               for r in rs])),
+            "grad_evals_per_step": float(np.mean([r.grad_evals / r.steps for r in rs])),
+            "sample_gradients_per_step": float(np.mean(
+                [r.grad_examples / (r.steps * cfg.batch_size) for r in rs])),
+            "hyperparameters": hyper,
+            "grid": [{k: v for k, v in row.items() if k not in ("dataset", "model", "method")}
+                     for row in selection if row["method"] == m.name],
+            "curve": _mean_curve(rs),
+        }
+        if sgd_acc is not None:
+            lo, hi = paired_interval(acc, sgd_acc, confidence=cfg.confidence)
+            entry["acc_gain_over_sgd"] = float(np.mean(acc) - np.mean(sgd_acc))
+            entry["acc_gain_over_sgd_ci"] = [lo, hi]
+        if m.name.startswith("asyncsam"):
+            hist: Counter[int] = Counter()
+            fid: list[float] = []
+            for r in rs:
+                hist.update(r.staleness)
+                fid.extend(c for _, c in r.fidelity if c == c)
+            entry["staleness_histogram"] = {str(k): hist[k] for k in sorted(hist)}
+            entry["fidelity"] = ({"mean": float(np.mean(fid)), "min": float(np.min(fid)),
+                                  "n": len(fid)} if fid else None)
+            entry["ascent_batch_size"] = bprime
+        results.append(entry)
+    per_seed = [{"dataset": dataset, "model": model, "method": name, "seed": r.seed,
+                 "test_acc": r.test_acc, "val_acc": r.val_acc,
+                 "time_per_step_ms": 1e3 * r.time_per_step_s, "grad_evals": r.grad_evals,
+                 "steps": r.steps}
+                for name, rs in runs.items() for r in rs]
+    return {"results": results, "selection": selection, "timing": timing, "runs": per_seed}
+
+
+def crossover(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod],
+              model: str = "mlp", tick: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Time per step relative to SGD against the model width (idle-device setting, interleaved
+    rounds); the methods' first grid points are used (time does not depend on lr or ρ)."""
+    from asam_theory.data import load_dataset
+
+    ds = load_dataset(cfg.crossover_dataset, seed=2000, label_noise=cfg.label_noise)
+    td = tensor_data(ds)
+    hps = {m.name: dict(m.grid[0]) for m in methods}
+    rows = []
+    for w in cfg.crossover_widths:
+        t = time_methods(methods, hps, td, ds, model, cfg, bprime=None, width=w,
+                         rounds=cfg.crossover_rounds, steps=cfg.crossover_steps,
+                         settings=("idle",), tick=tick)
+        net = make_model(model, ds.input_shape, ds.n_classes, width=w)
+        row = {"width": w, "parameters": int(sum(p.numel() for p in net.parameters())),
+               "ascent_batch_size": t["ascent_batch_size"]}
+        for name, v in t["idle"].items():
+            row[f"{name}_ms"] = v["median_ms"]
+            row[f"{name}_ratio_to_sgd"] = v.get("ratio_to_sgd_median")
+            row[f"{name}_ratio_to_sgd_iqr"] = v.get("ratio_to_sgd_iqr")
+        rows.append(row)
+    cross = None
+    for row in rows:
+        r = row.get("asyncsam_ratio_to_sgd")
+        if r is not None and r <= 1.10:
+            cross = row["width"]
+            break
+    return {"dataset": cfg.crossover_dataset, "model": model, "rows": rows,
+            "threshold": 1.10, "crossover_width": cross}
+
+
+def run_leaderboard(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod] | None = None,
+                    progress: bool = True, with_crossover: bool = True) -> dict[str, Any]:
+    """Run every cell (and the crossover sweep); returns the ``results.json`` payload less its
+    ``figures`` list (see :data:`SCHEMA`)."""
+    cfg.validate()
+    methods = list(default_methods() if methods is None else methods)
+    per_cell = (sum(len(m.grid) * cfg.selection_seeds for m in methods)
+                + cfg.seeds * len(methods)
+                + cfg.timing_rounds * len(cfg.timing_settings) * len(methods))
+    n_runs = len(cfg.datasets) * len(cfg.models) * per_cell
+    if with_crossover:
+        n_runs += len(cfg.crossover_widths) * cfg.crossover_rounds * min(3, len(methods))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_runs, desc="leaderboard runs", disable=not progress, unit="run")
+    t0 = time.perf_counter()
+    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    payload: dict[str, Any] = {"schema": SCHEMA, "results": [], "selection": [],
+                               "timing": {}, "runs": []}
+    try:
+        for d in cfg.datasets:
+            for model in cfg.models:
+                bar.set_postfix_str(f"{d}/{model}")
+                cell = run_cell(d, model, methods, cfg, tick=lambda: bar.update(1))
+                payload["results"] += cell["results"]
+                payload["selection"] += cell["selection"]
+                payload["runs"] += cell["runs"]
+                payload["timing"][f"{d}/{model}"] = cell["timing"]
+        if with_crossover:
+            bar.set_postfix_str("crossover")
+            cm = [m for m in methods if m.name in ("sgd", "sam", "asyncsam")]
+            payload["crossover"] = crossover(cfg, cm, tick=lambda: bar.update(1))
+    finally:
+        bar.close()
+    payload["config"] = {**asdict(cfg), "methods": [
+        {"name": m.name, "label": m.label, "grid": list(m.grid), "fixed": m.fixed}
+        for m in methods]}
+    payload["environment"] = {
+        "torch": torch.__version__, "cpu_count": os.cpu_count(),
+        "loadavg_1min": {"before": load0,
+                         "after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
+    }
+    payload["wall_s"] = time.perf_counter() - t0
+    return payload

@@ -1,0 +1,91 @@
+"""The real-data leaderboard: models, counted gradient evaluations and ``asam-theory train
+--quick`` end to end (schema, figures, self-contained HTML; no timing thresholds)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import torch
+
+from asam_theory.cli import main
+from asam_theory.data import load_dataset
+from asam_theory.report.leaderboard import RESULT_KEYS
+from asam_theory.torch.models import MODEL_KINDS, make_model
+from asam_theory.torch.training import run_method, tensor_data
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("shape", [(40,), (8, 8)])
+def test_models_map_examples_to_logits(kind: str, shape: tuple[int, ...]) -> None:
+    net = make_model(kind, shape, classes=10, width=8, seed=0)
+    x = torch.randn(5, int(torch.tensor(shape).prod()))
+    assert net(x).shape == (5, 10)
+    has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    assert has_bn == kind.endswith("-bn")
+    # same seed, same weights
+    again = make_model(kind, shape, classes=10, width=8, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), again.parameters(),
+                                                  strict=True))
+    with pytest.raises(ValueError, match="model"):
+        make_model("resnet", shape)
+
+
+@pytest.mark.parametrize(("method", "per_step"), [("sgd", 1), ("sam", 2), ("asyncsam-det", 2)])
+def test_gradient_evaluations_are_counted(method: str, per_step: int) -> None:
+    ds = load_dataset("digits", seed=0, label_noise=0.2)
+    net = make_model("mlp", ds.input_shape, width=16, seed=0)
+    r = run_method(method, tensor_data(ds), model=net, steps=6, batch_size=16,
+                   ascent_batch_size=8 if method.startswith("asyncsam") else None,
+                   record_every=3)
+    assert r.grad_evals == per_step * 6
+    # SAM's second gradient is on the same b examples; AsyncSAM's ascent on b' = 8
+    expected = {"sgd": 6 * 16, "sam": 12 * 16, "asyncsam-det": 6 * 16 + 6 * 8}[method]
+    assert r.grad_examples == expected
+    assert [p["step"] for p in r.curve] == [3, 6]
+    assert [p["grad_evals"] for p in r.curve] == [3 * per_step, 6 * per_step]
+    assert 0.0 <= r.val_acc <= 1.0
+
+
+def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
+    out = tmp_path / "lb"
+    # the quick setting with fewer steps per run (the schema does not depend on them)
+    rc = main(["train", "--quick", "--steps", "40", "--widths", "32,64", "--no-progress",
+               "--out", str(out)])
+    assert rc == 0
+    payload = json.loads((out / "results.json").read_text())
+    results = payload["results"]
+    cells = {(r["method"], r["dataset"], r["model"]) for r in results}
+    methods = {"sgd", "sam", "asyncsam", "sampa"}
+    assert cells == {(m, d, "mlp") for m in methods for d in ("mnist1d", "digits")}
+    for r in results:
+        assert set(RESULT_KEYS) <= set(r)
+        lo, hi = r["test_acc_ci"]
+        assert lo <= r["test_acc_mean"] <= hi and len(r["test_acc_per_seed"]) == 2
+        q1, q3 = r["time_per_step_iqr"]
+        assert 0 < q1 <= r["time_per_step_ms"] <= q3
+        assert r["time_per_step_ms_equal_resources"] > 0
+        # chosen on validation: the grid rows carry validation accuracy only
+        assert r["grid"] and all("val_acc_mean" in g and "test_acc" not in str(g)
+                                 for g in r["grid"])
+        best = max(r["grid"], key=lambda g: g["val_acc_mean"])
+        assert r["hyperparameters"]["lr"] == best["lr"]
+        expected = {"sgd": 1.0, "sam": 2.0}.get(r["method"])
+        if expected is not None:
+            assert r["grad_evals_per_step"] == expected
+        if r["method"] == "asyncsam":
+            assert sum(r["staleness_histogram"].values()) == 2 * 40
+            assert set(r["staleness_histogram"]) <= {"0", "1"}
+            assert -1.0 <= r["fidelity"]["mean"] <= 1.0 + 1e-9
+            assert 1 <= r["hyperparameters"]["ascent_batch_size"] <= 64
+    assert [row["width"] for row in payload["crossover"]["rows"]] == [32, 64]
+    names = {f.split("/")[-1] for f in payload["figures"]}
+    assert {"accuracy_vs_time_mnist1d.png", "accuracy_vs_time_digits.png",
+            "accuracy_vs_grad_evals.png", "frontier.png", "crossover.png"} <= names
+    for f in payload["figures"]:
+        assert (out / f).stat().st_size > 0
+    html = (out / "index.html").read_text()
+    assert html.count("src='data:image/png;base64,") == len(payload["figures"])
+    assert "src='http" not in html and "validation" in html
+    assert not [t for t in threading.enumerate() if t.name == "asam-ascent"]
