@@ -391,6 +391,10 @@ def _with_using(why: str, using: Sequence[Fact]) -> str:
 # --------------------------------------------------------------------------- steps
 
 
+#: step kinds that only name things (a definition, not a derivation)
+DEFINITIONAL_KINDS = frozenset({"relabel"})
+
+
 @dataclass
 class Step:
     """One checked step of a proof."""
@@ -404,9 +408,22 @@ class Step:
     fact: Fact | None = None
     seconds: float = 0.0
 
+    @property
+    def definitional(self) -> bool:
+        """A naming step (``relabel``): it renames symbols and proves nothing, so it is
+        counted apart from the checked steps."""
+        return self.kind in DEFINITIONAL_KINDS
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What the step states and why: a lemma reused (the same step in several proofs,
+        or twice in one) has one key and is counted once."""
+        return (self.kind, self.claim, self.why)
+
     def as_dict(self) -> dict:
         return {
             "kind": self.kind,
+            "definitional": self.definitional,
             "claim": self.claim,
             "why": self.why,
             "status": self.status,
@@ -668,10 +685,17 @@ class Proof:
 
     # -- summary --------------------------------------------------------------
     def counts(self) -> dict[str, int]:
+        """``checked``: distinct (by :attr:`Step.key`) derivation steps sympy confirmed;
+        ``definitional``: naming steps (confirmed, but they prove nothing); ``failed``,
+        ``unchecked``; ``premises``: the assumptions (hypotheses and definitions) the proof
+        starts from, which are stated, not checked."""
         return {
-            "checked": sum(s.status == "ok" for s in self.steps),
+            "checked": len({s.key for s in self.steps
+                            if s.status == "ok" and not s.definitional}),
+            "definitional": sum(s.status == "ok" and s.definitional for s in self.steps),
             "failed": sum(s.status == "failed" for s in self.steps),
             "unchecked": sum(s.status == "unchecked" for s in self.steps),
+            "premises": len(self.assumptions),
         }
 
     def as_dict(self) -> dict:

@@ -179,10 +179,22 @@ def fidelity_task(cfg: dict) -> dict:
       ``"fidelity"`` record);
     * angle :math:`\theta_t=2\arcsin(\|u_{t-\tau}-u_t\|/2)` (accurate also near 0);
     * penalty-term loss :math:`\ell_t=\|\rho H(x_t)(u_{t-\tau}-u_t)\|` (by ``hvp``);
-    * ``stale_fidelity_bound(L, rho, theta_t)`` and, exact oracle only,
+    * ``stale_fidelity_bound(L, rho, theta_t)`` (it takes the measured angle, so it only
+      tests :math:`\|H\|\le L`) and, exact oracle only,
       ``stale_angle_bound(L, lr, tau, G, ||g_t||)`` with G the largest descent-gradient norm
       of the seed's run (T4(d) needs a bound on every descent direction of the window; the
-      run's maximum is one).
+      run's maximum is one);
+    * exact oracle only, the *a-priori* penalty-loss bound, computed from τ, η, L and gradient
+      norms alone, not from the measured directions:
+      ``stale_fidelity_drift_bound(L, rho, lr, tau, G_t, ||g_t||)``
+      :math:`=\rho L\min\big(2,2L\eta\tau G_t/\|g_t\|\big)` with
+      :math:`G_t=\max_{s\le r<t}\|d_r\|` the largest descent direction of the window
+      :math:`[s,t)`, :math:`s=\max(t-\tau,0)` (the drift lemma
+      :math:`\|x_t-x_s\|\le\eta\sum_{s\le r<t}\|d_r\|\le\eta\tau G_t` needs no more).  It is
+      *non-trivial* where it is below its cap :math:`2\rho L`; ``loss_nontrivial`` is that
+      fraction of the τ > 0 steps and ``loss_worst_ratio_nontrivial`` the worst loss/bound
+      there.  ``declared_tau`` (default ``tau``) is the staleness the bound is computed with:
+      a run staler than declared must violate it.
 
     Steps with :math:`\|g_t\|\le10^{-10}` (direction undefined) are skipped and counted.
     The constants L hold on the problem's region; the task reports whether every iterate and
@@ -270,6 +282,30 @@ def fidelity_task(cfg: dict) -> dict:
             else None
         # the drift form: loss <= rho L min(2, 2 L lr tau G/||g_t||)
         out["drift_violations"] = int(np.sum(loss[valid] > drift[valid] * (1 + 1e-12) + 1e-15))
+        # the a-priori bound with the window's G_t = max_{s <= r < t} ||d_r||, s = max(t-tau, 0)
+        dtau = int(cfg.get("declared_tau", tau))
+        g_win = np.zeros_like(dnorm)
+        for t in range(1, T):
+            g_win[t] = dnorm[max(t - dtau, 0):t].max(axis=0) if dtau > 0 else 0.0
+        dir_w = np.minimum(2.0, 2 * L * lr * dtau * g_win / gsafe)
+        pbound = scale * np.where(valid, rho * L * dir_w, np.nan)
+        check = max(check, _vectorised_agreement(
+            rng_check, np.stack([g_win, gsafe]), pbound / scale,
+            lambda a: bounds.stale_fidelity_drift_bound(L, rho, lr, dtau, a[0], a[1])))
+        lv, pv = loss[valid], pbound[valid]
+        out["loss_violations"] = int(np.sum(lv > pv * (1 + 1e-12) + 1e-15))
+        # step 0 uses the fresh direction (s = t = 0): no staleness to bound, left out
+        stale = valid.copy()
+        stale[0] = False
+        nontriv_w = stale & (dir_w < 2.0 * (1 - 1e-12))
+        out["loss_steps"] = int(np.sum(stale))
+        out["loss_nontrivial_steps"] = int(np.sum(nontriv_w))
+        out["loss_nontrivial"] = float(np.mean(nontriv_w[stale])) if stale.any() else 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pr = np.where(pbound > 0, loss / pbound, np.where(loss > 1e-15, np.inf, 0.0))
+        out["loss_worst_ratio"] = float(pr[valid].max()) if valid.any() else 0.0
+        out["loss_worst_ratio_nontrivial"] = (float(pr[nontriv_w].max()) if nontriv_w.any()
+                                              else None)
     # the vectorised bounds equal the theorem's functions (checked on sampled entries)
     out["vectorised_rel_error"] = check
     burn = cfg["burn_in"]

@@ -110,3 +110,79 @@ def test_basin_task_outcomes_are_consistent():
     assert r["n_flat"] == sum(r["flat_ind"]) and r["n"] == 50
     p = make_problem("two_basin")
     assert p.L > 0 and p.hessian_lipschitz > 0
+
+
+def _t4_rows(tau_run, tau_declared, steps=80):
+    """Rows as the sweep returns them (config merged with the task's result)."""
+    cfgs = [{"problem": "quadratic", "lr_L": 0.05, "rho": 0.05, "tau": t, "noise": "exact",
+             "sigma2": 0.0, "batch": 8, "n_seeds": 4, "steps": steps, "burn_in": steps // 2,
+             "seed": 0, "declared_tau": d} for t, d in ((0, 0), (tau_run, tau_declared))]
+    return [{**c, **fidelity_task(c)} for c in cfgs]
+
+
+def test_a_priori_penalty_loss_bound_is_non_trivial_and_holds():
+    rows = _t4_rows(2, 2)
+    r = rows[1]
+    assert r["loss_violations"] == 0 and r["vectorised_rel_error"] < 1e-12
+    # at eta L = 0.05 the drift over 2 steps is small against ||g_t||: the bound binds
+    assert r["loss_nontrivial"] > 0.9 and 0 < r["loss_worst_ratio_nontrivial"] < 1
+    assert pen.fidelity_verdict(rows).passed
+
+
+def test_a_priori_bound_fails_when_the_run_is_staler_than_declared():
+    # the rule uses tau = 8 while the bound is computed for tau = 1: the loss of fidelity
+    # comes from staleness, and the a-priori bound (unlike 2 rho L sin(theta/2) at the
+    # measured angle) catches it
+    rows = _t4_rows(8, 1)
+    assert rows[1]["loss_violations"] > 0 and rows[1]["fid_violations"] == 0
+    v = pen.fidelity_verdict(rows)
+    assert not v.passed and v.ratio > 1
+
+
+def test_fidelity_verdict_fails_when_the_bound_is_mostly_trivial():
+    rows = _t4_rows(2, 2)
+    assert pen.fidelity_verdict(rows).passed
+    # the same runs with the bound at its cap on every step: nothing about staleness is tested
+    trivial = [{**r, "loss_nontrivial_steps": 0, "loss_nontrivial": 0.0} for r in rows]
+    v = pen.fidelity_verdict(trivial)
+    assert not v.passed and "NOT met" in v.summary
+
+
+def _synthetic_basin(flat: dict, n: int, cfg=(0.2, 0.15, 0.03), in_regime=True):
+    """Task rows with given numbers of flat seeds per method (seeds 0..k-1 flat)."""
+    lr, rho, s2 = cfg
+    rows = []
+    for m, t in pen.METHODS:
+        k = flat[pen._label(m, t)]
+        rows.append({"lr": lr, "rho": rho, "sigma2": s2, "in_regime": in_regime, "method": m,
+                     "tau": t, "n": n, "n_flat": k, "flat_ind": [1] * k + [0] * (n - k),
+                     "n_at_barrier": 0, "n_diverged": 0, "cycle_amplitude_sharp": 0.1})
+    return rows
+
+
+def test_flat_basin_is_a_non_inferiority_test_with_the_stated_margin():
+    near = {"sgd": 100, "sam": 250, "asyncsam_tau1": 249, "asyncsam_tau2": 250}
+    assert pen.basin_verdict(_synthetic_basin(near, 250)).passed
+    # 15 points below SAM is outside the margin 0.05 even though both are well above SGD
+    far = {"sgd": 100, "sam": 250, "asyncsam_tau1": 212, "asyncsam_tau2": 250}
+    v = pen.basin_verdict(_synthetic_basin(far, 250))
+    assert not v.passed and v.status == "fails"
+    # few seeds: "not significantly less than SAM" would pass (17/20 vs 20/20 has a 95%
+    # interval reaching 0), non-inferiority does not: too little data to claim "as often"
+    small = {"sgd": 2, "sam": 20, "asyncsam_tau1": 17, "asyncsam_tau2": 20}
+    rows = _synthetic_basin(small, 20)
+    up = stats.newcombe(17, 20, 20, 20)[1]
+    assert up >= 0
+    assert not pen.basin_verdict(rows).passed
+
+
+def test_all_flat_configuration_is_uninformative_not_a_pass():
+    all_flat = {"sgd": 250, "sam": 250, "asyncsam_tau1": 250, "asyncsam_tau2": 250}
+    v = pen.basin_verdict(_synthetic_basin(all_flat, 250))
+    assert v.status == "inconclusive" and not v.passed
+    assert v.table[0]["uninformative"] and v.table[0]["claim_holds"] is None
+    # next to an informative configuration it is reported and not counted
+    good = {"sgd": 100, "sam": 250, "asyncsam_tau1": 250, "asyncsam_tau2": 250}
+    rows = _synthetic_basin(all_flat, 250) + _synthetic_basin(good, 250, cfg=(0.15, 0.2, 0.01))
+    v = pen.basin_verdict(rows)
+    assert v.passed and "1/1 informative" in v.summary and "1 uninformative" in v.summary

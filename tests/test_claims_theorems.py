@@ -27,8 +27,10 @@ def test_every_check_passes_in_quick_mode(claim, check):
     v = run_check(claim, check, QUICK)
     assert v.error is None, v.error
     assert v.passed, v.summary
-    assert v.seconds < 8.0
     if check.method == "monte_carlo":
+        # quick mode stays quick by its size, not by a wall-clock limit: at most 2e5
+        # seed-steps (configurations x steps x seeds) over the whole sweep
+        assert len(v.table) * v.config["steps"] * v.config["n_seeds"] <= 200_000
         assert all(r["status"] == "pass" for r in v.table)
         assert 0 < v.ratio <= 1
         fams = sims.PL_FAMILIES if claim.id == "T3" else sims.FAMILIES

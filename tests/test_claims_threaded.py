@@ -36,3 +36,13 @@ def test_bound_check_fails_when_the_bound_is_too_small(claim, monkeypatch):
     check = next(c for c in claim.checks if c.name == "bounds_with_measured_staleness")
     v = run_check(claim, check, Settings(mode="quick"))
     assert v.error is None and not v.passed
+
+
+def test_claim_says_which_check_forces_and_which_measures_the_staleness():
+    from asam_theory.claims.threaded import THREADED
+
+    forced, measured = THREADED.checks
+    assert "forces" in THREADED.statement and "measures" in THREADED.statement
+    assert forced.name in THREADED.statement and measured.name in THREADED.statement
+    assert "forced by waiting" in forced.description
+    assert "measured, not forced" in measured.description

@@ -151,3 +151,28 @@ def test_no_module_imports_a_script_folder():
                     else [])
             bad += [f"{name}: {m}" for m in mods if m.split(".")[0] in scripts]
     assert not bad, bad
+
+
+@pytest.mark.slow
+def test_built_wheel_has_one_top_level_name(tmp_path):
+    """A wheel built from the repository installs ``asam_theory`` alone, with the proofs and
+    the sweeps inside it (the build runs without isolation, with the setuptools that the test
+    extra installs)."""
+    import subprocess
+    import zipfile
+
+    res = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        pytest.fail(f"pip wheel failed: {res.stderr[-2000:]}")
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        top = next(n for n in names if n.endswith("top_level.txt"))
+        assert zf.read(top).decode().split() == ["asam_theory"]
+    roots = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert roots == {"asam_theory"}
+    for f in ("asam_theory/proofs/core.py", "asam_theory/sweeps/sweep.py",
+              "asam_theory/claims/catalog.py"):
+        assert f in names, f

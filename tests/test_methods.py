@@ -15,7 +15,7 @@ from asam_theory.methods import (
     SAMPa,
     rule_from_config,
 )
-from asam_theory.problems import FiniteSumQuadratic, Quadratic, TwoBasin
+from asam_theory.problems import FiniteSumQuadratic, ProblemWrapper, Quadratic, TwoBasin
 from asam_theory.testing import problems, quadratics, rule_hyperparameters
 from asam_theory.theory import exact
 
@@ -41,8 +41,46 @@ def test_asyncsam_tau0_same_batch_is_exactly_sam(data):
     mom = data.draw(st.sampled_from([0.0, 0.9]))
     common = dict(lr=hp["lr"], rho=hp["rho"], batch_size=b, momentum=mom)
     for normalize, ref in ((True, SAM(**common)), (False, USAM(**common))):
-        a = AsyncSAM(**common, tau=0, ascent_batch="descent", normalize=normalize)
-        np.testing.assert_array_equal(_xs(p, a), _xs(p, ref))
+        for mode in ("descent", "lookahead"):
+            a = AsyncSAM(**common, tau=0, ascent_batch=mode, normalize=normalize)
+            np.testing.assert_array_equal(_xs(p, a), _xs(p, ref))
+
+
+class _BatchLog(ProblemWrapper):
+    """Records every (point, batch) pair at which a minibatch gradient is taken."""
+
+    def __init__(self, problem):
+        super().__init__(problem)
+        self.calls = []
+
+    def batch_grad(self, x, batch, out=None):
+        self.calls.append((np.array(x), None if batch is None else np.array(batch)))
+        return self.base.batch_grad(x, batch, out)
+
+
+@pytest.mark.parametrize("tau,bp", [(1, 4), (2, 6), (3, 2)])
+def test_lookahead_ascent_uses_the_descent_batch_of_the_same_step(tau, bp):
+    """Look-ahead AsyncSAM: at step t the ascent is taken at x_{max(t - tau, 0)} on the first
+    b' samples of the batch the descent of step t uses (never a later one)."""
+    p = _BatchLog(FiniteSumQuadratic.random(16, 3, seed=2))
+    rule = AsyncSAM(lr=0.05, rho=0.1, tau=tau, batch_size=6, ascent_batch_size=bp,
+                    ascent_batch="lookahead")
+    xs = simulate(p, rule, np.ones(3), 12, 2, 0, record=("x",),
+                  check_stability=False).metrics["x"]
+    asc, desc = p.calls[0::2], p.calls[1::2]
+    assert len(asc) == len(desc) == 12
+    for t, ((xa, ba), (_, bd)) in enumerate(zip(asc, desc, strict=True)):
+        np.testing.assert_array_equal(ba, bd[:, :bp])
+        np.testing.assert_array_equal(xa, xs[max(t - tau, 0)])
+
+
+def test_lookahead_subset_needs_index_batches():
+    rule = AsyncSAM(lr=0.1, rho=0.1, tau=1, batch_size=4, ascent_batch_size=2,
+                    ascent_batch="lookahead")
+    with pytest.raises(ValueError, match="lookahead"):
+        simulate(Quadratic([1.0, 0.5]).with_noise(0.1), rule, np.ones(2), 3, 1, 0)
+    with pytest.raises(ValueError, match="ascent_batch_size"):
+        AsyncSAM(lr=0.1, rho=0.1, batch_size=4, ascent_batch_size=5, ascent_batch="lookahead")
 
 
 @given(st.data())

@@ -1,17 +1,19 @@
 """Execute every exploration notebook in ``notebooks/`` (quick setting) and check how it is stored.
 
-Each notebook ends with a cell of ``assert``s on its computed numbers, so a notebook whose
-written conclusion stops holding fails here.  Notebooks are stored without outputs and are
-exactly what ``notebooks/_build.py`` writes.
+Each notebook is a jupytext percent-format script ``notebooks/NN_name.py`` (the source, linted
+by ruff) paired with ``NN_name.ipynb`` (``formats: ipynb,py:percent``) stored without outputs.
+The tests read the script through jupytext, execute it with nbclient, and check that the stored
+``.ipynb`` holds the same cells.  Each notebook ends with a cell of ``assert``s on its computed
+numbers, so a notebook whose written conclusion stops holding fails here.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -19,8 +21,15 @@ from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+SCRIPTS = sorted(NOTEBOOK_DIR.glob("[0-9]*.py"))
 CELL_TIMEOUT_S = 300  # per cell; every notebook takes well under 2 minutes in total
+NAMES = [
+    "01_quickstart",
+    "02_staleness_and_neighbourhood",
+    "03_gradient_norm_penalty",
+    "04_exact_quadratics",
+    "05_threaded_asyncsam",
+]
 
 
 def execute(nb: nbformat.NotebookNode, timeout: int = CELL_TIMEOUT_S) -> nbformat.NotebookNode:
@@ -31,31 +40,38 @@ def execute(nb: nbformat.NotebookNode, timeout: int = CELL_TIMEOUT_S) -> nbforma
     return client.execute()
 
 
-def load_builder():
-    spec = importlib.util.spec_from_file_location("notebook_builder", NOTEBOOK_DIR / "_build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
+    """What pairing keeps equal: each cell's type, source and tags."""
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
 
 
-def test_the_five_notebooks_exist() -> None:
-    assert [p.name for p in NOTEBOOKS] == [
-        "01_quickstart.ipynb",
-        "02_staleness_and_neighbourhood.ipynb",
-        "03_gradient_norm_penalty.ipynb",
-        "04_exact_quadratics.ipynb",
-        "05_threaded_asyncsam.ipynb",
-    ]
+def test_the_five_notebooks_exist_as_paired_scripts() -> None:
+    assert [p.stem for p in SCRIPTS] == NAMES
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == NAMES
+    # nothing else in notebooks/ that could be mistaken for a source (e.g. a generator script)
+    assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.py")) == [f"{n}.py" for n in NAMES]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_is_stored_without_outputs_and_well_formed(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    nbformat.validate(nb)
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_ipynb_is_in_sync_with_its_script_and_stored_without_outputs(script: Path) -> None:
+    source = jupytext.read(script)
+    stored = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+    nbformat.validate(stored)
+    hint = f"{script.name} and its .ipynb differ: run jupytext --sync notebooks/*.py"
+    assert cells(stored) == cells(source), hint
+    assert stored.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+    assert source.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+    assert stored.metadata["kernelspec"]["name"] == "python3"
+    for cell in stored.cells:
+        if cell.cell_type == "code":
+            assert cell.execution_count is None and cell.outputs == [], script.name
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_notebook_is_well_formed(script: Path) -> None:
+    nb = jupytext.read(script)
     assert nb.metadata["kernelspec"]["name"] == "python3"
     code = [c for c in nb.cells if c.cell_type == "code"]
-    for cell in code:
-        assert cell.execution_count is None and cell.outputs == [], path.name
     # opens with its question, ends with its conclusion and the asserts behind it
     assert nb.cells[0].cell_type == "markdown" and "**Question.**" in nb.cells[0].source
     assert nb.cells[-2].cell_type == "markdown" and "What the figure" in nb.cells[-2].source
@@ -67,21 +83,13 @@ def test_notebook_is_stored_without_outputs_and_well_formed(path: Path) -> None:
     for cell in code:
         for line in cell.source.splitlines():
             if line.lstrip().startswith(("import ", "from ")):
-                assert "._" not in line and " _" not in line, (path.name, line)
-
-
-def test_notebooks_are_what_the_builder_writes() -> None:
-    builder = load_builder()
-    assert sorted(builder.NOTEBOOKS) == [p.name for p in NOTEBOOKS]
-    for name, cells in builder.NOTEBOOKS.items():
-        stored = (NOTEBOOK_DIR / name).read_text(encoding="utf-8")
-        assert stored == builder.render(cells), f"{name} is stale: run python notebooks/_build.py"
+                assert "._" not in line and " _" not in line, (script.name, line)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_notebook_executes(script: Path) -> None:
+    nb = jupytext.read(script)
     start = time.perf_counter()
     out = execute(nb)
     seconds = time.perf_counter() - start
@@ -89,7 +97,17 @@ def test_notebook_executes(path: Path) -> None:
     assert all(c.execution_count is not None for c in code)
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert errors == []
-    print(f"{path.name}: {seconds:.1f} s")
+    print(f"{script.name}: {seconds:.1f} s")
+
+
+def test_a_script_out_of_sync_is_detected(tmp_path: Path) -> None:
+    """The sync check is not vacuous: an edit to the script alone changes the compared cells."""
+    script = SCRIPTS[0]
+    edited = tmp_path / script.name
+    edited.write_text(script.read_text(encoding="utf-8").replace(
+        "QUICK = True", "QUICK = True  # edited", 1), encoding="utf-8")
+    stored = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+    assert cells(jupytext.read(edited)) != cells(stored)
 
 
 def test_a_failing_notebook_fails() -> None:

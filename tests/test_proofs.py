@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import sympy as sp
 from asam_theory.proofs.core import EqUse, Given, NormSq, Pos, Prod, Proof, Sq, gram, sym, vec
 
@@ -32,7 +33,8 @@ def test_wrong_certificate_is_reported_failed():
     # right step for contrast
     p.le(2 * gram("a", "b"), gram("a", "a") + gram("b", "b"), [NormSq(a - b)], "Young")
     assert [s.status for s in p.steps] == ["failed", "failed", "ok"]
-    assert p.counts() == {"checked": 1, "failed": 2, "unchecked": 0}
+    assert p.counts() == {"checked": 1, "definitional": 0, "failed": 2, "unchecked": 0,
+                          "premises": 0}
 
 
 def test_failed_fact_poisons_later_steps_and_equalities_need_equse():
@@ -96,7 +98,8 @@ def test_markdown_has_every_proof_and_no_red():
 
 def test_runner_json_parses_and_exit_code():
     out = subprocess.run(
-        [sys.executable, "-m", "proofs", "--json"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "asam_theory.proofs", "--json"], capture_output=True, text=True,
+        check=False
     )
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
@@ -110,3 +113,45 @@ def test_cli_subcommand(capsys):
     assert d["steps_failed"] == 0
     assert cli.main(["proofs"]) == 0
     assert "steps checked" in capsys.readouterr().out
+
+
+def test_a_reused_lemma_is_counted_once_and_definitions_apart():
+    y = sym("y_acc", positive=True)
+
+    def lemma(p):  # the same step in two proofs (and twice in the first)
+        return p.le(0, y**2, [Sq(y)], "a square is nonnegative")
+
+    p1, p2 = Proof("A", "A", ""), Proof("B", "B", "")
+    p1.assume_le("H", 0, y, "hypothesis")
+    f = lemma(p1)
+    lemma(p1)
+    lemma(p2)
+    p2.le(0, 2 * y**2, [Prod(Pos(2), Sq(y))], "another step")
+    p1.relabel(f, {}, "name it")
+    assert p1.counts() == {"checked": 1, "definitional": 1, "failed": 0, "unchecked": 0,
+                           "premises": 1}
+    s = proofs.summary((p1, p2))
+    assert s["steps_checked"] == 2 and s["steps_checked_total"] == 4
+    assert s["steps_definitional"] == 1 and s["premises"] == 1
+    md = proofs.render_markdown((p1, p2))
+    assert "≔" in md and "2 distinct steps checked" in md and "1 premises" in md
+
+
+@pytest.mark.parametrize("status", ["failed", "unchecked"])
+def test_runner_exits_non_zero_on_a_failed_or_unchecked_step(status, monkeypatch, capsys):
+    from asam_theory.proofs import __main__ as runner
+
+    p = Proof("bad", "bad", "")
+    p.le(0, gram("a", "a"), [NormSq(vec("a"))], "fine")
+    if status == "failed":
+        p.le(0, -gram("a", "a"), [NormSq(vec("a"))], "wrong")
+    else:
+        p.unchecked("X <= Y", "no certificate")
+    monkeypatch.setattr(runner, "run_all", lambda: (p,))
+    assert runner.report() == 1
+    assert cli.main(["proofs"]) == 1
+    good = Proof("good", "good", "")
+    good.le(0, gram("a", "a"), [NormSq(vec("a"))], "fine")
+    monkeypatch.setattr(runner, "run_all", lambda: (good,))
+    assert runner.report() == 0
+    capsys.readouterr()

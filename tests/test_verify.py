@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from report_html import parse, raw_tex
 
 from asam_theory.claims import Check, Claim, Outcome, Settings, registry, run_check, worst
 from asam_theory.cli import main
@@ -56,6 +57,8 @@ def test_verdicts_json_follows_the_schema(quick_report):
         assert set(VERDICTS_SCHEMA["items"]["required"]) <= set(v)
         assert v["id"] == f"{v['claim_id']}.{v['check']}"
         assert isinstance(v["passed"], bool)
+        assert v["outcome"] in props["outcome"]["enum"]
+        assert v["passed"] == (v["outcome"] == "holds")
         assert v["method"] in props["method"]["enum"]
         assert v["ratio"] is None or isinstance(v["ratio"], (int, float))
 
@@ -94,7 +97,8 @@ def test_a_failing_check_fails_the_run_and_is_reported(tmp_path):
     assert "kaput" in vs[1].error
     paths = write_report(tmp_path, [claim], vs, mode="quick")
     html = paths["index"].read_text()
-    assert "FAILS" in html and "kaput" in html
+    assert parse(html).outcomes == {"X-FAIL.bound": "fails", "X-FAIL.crash": "fails"}
+    assert "kaput" in html
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -118,6 +122,28 @@ def test_usage_errors_from_argparse_exit_2(capsys):
         main(["no-such-command"])
     assert exc.value.code == 2
     assert main([]) == 2
+
+
+def test_page_has_mathml_no_raw_tex_working_contents_and_captions(quick_report):
+    """The page a reader opens: it parses with balanced tags; every $ span became MathML
+    (none failed today); every contents and summary link resolves; every figure has a
+    caption; no script."""
+    _, out = quick_report
+    page = parse((out / "index.html").read_text())
+    assert not page.errors
+    assert page.scripts == 0
+    assert page.maths > 300 and page.tex_code == []
+    assert raw_tex(page) == []
+    ids = set(page.ids)
+    assert len(ids) == len(page.ids)
+    reg = registry()
+    expected = {c for c in reg} | {f"{c.id}.{ch.name}" for c in reg.values() for ch in c.checks}
+    assert expected <= set(page.contents_links) <= ids
+    assert expected <= set(page.glance_links) <= ids
+    assert {"proofs", "proof-T1", "proof-T4"} <= set(page.contents_links)
+    assert set(page.links) <= ids
+    assert page.images and all(img["caption"] and len(img["caption"].split()) >= 8
+                               for img in page.images)
 
 
 def test_report_paths_are_written(quick_report):

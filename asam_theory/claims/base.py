@@ -1,11 +1,14 @@
-r"""Claims, checks and verdicts: the registry every face of asam-theory reports through.
+r"""Claims, checks, outcomes and verdicts: the vocabulary every face of asam-theory reports in.
 
 A :class:`Claim` is data — an id, a statement (Markdown with LaTeX), its source (paper, our
 theorem, literature) and one or more :class:`Check` s, each an *independent* way to test the
-statement (symbolic proof, exact analysis, Monte Carlo, a real threaded run, …).  A check
-returns a :class:`Verdict`: passed or not, the measured value, the bound it is held to,
-the ratio measured/bound, the config, a table of measured against bound, and figure data.
-Adding a new paper's claim means writing one :class:`Claim` and calling :func:`register`.
+statement (symbolic proof, exact analysis, Monte Carlo, a real threaded run, PEP, real data).
+A check returns an :class:`Outcome`: whether the statement *holds*, *fails*, or is
+*inconclusive* (its precondition was not met), the measured value, the bound it is held to, the
+ratio measured/bound, the config, a table of measured against bound, and figure data.
+:func:`run_check` times the check and wraps its outcome into a :class:`Verdict` that names the
+claim and the check.  Adding a new paper's claim means writing one :class:`Claim` in a claim
+module's ``CLAIMS`` tuple (:mod:`asam_theory.claims.catalog` lists the modules).
 """
 
 from __future__ import annotations
@@ -136,13 +139,15 @@ class Verdict:
 @dataclass(frozen=True)
 class Check:
     """One independent way to test a claim: ``run(settings) -> Outcome``, and optionally
-    ``plot(verdict, ax)`` drawing its figure."""
+    ``plot(verdict, ax)`` drawing its figure with ``caption`` under it in the report: what
+    to look for in the figure and which way is good (a check with a plot should have one)."""
 
     name: str
     method: str
     description: str
     run: Callable[[Settings], Outcome]
     plot: Callable[[Verdict, Any], None] | None = None
+    caption: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

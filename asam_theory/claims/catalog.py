@@ -2,7 +2,8 @@
 
 Each module listed in :data:`MODULES` exports its claims as a tuple ``CLAIMS``; nothing
 registers itself on import.  Order: our theorems (T1–T3, then T4 and the flat-basin claim),
-the exact analysis against Monte Carlo, the literature facts, the real threaded runs.  A new
+the exact analysis against Monte Carlo, the literature facts, the real threaded runs, the
+real-data ablation.  A new
 claim module is added by writing it and naming it here.
 """
 
@@ -11,12 +12,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import ModuleType
 
-from asam_theory.claims import exact_mc, headline, literature, penalty, theorems, threaded
+from asam_theory.claims import (
+    ablation,
+    exact_mc,
+    headline,
+    literature,
+    penalty,
+    pep,
+    theorems,
+    threaded,
+)
 from asam_theory.claims.base import Claim
 
 #: claim modules in report order
-MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded,
-                                   headline)
+MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded, pep,
+                                   ablation, headline)
 
 
 def all_claims() -> tuple[Claim, ...]:

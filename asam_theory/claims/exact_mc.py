@@ -425,15 +425,28 @@ EXACT_MC = Claim(
               "E f(x_t) - f* and E||grad f(x_t)||^2 of the engine (mean of M seeds) against "
               "exact.transient_moments on a rotated, shifted d = 4 quadratic from x0 != x*, "
               "tau in {0, 1, 2, 4}, models descent_batch and independent, and SGD; "
-              "Bonferroni-adjusted z criterion.", transient_check, _plot_transient),
+              "Bonferroni-adjusted z criterion.", transient_check, _plot_transient,
+              caption="Lines: the exact $\\mathbb E f(x_t)-f^*$ (dimensionless, log scale) "
+                      "against the step $t$; markers: the engine's Monte Carlo mean with ±3 SE "
+                      "bars, one colour per $\\tau$ (curves offset by $4^k$ so they do not "
+                      "overlap). Good: every marker's bar crosses its line at every step; a "
+                      "marker off its line means exact analysis and simulation disagree."),
         Check("stationary", "monte_carlo",
               "Lyapunov stationary moments against per-seed tail averages of long runs "
               "(SE across seeds), docs/theory.md §6's configurations included.",
-              stationary_check, _plot_stationary),
+              stationary_check, _plot_stationary,
+              caption="Relative deviation (engine − Lyapunov)/Lyapunov of the stationary "
+                      "$\\mathbb E f-f^*$ per configuration, with ±3 SE bars. Good: every bar "
+                      "crosses the vertical line at 0; a bar wholly to one side is a "
+                      "disagreement between the Lyapunov solution and the simulation."),
         Check("stability_boundary", "exact",
               "Deterministic engine at (1 -/+ 1e-2) exact.max_stable_lr converges / diverges, "
               "steps from the exact spectral radius; engine stability limit and warning agree.",
-              stability_check, _plot_stability),
+              stability_check, _plot_stability,
+              caption="Exact stability boundary $\\eta^*(\\rho)$ per $\\tau$ (curves; "
+                      "step size $\\eta$ and radius $\\rho$ dimensionless) and the engine "
+                      "just left (o) and right (x) of it. Good: every o is converged and lies "
+                      "left of its curve, every x diverged and lies right of it."),
     ),
 )
 

@@ -134,17 +134,42 @@ REGIMES = (("quadratic", 0.05), ("quadratic", 0.5), ("two_basin", 1.8), ("two_ba
            ("cauchy", 0.05), ("cauchy", 0.5))
 
 
-def fidelity_verdict(rows: list[dict]) -> Outcome:
-    """Pass: zero violations of either bound at every step of every exact-oracle run, every
-    exact run inside the region where L holds.  Reported (not a pass criterion): whether the
-    exact-oracle mean fidelity after the burn-in is non-increasing in τ within 3 SE."""
+#: the regimes where the a-priori penalty-loss bound is meant to bind (eta L = 0.05: the drift
+#: over tau steps is small against ||g_t||); with eta L >= 0.5 (and TwoBasin, whose region
+#: constant L = 180 is far above its basins' curvatures 8 and 1) it is mostly at its cap
+BINDING_REGIMES = (("quadratic", 0.05), ("cauchy", 0.05))
+#: the claim's minimum: on at least this fraction of the tau > 0 steps of the exact-oracle
+#: runs in BINDING_REGIMES the a-priori bound is below its trivial cap 2 rho L.  Measured:
+#: ~0.95 (quick, 120 steps), ~0.86 (default, 400 steps), ~0.35 (full, 2000 steps: once the
+#: iterate reaches the rho-neighbourhood ||g_t|| is small against the descent directions)
+MIN_NONTRIVIAL = 0.25
+
+
+def fidelity_verdict(rows: list[dict], min_nontrivial: float = MIN_NONTRIVIAL) -> Outcome:
+    r"""Pass: zero violations at every step of every exact-oracle run of the a-priori
+    penalty-loss bound :math:`\rho L\min(2,2L\eta\tau G_t/\|g_t\|)` (from τ, η, L and
+    gradient norms alone) and of the angle and measured-angle bounds, every exact run inside
+    the region where L holds, *and* the a-priori bound non-trivial (below ``2ρL``) on at least
+    ``min_nontrivial`` of the τ > 0 steps of the :data:`BINDING_REGIMES` runs — so the check
+    is about staleness, not only about :math:`\|H\|\le L`.  Reported (not a pass
+    criterion): whether the exact-oracle mean fidelity after the burn-in is non-increasing in
+    τ within 3 SE."""
     exact = [r for r in rows if r["noise"] == "exact"]
     viol = sum(r["fid_violations"] + r["angle_violations"] + r["drift_violations"]
-               for r in exact)
+               + r["loss_violations"] for r in exact)
+    loss_viol = sum(r["loss_violations"] for r in exact)
     inside = all(r["inside_region"] for r in exact)
     # the vectorised bounds must equal bounds.stale_*_bound to rounding (1e-12 relative)
     vec_err = max(r["vectorised_rel_error"] for r in rows)
-    ok = viol == 0 and inside and vec_err < 1e-12
+    stale = [r for r in exact if r["tau"] > 0]
+    binding = [r for r in stale if (r["problem"], r["lr_L"]) in BINDING_REGIMES]
+    n_bind = sum(r["loss_steps"] for r in binding)
+    frac = sum(r["loss_nontrivial_steps"] for r in binding) / n_bind if n_bind else 0.0
+    n_all = sum(r["loss_steps"] for r in stale)
+    frac_all = sum(r["loss_nontrivial_steps"] for r in stale) / n_all if n_all else 0.0
+    lrn = max((r["loss_worst_ratio_nontrivial"] for r in stale
+               if r["loss_worst_ratio_nontrivial"] is not None), default=None)
+    ok = viol == 0 and inside and vec_err < 1e-12 and frac >= min_nontrivial
     fr = max(r["fid_worst_ratio"] for r in exact)
     ar = max(r["angle_worst_ratio"] for r in exact)
     arn = max((r["angle_worst_ratio_nontrivial"] for r in exact
@@ -160,19 +185,31 @@ def fidelity_verdict(rows: list[dict]) -> Outcome:
             "monotone_within_3se": mono, "fidelity": [r["fidelity"] for r in seq],
             "se": [r["fidelity_se"] for r in seq]}
     broken = [k for k, v in trend.items() if not v["monotone_within_3se"]]
-    figure: dict = {"taus": list(TAUS), "curves": {}}
+    taus = sorted({r["tau"] for r in rows})
+    figure: dict = {"taus": taus, "curves": {}}
     for r in rows:
         key = f"{r['problem']} lr*L={r['lr_L']:g} ({r['noise']})"
         c = figure["curves"].setdefault(key, {"mean": {}, "se": {}})
         c["mean"][r["tau"]] = r["fidelity"]
         c["se"][r["tau"]] = r["fidelity_se"]
-    for c in figure["curves"].values():
-        c["mean"] = [c["mean"][t] for t in TAUS]
-        c["se"] = [c["se"][t] for t in TAUS]
+    for c in figure["curves"].values():  # a tau a setting did not run is a gap (nan)
+        c["mean"] = [c["mean"].get(t, math.nan) for t in taus]
+        c["se"] = [c["se"].get(t, math.nan) for t in taus]
     nontriv = float(np.mean([r["angle_nontrivial"] for r in exact if r["tau"] > 0]))
-    return Outcome.judged(bool(ok), measured=max(fr, ar), bound=1.0, ratio=max(fr, ar),
-        summary=f"{len(exact)} exact-oracle AsyncSAM runs: {viol} violations of the penalty-"
-                f"loss bound 2 rho L sin(theta/2) (worst ratio {fr:.3f}) and of the angle bound "
+    worst_apriori = max(r["loss_worst_ratio"] for r in exact)
+    return Outcome.judged(bool(ok), measured={"worst_ratio": worst_apriori,
+                                              "nontrivial_fraction": frac,
+                                              "worst_ratio_nontrivial": lrn},
+        bound={"ratio": 1.0, "min_nontrivial_fraction": min_nontrivial}, ratio=worst_apriori,
+        summary=f"{len(exact)} exact-oracle AsyncSAM runs: {loss_viol} violations of the "
+                f"a-priori penalty-loss bound rho L min(2, 2 L lr tau G_t/||g_t||) (from tau, "
+                f"lr, L and gradient norms alone); it is non-trivial (below 2 rho L) on "
+                f"{100 * frac:.0f}% of the tau > 0 steps of the small-step runs (minimum "
+                f"{100 * min_nontrivial:.0f}%: {'met' if frac >= min_nontrivial else 'NOT met'}"
+                f"), {100 * frac_all:.0f}% of all tau > 0 steps, worst loss/bound there "
+                + ("–" if lrn is None else f"{lrn:.3f}") + ". "
+                f"{viol - loss_viol} violations of the measured-angle bound 2 rho L "
+                f"sin(theta/2) (tests ||H|| <= L; worst ratio {fr:.3f}) and of the angle bound "
                 f"(worst ratio {ar:.3f}; {arn:.3f} where the bound is below pi, which it is on "
                 f"{100 * nontriv:.0f}% of the tau > 0 steps); all iterates inside the regions: "
                 f"{inside}; vectorised bounds = theorem functions to {vec_err:.1e}. Mean "
@@ -180,7 +217,10 @@ def fidelity_verdict(rows: list[dict]) -> Outcome:
                 f"{len(trend) - len(broken)}/{len(trend)} exact settings"
                 + (f"; NOT in {', '.join(sorted(broken))} (oscillating iterates: the stale "
                    "direction of an odd delay points across the minimum)" if broken else ""),
-        table=rows, config={"taus": list(TAUS), "regimes": [list(r) for r in REGIMES]},
+        table=rows, config={"taus": list(TAUS), "regimes": [list(r) for r in REGIMES],
+                            "binding_regimes": [list(r) for r in BINDING_REGIMES],
+                            "min_nontrivial": min_nontrivial, "nontrivial": frac,
+                            "nontrivial_all": frac_all, "worst_ratio_nontrivial": lrn},
         figure={**figure, "trend": trend})
 
 
@@ -216,6 +256,11 @@ T4 = Claim(
         r"Hessian-Lipschitz constant, $G$ a bound on every descent direction's norm. So "
         r"AsyncSAM's descent gradient is $\nabla\big(f+\rho\|\nabla f\|\big)(w)$ up to "
         r"$O(\rho^2)$ and a penalty-direction error of at most $2\rho L\sin(\theta/2)$. "
+        r"Tested a priori: the penalty-term loss $\|\rho H(u_{t-\tau}-u_t)\|$ stays below "
+        r"$\rho L\min\big(2,\,2L\eta\tau G_t/\|g_t\|\big)$ with $G_t$ the largest descent "
+        r"direction of the window $[t-\tau,t)$ — a bound from $\tau,\eta,L$ and gradient "
+        r"norms alone — and this bound is below its trivial cap $2\rho L$ on at least "
+        + f"{100 * MIN_NONTRIVIAL:.0f}% " + r"of the $\tau>0$ steps of the $\eta L=0.05$ runs. "
         r"Assumptions: " + "; ".join(T4.assumptions) + "."),
     source=f"our theorem T4 ({T4.proof_module}; proofs {', '.join(T4.proof_ids)}); "
            "expansion docs/theory.md §3",
@@ -228,33 +273,59 @@ T4 = Claim(
               "region (shrunk by rho_max) of TwoBasin, CauchyRegression and "
               "MatrixFactorization, for random, fresh and stale unit directions u and rho in "
               "[1e-3, 1e-1]: ||R|| <= (M_H/2) rho^2 everywhere, log-log slope 2 +- 0.1 "
-              "where the second-order term is not degenerate.", _remainder, _plot_remainder),
+              "where the second-order term is not degenerate.", _remainder, _plot_remainder,
+              caption="Median norm of the remainder $R(\\rho)$ against $\\rho$ per problem "
+                      "(log–log, gradient units), its bound $M_H\\rho^2/2$ dotted in the same "
+                      "colour, and a slope-2 reference dashed. Good: every solid line stays "
+                      "below its dotted bound and runs parallel to the dashed slope 2 "
+                      "(second order); a slope near 1 would mean the expansion is wrong."),
         Check("stale_fidelity", "monte_carlo",
               "AsyncSAM (normalised) with tau in {0,1,2,4,8}, exact and noisy oracles, on a "
               "quadratic, TwoBasin and CauchyRegression at a small and a large step: per step "
-              "the penalty-term loss ||rho H (u_{t-tau} - u_t)|| against 2 rho L sin(theta/2) "
-              "and the angle against stale_angle_bound (G = the run's largest descent-"
-              "gradient norm); mean fidelity against tau as data.", _fidelity,
-              _plot_fidelity),
+              "the penalty-term loss ||rho H (u_{t-tau} - u_t)|| against the a-priori bound "
+              "rho L min(2, 2 L lr tau G_t/||g_t||) (G_t = the window's largest descent-"
+              "gradient norm), with its non-trivial fraction (minimum "
+              f"{100 * MIN_NONTRIVIAL:.0f}% of the tau > 0 steps at lr*L = 0.05) and worst "
+              "ratio there; also against 2 rho L "
+              "sin(theta/2) at the measured angle (tests ||H|| <= L) and the angle against "
+              "stale_angle_bound; mean fidelity against tau as data.", _fidelity,
+              _plot_fidelity,
+              caption="Mean fidelity $\\cos\\angle(\\epsilon_t,\\nabla f(x_t))$ of the "
+                      "perturbation after burn-in (dimensionless, 1 = the fresh direction) "
+                      "against the staleness $\\tau$ in steps, ±1 SE; solid: exact oracle, "
+                      "dotted: noisy. Higher is better; the claim expects the solid curves "
+                      "not to rise with $\\tau$. The pass/fail test is the bound in the "
+                      "table, not this curve."),
     ),
 )
 
 
 # =========================================================================== FLAT-BASIN
 
-def compare(cand: dict, ref: dict, base: dict) -> dict:
-    r"""The claim's two comparisons for one candidate method, with the stricter of the
-    independent (Newcombe) and paired intervals for each: "not less than ``ref``" = the upper
-    end of the 95 % interval for :math:`p_c-p_{ref}` is ≥ 0; "more than ``base``" = the lower
-    end of the two-sided 90 % interval (one-sided 95 %) for :math:`p_c-p_{base}` is > 0."""
+#: the claim's non-inferiority margin: AsyncSAM ends in the flat basin "as often as SAM" when
+#: the one-sided 95% lower end of p_AsyncSAM - p_SAM lies above -MARGIN (at most 5 percentage
+#: points fewer seeds; with 250 paired seeds the interval's half-width is ~0.03-0.08)
+MARGIN = 0.05
+
+
+def compare(cand: dict, ref: dict, base: dict, margin: float = MARGIN) -> dict:
+    r"""The claim's two comparisons for one candidate method, each with the stricter (lower)
+    of the independent (Newcombe) and paired one-sided 95 % lower ends (two-sided 90 %):
+    "as often as ``ref``" is the non-inferiority test :math:`p_c-p_{ref}>-\text{margin}` at
+    that lower end; "more often than ``base``" is :math:`p_c-p_{base}>0` at it."""
     a, r, b = (np.asarray(x["flat_ind"]) for x in (cand, ref, base))
-    up = min(newcombe(cand["n_flat"], cand["n"], ref["n_flat"], ref["n"])[1],
-             paired_interval(a, r)[1])
-    lo = max(newcombe(cand["n_flat"], cand["n"], base["n_flat"], base["n"], Z90)[0],
+    lo_ref = min(newcombe(cand["n_flat"], cand["n"], ref["n_flat"], ref["n"], Z90)[0],
+                 paired_interval(a, r, Z90)[0])
+    lo = min(newcombe(cand["n_flat"], cand["n"], base["n_flat"], base["n"], Z90)[0],
              paired_interval(a, b, Z90)[0])
-    return {"diff_ref": float(a.mean() - r.mean()), "diff_ref_upper95": up,
+    return {"diff_ref": float(a.mean() - r.mean()), "diff_ref_lower_one_sided95": lo_ref,
             "diff_base": float(a.mean() - b.mean()), "diff_base_lower_one_sided95": lo,
-            "not_less_than_ref": bool(up >= 0), "more_than_base": bool(lo > 0)}
+            "non_inferior_to_ref": bool(lo_ref > -margin), "more_than_base": bool(lo > 0)}
+
+
+def uninformative(group: dict) -> bool:
+    """Every method of the configuration ends flat on every seed: nothing tells them apart."""
+    return all(r["n_flat"] == r["n"] for r in group.values() if isinstance(r, dict))
 
 
 #: the claim's regime: eta kappa_s in {1.2, 1.6}, rho in {0.15, 0.2}, sigma2 in [0.01, 0.1]
@@ -271,16 +342,21 @@ def _label(method: str, tau: int) -> str:
 
 def basin_verdict(rows: list[dict], candidates: tuple[str, ...] = ("asyncsam_tau1",
                                                                     "asyncsam_tau2"),
-                  ref: str = "sam", base: str = "sgd") -> Outcome:
-    """Group the task rows by configuration and compare every candidate with ``ref`` and
-    ``base``; pass iff every in-regime configuration passes both comparisons for every
-    candidate.  Out-of-regime configurations are in the table with their own outcome."""
+                  ref: str = "sam", base: str = "sgd", margin: float = MARGIN) -> Outcome:
+    """Group the task rows by configuration and compare every candidate with ``ref``
+    (non-inferiority with ``margin``) and ``base`` (superiority).  A configuration where
+    every method ends flat on every seed is *uninformative*: reported, not counted as a pass.
+    Holds iff every informative in-regime configuration passes both comparisons for every
+    candidate and at least one is informative; inconclusive when none is.  Out-of-regime
+    configurations are in the table with their own outcome."""
     groups: dict[tuple, dict] = {}
     for r in rows:
         key = (r["lr"], r["rho"], r["sigma2"])
-        groups.setdefault(key, {"in_regime": r["in_regime"]})[_label(r["method"], r["tau"])] = r
+        groups.setdefault(key, {})[_label(r["method"], r["tau"])] = r
     table, ok, n_in = [], True, 0
     for (lr, rho, s2), g in groups.items():
+        in_regime = bool(next(iter(g.values()))["in_regime"])
+        g = {"in_regime": in_regime, **g}
         row = {"lr": lr, "rho": rho, "sigma2": s2, "in_regime": g["in_regime"],
                "lr_kappa_sharp": lr * 8.0, "cycle_amplitude_sharp":
                g[ref]["cycle_amplitude_sharp"], "n": g[ref]["n"]}
@@ -294,32 +370,44 @@ def basin_verdict(rows: list[dict], candidates: tuple[str, ...] = ("asyncsam_tau
                 row[f"{name}_diverged"] = g[name]["n_diverged"]
         passed = True
         for c in candidates:
-            cmp = compare(g[c], g[ref], g[base])
+            cmp = compare(g[c], g[ref], g[base], margin)
             row.update({f"{c}_{k}": v for k, v in cmp.items()})
-            passed &= cmp["not_less_than_ref"] and cmp["more_than_base"]
-        row["claim_holds"] = passed
-        if g["in_regime"]:
+            passed &= cmp["non_inferior_to_ref"] and cmp["more_than_base"]
+        row["uninformative"] = uninformative({k: v for k, v in g.items() if k != "in_regime"})
+        row["claim_holds"] = None if row["uninformative"] else passed
+        if g["in_regime"] and not row["uninformative"]:
             n_in += 1
             ok &= passed
         table.append(row)
     inside = [r for r in table if r["in_regime"]]
-    outside_fail = [r for r in table if not r["in_regime"] and not r["claim_holds"]]
-    worst = min(inside, key=lambda r: min(r[f"{c}_diff_ref_upper95"] for c in candidates))
-    smallest_up = min(worst[f"{c}_diff_ref_upper95"] for c in candidates)
+    informative = [r for r in inside if not r["uninformative"]]
+    n_uninf = len(inside) - len(informative)
+    outside = [r for r in table if not r["in_regime"]]
+    outside_fail = [r for r in outside if r["claim_holds"] is False]
     head = max(inside, key=lambda r: (r["lr"], r["rho"], -r["sigma2"]))
-    return Outcome.judged(bool(ok),
-        measured={c: head[f"{c}_flat"] for c in (base, ref, *candidates)},
-        bound=None, ratio=None,
-        summary=f"{sum(r['claim_holds'] for r in inside)}/{n_in} in-regime configurations: "
-                f"{' and '.join(candidates)} not significantly below {ref} (smallest upper "
-                f"95% end of the difference {smallest_up:+.3f}) "
-                f"and significantly above {base} (one-sided 95%). Outside the regime the claim "
-                f"fails in {len(outside_fail)}/{len(table) - n_in} configurations"
-                + (": " + "; ".join(f"(lr, rho, sigma2) = ({r['lr']}, {r['rho']}, "
-                                    f"{r['sigma2']})" for r in outside_fail)
-                   if outside_fail else ""),
-        table=table, config={"regime": {k: list(v) for k, v in REGIME.items()},
-                             "outside": [list(o) for o in OUTSIDE]},
+    measured = {c: head[f"{c}_flat"] for c in (base, ref, *candidates)}
+    config = {"regime": {k: list(v) for k, v in REGIME.items()},
+              "outside": [list(o) for o in OUTSIDE], "margin": margin}
+    if not informative:
+        return Outcome.inconclusive(
+            f"all {len(inside)} in-regime configurations are uninformative (every method ends "
+            "flat on every seed), so nothing compares the methods", measured=measured,
+            table=table, config=config)
+    lowest = min(min(r[f"{c}_diff_ref_lower_one_sided95"] for c in candidates)
+                 for r in informative)
+    summary = (f"{sum(bool(r['claim_holds']) for r in informative)}/{n_in} informative "
+               f"in-regime configurations: {' and '.join(candidates)} non-inferior to {ref} "
+               f"with margin {margin:g} (lowest one-sided 95% lower end of the difference "
+               f"{lowest:+.3f} > {-margin:+g}) and significantly above {base} (one-sided 95%)"
+               + (f"; {n_uninf} uninformative (every method flat on every seed), not counted"
+                  if n_uninf else "")
+               + f". Outside the regime the claim fails in {len(outside_fail)}/{len(outside)} "
+               "configurations"
+               + (": " + "; ".join(f"(lr, rho, sigma2) = ({r['lr']}, {r['rho']}, "
+                                   f"{r['sigma2']})" for r in outside_fail)
+                  if outside_fail else ""))
+    return Outcome.judged(bool(ok), measured=measured, bound={"margin": margin}, ratio=None,
+        summary=summary, table=table, config=config,
         figure={"configs": [{"label": f"lr={r['lr']}, rho={r['rho']}, s2={r['sigma2']}"
                              + ("" if r["in_regime"] else " (outside)"),
                              "methods": [n for n in (base, ref, *candidates)],
@@ -375,7 +463,8 @@ FLAT_BASIN = Claim(
         r"minimum ($\varphi''(-1)=\kappa_s=8$) and a flat one ($\varphi''(1)=1$), started "
         r"uniformly across the barrier $u_b\approx-0.31$ with Gaussian gradient noise "
         r"$\sigma^2\in[0.01,0.1]$, AsyncSAM ($\tau=1,2$) ends in the flat basin as often as "
-        r"SAM (not significantly less, 95%) and more often than SGD (one-sided 95%) for "
+        r"SAM (non-inferiority: the one-sided 95% lower end of $p_{\rm AsyncSAM}-p_{\rm SAM}$ "
+        r"above " + f"$-{MARGIN:g}$" + r") and more often than SGD (one-sided 95%) for "
         r"$\eta\kappa_s\in\{1.2,1.6\}$ and $\rho\in\{0.15,0.2\}$. "
         r"Mechanism: $\eta\kappa_s<2$, so the sharp minimum is linearly stable and SGD stays "
         r"where it starts; SAM's normalised perturbation turns the minimum into the 2-cycle "
@@ -394,8 +483,17 @@ FLAT_BASIN = Claim(
     checks=(Check("flat_fraction", "monte_carlo",
                   "SGD, SAM, AsyncSAM tau=1 and tau=2 from the same starts and noise draws; "
                   "fraction of seeds ending in the flat basin with Wilson 95% intervals; "
-                  "Newcombe and paired intervals for the differences (the stricter is used).",
-                  _flat_basin, _plot_basin),),
+                  f"non-inferiority to SAM with margin {MARGIN:g} and superiority to SGD, each "
+                  "at the "
+                  "stricter of the Newcombe and paired one-sided 95% lower ends; a "
+                  "configuration where every method ends flat on every seed is reported as "
+                  "uninformative, not as a pass.",
+                  _flat_basin, _plot_basin,
+                  caption="Fraction of seeds ending in the flat basin per configuration and "
+                          "method, with Wilson 95% intervals. Higher is better; the claim "
+                          "holds where the AsyncSAM bars are not clearly below SAM's and "
+                          "clearly above SGD's. A configuration where every bar is at 1 says "
+                          "nothing about the comparison."),),
 )
 
 #: the claims of this module, in report order

@@ -218,7 +218,7 @@ def plot_measured_vs_bound(v: Verdict, ax) -> None:
         lo = min(bnd[good].min(), meas[good].min()) / 2
         hi = max(bnd[good].max(), meas[good].max()) * 2
         ax.loglog([lo, hi], [lo, hi], "k--", lw=1, label="measured = bound")
-    ax.set_xlabel("bound")
+    ax.set_xlabel("bound (same quantity and units as the y axis)")
     ax.set_ylabel(fig.get("ylabel", "measured"))
     ax.legend(fontsize=7, ncol=2)
 
@@ -293,7 +293,13 @@ def _checks(tid: str) -> tuple[Check, ...]:
               f"AsyncSAM ({'unnormalised' if tid == 'T2' else 'normalised'}) on "
               f"{', '.join(families)} over lr (fractions of 1/L), rho, tau in "
               f"{list(sims.TAUS)}, sigma2, b, b'; violation = mean > bound + 3 SE.",
-              mc, plot_measured_vs_bound),
+              mc, plot_measured_vs_bound,
+              caption="Each point is one configuration: the measured mean (y) against the "
+                      "theorem's bound for it (x), both in the units of the bounded quantity, "
+                      "log–log, coloured by the staleness $\\tau$; grey x: outside the "
+                      "theorem's assumptions. Good: every coloured point on or below the "
+                      "dashed diagonal measured = bound; the closer to it, the tighter the "
+                      "bound."),
     ]
     if tid == "T1":
         out.append(Check("deterministic_floor_with_staleness", "exact",

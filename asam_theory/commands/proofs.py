@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 NAME = "proofs"
-HELP = "check the machine-checked proofs of theorems T1-T4 (✓ checked, ✗ failed, ? unchecked)"
+HELP = ("check the machine-checked proofs of theorems T1-T4 (✓ checked, ≔ definitional, "
+        "✗ failed, ? unchecked); exit 1 when a step failed or is unchecked")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit status 1 when a step fails."""
+    """Exit status 1 when a step failed or is unchecked."""
     from asam_theory.proofs.__main__ import report
 
     return report(json_output=bool(args.json))

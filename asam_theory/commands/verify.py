@@ -1,7 +1,10 @@
 """``asam-theory verify``: run the claim registry and write the report.
 
-Exit status: 0 when no check fails (a check may hold or be inconclusive), 1 when a check
-fails, 2 on a usage error.
+Prints each check's outcome, then the verdict at a glance (per claim its outcome, the worst
+ratio measured/bound as a text bar, each check's method and run time) and the counts of
+holds / fails / inconclusive.  Exit status: 0 when no check fails (a check may hold or be
+inconclusive: its precondition was not met), 1 when a check fails, a proof step fails or is
+unchecked, or a figure cannot be drawn; 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from asam_theory.claims import Settings, run_check, select
-    from asam_theory.report import write_report
+    from asam_theory.report import text_summary, write_report
     from asam_theory.sweeps import make_executor
     from asam_theory.validation import check_int
 
@@ -60,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
         proofs_md = proofs.render_markdown()
         s = proofs.summary()
-        proofs_summary = {k: s[k] for k in ("steps_checked", "steps_failed", "steps_unchecked")}
+        proofs_summary = {k: s[k] for k in ("steps_checked", "steps_checked_total",
+                                            "steps_definitional", "premises", "steps_failed",
+                                            "steps_unchecked")}
+        proofs_summary["proofs"] = [{"id": p["id"], "title": p["title"]} for p in s["proofs"]]
     try:
         paths = write_report(args.out, claims, verdicts, mode=args.mode,
                              command="asam-theory " + shlex.join(sys.argv[1:]),
@@ -74,15 +80,20 @@ def run(args: argparse.Namespace) -> int:
         ratio = "" if v.ratio is None else f" ratio={v.ratio:.3g}"
         print(f"{v.outcome.upper():<12}  {v.id:<{width}}  {v.seconds:6.1f}s{ratio}  "
               f"{v.summary}")
+    print(text_summary(claims, verdicts))
     counts = {s: sum(v.outcome == s for v in verdicts) for s in ("holds", "fails", "inconclusive")}
     failed = counts["fails"]
     proofs_failed = proofs_summary is not None and (
         proofs_summary["steps_failed"] or proofs_summary["steps_unchecked"])
     print(f"{len(verdicts)} checks: {counts['holds']} hold, {counts['fails']} fail, "
           f"{counts['inconclusive']} inconclusive, in {time.perf_counter() - t0:.0f}s; "
-          f"report: {paths['index']}")
+          f"report: {paths['index']} ({paths['index'].stat().st_size / 1e3:.0f} kB, "
+          f"{paths['math_converted']} formulas as MathML, "
+          f"{len(paths['math_failed'])} left as TeX)")
     if proofs_summary is not None:
-        print(f"proofs: {proofs_summary['steps_checked']} steps checked, "
+        print(f"proofs: {proofs_summary['steps_checked']} distinct steps checked, "
               f"{proofs_summary['steps_failed']} failed, "
-              f"{proofs_summary['steps_unchecked']} unchecked")
+              f"{proofs_summary['steps_unchecked']} unchecked "
+              f"({proofs_summary['steps_definitional']} definitional steps and "
+              f"{proofs_summary['premises']} premises counted apart)")
     return 1 if failed or proofs_failed or paths["figure_errors"] else 0

@@ -103,7 +103,19 @@ class USAM(SAM):
         return _delayed_companion(self, lam, lr, delayed=self.rho * lam**2, tau=0)
 
 
-ASCENT_BATCH = ("independent", "descent")
+ASCENT_BATCH = ("independent", "descent", "lookahead")
+
+
+def _batch_prefix(batch, size: int, full: int):
+    """The first ``size`` samples of a descent batch: a finite sum's index array ``(M, b)`` is
+    cut to ``(M, size)``; any other batch (exact oracle, additive noise) only as a whole."""
+    if size == full:
+        return batch
+    if isinstance(batch, np.ndarray) and batch.ndim == 2 and np.issubdtype(batch.dtype,
+                                                                           np.integer):
+        return batch[:, :size]
+    raise ValueError(f"ascent_batch_size={size} < batch_size={full} with "
+                     "ascent_batch='lookahead' needs a finite-sum problem (index batches)")
 
 
 @dataclass(frozen=True)
@@ -124,7 +136,11 @@ class AsyncSAM(_Perturbed):
       ``ascent_batch_size`` (b′, default b) from its own stream, independent of every descent
       batch;
     * ``"descent"``: the descent batch of step ``s`` (:math:`B'=B_s`), so for τ = 0 the ascent
-      and the descent share the batch and the rule is exactly :class:`SAM`.
+      and the descent share the batch and the rule is exactly :class:`SAM`;
+    * ``"lookahead"``: the descent batch of step ``t`` itself, :math:`B'=B_t` (or its first b′
+      samples on a finite sum), evaluated at the stale :math:`x_s`.  A data loader knows its
+      next batches, so a worker can compute this ascent τ steps ahead and it stays hidden:
+      a *same-batch* perturbation that is only stale.  τ = 0 is exactly :class:`SAM`.
 
     Cost: 2 gradients per step; sequential depth 1 for τ ≥ 1 (the ascent overlaps the previous
     descent), 2 for τ = 0.
@@ -146,6 +162,9 @@ class AsyncSAM(_Perturbed):
             if self.ascent_batch == "descent" and self.ascent_batch_size != self.batch_size:
                 raise ValueError("ascent_batch_size must equal batch_size (or be None) when "
                                  "ascent_batch='descent'")
+            if self.ascent_batch == "lookahead":
+                check_int("ascent_batch_size", self.ascent_batch_size, low=1,
+                          high=self.batch_size)
 
     @property
     def b_prime(self) -> int:
@@ -173,6 +192,8 @@ class AsyncSAM(_Perturbed):
         if self.ascent_batch == "descent":
             batches.append(batch)
             ascent_batch = batches[0]
+        elif self.ascent_batch == "lookahead":
+            ascent_batch = _batch_prefix(batch, self.b_prime, self.batch_size)
         else:
             ascent_batch = problem.sample_batch(streams, "ascent", self.b_prime)
         g_asc = problem.batch_grad(hist[0], ascent_batch, out=ws.buf("g_asc", x))

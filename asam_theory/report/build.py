@@ -2,9 +2,14 @@
 
 ``DIR/verdicts.json`` — a JSON list, one object per check (schema :data:`VERDICTS_SCHEMA`);
 ``DIR/figures/<id>.png`` — one figure per check that has figure data;
-``DIR/index.html`` — self-contained (figures embedded as data URIs, no external assets): for
-each claim its statement, source, verdict, a table of measured against bound, and figures,
-followed by the machine-checked proofs.
+``DIR/index.html`` — one self-contained file (figures embedded as data URIs, mathematics as
+MathML converted at build time, no script, no external asset).  From the top: the verdict at
+a glance (per claim its outcome, the worst ratio measured/bound of its checks as a bar, each
+check's method and run time; counts of holds / fails / inconclusive), the contents (claims,
+then proofs), then per claim its statement, source and checks (anchors ``#<claim>`` and
+``#<claim>.<check>``; per-configuration tables collapsed with their row count; each figure
+with a caption saying what to look for), then the machine-checked proofs (``#proofs``,
+``#proof-<id>``).
 """
 
 from __future__ import annotations
@@ -14,27 +19,29 @@ import datetime as _dt
 import html
 import json
 import re
+import sys
 from pathlib import Path
 
-import markdown as _md
-
 from asam_theory import __version__
-from asam_theory.claims.base import Claim, Verdict
+from asam_theory.claims.base import METHODS, STATUSES, Claim, Verdict
+from asam_theory.report.mathml import MathConverter, md_to_html
+from asam_theory.report.summary import METHOD_LABEL, counts, glance
 
 VERDICTS_SCHEMA = {
     "type": "array",
     "items": {
         "type": "object",
-        "required": ["id", "claim_id", "check", "method", "passed", "measured", "bound",
-                     "ratio"],
+        "required": ["id", "claim_id", "check", "method", "outcome", "passed", "measured",
+                     "bound", "ratio"],
         "properties": {
             "id": {"type": "string", "description": "'<claim id>.<check name>'"},
             "claim_id": {"type": "string"},
             "check": {"type": "string"},
-            "method": {"type": "string",
-                       "enum": ["symbolic", "exact", "monte_carlo", "threaded", "numerical",
-                                "pep", "real_data"]},
-            "passed": {"type": "boolean"},
+            "method": {"type": "string", "enum": list(METHODS)},
+            "outcome": {"type": "string", "enum": list(STATUSES),
+                        "description": "holds; fails; inconclusive (the check's precondition "
+                                       "was not met, so it says nothing either way)"},
+            "passed": {"type": "boolean", "description": "true iff outcome is 'holds'"},
             "measured": {"description": "the measured value (number, list or object)"},
             "bound": {"description": "what it is held to (number, list, object or null)"},
             "ratio": {"type": ["number", "null"],
@@ -54,36 +61,33 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;ma
 padding:0 1em;color:#1d1d1f;line-height:1.45}
 h1{margin-bottom:.2em} .meta{color:#555}
 .claim{border:1px solid #ddd;border-radius:8px;padding:1em 1.2em;margin:1.4em 0}
-.pass{color:#0a7d32;font-weight:600} .fail{color:#c0182b;font-weight:600}
+.holds{color:#0a7d32;font-weight:600} .fails{color:#c0182b;font-weight:600}
+.inconclusive{color:#8a5a00;font-weight:600}
 .badge{display:inline-block;padding:.1em .6em;border-radius:1em;font-size:.85em;margin-left:.5em}
-.badge.pass{background:#e3f6e8} .badge.fail{background:#fde4e6}
+.badge.holds{background:#e3f6e8} .badge.fails{background:#fde4e6}
+.badge.inconclusive{background:#fff3d6}
 table{border-collapse:collapse;font-size:.85em;margin:.6em 0;display:block;overflow-x:auto}
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right} th{background:#f5f5f7}
+table.glance td{text-align:left}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}
-img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+figure{margin:.8em 0} figcaption{font-size:.9em;color:#333;max-width:640px}
+img{max-width:100%;border:1px solid #eee}
 .check{margin:1em 0 1em 1em;padding-left:1em;border-left:3px solid #eee}
 .statement{background:#fafafa;padding:.4em .8em;border-radius:6px}
 .proofs .unchecked,.proofs .failed{color:#c0182b}
-.math{font-family:ui-monospace,monospace;color:#333}
+code.tex{color:#c0182b}
+nav#contents ol ol{font-size:.92em}
+.bar{display:inline-block;position:relative;width:110px;height:.75em;background:#eee;
+border-radius:2px;vertical-align:middle;margin-right:.4em}
+.bar .fill{position:absolute;left:0;top:0;bottom:0;border-radius:2px}
+.bar .fill.ok{background:#3aa55d} .bar .fill.over{background:#d0394b}
+.bar .one{position:absolute;left:50%;top:-3px;bottom:-3px;border-left:1.5px solid #222}
 """
 
-
-_MATH = re.compile(r"(\$\$.+?\$\$|\$[^$\n]+?\$)", re.S)
-
-
-def md_to_html(text: str) -> str:
-    """Markdown to HTML with LaTeX math (``$…$``, ``$$…$$``) kept verbatim (not parsed as
-    emphasis), wrapped in ``<span class="math">`` for a reader or a later MathJax pass."""
-    spans: list[str] = []
-
-    def keep(m: re.Match) -> str:
-        spans.append(m.group(0))
-        return f"MATHSPAN{len(spans) - 1}END"
-
-    body = _md.markdown(_MATH.sub(keep, text), extensions=["tables"])
-    return re.sub(r"MATHSPAN(\d+)END",
-                  lambda m: f"<span class='math'>{html.escape(spans[int(m.group(1))])}</span>",
-                  body)
+#: the bar's scale: ratio 0 .. BAR_CAP, the tick at ratio 1 sits in the middle
+BAR_CAP = 2.0
+#: per-configuration tables show at most this many rows (all rows are in verdicts.json)
+TABLE_LIMIT = 60
 
 
 def _fmt(v) -> str:
@@ -99,11 +103,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _table(rows: list[dict], limit: int = 60) -> str:
+def _table(rows: list[dict], conv: MathConverter, limit: int = TABLE_LIMIT) -> str:
     if not rows:
         return ""
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    head = "".join(f"<th>{conv.inline(str(k))}</th>" for k in keys)
     body = []
     for r in rows[:limit]:
         cells = "".join(f"<td>{html.escape(_fmt(r.get(k)))}</td>" for k in keys)
@@ -111,6 +115,21 @@ def _table(rows: list[dict], limit: int = 60) -> str:
     more = f"<p class='meta'>{len(rows) - limit} more rows in verdicts.json</p>" if \
         len(rows) > limit else ""
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
+
+
+def _bar(ratio: float | None) -> str:
+    """A CSS bar for measured/bound on [0, BAR_CAP]; the tick marks ratio 1."""
+    if ratio is None:
+        return "–"
+    width = 100.0 * min(max(ratio, 0.0), BAR_CAP) / BAR_CAP
+    cls = "ok" if ratio <= 1 else "over"
+    return (f"<span class='bar' title='measured/bound = {ratio:.4g}'>"
+            f"<span class='fill {cls}' style='width:{width:.1f}%'></span>"
+            f"<span class='one'></span></span>{ratio:.3g}")
+
+
+def _badge(outcome: str, text: str | None = None) -> str:
+    return f"<span class='badge {outcome}'>{html.escape(text or outcome)}</span>"
 
 
 def _figure(claim_checks: dict, v: Verdict, fig_dir: Path) -> Path | None:
@@ -133,90 +152,206 @@ def _figure(claim_checks: dict, v: Verdict, fig_dir: Path) -> Path | None:
     return path
 
 
+def _glance_html(claims: list[Claim], verdicts: list[Verdict]) -> str:
+    rows = glance(claims, verdicts)
+    c_claims = counts([r.outcome for r in rows])
+    c_checks = counts([v.outcome for v in verdicts])
+    parts = ["<section id='glance'><h2>Verdict at a glance</h2>",
+             f"<p><b>Claims:</b> <span class='holds'>{c_claims['holds']} hold</span>, "
+             f"<span class='fails'>{c_claims['fails']} fail</span>, "
+             f"<span class='inconclusive'>{c_claims['inconclusive']} inconclusive</span> "
+             f"of {len(rows)}. <b>Checks:</b> "
+             f"<span class='holds'>{c_checks['holds']} hold</span>, "
+             f"<span class='fails'>{c_checks['fails']} fail</span>, "
+             f"<span class='inconclusive'>{c_checks['inconclusive']} inconclusive</span> "
+             f"of {len(verdicts)}.</p>",
+             "<p class='meta'>Bars: the worst ratio measured/bound on a scale from 0 to "
+             f"{BAR_CAP:g}; the tick marks 1, left of it the bound holds. Inconclusive: the "
+             "check's precondition was not met, so it says nothing either way.</p>",
+             "<table class='glance'><tr><th>claim</th><th>outcome</th><th>worst ratio</th>"
+             "<th>check</th><th>method</th><th>check outcome</th><th>ratio</th>"
+             "<th>time</th></tr>"]
+    for r in rows:
+        vs = r.verdicts or (None,)
+        cid = html.escape(r.claim.id)
+        for k, v in enumerate(vs):
+            cells = []
+            if k == 0:
+                n = len(vs)
+                cells.append(f"<td rowspan='{n}'><a href='#{cid}'>{cid}</a></td>"
+                             f"<td rowspan='{n}'>{_badge(r.outcome)}</td>"
+                             f"<td rowspan='{n}'>{_bar(r.worst_ratio)}</td>")
+            if v is None:
+                cells.append("<td colspan='5'>no checks run</td>")
+            else:
+                vid = html.escape(v.id)
+                cells.append(f"<td><a href='#{vid}'>{html.escape(v.check)}</a></td>"
+                             f"<td>{html.escape(METHOD_LABEL.get(v.method, v.method))}</td>"
+                             f"<td>{_badge(v.outcome)}</td><td>{_bar(v.ratio)}</td>"
+                             f"<td>{v.seconds:.1f} s</td>")
+            parts.append(f"<tr>{''.join(cells)}</tr>")
+    parts.append("</table></section>")
+    return "".join(parts)
+
+
+def _contents_html(claims: list[Claim], verdicts: list[Verdict],
+                   proofs: list[tuple[str, str]] | None, conv: MathConverter) -> str:
+    by_claim: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        by_claim.setdefault(v.claim_id, []).append(v)
+    items = []
+    for c in claims:
+        cid = html.escape(c.id)
+        sub = "".join(f"<li><a href='#{html.escape(v.id)}'>{html.escape(v.check)}</a></li>"
+                      for v in by_claim.get(c.id, []))
+        items.append(f"<li><a href='#{cid}'>{cid}</a> — {conv.inline(c.title)}"
+                     f"{f'<ol>{sub}</ol>' if sub else ''}</li>")
+    parts = ["<nav id='contents'><h2>Contents</h2><ol>",
+             "<li><a href='#glance'>Verdict at a glance</a></li>",
+             f"<li>Claims<ol>{''.join(items)}</ol></li>"]
+    if proofs is not None:
+        sub = "".join(f"<li><a href='#proof-{html.escape(pid)}'>{conv.inline(title)}</a></li>"
+                      for pid, title in proofs)
+        parts.append(f"<li><a href='#proofs'>Machine-checked proofs</a>"
+                     f"{f'<ol>{sub}</ol>' if sub else ''}</li>")
+    parts.append("</ol></nav>")
+    return "".join(parts)
+
+
+def _proofs_html(markdown_text: str, proofs: list[tuple[str, str]] | None,
+                 conv: MathConverter) -> tuple[str, list[tuple[str, str]]]:
+    """The proofs' Markdown as HTML, its leading ``# …`` title dropped (the section has one)
+    and every ``##`` proof heading turned into an ``<h3 id='proof-<id>'>``; returns the HTML
+    and the ``(id, title)`` pairs of the anchors made (ids from ``proofs`` when it lists one
+    per heading in order, else ``1, 2, …``)."""
+    body = conv.markdown(re.sub(r"\A\s*# [^\n]*\n", "", markdown_text))
+    heads = re.findall(r"<h2>(.*?)</h2>", body, re.S)
+    ids = [pid for pid, _ in proofs] if proofs and len(proofs) == len(heads) else \
+        [str(k + 1) for k in range(len(heads))]
+    anchors: list[tuple[str, str]] = []
+    it = iter(ids)
+
+    def repl(m: re.Match) -> str:
+        pid = next(it)
+        anchors.append((pid, html.unescape(re.sub(r"<[^>]+>", "", m.group(1)))))
+        return f"<h3 id='proof-{html.escape(pid)}'>{m.group(1)}</h3>"
+
+    return re.sub(r"<h2>(.*?)</h2>", repl, body, flags=re.S), anchors
+
+
 def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], *,
                  mode: str, command: str = "", proofs_markdown: str | None = None,
-                 proofs_summary: dict | None = None) -> dict:
-    """Write ``verdicts.json``, ``figures/*.png`` and ``index.html`` into ``out``; returns
-    ``{"index", "verdicts", "figures", "figure_errors"}``; a plot that raises is shown as an
-    error in the HTML and listed in ``figure_errors``, never aborting the report."""
+                 proofs_summary: dict | None = None, log=None) -> dict:
+    """Write ``verdicts.json``, ``figures/*.png`` and ``index.html`` into ``out``.
+
+    Returns ``{"index", "verdicts", "figures", "figure_errors", "math_converted",
+    "math_failed"}``.  A plot that raises is shown as an error in the HTML and listed in
+    ``figure_errors``, never aborting the report; a formula that does not convert to MathML
+    is shown as its TeX source in ``<code>``, listed in ``math_failed`` and written to
+    ``log`` (default stderr).  ``proofs_summary`` may carry ``steps_checked``,
+    ``steps_failed``, ``steps_unchecked`` and ``proofs`` (a list of ``{"id", "title"}``).
+    """
+    log = sys.stderr if log is None else log
     out = Path(out)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     verdicts_path = out / "verdicts.json"
     verdicts_path.write_text(json.dumps([v.to_json() for v in verdicts], indent=1))
+    conv = MathConverter()
 
     by_claim: dict[str, list[Verdict]] = {}
     for v in verdicts:
         by_claim.setdefault(v.claim_id, []).append(v)
-    n_pass = sum(all(v.passed for v in by_claim.get(c.id, [])) for c in claims)
+    outcome_of = {r.claim.id: r.outcome for r in glance(claims, verdicts)}
     figures: list[Path] = []
     figure_errors: list[str] = []
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>asam-theory verify"
-             f"</title><style>{_CSS}</style></head><body>",
+
+    proofs_body = proof_anchors = None
+    if proofs_markdown is not None:
+        listed = None
+        if proofs_summary is not None and "proofs" in proofs_summary:
+            listed = [(str(p["id"]), str(p["title"])) for p in proofs_summary["proofs"]]
+        proofs_body, proof_anchors = _proofs_html(proofs_markdown, listed, conv)
+
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             "<title>asam-theory verify</title>"
+             f"<style>{_CSS}</style></head><body>",
              "<h1>asam-theory — verification report</h1>",
              f"<p class='meta'>asam-theory {__version__} · mode <b>{html.escape(mode)}</b> · "
              f"{_dt.datetime.now().isoformat(timespec='seconds')} · "
              f"<code>{html.escape(command)}</code></p>",
-             f"<p><b>{n_pass} of {len(claims)} claims hold</b> "
-             f"({sum(v.passed for v in verdicts)} of {len(verdicts)} checks passed).</p>",
-             "<ul>"]
-    for c in claims:
-        ok = all(v.passed for v in by_claim.get(c.id, []))
-        parts.append(f"<li><a href='#{html.escape(c.id)}'>{html.escape(c.id)}</a> — "
-                     f"{html.escape(c.title)} <span class='{'pass' if ok else 'fail'}'>"
-                     f"{'holds' if ok else 'FAILS'}</span></li>")
-    parts.append("</ul>")
+             _glance_html(claims, verdicts),
+             _contents_html(claims, verdicts, proof_anchors, conv)]
     for c in claims:
         vs = by_claim.get(c.id, [])
-        ok = all(v.passed for v in vs)
+        outcome = outcome_of[c.id]
         checks = {ch.name: ch for ch in c.checks}
-        parts.append(f"<section class='claim' id='{html.escape(c.id)}' data-claim-id="
-                     f"'{html.escape(c.id)}'><h2>{html.escape(c.id)}: {html.escape(c.title)}"
-                     f"<span class='badge {'pass' if ok else 'fail'}'>"
-                     f"{'holds' if ok else 'fails'}</span></h2>")
-        parts.append(f"<div class='statement'>{md_to_html(c.statement)}</div>")
-        parts.append(f"<p class='meta'>Source: {html.escape(c.source)}</p>")
+        cid = html.escape(c.id)
+        parts.append(f"<section class='claim' id='{cid}' data-claim-id='{cid}'>"
+                     f"<h2>{cid}: {conv.inline(c.title)}{_badge(outcome)}</h2>")
+        parts.append(f"<div class='statement'>{conv.markdown(c.statement)}</div>")
+        parts.append(f"<p class='meta'>Source: {conv.inline(c.source)}</p>")
         for v in vs:
             ch = checks.get(v.check)
-            parts.append(f"<div class='check' data-verdict-id='{html.escape(v.id)}'>"
-                         f"<h3>{html.escape(v.check)} <small>({html.escape(v.method)})</small>"
-                         f"<span class='badge {'pass' if v.passed else 'fail'}'>"
-                         f"{'passed' if v.passed else 'failed'}</span></h3>")
+            vid = html.escape(v.id)
+            parts.append(f"<div class='check' id='{vid}' data-verdict-id='{vid}' "
+                         f"data-outcome='{v.outcome}'>"
+                         f"<h3>{html.escape(v.check)} <small>"
+                         f"({html.escape(METHOD_LABEL.get(v.method, v.method))})</small>"
+                         f"{_badge(v.outcome)}</h3>")
             if ch is not None:
-                parts.append(f"<p>{html.escape(ch.description)}</p>")
-            parts.append(f"<p>{html.escape(v.summary)}</p>")
-            parts.append(_table([{"measured": v.measured, "bound": v.bound, "ratio": v.ratio,
-                                  "seconds": round(v.seconds, 2)}]))
+                parts.append(f"<p>{conv.inline(ch.description)}</p>")
+            parts.append(f"<p>{conv.inline(v.summary)}</p>")
+            parts.append(_table([{"outcome": v.outcome, "measured": v.measured,
+                                  "bound": v.bound, "ratio": v.ratio,
+                                  "seconds": round(v.seconds, 2)}], conv))
             if v.table:
+                shown = min(len(v.table), TABLE_LIMIT)
                 parts.append("<details><summary>measured against bound, per configuration"
-                             f" ({len(v.table)} rows)</summary>{_table(v.table)}</details>")
+                             f" ({len(v.table)} rows"
+                             f"{'' if shown == len(v.table) else f', {shown} shown'})"
+                             f"</summary>{_table(v.table, conv)}</details>")
             try:
                 path = _figure(checks, v, fig_dir)
             except Exception as exc:  # noqa: BLE001 - a broken plot must not lose the report
                 path = None
                 figure_errors.append(f"{v.id}: {type(exc).__name__}: {exc}")
-                parts.append(f"<p class='fail'>figure could not be drawn: "
+                parts.append(f"<p class='fails'>figure could not be drawn: "
                              f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p>")
             if path is not None:
                 figures.append(path)
                 data = base64.b64encode(path.read_bytes()).decode()
-                parts.append(f"<img alt='{html.escape(v.id)}' src='data:image/png;base64,"
-                             f"{data}' data-file='figures/{html.escape(path.name)}'>")
+                caption = (ch.caption if ch is not None and ch.caption else
+                           (ch.description if ch is not None else v.id))
+                parts.append(f"<figure id='fig-{vid}'><img alt='figure of {vid}' "
+                             f"src='data:image/png;base64,{data}' "
+                             f"data-file='figures/{html.escape(path.name)}'>"
+                             f"<figcaption>{conv.inline(caption)}</figcaption></figure>")
             if v.error:
-                parts.append(f"<pre class='fail'>{html.escape(v.error)}</pre>")
+                parts.append(f"<pre class='fails'>{html.escape(v.error)}</pre>")
             parts.append("</div>")
         parts.append("</section>")
-    if proofs_markdown is not None:
-        counts = ""
-        if proofs_summary is not None:
-            counts = (f"<p>{proofs_summary['steps_checked']} steps checked, "
-                      f"{proofs_summary['steps_failed']} failed, "
-                      f"{proofs_summary['steps_unchecked']} unchecked.</p>")
+    if proofs_body is not None:
+        counts_html = ""
+        if proofs_summary is not None and "steps_checked" in proofs_summary:
+            extra = ""
+            if "steps_definitional" in proofs_summary:
+                extra = (f"; apart from them {proofs_summary['steps_definitional']} "
+                         f"definitional steps and {proofs_summary['premises']} premises")
+            counts_html = (f"<p>{proofs_summary['steps_checked']} distinct steps checked, "
+                           f"{proofs_summary['steps_failed']} failed, "
+                           f"{proofs_summary['steps_unchecked']} unchecked{extra}.</p>")
         parts.append(f"<section class='proofs' id='proofs'><h2>Machine-checked proofs</h2>"
-                     f"{counts}{md_to_html(proofs_markdown)}"
-                     f"</section>")
+                     f"{counts_html}{proofs_body}</section>")
     parts.append("</body></html>")
     index = out / "index.html"
     index.write_text("\n".join(parts))
+    for src, why in conv.failed:
+        print(f"warning: formula not converted to MathML, shown as TeX: {src} ({why})",
+              file=log)
     return {"index": index, "verdicts": verdicts_path, "figures": figures,
-            "figure_errors": figure_errors}
+            "figure_errors": figure_errors, "math_converted": conv.converted,
+            "math_failed": list(conv.failed)}
+
+
+__all__ = ["VERDICTS_SCHEMA", "md_to_html", "write_report"]

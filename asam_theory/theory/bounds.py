@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from asam_theory.validation import check_int, check_nonnegative, check_positive
+from asam_theory.validation import check_int, check_nonnegative, check_positive, check_real
 
 __all__ = [
+    "SHARPENED",
     "THEOREMS",
     "Theorem",
     "penalty_remainder_bound",
@@ -33,7 +34,11 @@ __all__ = [
     "stale_fidelity_drift_bound",
     "t1_bound",
     "t1_constants",
+    "t1_sharp_bound",
+    "t1_sharp_witness",
+    "usam_quadratic_witness",
     "t2_bound",
+    "t2_sharp_bound",
     "t3_bound",
 ]
 
@@ -158,6 +163,107 @@ def sam_two_cycle(eigenvalues: np.ndarray | list[float], lr: float, rho: float) 
     }
 
 
+def t1_sharp_bound(
+    delta: float,
+    L: float,
+    rho: float,
+    lr: float,
+    steps: int,
+    sigma2: float = 0.0,
+    batch_size: float = 1.0,
+    weight: float | None = None,
+) -> float:
+    r"""T1-sharp (T1's setting: any perturbation :math:`\|\epsilon_t\|\le\rho` independent of
+    the descent noise, L-smooth f >= f*, :math:`0<\eta\le1/L`), sharpened where performance
+    estimation shows T1 loose (``asam_theory.theory.pep``).  With :math:`c=L\eta`,
+    :math:`A=1-\frac c2-\frac{(1-c)a}2`, :math:`B=\frac{1-c}{2a}+\frac c2`, for every
+    :math:`a\in(0,1]`:
+
+    .. math::
+        \frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le\frac1A\Big[\frac{\Delta}{\eta T}
+        +\Big(1-\frac1T\Big)\Big(BL^2\rho^2+\frac{L\eta\sigma^2}{2b}\Big)\Big].
+
+    ``weight`` = a; ``None`` takes the minimising :math:`a\in(0,1]` (a root of a quadratic;
+    where the ``B`` term vanishes, T = 1 or rho = 0, the infimum :math:`a\to0`, i.e.
+    :math:`A=1-c/2`).  ``a = 1`` is T1 less :math:`(L^2\rho^2+L\eta\sigma^2/b)/T`; at
+    :math:`\eta=1/L` the deterministic bound :math:`\frac{2\Delta}{\eta T}+(1-\frac1T)L^2\rho^2`
+    is attained (:func:`t1_sharp_witness`).  Proof: ``proofs/t1_sharp.py``.
+    """
+    delta = check_nonnegative("delta", delta)
+    T = check_int("steps", steps, low=1)
+    L, rho = check_positive("L", L), check_nonnegative("rho", rho)
+    lr = _lr(lr, L)
+    sigma2, b = check_nonnegative("sigma2", sigma2), check_positive("batch_size", batch_size)
+    c = min(L * lr, 1.0)
+    s = 1.0 - 1.0 / T
+    R, N, D = L**2 * rho**2, L * lr * sigma2 / (2 * b), delta / (lr * T)
+    K, M = s * (1 - c) * R / 2, s * (c * R / 2 + N)
+    P, Q = 1 - c / 2, (1 - c) / 2
+    if weight is not None:
+        a = check_real("weight", weight, low=0.0, high=1.0, low_open=True)
+        return (D + K / a + M) / (P - Q * a)
+    if K == 0:  # the B term vanishes: infimum over a -> 0 (Q = 0: every a gives the same)
+        return (D + M) / P
+    if D + M == 0:
+        return K + M / P if Q == 0 else (K + M) / (P - Q)
+    a = (-K * Q + math.sqrt((K * Q) ** 2 + Q * (D + M) * K * P)) / (Q * (D + M))
+    a = min(a, 1.0)
+    return (D + K / a + M) / (P - Q * a)
+
+
+def t1_sharp_witness(
+    delta: float, L: float, rho: float, steps: int, lr: float | None = None
+) -> dict:
+    r"""The function and perturbations attaining T1-sharp (and the PEP worst case of SAM with
+    an adversarial :math:`\|\epsilon_t\|\le\rho`) at :math:`\eta=1/L`: :math:`f=\frac L2x^2`
+    in 1-D, :math:`w_0=\sqrt{2\Delta/L}`, :math:`\epsilon_t=-\rho`.  The first step lands on
+    :math:`w_1=-\epsilon_0=\rho` (at :math:`\eta=1/L`, :math:`w_{t+1}=-\epsilon_t`), where the
+    perturbed gradient vanishes and the iterate stays: :math:`\|\nabla f(w_0)\|^2=2L\Delta`,
+    :math:`\|\nabla f(w_t)\|^2=L^2\rho^2` for t >= 1, so
+    :math:`\frac1T\sum_{t<T}\|\nabla f(w_t)\|^2=\frac{2L\Delta}{T}+(1-\frac1T)L^2\rho^2`.
+    With ``lr`` < 1/L (default 1/L) the same function and perturbations give a lower bound on
+    the worst case (the iterate approaches :math:`\rho` geometrically).  Runs the T steps
+    and returns ``{"avg_grad_sq", "bound", "delta"}`` (``bound`` = :func:`t1_sharp_bound`).
+    """
+    delta = check_nonnegative("delta", delta)
+    L, rho = check_positive("L", L), check_nonnegative("rho", rho)
+    T = check_int("steps", steps, low=1)
+    lr = 1.0 / L if lr is None else _lr(lr, L)
+    w = math.sqrt(2 * delta / L)
+    total = 0.0
+    for _ in range(T):
+        total += (L * w) ** 2
+        w = w - lr * L * (w - rho)  # gradient of f at w + eps, eps = -rho
+    f0 = 0.5 * L * (2 * delta / L)
+    return {"avg_grad_sq": total / T, "bound": t1_sharp_bound(delta, L, rho, lr, T),
+            "delta": f0}
+
+
+def usam_quadratic_witness(
+    delta: float, L: float, rho: float, lr: float, steps: int, tau: int = 0
+) -> float:
+    r"""Stale USAM :math:`w_{t+1}=w_t-\eta\nabla f(w_t+\rho\nabla f(w_{t-\tau}))` on
+    :math:`f=\frac L2x^2` from :math:`w_0=\sqrt{2\Delta/L}` (so
+    :math:`\|\nabla f(w_0)\|^2=2L\Delta`, :math:`w_{t-\tau}:=w_0` for :math:`t<\tau`): returns
+    :math:`\frac1T\sum_{t<T}\|\nabla f(w_t)\|^2`, a lower bound on the worst case of T2's
+    measure.  For :math:`\tau=0`, :math:`\eta=1/L` it is
+    :math:`\frac{2L\Delta}{T}\frac{1-(L\rho)^{2T}}{1-L^2\rho^2}`: T2's bound times
+    :math:`1-(L\rho)^{2T}`, and the PEP worst case equals it (``asam_theory.claims.pep``).
+    """
+    delta = check_nonnegative("delta", delta)
+    L, rho = check_positive("L", L), check_nonnegative("rho", rho)
+    lr = _lr(lr, L)
+    T, tau = check_int("steps", steps, low=1), check_int("tau", tau, low=0)
+    ws = [math.sqrt(2 * delta / L)]
+    total = 0.0
+    for t in range(T):
+        w = ws[t]
+        total += (L * w) ** 2
+        stale = ws[max(t - tau, 0)]
+        ws.append(w - lr * L * (w + rho * L * stale))
+    return total / T
+
+
 # ------------------------------------------------------------------------ T2
 
 
@@ -202,6 +308,67 @@ def t2_bound(
         + L**2 * rho**2 * sigma2 / bp
         + L * lr * sigma2 / b
     ) / kappa
+
+
+def t2_sharp_bound(
+    delta: float,
+    L: float,
+    rho: float,
+    lr: float,
+    tau: int,
+    steps: int,
+    sigma2: float = 0.0,
+    batch_size: float = 1.0,
+    ascent_batch_size: float = 1.0,
+    weight: float | None = None,
+) -> float:
+    r"""T2-sharp (T2's setting, stale USAM; :math:`0<\eta\le1/L`, :math:`0\le\rho<1/L`): T2's
+    proof with Young's inequality on :math:`-\eta(1-L\eta)\langle g,e\rangle` instead of
+    dropping the descent it carries.  With :math:`c=L\eta`, :math:`A=1-\frac c2-
+    \frac{(1-c)a}2`, :math:`B=\frac{1-c}{2a}+\frac c2`, :math:`K=A-BL^2\rho^2>0`:
+
+    .. math::
+        \frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le\frac1K\Big[
+        \frac{\Delta(1+2\tau\eta BL^3\rho^2)}{\eta T}+\frac{BL^2\rho^2\sigma^2}{b'}
+        +\frac{L\eta\sigma^2}{2b}\Big].
+
+    ``weight`` = a (``ValueError`` unless ``K > 0``); ``None`` minimises over the a in
+    (0, 1] with K > 0 (bounded scalar minimisation; every a evaluated is admissible, so the
+    result is a valid bound whatever the optimiser's accuracy).  ``a = 1`` is T2.
+    Proof: ``proofs/t2_sharp.py``.
+    """
+    t2 = t2_bound(delta, L, rho, lr, tau, steps, sigma2, batch_size, ascent_batch_size)
+    c, r2 = min(L * lr, 1.0), L**2 * rho**2
+    T, b, bp = steps, batch_size, ascent_batch_size
+
+    def value(a: float) -> float:
+        A = 1 - c / 2 - (1 - c) * a / 2
+        B = (1 - c) / (2 * a) + c / 2
+        K = A - B * r2
+        if K <= 0:
+            return math.inf
+        num = (delta * (1 + 2 * tau * lr * B * L * r2) / (lr * T) + B * r2 * sigma2 / bp
+               + L * lr * sigma2 / (2 * b))
+        return num / K
+
+    if weight is not None:
+        a = check_real("weight", weight, low=0.0, high=1.0, low_open=True)
+        v = value(a)
+        if not math.isfinite(v):
+            raise ValueError(f"weight must make K = A - B L^2 rho^2 > 0, got {weight!r}")
+        return v
+    if c >= 1.0:
+        return t2
+    from scipy.optimize import minimize_scalar
+
+    # K(a) > 0 on an interval around a = L rho (where K is largest) that contains 1
+    lo, hi = 0.0, max(math.sqrt(r2), 1e-300)
+    for _ in range(200):  # bisection for K(a) = 0 below L rho
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if not math.isfinite(value(mid)) else (lo, mid)
+    res = minimize_scalar(value, bounds=(hi, 1.0), method="bounded",
+                          options={"xatol": 1e-10})
+    return min(float(res.fun), t2)
 
 
 # ------------------------------------------------------------------------ T3
@@ -348,5 +515,34 @@ THEOREMS: dict[str, Theorem] = {
         "none (holds for every step size)",
         "proofs/t4_penalty.py",
         ("T4", "EXP"),
+    ),
+}
+
+#: sharpened theorems (kept apart from :data:`THEOREMS`, whose originals stay as they are)
+SHARPENED: dict[str, Theorem] = {
+    "T1-sharp": Theorem(
+        "T1-sharp",
+        r"T1 sharpened: for every $a\in(0,1]$, with $c=L\eta$, $A=1-\frac c2-\frac{(1-c)a}2$, "
+        r"$B=\frac{1-c}{2a}+\frac c2$: $\frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le"
+        r"\frac1A\big[\frac{\Delta}{\eta T}+(1-\frac1T)(BL^2\rho^2+\frac{L\eta\sigma^2}{2b})"
+        r"\big]$; at $\eta=1/L$: $\frac{2\Delta}{\eta T}+(1-\frac1T)L^2\rho^2$, attained.",
+        (
+            r"$f$ $L$-smooth, $f\ge f^*$, $\Delta=f(w_0)-f^*$",
+            r"any perturbation $\|\epsilon_t\|\le\rho$ independent of the descent noise",
+        ),
+        r"$0<\eta\le 1/L$",
+        "proofs/t1_sharp.py",
+        ("T1-sharp",),
+    ),
+    "T2-sharp": Theorem(
+        "T2-sharp",
+        r"T2 sharpened: for every $a\in(0,1]$ with $K=A-BL^2\rho^2>0$: "
+        r"$\frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le\frac1K\big[\frac{\Delta(1+2\tau"
+        r"\eta BL^3\rho^2)}{\eta T}+\frac{BL^2\rho^2\sigma^2}{b'}+\frac{L\eta\sigma^2}{2b}\big]$"
+        r" ($a=1$: T2).",
+        (r"$f$ $L$-smooth, $f\ge f^*$", r"stale USAM, own ascent batch $b'$"),
+        r"$0<\eta\le1/L$, $0\le\rho<1/L$",
+        "proofs/t2_sharp.py",
+        ("T2-sharp",),
     ),
 }

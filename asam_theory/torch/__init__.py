@@ -1,7 +1,8 @@
 """PyTorch optimizers for (asynchronous) Sharpness-Aware Minimization and their baselines.
 
 * :class:`AsyncSAM` — AsyncSAM (arXiv 2503.11147): ascent at stale weights in a worker thread on
-  its own device and batch; ``deterministic=True`` for the sequential fixed-τ emulation.
+  its own device and batch; ``deterministic=True`` for the sequential fixed-τ emulation;
+  worker knobs in :class:`WorkerOptions`; ``AsyncSAM.tuned(...)`` picks b′ by measurement.
 * :class:`SAM` — SAM/ASAM with the davda54/sam API.
 * :class:`SAMPa` — SAMPa (Xie et al., NeurIPS 2024) with its two gradients computed concurrently.
 * :func:`tune_ascent_batch` — system-aware b′.
@@ -13,7 +14,7 @@
 
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentWorkerError
-from asam_theory.torch.asyncsam import AsyncSAM
+from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.bench import run_bench
 from asam_theory.torch.realrun import ThreadedQuadraticRun, threaded_quadratic_run
 from asam_theory.torch.sam import SAM
@@ -35,5 +36,6 @@ __all__ = [
     "run_method",
     "threaded_quadratic_run",
     "train_loop",
+    "WorkerOptions",
     "tune_ascent_batch",
 ]

@@ -128,8 +128,9 @@ class AscentComputer:
 
     def gradient(
         self, weights: Sequence[torch.Tensor], batch: Any
-    ) -> tuple[list[torch.Tensor], float]:
-        """(∇ ascent_loss at ``weights`` on ``batch``, loss value). ``weights`` on this device."""
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(∇ ascent_loss at ``weights`` on ``batch``, loss as a detached tensor — no device
+        synchronisation). ``weights`` on this device."""
         if self.replica is not None:
             with torch.no_grad():
                 for rp, w in zip(self.replica_params, weights, strict=True):
@@ -146,13 +147,13 @@ class AscentComputer:
             torch.zeros_like(w) if g is None else g.detach()
             for w, g in zip(weights, grads, strict=True)
         ]
-        return out, float(loss.detach())
+        return out, loss.detach()
 
     def direction(self, weights: Sequence[torch.Tensor], batch: Any) -> list[torch.Tensor]:
         """Unit ascent direction u at ``weights`` (ε = ρ u), on this device."""
         grads, _ = self.gradient(weights, batch)
         with torch.no_grad():
-            u, _ = normalized_direction(grads, [w.detach() for w in weights], self.adaptive)
+            u, _ = normalized_direction(grads, weights, self.adaptive)
         return u
 
 
@@ -191,6 +192,9 @@ class _Shared:
     error: BaseException | None = None
     error_tb: str = ""
     busy: int | None = None
+    current: Job | None = None  # the job being computed (its snapshot stays read-only)
+    phase: str = "starting"  # what the worker is doing, for TimeoutError messages
+    generation: int = 0  # bumped by :meth:`VersionedWorker.restore`; older results are dropped
 
 
 class VersionedWorker:
@@ -274,18 +278,19 @@ class VersionedWorker:
             self.shared.cond.notify_all()
 
     def set_next_step(self, step: int) -> None:
+        # no notify: the worker sleeps only with nothing pending, which this cannot change
         with self.shared.cond:
             self.shared.next_step = step
-            self.shared.cond.notify_all()
 
     def acquire(self, step: int, timeout: float) -> Result:
-        """Block until a direction in the window of ``step`` exists; return the freshest."""
+        """Block until a direction in the window of ``step`` exists; return the freshest.
+
+        On return the worker plans for step + 1 (its ``next_step``).
+        """
         sh = self.shared
         deadline = time.monotonic() + timeout
         with sh.cond:
-            if sh.next_step != step:
-                sh.next_step = step
-                sh.cond.notify_all()
+            sh.next_step = step
             lo, hi = self.window(step)
             while True:
                 self.raise_if_failed()
@@ -296,11 +301,12 @@ class VersionedWorker:
                     v = max(usable)
                     for old in [w for w in sh.done if w < v]:
                         del sh.done[old]
+                    sh.next_step = step + 1
                     return sh.done[v]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     state = (
-                        f"computing version {sh.busy}" if sh.busy is not None
+                        sh.phase if sh.busy is not None
                         else f"idle with pending versions {sorted(sh.pending)}"
                     )
                     alive = self.thread.is_alive()
@@ -314,18 +320,48 @@ class VersionedWorker:
                     )
                 sh.cond.wait(timeout=min(remaining, 0.5))
 
-    def preload(self, result: Result, origin: int) -> None:
-        with self.shared.cond:
-            self.shared.done[result.version] = result
-            self.shared.origin = origin
+    def export(self, step: int) -> tuple[dict[int, Result], dict[int, list[torch.Tensor]], int]:
+        """What step ``step`` and later steps can still use: (done, snapshots, origin).
+
+        ``done`` holds the completed directions with version ≥ the lower end of the window of
+        ``step``; ``snapshots`` copies of the weights of the versions published but not yet
+        computed (pending or in flight) in the same range; ``origin`` the pipeline's origin.
+        """
+        sh = self.shared
+        with sh.cond:
+            lo, _ = self.window(step)
+            done = {v: r for v, r in sh.done.items() if v >= lo}
+            jobs = dict(sh.pending)
+            if sh.current is not None:
+                jobs[sh.current.version] = sh.current
+            snaps = {}
+            for v, job in sorted(jobs.items()):
+                if v < lo or v in done:
+                    continue
+                if job.event is not None:
+                    job.event.synchronize()
+                snaps[v] = [t.clone() for t in job.tensors]
+            return done, snaps, sh.origin
+
+    def restore(
+        self, done: dict[int, Result], jobs: dict[int, Job], origin: int, next_step: int
+    ) -> None:
+        """Replace the pipeline by an exported one (results in flight are discarded)."""
+        sh = self.shared
+        with sh.cond:
+            self.raise_if_failed()
+            sh.generation += 1
+            for job in sh.pending.values():
+                self._recycle(job.tensors)
+            sh.pending = dict(jobs)
+            sh.done = dict(done)
+            sh.origin = origin
+            sh.next_step = next_step
+            sh.cond.notify_all()
 
     def set_origin(self, origin: int) -> None:
         with self.shared.cond:
             self.shared.origin = origin
-
-    def freshest(self) -> Result | None:
-        with self.shared.cond:
-            return self.shared.done[max(self.shared.done)] if self.shared.done else None
 
     def raise_if_failed(self) -> None:
         err = self.shared.error
@@ -366,22 +402,36 @@ class VersionedWorker:
                     if sh.stop:
                         return
                     job = sh.pending.pop(chosen)
-                    sh.busy = chosen
+                    sh.busy, sh.current, gen = chosen, job, sh.generation
+                v = job.version
                 t0 = time.perf_counter()
                 if job.event is not None:
+                    sh.phase = f"waiting for the snapshot copy of version {v} (CUDA event)"
                     job.event.synchronize()
-                raw = self._draw() if job.batch is NO_BATCH else job.batch
+                if job.batch is NO_BATCH:
+                    sh.phase = f"drawing an ascent batch for version {v} (in ascent_batches)"
+                    raw = self._draw()
+                else:
+                    raw = job.batch
+                sh.phase = f"moving the ascent batch of version {v} to {self._device}"
                 batch = move_batch(raw, self._device)
+                sh.phase = (
+                    f"computing the ascent direction of version {v} (in ascent_loss: forward, "
+                    "backward, normalisation)"
+                )
                 direction = self._compute(job.tensors, batch)
                 if self._device.type == "cuda":
+                    sh.phase = f"synchronising {self._device} after version {v}"
                     torch.cuda.current_stream(self._device).synchronize()
                 res = Result(
-                    job.version, direction, batch if self._keep_batch else None,
-                    time.perf_counter() - t0,
+                    v, direction, batch if self._keep_batch else None, time.perf_counter() - t0,
                 )
                 with sh.cond:
-                    sh.busy = None
-                    sh.done[job.version] = res
+                    sh.busy, sh.current, sh.phase = None, None, "idle"
+                    if gen != sh.generation:  # the pipeline was restored meanwhile
+                        sh.cond.notify_all()
+                        continue
+                    sh.done[v] = res
                     lo, _ = self.window(sh.next_step)
                     for old in [v for v in sh.done if v < lo]:
                         del sh.done[old]
@@ -391,7 +441,8 @@ class VersionedWorker:
             with sh.cond:
                 sh.error = exc
                 sh.error_tb = traceback.format_exc()
-                sh.busy = None
+                sh.busy, sh.current = None, None
+                sh.phase = f"dead after {type(exc).__name__}"
                 sh.cond.notify_all()
         finally:
             if stream_ctx is not None:

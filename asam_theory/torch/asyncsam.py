@@ -9,23 +9,42 @@ device, while the descent device works:
     u_t     = w_s² ⊙ g′_s / (‖|w_s| ⊙ g′_s‖₂ + 1e-12)                      (adaptive=True, ASAM)
     w_{t+1} = BaseOpt(w_t, ∇L_{B_t}(w_t + ρ u_t)).
 
-Threaded mode (default). A daemon worker thread owns a private replica of the model on
-``ascent_device``. At the start of step t the main thread copies the weights w_t into a snapshot
-buffer on the ascent device (``non_blocking`` from CUDA into pinned memory, with a CUDA event the
-worker waits on) tagged with the version t = number of updates so far; when both roles share a
-device that snapshot is also the copy the perturbation is undone from, so a step copies the
-weights once. The worker computes u from the snapshot on a batch of size b′ drawn from
-``ascent_batches`` (the replica's parameters are re-bound to the snapshot, no second copy).
-For step t the main thread takes the freshest completed direction whose version v satisfies
-``max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)`` and waits (up to ``timeout`` seconds)
-if there is none; it records the staleness t − v it actually used. With τ = 1 and an ascent that
-is faster than a descent step, the worker computes u from w_{t−1} while the main thread descends
-at step t − 1, so the perturbation costs no wall time.
+Usage (davda54/sam's signature plus the AsyncSAM arguments)::
+
+    opt = AsyncSAM(model.parameters(), torch.optim.SGD, rho=0.05, tau=1,
+                   ascent_loss=loss_fn, ascent_batches=sampler, ascent_batch_size=128,
+                   model=model, worker=WorkerOptions(device="cpu", max_staleness=2), lr=0.1)
+    opt = AsyncSAM.tuned(..., descent_batch_size=512)   # b′ picked by measurement
+
+The direction of each step comes from a *direction source* (``_directions``): the threaded
+worker or the deterministic emulation, both with ``submit``/``acquire``, so the optimizer's step
+and state code is the same in both modes.
+
+Threaded mode (default). A daemon worker thread owns a private replica of the model on the
+ascent device (``WorkerOptions.device``). At the start of step t the main thread copies the
+weights w_t into a snapshot buffer on the ascent device (``non_blocking`` from CUDA into pinned
+memory, with a CUDA event the worker waits on) tagged with the version t = number of updates so
+far; when both roles share a device that snapshot is also the copy the perturbation is undone
+from, so a step copies the weights once. The worker computes u from the snapshot on a batch of
+size b′ drawn from ``ascent_batches`` (the replica's parameters are re-bound to the snapshot, no
+second copy). For step t the main thread takes the freshest completed direction whose version v
+satisfies ``max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)`` and waits (up to ``timeout``
+seconds) if there is none; it records the staleness t − v it actually used. With τ = 1 and an
+ascent that is faster than a descent step, the worker computes u from w_{t−1} while the main
+thread descends at step t − 1, so the perturbation costs no wall time.
 
 Start convention (matches the simulation engine, where w_{t−τ} := w_0 for t < τ): version 0 is
 the weights at the first ``step``; every step t < τ uses the direction at w_0, so the first step
 waits for that ascent. The threaded worker computes each snapshot once, on one ascent batch, so
 the steps t < τ share that direction; the deterministic mode draws a batch at every step.
+
+Faults. An exception in ``ascent_loss`` or ``ascent_batches`` ends the worker thread and is
+re-raised in the main thread as :class:`~asam_theory.torch.AscentWorkerError` (the original
+exception chained, its traceback in the message) at the next ``step``; a worker that does not
+deliver within ``WorkerOptions.timeout`` gives a ``TimeoutError`` saying what it was doing
+(drawing a batch, inside ``ascent_loss``, ...); a ``KeyboardInterrupt`` during ``step`` closes
+the optimizer (worker joined) before propagating. Resuming from :meth:`AsyncSAM.state_dict` is
+described there.
 
 Deterministic mode (``deterministic=True``): no thread. Step t computes the direction in the
 main thread at the stored iterate w_s, s = max(t − τ, 0), on a freshly drawn ascent batch, so the
@@ -42,35 +61,42 @@ every method). Only parameters are snapshotted; the replica's buffers are its ow
 
 from __future__ import annotations
 
+import contextlib
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from asam_theory.torch._common import (
-    bn_frozen,
-    check_device,
-    cosine,
-    move_batch,
+from asam_theory.torch._common import bn_frozen, cosine, move_batch, normalized_direction
+from asam_theory.torch._directions import (
+    DirectionSource,
+    SequentialDirections,
+    ThreadedDirections,
+    WorkerOptions,
 )
-from asam_theory.torch._worker import (
-    AscentComputer,
-    AscentLoss,
-    BatchSource,
-    Job,
-    Result,
-    VersionedWorker,
-)
+from asam_theory.torch._worker import AscentComputer, AscentLoss, BatchSource, Result
 from asam_theory.validation import check_int, check_nonnegative
 
-__all__ = ["AsyncSAM"]
+__all__ = ["AsyncSAM", "WorkerOptions"]
+
+#: Former constructor arguments that now live in :class:`WorkerOptions` (name there).
+_WORKER_KNOBS = {
+    "ascent_device": "device",
+    "max_staleness": "max_staleness",
+    "timeout": "timeout",
+    "ascent_num_threads": "num_threads",
+    "fidelity_every": "fidelity_every",
+}
 
 
 class AsyncSAM(torch.optim.Optimizer):
     """Asynchronous SAM with the torch.optim contract (param groups, state_dict, closure step).
+
+    The signature follows davda54/sam's ``SAM(params, base_optimizer, rho, adaptive, **kwargs)``
+    plus the AsyncSAM arguments after the ``*``.
 
     Args:
         params: parameters or param-group dicts (each group may set its own ``rho``).
@@ -78,35 +104,29 @@ class AsyncSAM(torch.optim.Optimizer):
             instantiated on the param groups with ``**kwargs`` (davda54/sam convention; attach LR
             schedulers to ``.base_optimizer``).
         rho: radius ρ ≥ 0.
+        adaptive: ASAM scaling T_w = diag|w| (davda54/sam ``adaptive=True``).
         tau: nominal staleness τ ≥ 0 (τ = 0: the direction at the current weights, i.e. SAM with
             the ascent on its own batch and device).
-        ascent_device: device of the ascent computation (``"cpu"``, ``"cuda:k"``).
-        ascent_batch_size: b′ — ``None`` (``ascent_batches()`` decides), a positive int
-            (``ascent_batches(b′)``), or ``"auto"`` (:func:`tune_ascent_batch` picks the largest
-            b′ whose ascent time fits under the descent time; needs ``descent_batch_size``).
-        adaptive: ASAM scaling T_w = diag|w| (davda54/sam ``adaptive=True``).
-        max_staleness: largest staleness a step may use, ≥ τ (default τ: exactly τ after the
-            first τ steps, waiting for the worker when it is late).
         ascent_loss: ``ascent_loss(model_or_params, batch) -> loss``; receives the replica model
             (if ``model`` is given) or the list of parameter tensors (functional mode).
         ascent_batches: source of ascent batches (see :class:`~asam_theory.torch._worker.
-            BatchSource`); batches are moved to ``ascent_device``. Called from the worker thread.
+            BatchSource`); batches are moved to the ascent device. Called from the worker thread.
+        ascent_batch_size: b′ — ``None`` (``ascent_batches()`` decides) or a positive int
+            (``ascent_batches(b′)``). :meth:`tuned` picks b′ by measurement.
         model: the module owning ``params`` (needed for modules with BatchNorm and for
             ``ascent_loss`` written against a module); the replica is a deep copy.
+        worker: :class:`WorkerOptions` (ascent device, max_staleness, timeout, threads,
+            fidelity probes); default ``WorkerOptions()``.
         deterministic: sequential emulation with fixed τ (see module docstring).
-        timeout: seconds the main thread waits for a direction before ``TimeoutError``.
-        fidelity_every: every k-th step (k > 0) also compute the fresh direction at w_t on the
-            same ascent batch and record cos(u_stale, u_fresh) in ``fidelity_history``.
-        descent_batch_size: b, used by ``ascent_batch_size="auto"``.
-        ascent_num_threads: intra-op threads of the worker (default: the creator's count).
         **kwargs: passed to ``base_optimizer``.
 
     Attributes:
         staleness_history: staleness used at each step.
-        wait_history: seconds the main thread waited for the worker at each step.
+        wait_history: seconds the main thread waited for the direction at each step.
         fidelity_history: ``(step, cosine)`` pairs.
         probe_seconds: main-thread time spent on fidelity probes (not part of the method).
-        tuning: the :class:`AscentBatchTuning` when ``ascent_batch_size="auto"``.
+        tuning: the :class:`~asam_theory.torch.tuning.AscentBatchTuning` when built by
+            :meth:`tuned`, else ``None``.
     """
 
     def __init__(
@@ -114,44 +134,40 @@ class AsyncSAM(torch.optim.Optimizer):
         params: Iterable[Any],
         base_optimizer: type[torch.optim.Optimizer],
         rho: float = 0.05,
-        tau: int = 1,
-        ascent_device: str | torch.device = "cpu",
-        ascent_batch_size: int | str | None = None,
         adaptive: bool = False,
-        max_staleness: int | None = None,
         *,
+        tau: int = 1,
         ascent_loss: AscentLoss,
         ascent_batches: Any = None,
+        ascent_batch_size: int | None = None,
         model: nn.Module | None = None,
+        worker: WorkerOptions | None = None,
         deterministic: bool = False,
-        timeout: float = 120.0,
-        fidelity_every: int = 0,
-        descent_batch_size: int | None = None,
-        ascent_num_threads: int | None = None,
         **kwargs: Any,
     ) -> None:
+        moved = sorted(set(kwargs) & (set(_WORKER_KNOBS) | {"descent_batch_size"}))
+        if moved:
+            hint = (
+                "a measured ascent batch size comes from AsyncSAM.tuned(..., "
+                "descent_batch_size=b)" if moved[0] == "descent_batch_size" else
+                f"worker settings go in worker=WorkerOptions({_WORKER_KNOBS[moved[0]]}=...)"
+            )
+            raise ValueError(f"{moved[0]} is not an AsyncSAM argument: {hint}")
         rho = check_nonnegative("rho", rho)
         tau = check_int("tau", tau, low=0)
-        if max_staleness is None:
-            max_staleness = tau
-        max_staleness = check_int("max_staleness", max_staleness, low=0)
-        if max_staleness < tau:
-            raise ValueError(
-                f"max_staleness must be an integer >= tau (= {tau}), got {max_staleness}"
-            )
-        dev = check_device("ascent_device", ascent_device)
+        if worker is None:
+            worker = WorkerOptions()
+        if not isinstance(worker, WorkerOptions):
+            raise ValueError(f"worker must be a WorkerOptions, got {type(worker).__name__}")
+        max_staleness = worker.staleness_bound(tau)
         if not callable(ascent_loss):
             raise ValueError("ascent_loss must be a callable (model_or_params, batch) -> loss")
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        self.fidelity_every = check_int("fidelity_every", fidelity_every, low=0)
-        auto = isinstance(ascent_batch_size, str)
-        if auto and ascent_batch_size != "auto":
-            raise ValueError(
-                "ascent_batch_size must be None, an integer >= 1 or 'auto', "
-                f"got {ascent_batch_size!r}"
-            )
-        if not auto and ascent_batch_size is not None:
+        if ascent_batch_size is not None:
+            if isinstance(ascent_batch_size, str):
+                raise ValueError(
+                    "ascent_batch_size must be None or an integer >= 1 (for a measured b′ use "
+                    f"AsyncSAM.tuned(...)), got {ascent_batch_size!r}"
+                )
             ascent_batch_size = check_int("ascent_batch_size", ascent_batch_size, low=1)
 
         defaults = dict(rho=rho, adaptive=bool(adaptive), **kwargs)
@@ -164,70 +180,105 @@ class AsyncSAM(torch.optim.Optimizer):
 
         self.tau = tau
         self.max_staleness = max_staleness
-        self.ascent_device = dev
+        self.worker_options = worker
+        self.ascent_device: torch.device = worker.device  # type: ignore[assignment]
+        self.timeout = worker.timeout
+        self.fidelity_every = worker.fidelity_every
         self.adaptive = bool(adaptive)
         self.deterministic = bool(deterministic)
-        self.timeout = float(timeout)
         self.model = model
         self._params = [p for g in self.param_groups for p in g["params"]]
         if not self._params:
             raise ValueError("params is empty")
         self.descent_device = self._params[0].device
-        self._source = BatchSource(ascent_batches)
-        self._computer = AscentComputer(ascent_loss, dev, model, self._params, self.adaptive)
-        self._ascent_loss = ascent_loss
-        self.tuning = None
-        if auto:
-            if descent_batch_size is None:
-                raise ValueError("ascent_batch_size='auto' needs descent_batch_size (b >= 1)")
-            b = check_int("descent_batch_size", descent_batch_size, low=1)
-            if not self._source.sized:
-                raise ValueError(
-                    "ascent_batch_size='auto' needs ascent_batches as a callable (batch_size)"
-                )
-            self.tuning = self._autotune(b)
-            ascent_batch_size = self.tuning.ascent_batch_size
-        elif ascent_batch_size is not None and not self._source.sized and (
-            ascent_batches is not None
-        ):
+        batches = BatchSource(ascent_batches)
+        if ascent_batch_size is not None and not batches.sized and ascent_batches is not None:
             raise ValueError(
                 "ascent_batch_size given but ascent_batches is not a callable (batch_size) -> batch"
             )
-        self.ascent_batch_size: int | None = ascent_batch_size  # type: ignore[assignment]
+        self.ascent_batch_size = ascent_batch_size
+        self._computer = AscentComputer(
+            ascent_loss, self.ascent_device, model, self._params, self.adaptive
+        )
+        self._ascent_loss = ascent_loss
+        self.tuning: Any = None
 
         self._version = 0
-        self._same_device = dev == self.descent_device
+        self._same_device = self.ascent_device == self.descent_device
         self._closed = False
         self._old = [] if self._same_device else [torch.empty_like(p) for p in self._params]
-        self._history: dict[int, list[torch.Tensor]] = {}
         self._last_result: Result | None = None
         self.staleness_history: list[int] = []
         self.wait_history: list[float] = []
         self.fidelity_history: list[tuple[int, float]] = []
         self.probe_seconds = 0.0
-        self._worker: VersionedWorker | None = None
-        if not self.deterministic:
-            source, bsz = self._source, self.ascent_batch_size
-            self._worker = VersionedWorker(
-                compute=self._computer.direction,
-                draw_batch=lambda: source.draw(bsz),
-                device=dev,
-                tau=tau,
-                max_staleness=max_staleness,
-                num_threads=(
-                    torch.get_num_threads() if ascent_num_threads is None else ascent_num_threads
-                ),
-                keep_batch=self.fidelity_every > 0,
+        self._directions: DirectionSource
+        if self.deterministic:
+            self._directions = SequentialDirections(
+                self._computer, batches, ascent_batch_size, tau, self.fidelity_every > 0
             )
-            self._finalizer = weakref.finalize(self, _close_worker, self._worker)
+        else:
+            self._directions = ThreadedDirections(
+                self._computer, batches, ascent_batch_size, tau, max_staleness,
+                self.descent_device, worker,
+            )
+        # the source holds no reference to the optimizer: dropping it stops the worker
+        self._finalizer = weakref.finalize(self, self._directions.close)
+
+    @classmethod
+    def tuned(
+        cls,
+        params: Iterable[Any],
+        base_optimizer: type[torch.optim.Optimizer],
+        *,
+        descent_batch_size: int,
+        ascent_loss: AscentLoss,
+        ascent_batches: Callable[[int], Any],
+        model: nn.Module | None = None,
+        worker: WorkerOptions | None = None,
+        candidates: Sequence[int] | None = None,
+        margin: float = 0.8,
+        **kwargs: Any,
+    ) -> AsyncSAM:
+        """AsyncSAM with b′ picked by measurement (:func:`~asam_theory.torch.tuning.
+        tune_ascent_batch`): the largest candidate whose ascent time on the ascent device fits
+        under ``margin`` times the descent time at b = ``descent_batch_size``.
+
+        ``ascent_batches`` must be a callable ``(batch_size) -> batch`` (the tuner draws descent-
+        and ascent-sized batches from it); the other arguments are those of the constructor. The
+        measurements are kept in ``.tuning``.
+        """
+        from asam_theory.torch.tuning import tune_for_asyncsam
+
+        b = check_int("descent_batch_size", descent_batch_size, low=1)
+        batches = BatchSource(ascent_batches)
+        if not batches.sized:
+            raise ValueError("AsyncSAM.tuned needs ascent_batches as a callable (batch_size)")
+        def as_list(ps: Any) -> list[torch.Tensor]:
+            return [ps] if isinstance(ps, torch.Tensor) else list(ps)
+
+        groups = [{**g, "params": as_list(g["params"])} if isinstance(g, dict) else g
+                  for g in as_list(params)]
+        flat = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
+        options = WorkerOptions() if worker is None else worker
+        tuning = tune_for_asyncsam(
+            flat, ascent_loss, batches.draw, model, b,
+            ascent_device=options.device, adaptive=bool(kwargs.get("adaptive", False)),
+            candidates=candidates, margin=margin,
+        )
+        opt = cls(
+            groups, base_optimizer, ascent_loss=ascent_loss, ascent_batches=ascent_batches,
+            ascent_batch_size=tuning.ascent_batch_size, model=model, worker=options, **kwargs,
+        )
+        opt.tuning = tuning
+        return opt
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Stop and join the worker thread (idempotent)."""
         self._closed = True
-        if self._worker is not None:
-            self._finalizer.detach()
-            self._worker.close()
+        self._finalizer.detach()
+        self._directions.close()
 
     def __enter__(self) -> AsyncSAM:
         return self
@@ -241,95 +292,13 @@ class AsyncSAM(torch.optim.Optimizer):
         return self._version
 
     # ------------------------------------------------------------------ internals
-    def _autotune(self, b: int) -> Any:
-        from asam_theory.torch.tuning import tune_ascent_batch
-
-        target = self.model if self.model is not None else self._params
-        params = self._params
-        loss_fn = self._ascent_loss
-        source = self._source
-        descent_device = self.descent_device
-
-        def descent_fn() -> None:
-            batch = move_batch(source.draw(b), descent_device)
-            if self.model is not None:
-                ctx = bn_frozen(self.model)
-                with ctx, torch.enable_grad():
-                    loss = loss_fn(target, batch)
-                    torch.autograd.grad(loss, params, allow_unused=True)
-            else:
-                leaves = [p.detach().requires_grad_(True) for p in params]
-                with torch.enable_grad():
-                    loss = loss_fn(leaves, batch)
-                    torch.autograd.grad(loss, leaves, allow_unused=True)
-
-        weights = [p.detach().to(self.ascent_device, copy=True) for p in params]
-
-        def ascent_fn(bp: int) -> None:
-            batch = move_batch(source.draw(bp), self.ascent_device)
-            self._computer.direction(weights, batch)
-
-        return tune_ascent_batch(
-            descent_fn,
-            ascent_fn,
-            batch_size=b,
-            descent_device=self.descent_device,
-            ascent_device=self.ascent_device,
-        )
-
-    def _copy_weights(self) -> tuple[list[torch.Tensor], Any]:
-        """Copy the current weights to the ascent device (snapshot buffers reused)."""
-        bufs = self._worker.take_buffers() if self._worker is not None else None
-        if bufs is None:
-            pin = self.descent_device.type == "cuda" and self.ascent_device.type == "cpu"
-            bufs = [
-                torch.empty(p.shape, dtype=p.dtype, device=self.ascent_device, pin_memory=pin)
-                for p in self._params
-            ]
-        if self._same_device:
-            torch._foreach_copy_(bufs, [p.detach() for p in self._params])
-        else:
-            for b, p in zip(bufs, self._params, strict=True):
-                b.copy_(p.detach(), non_blocking=True)
-        # the worker waits on this event before reading: the copy is enqueued on the current
-        # stream of the descent device (or of the ascent device when copying from the CPU)
-        event = None
-        if self.descent_device.type == "cuda":
-            event = torch.cuda.Event()
-            event.record(torch.cuda.current_stream(self.descent_device))
-        elif self.ascent_device.type == "cuda":
-            event = torch.cuda.Event()
-            event.record(torch.cuda.current_stream(self.ascent_device))
-        return bufs, event
-
     def _publish(self) -> list[torch.Tensor]:
         """Snapshot w_t as version t; return a copy of w_t usable for the restore."""
-        if self.deterministic:
-            snap = [p.detach().to(self.ascent_device, copy=True) for p in self._params]
-            self._history[self._version] = snap
-            for v in [v for v in self._history if v < self._version - self.tau]:
-                del self._history[v]
-        else:
-            snap, event = self._copy_weights()
-            assert self._worker is not None
-            self._worker.submit(Job(self._version, snap, event))
+        snap = self._directions.submit(self._version, self._params)
         if self._same_device:
             return snap  # read-only for the worker and for the restore
         torch._foreach_copy_(self._old, [p.detach() for p in self._params])
         return self._old
-
-    def _direction_for(self, t: int) -> Result:
-        if self.deterministic:
-            s = max(t - self.tau, 0)
-            if s not in self._history:
-                raise RuntimeError(f"AsyncSAM: iterate w_{s} missing from the history")
-            batch = move_batch(self._source.draw(self.ascent_batch_size), self.ascent_device)
-            u = self._computer.direction(self._history[s], batch)
-            return Result(s, u, batch if self.fidelity_every else None)
-        assert self._worker is not None
-        res = self._worker.acquire(t, self.timeout)
-        self._worker.set_next_step(t + 1)
-        return res
 
     def _fresh_direction(self, batch: Any) -> list[torch.Tensor]:
         """Direction at the current weights on ``batch`` (main thread, descent device)."""
@@ -343,8 +312,6 @@ class AsyncSAM(torch.optim.Optimizer):
         with torch.enable_grad(), bn_frozen(self.model):
             loss = self._ascent_loss(target, batch)
             grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-        from asam_theory.torch._common import normalized_direction
-
         g = [torch.zeros_like(p) if gi is None else gi for p, gi in zip(self._params, grads,
                                                                        strict=True)]
         with torch.no_grad():
@@ -358,18 +325,37 @@ class AsyncSAM(torch.optim.Optimizer):
 
         ``closure`` must zero the gradients, run a forward+backward at the (perturbed) current
         weights and return the loss; it is the only descent-device pass of the step.
+
+        A ``KeyboardInterrupt`` (or ``SystemExit``) raised during the step closes the optimizer
+        (worker thread joined) before it propagates; the weights are w_t again unless it arrived
+        inside the base optimizer's update.
         """
         if closure is None:
             raise ValueError("AsyncSAM.step requires closure (forward + backward, returns loss)")
         if self._closed:
             raise RuntimeError("AsyncSAM optimizer is closed")
+        try:
+            return self._step(closure)
+        except (KeyboardInterrupt, SystemExit):
+            with contextlib.suppress(TimeoutError):  # a hung ascent_loss cannot be joined
+                self._closed = True
+                self._finalizer.detach()
+                self._directions.close(join_timeout=5.0)
+            raise
+
+    def _step(self, closure: Callable[[], Any]) -> Any:
         t = self._version
         # version t is published at the start of step t: the snapshot doubles as the restore
         # copy when both roles share a device (one copy of the weights per step)
         saved = self._publish()
         t0 = time.perf_counter()
-        res = self._direction_for(t)
+        res = self._directions.acquire(t)
         self.wait_history.append(time.perf_counter() - t0)
+        if not max(t - self.max_staleness, 0) <= res.version <= t:
+            raise RuntimeError(  # the window rule makes this unreachable; never use a bad one
+                f"AsyncSAM: step {t} got a direction of version {res.version} outside "
+                f"[{max(t - self.max_staleness, 0)}, {t}]"
+            )
         self._last_result = res
         if self.fidelity_every and t % self.fidelity_every == 0:
             tp = time.perf_counter()
@@ -397,39 +383,39 @@ class AsyncSAM(torch.optim.Optimizer):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
-        """Base-optimizer state + AsyncSAM state.
+        """Base-optimizer state + AsyncSAM state (``"asyncsam"``).
 
-        ``asyncsam`` holds the version, the staleness history and either the iterate history
-        (deterministic: w_v for v ≥ t − τ, enough to resume bit-identically) or the freshest
-        completed direction with its version (threaded).
+        ``asyncsam`` holds the version t, τ, the mode, the staleness history and the direction
+        source's state:
+
+        * deterministic: the iterates w_v, v ≥ t − τ. Resuming is bit-identical (given the same
+          weights and the ascent sampler's state).
+        * threaded: the completed directions and the published-but-not-yet-computed snapshots
+          with version ≥ t − max_staleness, and the pipeline origin. Resuming restores the
+          version and the pending directions, so every later step uses a direction from the
+          same window [max(t − max_staleness, 0), t − τ] as without the interruption, and the
+          directions already computed are used as they were. What may differ: when
+          max_staleness > τ, *which* version in the window a step takes depends on timing (as
+          in any threaded run), and a snapshot still pending at save time is evaluated on a batch
+          drawn from the new optimizer's ``ascent_batches``. With max_staleness = τ and an
+          ascent loss that ignores the batch (or a restored sampler), the resumed run is
+          identical to the uninterrupted one.
+
+        Take it between steps; tensors are copies (safe to keep while training continues).
         """
         extra: dict[str, Any] = {
             "version": self._version,
             "tau": self.tau,
             "deterministic": self.deterministic,
             "staleness_history": list(self.staleness_history),
+            "source": self._directions.state_dict(self._version),
         }
-        if self.deterministic:
-            extra["history"] = {v: [w.clone() for w in ws] for v, ws in self._history.items()}
-        else:
-            res = self._worker.freshest() if self._worker is not None else None
-            # only a direction the next step may still use (staleness <= max_staleness)
-            if res is not None and res.version >= self._version - self.max_staleness:
-                extra["direction"] = [u.clone() for u in res.direction]
-                extra["direction_version"] = res.version
         return {"base": self.base_optimizer.state_dict(), "asyncsam": extra}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
-        """Restore a :meth:`state_dict`. Load the model's weights before calling this.
-
-        Threaded mode restarts its pipeline at the loaded version (``origin``): the saved
-        direction is used while its staleness is ≤ ``max_staleness``; versions from the origin
-        on are snapshotted afresh.
-        """
+        """Restore a :meth:`state_dict` (same τ and mode). Load the model's weights first."""
         if "base" not in state_dict or "asyncsam" not in state_dict:
             raise ValueError("state_dict is not an AsyncSAM state_dict (keys 'base', 'asyncsam')")
-        self.base_optimizer.load_state_dict(state_dict["base"])
-        self.param_groups = self.base_optimizer.param_groups
         extra = state_dict["asyncsam"]
         if bool(extra["deterministic"]) != self.deterministic or int(extra["tau"]) != self.tau:
             raise ValueError(
@@ -437,21 +423,8 @@ class AsyncSAM(torch.optim.Optimizer):
                 f"{extra['deterministic']}, tau={extra['tau']}; this optimizer has "
                 f"deterministic={self.deterministic}, tau={self.tau}"
             )
+        self.base_optimizer.load_state_dict(state_dict["base"])
+        self.param_groups = self.base_optimizer.param_groups
         self._version = int(extra["version"])
         self.staleness_history = list(extra["staleness_history"])
-        if self.deterministic:
-            self._history = {
-                int(v): [w.to(self.ascent_device) for w in ws]
-                for v, ws in extra["history"].items()
-            }
-        else:
-            assert self._worker is not None
-            self._worker.set_origin(self._version)
-            if "direction" in extra:
-                u = [d.to(self.ascent_device) for d in extra["direction"]]
-                self._worker.preload(Result(int(extra["direction_version"]), u), self._version)
-            self._worker.set_next_step(self._version)
-
-
-def _close_worker(worker: VersionedWorker) -> None:
-    worker.close()
+        self._directions.load_state_dict(extra["source"], self._version)

@@ -28,7 +28,7 @@ from torch import nn
 
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentComputer
-from asam_theory.torch.asyncsam import AsyncSAM
+from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
 from asam_theory.torch.tuning import tune_ascent_batch
@@ -121,9 +121,11 @@ def run_bench(
             bprime = int(ascent_batch_size)
         o_async = AsyncSAM(
             m_async.parameters(), torch.optim.SGD, rho=0.05, tau=tau,
-            max_staleness=max_staleness, ascent_device=ascent_device,
             ascent_batch_size=bprime, ascent_loss=classification_loss,
-            ascent_batches=ascent_sampler, model=m_async, ascent_num_threads=threads, **kw,
+            ascent_batches=ascent_sampler, model=m_async,
+            worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness,
+                                 num_threads=threads),
+            **kw,
         )
 
         def step_sgd() -> None:

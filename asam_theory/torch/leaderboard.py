@@ -223,7 +223,14 @@ def run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
              cfg: LeaderboardConfig, tick: Callable[[], None] | None = None
              ) -> dict[str, Any]:
     """Selection, evaluation and timing of every method on one (data set, model) cell; returns
-    ``{"results": [...], "selection": [...], "timing": {...}, "runs": [...]}``."""
+    ``{"results": [...], "selection": [...], "timing": {...}, "runs": [...]}``.  Training runs
+    use one intra-op thread per role (the idle-device setting)."""
+    with _Threads(1):
+        return _run_cell(dataset, model, methods, cfg, tick)
+
+
+def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
+              cfg: LeaderboardConfig, tick: Callable[[], None] | None) -> dict[str, Any]:
     from asam_theory.data import load_dataset
 
     steps = cfg.steps[dataset]
@@ -327,6 +334,12 @@ def crossover(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod],
               model: str = "mlp", tick: Callable[[], None] | None = None) -> dict[str, Any]:
     """Time per step relative to SGD against the model width (idle-device setting, interleaved
     rounds); the methods' first grid points are used (time does not depend on lr or ρ)."""
+    with _Threads(1):
+        return _crossover(cfg, methods, model, tick)
+
+
+def _crossover(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod], model: str,
+               tick: Callable[[], None] | None) -> dict[str, Any]:
     from asam_theory.data import load_dataset
 
     ds = load_dataset(cfg.crossover_dataset, seed=2000, label_noise=cfg.label_noise)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from asam_theory.torch.asyncsam import AsyncSAM
+from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 
 
 @dataclass
@@ -124,10 +124,10 @@ def threaded_quadratic_run(
         return loss(params[0], xi, H_a, Xs_a)
 
     opt = AsyncSAM(
-        [w], torch.optim.SGD, rho=rho, tau=tau, ascent_device=ascent_device,
-        ascent_batch_size=ascent_batch_size, max_staleness=max_staleness,
+        [w], torch.optim.SGD, rho=rho, tau=tau, ascent_batch_size=ascent_batch_size,
         ascent_loss=ascent_loss, ascent_batches=noise_source(gen_a, ascent_batch_size),
-        deterministic=deterministic, timeout=timeout, lr=lr,
+        worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness, timeout=timeout),
+        deterministic=deterministic, lr=lr,
     )
 
     def exact(wt: torch.Tensor) -> tuple[float, float]:

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asam_theory.torch._common import batchnorm_modules, bn_frozen, check_device
-from asam_theory.torch.asyncsam import AsyncSAM
+from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.sampa import SAMPa
 
@@ -282,17 +282,21 @@ def run_method(
     elif method == "sam":
         opt = SAM(model.parameters(), base, rho=rho, **kw)
     elif method in ("asyncsam", "asyncsam-det"):
-        opt = AsyncSAM(
-            model.parameters(), base, rho=rho, tau=tau, ascent_device=ascent_device,
-            ascent_batch_size=bprime, max_staleness=max_staleness,
-            ascent_loss=loss_fn, descent_batch_size=batch_size,
-            ascent_num_threads=ascent_num_threads,
+        worker = WorkerOptions(device=ascent_device, max_staleness=max_staleness,
+                               fidelity_every=fidelity_every, num_threads=ascent_num_threads)
+        common: dict[str, Any] = dict(
+            ascent_loss=loss_fn, model=model, worker=worker,
+            deterministic=method == "asyncsam-det",
             # ascent batches are drawn where the ascent runs (no device transfer per step)
             ascent_batches=IndexSampler(data.x_train.to(ascent_device, dtype),
                                         data.y_train.to(ascent_device), seed + 1),
-            model=model, deterministic=method == "asyncsam-det",
-            fidelity_every=fidelity_every, **kw,
         )
+        if bprime == "auto":  # b′ picked from measured timings
+            opt = AsyncSAM.tuned(model.parameters(), base, rho=rho, tau=tau,
+                                 descent_batch_size=batch_size, **common, **kw)
+        else:
+            opt = AsyncSAM(model.parameters(), base, rho=rho, tau=tau,
+                           ascent_batch_size=bprime, **common, **kw)
     else:
         opt = SAMPa(
             model.parameters(), base, model, loss_fn, rho=rho, lam=lam,

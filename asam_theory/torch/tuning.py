@@ -22,6 +22,9 @@ from typing import Any
 
 import torch
 
+from asam_theory.torch._common import bn_frozen, move_batch
+from asam_theory.torch._worker import AscentComputer
+
 
 @dataclass
 class AscentBatchTuning:
@@ -122,4 +125,49 @@ def tune_ascent_batch(
         descent_device=str(ddev),
         ascent_device=str(adev),
         repeats=int(repeats),
+    )
+
+
+def tune_for_asyncsam(
+    params: Sequence[torch.Tensor],
+    ascent_loss: Callable[[Any, Any], torch.Tensor],
+    draw: Callable[[int], Any],
+    model: torch.nn.Module | None,
+    batch_size: int,
+    ascent_device: str | torch.device = "cpu",
+    adaptive: bool = False,
+    candidates: Sequence[int] | None = None,
+    margin: float = 0.8,
+) -> AscentBatchTuning:
+    """Measure AsyncSAM's two roles on the user's model and pick b′ (used by ``AsyncSAM.tuned``).
+
+    Descent: one forward+backward of ``ascent_loss`` at the current weights on ``draw(b)`` on the
+    parameters' device (BatchNorm statistics untouched). Ascent: the normalised direction at a copy
+    of the weights on ``draw(b′)`` on ``ascent_device``, with the same replica computation as
+    AsyncSAM's worker. Neither leaves gradients behind.
+    """
+    params = list(params)
+    adev = torch.device(ascent_device)
+    ddev = params[0].device
+    computer = AscentComputer(ascent_loss, adev, model, params, adaptive)
+    target: Any = model if model is not None else params
+
+    def descent_fn() -> None:
+        batch = move_batch(draw(batch_size), ddev)
+        if model is not None:
+            with bn_frozen(model), torch.enable_grad():
+                torch.autograd.grad(ascent_loss(target, batch), params, allow_unused=True)
+        else:
+            leaves = [p.detach().requires_grad_(True) for p in params]
+            with torch.enable_grad():
+                torch.autograd.grad(ascent_loss(leaves, batch), leaves, allow_unused=True)
+
+    weights = [p.detach().to(adev, copy=True) for p in params]
+
+    def ascent_fn(bp: int) -> None:
+        computer.direction(weights, move_batch(draw(bp), adev))
+
+    return tune_ascent_batch(
+        descent_fn, ascent_fn, batch_size=batch_size, candidates=candidates, margin=margin,
+        descent_device=ddev, ascent_device=adev,
     )

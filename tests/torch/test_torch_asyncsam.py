@@ -12,7 +12,7 @@ from torch import nn
 from asam_theory.engine import simulate
 from asam_theory.methods import AsyncSAM as NpAsyncSAM
 from asam_theory.problems import Quadratic
-from asam_theory.torch import SAM, AsyncSAM, bn_frozen
+from asam_theory.torch import SAM, AsyncSAM, WorkerOptions, bn_frozen
 from asam_theory.torch.training import IndexSampler, classification_loss
 
 # ----------------------------------------------------------------------------- helpers
@@ -41,8 +41,9 @@ def run_quadratic_torch(p: Quadratic, x0: np.ndarray, steps: int, deterministic:
                         **opt_kw: object) -> np.ndarray:
     model = QuadraticModule(p, x0)
     traj = [model.w.detach().numpy().copy()]
+    worker = WorkerOptions(max_staleness=opt_kw.pop("max_staleness", None))
     with AsyncSAM(model.parameters(), torch.optim.SGD, ascent_loss=quad_loss, model=model,
-                  deterministic=deterministic, **opt_kw) as opt:
+                  deterministic=deterministic, worker=worker, **opt_kw) as opt:
         for _ in range(steps):
             def closure() -> torch.Tensor:
                 opt.zero_grad()
@@ -235,7 +236,7 @@ def test_dtypes(dtype: torch.dtype, deterministic: bool) -> None:
     with AsyncSAM(m.parameters(), torch.optim.SGD, rho=0.05, lr=0.1, momentum=0.9,
                   ascent_loss=classification_loss, model=m, ascent_batch_size=16,
                   ascent_batches=IndexSampler(x, y, 1), deterministic=deterministic,
-                  fidelity_every=2) as opt:
+                  worker=WorkerOptions(fidelity_every=2)) as opt:
         losses = train_asyncsam(m, opt, batches * 4)
         res = opt._last_result
         assert res is not None and all(u.dtype == dtype for u in res.direction)
@@ -280,11 +281,16 @@ def test_staleness_recorded_start_convention() -> None:
         (dict(ascent_batch_size=0), "ascent_batch_size"),
         (dict(ascent_batch_size=-3), "ascent_batch_size"),
         (dict(ascent_batch_size="big"), "ascent_batch_size"),
-        (dict(ascent_device="tpu"), "ascent_device"),
-        (dict(ascent_device="cuda:7"), "ascent_device"),
-        (dict(tau=3, max_staleness=2), "max_staleness"),
-        (dict(timeout=0), "timeout"),
-        (dict(ascent_batch_size="auto"), "descent_batch_size"),
+        (dict(ascent_batch_size="auto"), "ascent_batch_size"),
+        (dict(worker=dict(device="tpu")), "device"),
+        (dict(worker=dict(device="cuda:7")), "device"),
+        (dict(tau=3, worker=dict(max_staleness=2)), "max_staleness"),
+        (dict(worker=dict(timeout=0)), "timeout"),
+        (dict(worker=dict(num_threads=0)), "num_threads"),
+        (dict(worker=dict(fidelity_every=-1)), "fidelity_every"),
+        # the former constructor knobs point to where they moved
+        (dict(ascent_device="cpu"), "ascent_device"),
+        (dict(descent_batch_size=64), "descent_batch_size"),
     ],
 )
 def test_bad_inputs(kwargs: dict, name: str) -> None:
@@ -292,10 +298,35 @@ def test_bad_inputs(kwargs: dict, name: str) -> None:
     x, y = make_data()
     base = dict(ascent_loss=classification_loss, model=m, ascent_batches=IndexSampler(x, y, 0))
     with pytest.raises(ValueError, match=name) as info:
+        if isinstance(kwargs.get("worker"), dict):
+            kwargs = {**kwargs, "worker": WorkerOptions(**kwargs["worker"])}
         AsyncSAM(m.parameters(), torch.optim.SGD, lr=0.1, **{**base, **kwargs})
     msg = str(info.value)
     assert any(s in msg for s in ("must lie in", "must be an integer in", "must be a finite",
-                                  ">=", "allowed", "needs", "> 0", "'auto'")), msg
+                                  ">=", "allowed", "tuned", "> 0", "WorkerOptions")), msg
+
+
+def test_tuned_functional_and_param_groups() -> None:
+    # AsyncSAM.tuned without a model (the loss takes the parameter list) and with param groups
+    x, y = make_data()
+    w = nn.Parameter(torch.zeros(10, 3, dtype=torch.float64))
+    b = nn.Parameter(torch.zeros(3, dtype=torch.float64))
+
+    def loss(params, batch):
+        return nn.functional.cross_entropy(batch[0] @ params[0] + params[1], batch[1])
+
+    groups = [{"params": w, "rho": 0.1}, {"params": [b], "rho": 0.0}]
+    with AsyncSAM.tuned(groups, torch.optim.SGD, lr=0.1, tau=2, descent_batch_size=32,
+                        ascent_loss=loss, ascent_batches=IndexSampler(x, y, 0),
+                        candidates=[4, 8, 16]) as opt:
+        assert opt.tau == 2 and [g["rho"] for g in opt.param_groups] == [0.1, 0.0]
+        assert opt.ascent_batch_size in (4, 8, 16) and opt.tuning.batch_size == 32
+        assert set(opt.tuning.ascent_time_s) <= {4, 8, 16}
+    for bad, name in [(dict(descent_batch_size=0), "descent_batch_size"),
+                      (dict(ascent_batches=iter([])), "callable")]:
+        kw = dict(descent_batch_size=32, ascent_loss=loss, ascent_batches=IndexSampler(x, y, 0))
+        with pytest.raises(ValueError, match=name):
+            AsyncSAM.tuned([w, b], torch.optim.SGD, lr=0.1, **{**kw, **bad})
 
 
 def test_model_must_own_params() -> None:
@@ -321,7 +352,8 @@ def test_batchnorm_stats_untouched(deterministic: bool) -> None:
     batches = [(x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]) for i in range(8)]
     with AsyncSAM(m.parameters(), torch.optim.SGD, rho=0.1, lr=0.1, model=m,
                   ascent_loss=classification_loss, ascent_batches=IndexSampler(x, y, 1),
-                  ascent_batch_size=16, deterministic=deterministic, fidelity_every=3) as opt:
+                  ascent_batch_size=16, deterministic=deterministic,
+                  worker=WorkerOptions(fidelity_every=3)) as opt:
         train_asyncsam(m, opt, batches)
         replica_bn = opt._computer.replica[1]
         assert replica_bn.momentum == 0.0
@@ -381,8 +413,8 @@ def test_state_dict_round_trip_resumes_identically() -> None:
 
 def test_state_dict_threaded_carries_direction() -> None:
     m = QuadraticModule(PROBLEM, X0)
-    with AsyncSAM(m.parameters(), torch.optim.SGD, lr=0.1, tau=1, max_staleness=2,
-                  ascent_loss=quad_loss, model=m) as opt:
+    with AsyncSAM(m.parameters(), torch.optim.SGD, lr=0.1, tau=1,
+                  worker=WorkerOptions(max_staleness=2), ascent_loss=quad_loss, model=m) as opt:
         for _ in range(5):
             def closure() -> torch.Tensor:
                 opt.zero_grad()
@@ -394,12 +426,18 @@ def test_state_dict_threaded_carries_direction() -> None:
         sd = opt.state_dict()
     extra = sd["asyncsam"]
     assert extra["version"] == 5
-    if "direction_version" in extra:  # only saved while usable: window [5 − 2, 5]
-        assert extra["direction_version"] in (3, 4, 5)
-        assert len(extra["direction"]) == 1 and extra["direction"][0].shape == (4,)
+    src = extra["source"]
+    # only what step 5 or later may use: versions in [5 − 2, 4] (5 is not published yet), and
+    # version 4, which step 5 prefers, either computed or still to compute
+    kept = set(src["directions"]) | set(src["snapshots"])
+    assert kept <= {3, 4} and 4 in kept
+    assert not set(src["directions"]) & set(src["snapshots"])
+    for ts in [*src["directions"].values(), *src["snapshots"].values()]:
+        assert len(ts) == 1 and ts[0].shape == (4,)
     m2 = QuadraticModule(PROBLEM, m.w.detach().numpy())
-    with AsyncSAM(m2.parameters(), torch.optim.SGD, lr=0.1, tau=1, max_staleness=2,
-                  ascent_loss=quad_loss, model=m2) as opt2:
+    with AsyncSAM(m2.parameters(), torch.optim.SGD, lr=0.1, tau=1,
+                  worker=WorkerOptions(max_staleness=2), ascent_loss=quad_loss,
+                  model=m2) as opt2:
         opt2.load_state_dict(sd)
 
         def closure2() -> torch.Tensor:
@@ -411,7 +449,7 @@ def test_state_dict_threaded_carries_direction() -> None:
         opt2.step(closure2)
         opt2.step(closure2)
         assert opt2.version == 7
-        assert all(0 <= s <= 2 for s in opt2.staleness_history)
+        assert all(1 <= s <= 2 for s in opt2.staleness_history[5:])
 
 
 def test_param_groups_with_own_rho_match_sam() -> None:

@@ -186,9 +186,9 @@ def test_tuner_rule_with_fake_clock() -> None:
 def test_auto_ascent_batch_size() -> None:
     x, y = data()
     m = net()
-    with AsyncSAM(m.parameters(), torch.optim.SGD, lr=0.1, ascent_batch_size="auto",
-                  descent_batch_size=64, ascent_loss=classification_loss, model=m,
-                  ascent_batches=IndexSampler(x, y, 0)) as opt:
+    with AsyncSAM.tuned(m.parameters(), torch.optim.SGD, lr=0.1, descent_batch_size=64,
+                        ascent_loss=classification_loss, model=m,
+                        ascent_batches=IndexSampler(x, y, 0)) as opt:
         assert opt.tuning is not None
         assert opt.ascent_batch_size == opt.tuning.ascent_batch_size
         assert opt.ascent_batch_size in opt.tuning.ascent_time_s

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from asam_theory.torch import AscentWorkerError, AsyncSAM, SAMPa
+from asam_theory.torch import AscentWorkerError, AsyncSAM, SAMPa, WorkerOptions
 from asam_theory.torch.training import IndexSampler, classification_loss
 
 WORKER_NAMES = ("asam-ascent", "sampa-y-gradient")
@@ -110,7 +110,7 @@ def test_timeout_fires_with_clear_error() -> None:
 
     opt = AsyncSAM(model.parameters(), torch.optim.SGD, lr=0.1, ascent_loss=slow_loss,
                    model=model, ascent_batches=IndexSampler(x, y, 1), ascent_batch_size=8,
-                   timeout=0.2)
+                   worker=WorkerOptions(timeout=0.2))
     with pytest.raises(TimeoutError) as info:
         opt.step(closure_for(opt, model, (x[:16], y[:16])))
     msg = str(info.value)
@@ -134,9 +134,9 @@ def test_staleness_bounded_with_slow_ascent() -> None:
         time.sleep(0.01)
         return classification_loss(m, batch)
 
-    with AsyncSAM(model.parameters(), torch.optim.SGD, lr=0.1, tau=1, max_staleness=3,
-                  ascent_loss=slow_loss, model=model, ascent_batches=IndexSampler(x, y, 1),
-                  ascent_batch_size=8) as opt:
+    with AsyncSAM(model.parameters(), torch.optim.SGD, lr=0.1, tau=1,
+                  worker=WorkerOptions(max_staleness=3), ascent_loss=slow_loss, model=model,
+                  ascent_batches=IndexSampler(x, y, 1), ascent_batch_size=8) as opt:
         for _ in range(30):
             opt.step(closure_for(opt, model, (x[:16], y[:16])))
         hist = opt.staleness_history

@@ -1,0 +1,242 @@
+"""Where AsyncSAM's ascent direction comes from: a worker thread or the main thread.
+
+Both sources have one interface, so the optimizer has no mode branches:
+
+* ``submit(version, params)`` — publish the current weights as ``version``; returns their copy on
+  the ascent device (read-only; the optimizer restores from it when both roles share a device);
+* ``acquire(step)`` — the :class:`~asam_theory.torch._worker.Result` step ``step`` uses (version
+  v, unit direction u at w_v, and the ascent batch when fidelity probes need it);
+* ``state_dict(version)`` / ``load_state_dict(state, version)`` — what a resumed run needs;
+* ``close()``.
+
+:class:`ThreadedDirections` hands snapshots to a :class:`~asam_theory.torch._worker.
+VersionedWorker` (the window rule is documented there); :class:`SequentialDirections` keeps the
+iterates w_{t−τ}, ..., w_t and computes u at w_{max(t−τ, 0)} in the calling thread, on a freshly
+drawn batch — the deterministic emulation of AsyncSAM with fixed staleness τ.
+
+The worker knobs are grouped in :class:`WorkerOptions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from asam_theory.torch._common import check_device, move_batch
+from asam_theory.torch._worker import (
+    AscentComputer,
+    BatchSource,
+    Job,
+    Result,
+    VersionedWorker,
+)
+from asam_theory.validation import check_int
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How and where the ascent direction is computed.
+
+    Args:
+        device: ascent device (``"cpu"``, ``"cuda:k"``, ``"mps"``).
+        max_staleness: largest staleness a step may use, ≥ τ (``None``: τ — exactly τ after the
+            first τ steps, waiting for the worker when it is late). Threaded mode only; the
+            deterministic mode always uses exactly τ.
+        timeout: seconds the main thread waits for a direction before ``TimeoutError``.
+        num_threads: intra-op threads of the worker thread (``None``: the creator's count).
+        fidelity_every: every k-th step (k > 0) also compute the fresh direction at w_t on the same
+            ascent batch and record cos(u_stale, u_fresh) (0 = never).
+    """
+
+    device: str | torch.device = "cpu"
+    max_staleness: int | None = None
+    timeout: float = 120.0
+    num_threads: int | None = None
+    fidelity_every: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "device", check_device("device", self.device))
+        if self.max_staleness is not None:
+            object.__setattr__(
+                self, "max_staleness", check_int("max_staleness", self.max_staleness, low=0)
+            )
+        t = self.timeout
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {t!r}")
+        object.__setattr__(self, "timeout", float(t))
+        if self.num_threads is not None:
+            object.__setattr__(
+                self, "num_threads", check_int("num_threads", self.num_threads, low=1)
+            )
+        object.__setattr__(
+            self, "fidelity_every", check_int("fidelity_every", self.fidelity_every, low=0)
+        )
+
+    def staleness_bound(self, tau: int) -> int:
+        """max_staleness resolved against τ (``ValueError`` when it is below τ)."""
+        ms = tau if self.max_staleness is None else self.max_staleness
+        if ms < tau:
+            raise ValueError(f"max_staleness must be an integer >= tau (= {tau}), got {ms}")
+        return ms
+
+
+class DirectionSource(Protocol):
+    """The interface both direction sources implement (see the module docstring)."""
+
+    def submit(self, version: int, params: Sequence[torch.Tensor]) -> list[torch.Tensor]: ...
+
+    def acquire(self, step: int) -> Result: ...
+
+    def state_dict(self, version: int) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any], version: int) -> None: ...
+
+    def close(self, join_timeout: float = 30.0) -> None: ...
+
+
+def _to(tensors: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    return [t.to(device) for t in tensors]
+
+
+class SequentialDirections:
+    """Deterministic source: u at w_{max(t−τ, 0)} computed in the calling thread.
+
+    State: the iterates w_v for v ≥ t − τ (enough to resume bit-identically).
+    """
+
+    def __init__(
+        self,
+        computer: AscentComputer,
+        batches: BatchSource,
+        batch_size: int | None,
+        tau: int,
+        keep_batch: bool,
+    ) -> None:
+        self._computer = computer
+        self._batches = batches
+        self._batch_size = batch_size
+        self._tau = tau
+        self._keep_batch = keep_batch
+        self._device = computer.device
+        self._history: dict[int, list[torch.Tensor]] = {}
+
+    def submit(self, version: int, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        snap = [p.detach().to(self._device, copy=True) for p in params]
+        self._history[version] = snap
+        for v in [v for v in self._history if v < version - self._tau]:
+            del self._history[v]
+        return snap
+
+    def acquire(self, step: int) -> Result:
+        s = max(step - self._tau, 0)
+        if s not in self._history:
+            raise RuntimeError(f"AsyncSAM: iterate w_{s} missing from the history")
+        batch = move_batch(self._batches.draw(self._batch_size), self._device)
+        u = self._computer.direction(self._history[s], batch)
+        return Result(s, u, batch if self._keep_batch else None)
+
+    def state_dict(self, version: int) -> dict[str, Any]:
+        return {"history": {v: [w.clone() for w in ws] for v, ws in self._history.items()}}
+
+    def load_state_dict(self, state: dict[str, Any], version: int) -> None:
+        self._history = {int(v): _to(ws, self._device) for v, ws in state["history"].items()}
+
+    def close(self, join_timeout: float = 30.0) -> None:
+        """Nothing to stop."""
+
+
+class ThreadedDirections:
+    """Threaded source: snapshots to a :class:`VersionedWorker`, directions from its window.
+
+    Snapshot buffers are recycled through the worker's pool; from CUDA to the CPU they are pinned
+    and copied ``non_blocking`` with an event the worker waits on.
+
+    State (see :meth:`state_dict`): the completed directions and the not yet computed snapshots
+    that step t or later steps may still use, and the pipeline's origin.
+    """
+
+    def __init__(
+        self,
+        computer: AscentComputer,
+        batches: BatchSource,
+        batch_size: int | None,
+        tau: int,
+        max_staleness: int,
+        descent_device: torch.device,
+        options: WorkerOptions,
+    ) -> None:
+        self._device: torch.device = options.device  # type: ignore[assignment]
+        self._descent_device = descent_device
+        self._same_device = self._device == descent_device
+        self._timeout = options.timeout
+        self.worker = VersionedWorker(
+            compute=computer.direction,
+            draw_batch=lambda: batches.draw(batch_size),
+            device=self._device,
+            tau=tau,
+            max_staleness=max_staleness,
+            num_threads=(
+                torch.get_num_threads() if options.num_threads is None else options.num_threads
+            ),
+            keep_batch=options.fidelity_every > 0,
+        )
+
+    def _copy(self, params: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], Any]:
+        bufs = self.worker.take_buffers()
+        if bufs is None:
+            pin = self._descent_device.type == "cuda" and self._device.type == "cpu"
+            bufs = [
+                torch.empty(p.shape, dtype=p.dtype, device=self._device, pin_memory=pin)
+                for p in params
+            ]
+        if self._same_device:
+            torch._foreach_copy_(bufs, [p.detach() for p in params])
+        else:
+            for b, p in zip(bufs, params, strict=True):
+                b.copy_(p.detach(), non_blocking=True)
+        # the worker waits on this event before reading: the copy is enqueued on the current
+        # stream of the descent device (or of the ascent device when copying from the CPU)
+        event = None
+        if self._descent_device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record(torch.cuda.current_stream(self._descent_device))
+        elif self._device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record(torch.cuda.current_stream(self._device))
+        return bufs, event
+
+    def submit(self, version: int, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        bufs, event = self._copy(params)
+        self.worker.submit(Job(version, bufs, event))
+        return bufs
+
+    def acquire(self, step: int) -> Result:
+        return self.worker.acquire(step, self._timeout)
+
+    def state_dict(self, version: int) -> dict[str, Any]:
+        """Directions and snapshots with version ≥ t − max_staleness, and the origin.
+
+        Loaded into a fresh optimizer, the pipeline continues where it stopped: the next steps
+        find the same completed directions, and the snapshots published but not yet computed
+        are computed by the new worker (on batches drawn from the new ``ascent_batches``).
+        """
+        done, snaps, origin = self.worker.export(version)
+        return {
+            "directions": {v: [u.clone() for u in r.direction] for v, r in done.items()},
+            "snapshots": snaps,
+            "origin": origin,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], version: int) -> None:
+        done = {
+            int(v): Result(int(v), _to(u, self._device)) for v, u in state["directions"].items()
+        }
+        jobs = {int(v): Job(int(v), _to(w, self._device)) for v, w in state["snapshots"].items()}
+        self.worker.restore(done, jobs, int(state["origin"]), version)
+
+    def close(self, join_timeout: float = 30.0) -> None:
+        """Stop and join the worker (``TimeoutError`` if ``ascent_loss`` does not return)."""
+        self.worker.close(join_timeout)

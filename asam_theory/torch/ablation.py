@@ -1,0 +1,375 @@
+r"""Where AsyncSAM loses SAM's gain on real data: an ablation that separates the factors.
+
+AsyncSAM (Jo, Lim & Lee, 2025) differs from SAM (Foret et al., ICLR 2021, arXiv:2010.01412) in
+two ways at once: its perturbation is computed at *stale* weights :math:`w_{t-\tau}`, and on an
+*independent* batch :math:`B'_t` (of size b′) instead of the descent batch :math:`B_t`.  SAMPa
+(Xie, Pethick & Cevher, NeurIPS 2024, arXiv:2410.10683) likewise takes its perturbation from the
+previous batch.  This module trains every combination with one *sequential emulation*, so that
+a single factor changes between two variants and everything else — the initialisation, the
+descent batches, the independent ascent batches — is shared by seed (the comparisons pair up):
+
+.. math::
+    g'_t=\nabla L_{A_t}(w_{\max(t-\tau,0)}),\quad
+    \epsilon_t=\rho\,g'_t/(\|g'_t\|+10^{-12}),\quad
+    w_{t+1}=\text{SGD}\big(w_t,\ \nabla L_{B_t}(w_t+\epsilon_t)\big),
+
+with the ascent batch :math:`A_t` one of
+
+* ``"same"`` — the first b′ samples of :math:`B_t` (*look-ahead*: a data loader knows
+  :math:`B_t` τ steps early, so a worker can compute this ascent while it stays hidden);
+* ``"independent"`` — the first b′ samples of an independent batch (AsyncSAM's design);
+* ``"previous"`` — the first b′ samples of :math:`B_{\max(t-\tau,0)}` (the descent batch of
+  the stale step, SAMPa's choice for τ = 1).
+
+``Variant(tau=0, ascent="same", ascent_fraction=1)`` is exactly SAM, ``perturb=False`` is the
+base optimizer.  BatchNorm running statistics are never updated during training (every pass
+runs under :func:`~asam_theory.torch._common.bn_frozen`) and are recomputed from unperturbed
+passes at the final weights before evaluation (:func:`~asam_theory.torch.training.recalibrate_bn`),
+so no variant gains from a different statistics schedule.
+
+The *penalty* each variant implements (Andriushchenko & Flammarion, ICML 2022,
+arXiv:2206.06232, "m-sharpness"): to first order SAM's descent direction is
+:math:`\nabla L_B+\rho\nabla\|\nabla L_B\|` — it penalises the *minibatch* gradient norm, while
+an independent ascent batch gives :math:`\nabla L_B+\rho\,\nabla^2L_B\,\nabla L_{A}/\|\nabla
+L_A\|`, whose expectation over :math:`A` for large b′ is the gradient of the *full* gradient
+norm.  :func:`penalty_gap` measures :math:`\mathbb E_B\|\nabla L_B(w)\|` against
+:math:`\|\nabla L(w)\|` at a trained model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn import functional as F
+
+from asam_theory.stats import paired_interval
+from asam_theory.torch._common import NORM_EPS, bn_frozen
+from asam_theory.torch.training import (
+    DigitsData,
+    load_digits_data,
+    make_model,
+    recalibrate_bn,
+)
+from asam_theory.validation import check_choice, check_int, check_real
+
+Ascent = Literal["same", "independent", "previous"]
+ASCENTS: tuple[str, ...] = ("same", "independent", "previous")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One training recipe of the ablation.
+
+    ``tau`` staleness of the ascent weights; ``ascent`` which batch the ascent uses (module
+    docstring); ``ascent_fraction`` b′/b; ``perturb=False`` is the base optimizer (SGD).
+    """
+
+    name: str
+    tau: int = 0
+    ascent: Ascent = "same"
+    ascent_fraction: float = 1.0
+    perturb: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("tau", self.tau, low=0)
+        check_choice("ascent", self.ascent, ASCENTS)
+        check_real("ascent_fraction", self.ascent_fraction, low=0.0, high=1.0, low_open=True)
+
+
+#: the reference points and the single-factor variants
+SGD = Variant("sgd", perturb=False)
+SAM = Variant("sam")
+ASYNCSAM = Variant("asyncsam", tau=1, ascent="independent")
+STANDARD: tuple[Variant, ...] = (
+    SGD, SAM, ASYNCSAM,
+    Variant("lookahead_tau1", tau=1, ascent="same"),
+    Variant("independent_tau0", tau=0, ascent="independent"),
+    Variant("previous_tau1", tau=1, ascent="previous"),
+)
+#: staleness alone (look-ahead, same batch) and b′ alone (AsyncSAM's independent batch)
+TAU_SWEEP: tuple[Variant, ...] = tuple(Variant(f"lookahead_tau{t}", tau=t, ascent="same")
+                                       for t in (2, 4))
+BPRIME_SWEEP: tuple[Variant, ...] = tuple(
+    Variant(f"asyncsam_bp{k}", tau=1, ascent="independent", ascent_fraction=1 / k)
+    for k in (2, 4, 8))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything but the variant: data, model and the base optimizer's hyperparameters."""
+
+    model: str = "cnn"
+    batchnorm: bool = True
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    rho: float = 0.05
+    label_noise: float = 0.2
+    validation_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_choice("model", self.model, ("mlp", "cnn"))
+        check_int("steps", self.steps, low=1)
+        check_int("batch_size", self.batch_size, low=1)
+        check_real("lr", self.lr, low=0.0, low_open=True)
+        check_real("rho", self.rho, low=0.0)
+        check_real("validation_fraction", self.validation_fraction, low=0.0, high=1.0,
+                   high_open=True)
+
+
+def split_validation(data: DigitsData, fraction: float, seed: int) -> tuple[DigitsData,
+                                                                            DigitsData]:
+    """``(train, validation)``: a seeded random ``fraction`` of the (noisy-label) training set
+    held out; the validation labels are the clean ones where known (the noise mask), so model
+    selection sees clean labels exactly as the test set does."""
+    n = len(data.y_train)
+    gen = torch.Generator().manual_seed(seed + 20_011)
+    perm = torch.randperm(n, generator=gen)
+    k = int(round(fraction * n))
+    val_idx, tr_idx = perm[:k], perm[k:]
+    train = DigitsData(data.x_train[tr_idx], data.y_train[tr_idx], data.x_test, data.y_test,
+                       data.noisy[tr_idx], data.label_noise)
+    val = DigitsData(data.x_train[val_idx], data.y_train[val_idx], data.x_test, data.y_test,
+                     data.noisy[val_idx], data.label_noise)
+    return train, val
+
+
+def build_model(recipe: Recipe, seed: int) -> nn.Module:
+    """The recipe's model initialised from ``seed``; without BatchNorm its BatchNorm layers are
+    replaced by identities (same initialisation of every other layer)."""
+    model = make_model(recipe.model, seed)
+    if not recipe.batchnorm:
+        for parent in model.modules():
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                    setattr(parent, name, nn.Identity())
+    return model
+
+
+def _loss(model: nn.Module, params: dict[str, torch.Tensor] | None, x: torch.Tensor,
+          y: torch.Tensor) -> torch.Tensor:
+    out = model(x) if params is None else functional_call(model, params, (x,))
+    return F.cross_entropy(out, y)
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    acc = float((model(x).argmax(1) == y).double().mean())
+    model.train()
+    return acc
+
+
+def train_variant(variant: Variant, recipe: Recipe, seed: int,
+                  data: DigitsData | None = None, fidelity_every: int = 0,
+                  dtype: torch.dtype = torch.float32, return_model: bool = False,
+                  ) -> dict[str, Any]:
+    """Train one (variant, seed) and return ``{"test_acc", "val_acc", "final_loss",
+    "fidelity"}`` (``fidelity``: mean cosine of the ascent direction used to SAM's fresh one,
+    :math:`\\nabla L_{B_t}(w_t)`, measured every ``fidelity_every`` steps; ``None`` if 0),
+    plus ``"model"`` (the trained model) when ``return_model``.
+
+    Pairing: the model's initialisation, the descent batches and the independent ascent
+    batches depend on ``seed`` only, so two variants run with one seed share them."""
+    if data is None:
+        data = load_digits_data(label_noise=recipe.label_noise, seed=seed)
+    data = data.to("cpu", dtype)
+    train, val = split_validation(data, recipe.validation_fraction, seed)
+    model = build_model(recipe, seed).to(dtype).train()
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                          weight_decay=recipe.weight_decay)
+    n, b, T = len(train.y_train), recipe.batch_size, recipe.steps
+    bp = max(1, int(round(variant.ascent_fraction * b)))
+    gen = torch.Generator().manual_seed(seed)
+    descent_idx = torch.randint(0, n, (T, b), generator=gen)
+    ascent_idx = torch.randint(0, n, (T, b), generator=torch.Generator().manual_seed(seed + 1))
+    history: deque[list[torch.Tensor]] = deque(maxlen=variant.tau + 1)
+    cosines: list[float] = []
+    loss = torch.tensor(float("nan"))
+    for t in range(T):
+        xb, yb = train.x_train[descent_idx[t]], train.y_train[descent_idx[t]]
+        if not variant.perturb:
+            opt.zero_grad(set_to_none=True)
+            with bn_frozen(model):
+                loss = _loss(model, None, xb, yb)
+            loss.backward()
+            opt.step()
+            continue
+        history.append([p.detach().clone() for p in params])
+        stale = history[0]
+        if variant.ascent == "same":
+            aidx = descent_idx[t][:bp]
+        elif variant.ascent == "independent":
+            aidx = ascent_idx[t][:bp]
+        else:
+            aidx = descent_idx[max(t - variant.tau, 0)][:bp]
+        leaves = [s.clone().requires_grad_(True) for s in stale]
+        with bn_frozen(model):
+            g_asc = torch.autograd.grad(
+                _loss(model, dict(zip(names, leaves, strict=True)), train.x_train[aidx],
+                      train.y_train[aidx]), leaves)
+        norm = torch.sqrt(sum((g.double() ** 2).sum() for g in g_asc)).item()
+        scale = recipe.rho / (norm + NORM_EPS)
+        if fidelity_every and t % fidelity_every == 0:
+            with bn_frozen(model):
+                fresh = torch.autograd.grad(_loss(model, None, xb, yb), params)
+            dot = sum((a.double() * f.double()).sum() for a, f in zip(g_asc, fresh, strict=True))
+            fn = torch.sqrt(sum((f.double() ** 2).sum() for f in fresh)).item()
+            cosines.append(float(dot) / max(norm * fn, 1e-300))
+        with torch.no_grad():
+            eps = [g * scale for g in g_asc]
+            for p, e in zip(params, eps, strict=True):
+                p.add_(e)
+        opt.zero_grad(set_to_none=True)
+        with bn_frozen(model):
+            loss = _loss(model, None, xb, yb)
+        loss.backward()
+        with torch.no_grad():
+            for p, e in zip(params, eps, strict=True):
+                p.sub_(e)
+        opt.step()
+    if not math.isfinite(float(loss.detach())):
+        raise FloatingPointError(f"variant {variant.name!r}, seed {seed}: training loss "
+                                 f"became {float(loss.detach())} by step {T}")
+    recalibrate_bn(model, train.x_train)
+    out = {"test_acc": _accuracy(model, data.x_test, data.y_test),
+           "val_acc": _accuracy(model, val.x_train, val.y_train),
+           "final_loss": float(loss.detach()),
+           "fidelity": float(np.mean(cosines)) if cosines else None}
+    if return_model:
+        out["model"] = model
+    return out
+
+
+def choose_rho(variant: Variant, recipe: Recipe, grid: Sequence[float], seeds: Sequence[int],
+               ) -> tuple[float, dict[float, float]]:
+    """The ρ of ``grid`` with the best mean *validation* accuracy over ``seeds`` (the test set
+    is never looked at), and the mean validation accuracy per ρ."""
+    scores: dict[float, float] = {}
+    for rho in grid:
+        r = Recipe(**{**asdict(recipe), "rho": float(rho)})
+        scores[float(rho)] = float(np.mean([train_variant(variant, r, s)["val_acc"]
+                                            for s in seeds]))
+    best = max(scores, key=lambda k: (scores[k], -k))
+    return best, scores
+
+
+#: the comparisons of the decomposition: (name, minuend variant, subtrahend variant)
+COMPARISONS: tuple[tuple[str, str, str], ...] = (
+    ("SAM gain over SGD", "sam", "sgd"),
+    ("gap SAM - AsyncSAM (tau 1, independent)", "sam", "asyncsam"),
+    ("staleness alone (tau 1, same batch)", "sam", "lookahead_tau1"),
+    ("batch independence alone (tau 0)", "sam", "independent_tau0"),
+    ("SAMPa-type: previous batch, tau 1", "sam", "previous_tau1"),
+    ("look-ahead remedy over AsyncSAM", "lookahead_tau1", "asyncsam"),
+)
+
+
+def decompose(acc: dict[str, Sequence[float]], confidence: float = 0.95) -> list[dict]:
+    """Paired differences of test accuracy (percentage points) with Student-t intervals, and
+    each factor's share of the SAM − AsyncSAM gap; the interaction is what the two single
+    factors leave of the gap.  ``acc`` maps variant names to per-seed accuracies (same seeds,
+    same order)."""
+    rows: list[dict] = []
+    gap = None
+    if "sam" in acc and "asyncsam" in acc:
+        gap = 100 * float(np.mean(np.subtract(acc["sam"], acc["asyncsam"])))
+    comps = list(COMPARISONS)
+    comps += [(f"staleness tau {v[len('lookahead_tau'):]} (same batch)", "sam", v)
+              for v in acc if v.startswith("lookahead_tau") and v != "lookahead_tau1"]
+    comps += [(f"b' = b/{v[len('asyncsam_bp'):]} vs b' = b (AsyncSAM)", "asyncsam", v)
+              for v in acc if v.startswith("asyncsam_bp")]
+    for name, a, b in comps:
+        if a not in acc or b not in acc:
+            continue
+        lo, hi = paired_interval(acc[a], acc[b], confidence=confidence)
+        mean = 100 * float(np.mean(np.subtract(acc[a], acc[b])))
+        share = mean / gap if gap and "gap" not in name and a == "sam" and "gain" not in name \
+            else None
+        rows.append({"comparison": name, "a": a, "b": b, "diff_pp": mean,
+                     "ci_low_pp": 100 * lo, "ci_high_pp": 100 * hi, "share_of_gap": share,
+                     "n_seeds": len(acc[a])})
+    if gap is not None and {"lookahead_tau1", "independent_tau0"} <= set(acc):
+        inter = np.subtract(acc["sam"], acc["asyncsam"]) - (
+            np.subtract(acc["sam"], acc["lookahead_tau1"])
+            + np.subtract(acc["sam"], acc["independent_tau0"]))
+        lo, hi = paired_interval(inter, np.zeros_like(inter), confidence=confidence)
+        rows.append({"comparison": "interaction (gap - staleness - independence)",
+                     "a": "sam", "b": "asyncsam", "diff_pp": 100 * float(inter.mean()),
+                     "ci_low_pp": 100 * lo, "ci_high_pp": 100 * hi,
+                     "share_of_gap": 100 * float(inter.mean()) / gap if gap else None,
+                     "n_seeds": len(inter)})
+    return rows
+
+
+def run_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
+                 fidelity_every: int = 0, progress: bool = False,
+                 threads: int = 1) -> dict[str, Any]:
+    """Every variant on every seed (paired), then :func:`decompose`.  Returns ``{"recipe",
+    "variants", "per_seed": {name: [acc, ...]}, "fidelity": {name: mean cosine},
+    "fidelity_per_seed", "table": rows}`` (fidelity only for perturbed variants, when
+    ``fidelity_every`` > 0).  Runs with ``threads`` intra-op threads (restored after): the
+    emulation is sequential, so one thread per run is the fair and the fast setting on a small
+    model."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(check_int("threads", threads, low=1))
+    try:
+        return _run_ablation(variants, recipe, seeds, fidelity_every, progress)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _run_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
+                  fidelity_every: int, progress: bool) -> dict[str, Any]:
+    runs: dict[str, list[dict]] = {v.name: [] for v in variants}
+    jobs = [(v, s) for s in seeds for v in variants]
+    it: Any = jobs
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(jobs, desc="ablation", unit="run")
+    data_cache: dict[int, DigitsData] = {}
+    for v, s in it:
+        if s not in data_cache:
+            data_cache[s] = load_digits_data(label_noise=recipe.label_noise, seed=s)
+        runs[v.name].append(train_variant(v, recipe, s, data_cache[s], fidelity_every))
+    acc = {k: [r["test_acc"] for r in rs] for k, rs in runs.items()}
+    fid_seed = {k: [r["fidelity"] for r in rs] for k, rs in runs.items()
+                if rs and rs[0]["fidelity"] is not None}
+    fid = {k: float(np.mean(v)) for k, v in fid_seed.items()}
+    return {"recipe": asdict(recipe), "variants": [asdict(v) for v in variants],
+            "seeds": list(seeds), "per_seed": acc, "fidelity": fid,
+            "fidelity_per_seed": fid_seed, "table": decompose(acc)}
+
+
+def penalty_gap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                n_batches: int = 32, seed: int = 0) -> dict[str, float]:
+    r"""The two penalties at the model's weights: :math:`\mathbb E_B\|\nabla L_B(w)\|` (SAM's,
+    minibatch, estimated over ``n_batches`` draws of size ``batch_size``) and
+    :math:`\|\nabla L(w)\|` (full batch, what an independent large ascent batch follows); and
+    their ratio (≥ 1 by Jensen's inequality)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    gen = torch.Generator().manual_seed(seed)
+    with bn_frozen(model):
+        full = torch.autograd.grad(F.cross_entropy(model(x), y), params)
+        full_norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in full)))
+        norms = []
+        for _ in range(n_batches):
+            idx = torch.randint(0, len(y), (batch_size,), generator=gen)
+            g = torch.autograd.grad(F.cross_entropy(model(x[idx]), y[idx]), params)
+            norms.append(float(torch.sqrt(sum((gi.double() ** 2).sum() for gi in g))))
+    mb = float(np.mean(norms))
+    return {"minibatch_norm": mb, "full_norm": full_norm,
+            "ratio": mb / full_norm if full_norm > 0 else math.inf}

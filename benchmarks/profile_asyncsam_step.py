@@ -1,0 +1,311 @@
+r"""Where the time of a threaded AsyncSAM step goes (CPU, one intra-op thread per role).
+
+Workload: the ``asam-theory bench`` MLP (64 → H → H → 10, cross-entropy on digits, SGD with
+momentum 0.9), b = 512 descent samples, b′ ascent samples (default b/4) in the worker thread.
+
+Measured, interleaved over ``rounds`` rounds of ``steps`` steps (medians over rounds, ms/step):
+
+* ``sgd``: zero_grad + forward/backward on b + SGD step (one thread);
+* ``sgd+bg``: the same while a background thread computes ascent directions on b′ in a loop
+  (what AsyncSAM's worker does): the slowdown over ``sgd`` is interference between the two
+  threads (shared caches and memory bandwidth, the GIL for their Python parts), not AsyncSAM code;
+* ``asyncsam``: one AsyncSAM step, split into its sections on the main thread by wrapping the
+  optimizer's own methods — publish (snapshot copy of w_t), acquire (waiting for the worker),
+  closure (forward/backward at w_t + ρu), base step, and the rest (perturbation add, restore
+  copy, bookkeeping); plus the worker's compute time per direction;
+* ``bg_alone``: the background ascent alone (one direction on b′);
+* ``sgd+bgproc`` (``--process``): SGD beside the same ascent loop in a separate process — the
+  hardware interference without the GIL.
+
+Every section is timed in wall time and in the main thread's CPU time (``... cpu``): wall − CPU
+is blocking (GIL, locks, cores taken by other processes); CPU time above SGD's for the same
+forward/backward is interference (caches, memory bandwidth).
+
+Also a cProfile of the main thread over the AsyncSAM steps (top functions by own time) with
+``--cprofile``.
+
+Run:  python benchmarks/profile_asyncsam_step.py [--hidden 1024] [--batch 512] [--bprime 128]
+      [--rounds 7] [--steps 8] [--tau 1] [--cprofile] [--process] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import multiprocessing as mp
+import pstats
+import statistics
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import torch
+from torch import nn
+
+from asam_theory.torch import AsyncSAM, WorkerOptions
+from asam_theory.torch._worker import AscentComputer
+from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
+
+
+def mlp(hidden: int, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, 10))
+
+
+class Background:
+    """A thread computing ascent directions on b′ in a loop (AsyncSAM's worker, minus the
+    hand-off), started and stopped around a measurement."""
+
+    def __init__(self, model: nn.Module, sampler: IndexSampler, bprime: int) -> None:
+        self.computer = AscentComputer(classification_loss, torch.device("cpu"), model,
+                                       list(model.parameters()), adaptive=False)
+        self.weights = [p.detach().clone() for p in model.parameters()]
+        self.sampler, self.bprime = sampler, bprime
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.count = 0
+
+    def one(self) -> None:
+        self.computer.direction(self.weights, self.sampler(self.bprime))
+
+    def _loop(self) -> None:
+        torch.set_num_threads(1)
+        while not self.stop.is_set():
+            self.one()
+            self.count += 1
+
+    def __enter__(self) -> Background:
+        self.stop.clear()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        assert self.thread is not None
+        self.thread.join()
+
+
+def _ascent_process(hidden: int, bprime: int, ready: Any, stop: Any) -> None:
+    """Target of the background *process*: the same ascent loop as :class:`Background`, in its
+    own interpreter (no shared GIL)."""
+    torch.set_num_threads(1)
+    data = load_digits_data(seed=0)
+    model = mlp(hidden, seed=1)
+    computer = AscentComputer(classification_loss, torch.device("cpu"), model,
+                              list(model.parameters()), adaptive=False)
+    weights = [p.detach().clone() for p in model.parameters()]
+    sampler = IndexSampler(data.x_train, data.y_train, 3)
+    computer.direction(weights, sampler(bprime))
+    ready.set()
+    while not stop.is_set():
+        computer.direction(weights, sampler(bprime))
+
+
+class BackgroundProcess:
+    """:class:`Background` in a spawned process: separates interference through the hardware
+    (caches, memory bandwidth: present here too) from the GIL (absent here)."""
+
+    def __init__(self, hidden: int, bprime: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.ready, self.stop = ctx.Event(), ctx.Event()
+        self.proc = ctx.Process(target=_ascent_process, args=(hidden, bprime, self.ready,
+                                                              self.stop), daemon=True)
+        self.proc.start()
+        if not self.ready.wait(timeout=300):
+            raise RuntimeError("background process did not start")
+        self.stop.set()  # idle between measurements: restarted by __enter__
+        self.proc.join()
+        self.hidden, self.bprime = hidden, bprime
+
+    def __enter__(self) -> BackgroundProcess:
+        ctx = mp.get_context("spawn")
+        self.ready, self.stop = ctx.Event(), ctx.Event()
+        self.proc = ctx.Process(target=_ascent_process, args=(self.hidden, self.bprime,
+                                                              self.ready, self.stop), daemon=True)
+        self.proc.start()
+        self.ready.wait(timeout=300)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.proc.join(timeout=60)
+
+
+def timed(sections: dict[str, float], name: str, fn: Any) -> Any:
+    """Wrap ``fn``: add its wall time to ``sections[name]`` and the calling thread's CPU time to
+    ``sections[name + " cpu"]``. Wall − CPU is time the thread was blocked (waiting for the GIL,
+    a lock, or a core taken by another process); CPU time above the undisturbed run's is work
+    slowed by the other thread (shared caches, memory bandwidth)."""
+    def wrapper(*a: Any, **k: Any) -> Any:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return fn(*a, **k)
+        finally:
+            sections[name] += time.perf_counter() - t0
+            sections[name + " cpu"] += time.thread_time() - c0
+
+    return wrapper
+
+
+def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int = 7,
+            steps: int = 8, tau: int = 1, use_cprofile: bool = False,
+            with_process: bool = False) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    data = load_digits_data(seed=0)
+    sampler = IndexSampler(data.x_train, data.y_train, 0)
+    asampler = IndexSampler(data.x_train, data.y_train, 1)
+    m_sgd, m_async, m_bg = mlp(hidden), mlp(hidden), mlp(hidden)
+    sgd = torch.optim.SGD(m_sgd.parameters(), lr=0.01, momentum=0.9)
+    opt = AsyncSAM(m_async.parameters(), torch.optim.SGD, rho=0.05, tau=tau, lr=0.01,
+                   momentum=0.9, ascent_loss=classification_loss, ascent_batches=asampler,
+                   ascent_batch_size=bprime, model=m_async, worker=WorkerOptions(num_threads=1))
+    bg = Background(m_bg, IndexSampler(data.x_train, data.y_train, 2), bprime)
+
+    sec: dict[str, float] = defaultdict(float)
+    opt._publish = timed(sec, "publish", opt._publish)  # type: ignore[method-assign]
+    opt._directions.acquire = timed(sec, "acquire", opt._directions.acquire)  # type: ignore
+    opt.base_optimizer.step = timed(sec, "base_step", opt.base_optimizer.step)  # type: ignore
+
+    sgd_sec: dict[str, float] = defaultdict(float)
+
+    def fwd_bwd(model: nn.Module, b: Any) -> torch.Tensor:
+        loss = classification_loss(model, b)
+        loss.backward()
+        return loss
+
+    sgd_fwd_bwd = timed(sgd_sec, "fwd_bwd", fwd_bwd)
+    sgd_base = timed(sgd_sec, "base_step", sgd.step)
+    async_fwd_bwd = timed(sec, "closure", fwd_bwd)
+
+    def step_sgd() -> None:
+        sgd.zero_grad()
+        sgd_fwd_bwd(m_sgd, sampler(batch))
+        sgd_base()
+
+    def step_async() -> None:
+        b = sampler(batch)
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            return async_fwd_bwd(m_async, b)
+
+        timed(sec, "step", opt.step)(closure)
+
+    prof = cProfile.Profile() if use_cprofile else None
+    per: dict[str, list[float]] = defaultdict(list)
+    split: dict[str, list[float]] = defaultdict(list)
+    sgd_split: dict[str, dict[str, list[float]]] = {"sgd": defaultdict(list),
+                                                    "sgd+bg": defaultdict(list),
+                                                    "sgd+bgproc": defaultdict(list)}
+    bgproc = BackgroundProcess(hidden, bprime) if with_process else None
+    try:
+        for _ in range(3):
+            step_sgd()
+            step_async()
+            bg.one()
+        n_warm = len(opt.staleness_history)
+        for r in range(rounds):
+            order = ["sgd", "sgd+bg", "asyncsam", "bg_alone"]
+            if bgproc is not None:
+                order.append("sgd+bgproc")
+            order = order[r % len(order):] + order[:r % len(order)]
+            for name in order:
+                t0 = time.perf_counter()
+                if name == "sgd":
+                    sgd_sec.clear()
+                    for _ in range(steps):
+                        step_sgd()
+                    for k, v in sgd_sec.items():
+                        sgd_split[name][k].append(v / steps)
+                elif name in ("sgd+bg", "sgd+bgproc"):
+                    with bg if name == "sgd+bg" else bgproc:  # type: ignore[attr-defined]
+                        sgd_sec.clear()
+                        t0 = time.perf_counter()
+                        for _ in range(steps):
+                            step_sgd()
+                        wall = time.perf_counter() - t0
+                        for k, v in sgd_sec.items():
+                            sgd_split[name][k].append(v / steps)
+                    per[name].append(wall / steps)
+                    continue
+                elif name == "bg_alone":
+                    for _ in range(steps):
+                        bg.one()
+                else:
+                    sec.clear()
+                    if prof is not None:
+                        prof.enable()
+                    for _ in range(steps):
+                        step_async()
+                    if prof is not None:
+                        prof.disable()
+                    for k, v in sec.items():
+                        split[k].append(v / steps)
+                per[name].append((time.perf_counter() - t0) / steps)
+        worker_ms = None
+        res = opt._last_result
+        if res is not None:
+            worker_ms = 1e3 * res.compute_s
+        stale = opt.staleness_history[n_warm:]
+        waits = opt.wait_history[n_warm:]
+    finally:
+        opt.close()
+    med = {k: 1e3 * statistics.median(v) for k, v in per.items()}
+    parts = {k: 1e3 * statistics.median(v) for k, v in split.items()}
+    known = sum(parts.get(k, 0.0) for k in ("publish", "acquire", "closure", "base_step"))
+    parts["rest (perturb, restore, bookkeeping)"] = parts.get("step", 0.0) - known
+    sgd_parts = {n: {k: 1e3 * statistics.median(v) for k, v in d.items()}
+                 for n, d in sgd_split.items()}
+    out: dict[str, Any] = {
+        "config": {"hidden": hidden, "batch": batch, "bprime": bprime, "tau": tau,
+                   "rounds": rounds, "steps": steps, "threads_per_role": 1},
+        "ms_per_step": med,
+        "asyncsam_sections_ms": parts,
+        "sgd_sections_ms": sgd_parts,
+        "worker_last_compute_ms": worker_ms,
+        "ratios": {
+            "asyncsam_over_sgd": med["asyncsam"] / med["sgd"],
+            "sgd_with_background_over_sgd": med["sgd+bg"] / med["sgd"],
+            "asyncsam_over_sgd_with_background": med["asyncsam"] / med["sgd+bg"],
+        },
+        "staleness_histogram": {str(s): stale.count(s) for s in sorted(set(stale))},
+        "mean_wait_ms": 1e3 * statistics.fmean(waits) if waits else 0.0,
+    }
+    if prof is not None:
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(12)
+        out["cprofile_main_thread"] = s.getvalue()
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hidden", type=int, default=1024)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--bprime", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--tau", type=int, default=1)
+    ap.add_argument("--cprofile", action="store_true")
+    ap.add_argument("--process", action="store_true",
+                    help="also run SGD beside an ascent loop in a separate process")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    res = profile(a.hidden, a.batch, a.bprime, a.rounds, a.steps, a.tau, a.cprofile, a.process)
+    if a.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(json.dumps({k: v for k, v in res.items() if k != "cprofile_main_thread"},
+                         indent=2))
+        if "cprofile_main_thread" in res:
+            print(res["cprofile_main_thread"])
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+r"""T1-sharp: T1 sharpened where performance estimation shows it loose.
+
+Same setting as T1 (``proofs/t1_async_sam.py``: any perturbation with ``|eps_t| <= rho``
+independent of the descent noise, f L-smooth, ``f >= f*``, ``eta <= 1/L``).  Two changes to
+T1's proof:
+
+* the last step is not paid for with the descent lemma: ``|grad f(w_{T-1})|^2 <=
+  2 L (f(w_{T-1}) - f*)`` (descent lemma at ``w - grad f(w)/L`` and ``f >= f*``), so only
+  T - 1 steps pay the perturbation -- the factor ``1 - 1/T``;
+* the term ``-eta (1 - L eta) <g, e>`` is not dropped but bounded by Young's inequality
+  with a free weight ``a`` in ``(0, 1]``, which keeps part of the ``-(eta/2)(1 - L eta)``
+  descent that T1 throws away when ``eta < 1/L``.
+
+Result, with ``c = L eta``, ``A = 1 - c/2 - (1 - c) a / 2``, ``B = (1 - c)/(2a) + c/2``:
+
+``(1/T) sum_{t<T} E|grad f(w_t)|^2 <= [Delta/(eta T) + (1 - 1/T)(B L^2 rho^2
+  + L eta sigma2/(2 b))] / A``.
+
+``a = 1`` gives ``A = B = 1/2``: ``2 Delta/(eta T) + (1 - 1/T)(L^2 rho^2 + L eta sigma2/b)``,
+T1 less ``(L^2 rho^2 + L eta sigma2/b)/T``.  At ``eta = 1/L`` (``A = B = 1/2`` for every a)
+the deterministic bound ``2 Delta/(eta T) + (1 - 1/T) L^2 rho^2`` equals the PEP worst case
+and is attained by ``f = (L/2) x^2`` (``asam_theory.theory.bounds.t1_sharp_witness``).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .core import (
+    EqUse,
+    Given,
+    NormSq,
+    Pos,
+    Prod,
+    Proof,
+    Sq,
+    expectation_symbol,
+    gram,
+    inner,
+    normsq,
+    sym,
+    vec,
+)
+from .symbols import CONSTANTS, Delta, F, Gn, L, T, b, eta, f0, f1, f_star, k, rho, sigma2, t
+
+a = sym("a", "a", positive=True)
+A_SYM = sym("A_sharp", "A", positive=True)
+C = sp.Function("C")  # prefix sums of G_n
+g, e, xi = vec("g"), vec("e"), vec("xi")
+f_y = sym("f(y_T)", r"f(w_{T-1} - \nabla f(w_{T-1})/L)")
+
+c_ = L * eta
+A_COEF = 1 - c_ / 2 - (1 - c_) * a / 2
+B_COEF = (1 - c_) / (2 * a) + c_ / 2
+#: final bound (checked equal to bounds.t1_sharp_bound at a fixed weight)
+FINAL = (Delta / (eta * T) + (1 - 1 / T) * (B_COEF * L**2 * rho**2 + L * eta * sigma2 / (2 * b))
+         ) / A_COEF
+
+STATEMENT = (
+    r"Any perturbation $\|\epsilon_t\|\le\rho$ independent of the descent batch, $f$ "
+    r"$L$-smooth, $f\ge f^*$, $\eta\le1/L$, any $a\in(0,1]$, $c=L\eta$, "
+    r"$A=1-\frac c2-\frac{(1-c)a}{2}$, $B=\frac{1-c}{2a}+\frac c2$: "
+    r"$\frac1T\sum_{t<T}\mathbb E\|\nabla f(w_t)\|^2\le\frac1A\Big[\frac{\Delta}{\eta T}"
+    r"+\big(1-\frac1T\big)\big(BL^2\rho^2+\frac{L\eta\sigma^2}{2b}\big)\Big]$ "
+    r"($a=1$: T1 less $(L^2\rho^2+L\eta\sigma^2/b)/T$)."
+)
+
+
+def build() -> Proof:
+    """The T1-sharp proof."""
+    p = Proof("T1-sharp", "T1-sharp: the last step and the Young weight", STATEMENT)
+    p.constants |= CONSTANTS | {a, A_SYM}
+    E = expectation_symbol
+    d = g + e + xi
+    dl = p.assume_le("DL", f1, f0 + inner(g, -eta * d) + L / 2 * normsq(-eta * d),
+                     "descent lemma of the L-smooth f at w_t, w_{t+1} = w_t - eta d")
+    ind = p.assume_independent(
+        "IND", "xi", {"g", "e"},
+        "descent noise has E[xi | w_t, eps_t] = 0; g and e are functions of (w_t, eps_t)")
+    var = p.assume_le("VAR", E(gram("xi", "xi")), sigma2 / b, "minibatch variance sigma2/b")
+    ss = p.assume_le("STEP", L * eta, 1, "step-size condition eta <= 1/L")
+    aw = p.assume_le("A1", a, 1, "Young weight a in (0, 1]")
+    lip = p.assume_le("LIP", gram("e", "e"), L**2 * rho**2,
+                      "L-smoothness with |eps_t| <= rho: |e| <= L rho")
+    s1 = p.le(f1, sp.expand(dl.rhs), [Given(dl)], "descent lemma, expanded")
+    s2 = p.expect(s1, [ind], "total expectation; <g,xi> and <e,xi> have mean 0")
+    g2, e2, ge = gram("g", "g"), gram("e", "e"), gram("e", "g")
+    young = p.le(-ge, (a * g2 + e2 / a) / 2, [Prod(Pos(1 / (2 * a)), NormSq(a * g + e))],
+                 "Young: -<g,e> <= (a|g|^2 + |e|^2/a)/2")
+    ey = p.expect(young, [], "expectation of Young's inequality")
+    elip = p.expect(lip, [], "expectation of the smoothness bound")
+    Eg2 = E(g2)
+    C1 = eta * B_COEF * L**2 * rho**2 + L * eta**2 * sigma2 / (2 * b)
+    ps = p.le(
+        E(f1),
+        E(f0) - eta * A_COEF * Eg2 + C1,
+        [Given(s2), Prod(Pos(eta), Given(ss), Given(ey)),
+         Prod(Pos(eta / (2 * a)), Given(ss), Given(elip)),
+         Prod(Pos(L * eta**2 / 2), Given(elip)), Prod(Pos(L * eta**2 / 2), Given(var))],
+        "keep -eta(1 - L eta/2)|g|^2; Young on -eta(1 - L eta)<g,e> (weight eta(1 - L eta) "
+        ">= 0); |e|^2 <= L^2 rho^2 with weight eta B >= 0; variance",
+        name="per-step",
+    )
+    rel = p.relabel(ps, {E(f0): F(t), E(f1): F(t + 1), Eg2: Gn(t)},
+                    "E f(w_t) = F(t), E|grad f(w_t)|^2 = G_n(t); holds for every t")
+    sm = p.sum_over(rel, t, 0, T - 2, "sum over the first T - 1 steps t = 0..T-2")
+    tel = p.telescope(F(t + 1) - F(t), sp.Lambda(t, F(t)), t, 0, T - 2)
+    first = p.le(
+        eta * A_COEF * sp.Sum(Gn(t), (t, 0, T - 2)),
+        F(0) - F(T - 1) + (T - 1) * C1,
+        [Given(sm), EqUse(tel, -1)],
+        "telescoping over the first T - 1 steps",
+    )
+
+    # ---- the last gradient: |g|^2 <= 2 L (f(w) - f*) at w = w_{T-1}
+    dl_last = p.assume_le("DL-last", f_y, f0 + inner(g, -g / L) + L / 2 * normsq(g / L),
+                          "descent lemma at w = w_{T-1} and y = w - grad f(w)/L")
+    low_y = p.assume_le("LOW-y", f_star, f_y, "f bounded below by f*")
+    pl_last = p.le(g2, 2 * L * (f0 - f_star),
+                   [Prod(Pos(2 * L), Given(dl_last)), Prod(Pos(2 * L), Given(low_y))],
+                   "|grad f(w)|^2 <= 2 L (f(w) - f*)")
+    epl = p.expect(pl_last, [], "expectation")
+    last = p.relabel(epl, {Eg2: Gn(T - 1), E(f0): F(T - 1)}, "at w = w_{T-1}")
+    low = p.assume_le("LOW", f_star, F(T - 1), "f bounded below by f*")
+    wt = p.le(2 * L * eta * A_COEF, 1,
+              [Sq(1 - L * eta), Prod(Pos(L * eta * a), Given(ss))],
+              "2 L eta A <= 1: 1 - 2 L eta A = (1 - L eta)^2 + L eta (1 - L eta) a")
+    last_w = p.le(
+        eta * A_COEF * Gn(T - 1),
+        F(T - 1) - f_star,
+        [Prod(Pos(eta / 2), Given(last)), Prod(Pos(eta / 2), Given(ss), Given(aw), Given(last)),
+         Prod(Given(wt), Given(low))],
+        "eta A = eta/2 + eta(1 - L eta)(1 - a)/2 >= 0 and 2 L eta A <= 1",
+    )
+
+    # ---- sum_{t<T} G_n = sum_{t<T-1} G_n + G_n(T-1), by prefix sums
+    cdef = p.assume_eq("CDEF", C(k + 1) - C(k), Gn(k),
+                       "prefix sums C(k) = sum_{j<k} G_n(j), every integer k")
+    i1 = p.relabel(cdef, {k: t}, "instance k = t")
+    full = p.sum_over(i1, t, 0, T - 1, "sum over t = 0..T-1")
+    tfull = p.telescope(C(t + 1) - C(t), sp.Lambda(t, C(t)), t, 0, T - 1)
+    part = p.sum_over(i1, t, 0, T - 2, "sum over t = 0..T-2")
+    tpart = p.telescope(C(t + 1) - C(t), sp.Lambda(t, C(t)), t, 0, T - 2)
+    lastc = p.relabel(cdef, {k: T - 1}, "instance k = T - 1")
+    dlt = p.assume_eq("DELTA", Delta, F(0) - f_star, "Delta = f(w_0) - f*")
+    Y = sp.Sum(Gn(t), (t, 0, T - 1))
+    etaA = eta * A_COEF
+    tot = p.le(
+        etaA * Y,
+        Delta + (T - 1) * C1,
+        [Given(first), Given(last_w), EqUse(dlt, -1),
+         EqUse(full, -etaA), EqUse(part, etaA), EqUse(tfull, etaA), EqUse(tpart, -etaA),
+         EqUse(lastc, etaA)],
+        "first T - 1 steps + the weighted last gradient; sum_{t<T} = sum_{t<T-1} + G_n(T-1)",
+    )
+    ahalf = p.le(sp.Rational(1, 2), A_COEF, [Prod(Pos(sp.Rational(1, 2)), Given(ss), Given(aw))],
+                 "A - 1/2 = (1 - L eta)(1 - a)/2 >= 0")
+    adef = p.assume_eq("ADEF", A_SYM, A_COEF,
+                       "name A (positive: A >= 1/2 by the previous step)")
+    del ahalf
+    fin = p.le(
+        Y / T,
+        (Delta + (T - 1) * C1) / (eta * A_SYM * T),
+        [Prod(Pos(1 / (eta * A_SYM * T)), Given(tot))],
+        "divide by eta A T > 0",
+        name="T1-sharp-final",
+        using=[adef],
+    )
+    p.identity(fin.rhs, FINAL, "final bound in closed form", using=[adef])
+    p.final["bound"] = FINAL
+    return p

@@ -1,0 +1,47 @@
+"""The ABLATION claim: its remedy check holds, fails or is inconclusive as the paired
+accuracies say (synthetic accuracies stand in for the runs), and the quick claim runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import asam_theory.claims.ablation as ab
+from asam_theory.claims import Settings, run_check, select
+
+QUICK = Settings(mode="quick", seed=0)
+
+
+def _fake(acc: dict[str, list[float]]):
+    def run(variants, recipe, seeds, **kw):
+        from asam_theory.torch.ablation import decompose
+
+        per = {v.name: acc[v.name][: len(seeds)] for v in variants}
+        return {"recipe": {}, "variants": [], "seeds": list(seeds), "per_seed": per,
+                "fidelity": {}, "fidelity_per_seed": {}, "table": decompose(per)}
+    return run
+
+
+def _acc(sgd, sam, la, asy=0.90, ind=0.90, noise=0.002):
+    rng = np.random.default_rng(1)
+    e = noise * rng.standard_normal(2)
+    return {"sgd": list(sgd + e), "sam": list(sam + e), "lookahead_tau1": list(la + e),
+            "asyncsam": list(asy + e), "independent_tau0": list(ind + e)}
+
+
+@pytest.mark.parametrize("acc,status", [
+    (_acc(0.90, 0.89, 0.89), "inconclusive"),   # SAM does not beat SGD
+    (_acc(0.85, 0.92, 0.92), "holds"),          # SAM helps, look-ahead keeps it
+    (_acc(0.85, 0.92, 0.87), "fails"),          # SAM helps, look-ahead loses 5 pp
+])
+def test_remedy_outcomes(monkeypatch, acc, status):
+    monkeypatch.setattr(ab, "run_ablation", _fake(acc))
+    assert ab.remedy_check(QUICK).status == status
+
+
+def test_quick_claim_runs_and_reports_both_checks():
+    (claim,) = select(["ABLATION"])
+    vs = [run_check(claim, ch, QUICK) for ch in claim.checks]
+    assert all(v.error is None for v in vs), [v.error for v in vs]
+    assert vs[0].outcome == "holds", vs[0].summary  # the direction effect is large (cos ~1 vs ~0.3)
+    assert vs[1].outcome in ("holds", "fails", "inconclusive") and vs[1].table
