@@ -267,7 +267,7 @@ CPUs.
             f"Time per step relative to SGD against the MLP width on {cross['dataset']} (idle "
             f"second core, interleaved). Smallest width with AsyncSAM ≤ "
             f"{cross.get('threshold', 1.1):.2f} × SGD: **{cw if cw is not None else 'none'}**."
-            " On a small model the thread hand-off costs more than the ascent it hides."))
+            " On a small model the thread hand-off costs more than the ascent it hides.", conv))
         parts.append(_table([{k: v for k, v in r.items() if not k.endswith("_iqr")}
                              for r in cross["rows"]], conv, limit=10_000))
     parts.append("<h2>Figures</h2>")

@@ -5,8 +5,9 @@ Protocol, per cell (data set, model):
 1. **Selection on validation.**  Each method's small learning-rate/ρ grid
    (:attr:`LeaderboardMethod.grid`) is run on ``selection_seeds`` seeds that are not evaluation
    seeds; the point with the best mean *validation* accuracy is kept (test accuracy is never
-   looked at).  AsyncSAM's b′ is tuned once per cell (``ascent_batch_size="auto"``, measured
-   timings) in its first selection run and then fixed, so its runs are reproducible.
+   looked at; a one-point grid is not searched, and its row reports the evaluation runs'
+   validation accuracy).  AsyncSAM's b′ is tuned once per cell (``ascent_batch_size="auto"``,
+   measured timings) in its first run and then fixed, so its runs are reproducible.
 2. **Evaluation.**  Every method with its chosen point on ``seeds`` seeds; for each seed the
    data set's validation split, label noise and initialisation are shared by all methods (paired
    comparisons), and the methods run in a rotating order.  Test accuracy per seed, its mean and
@@ -239,10 +240,14 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
     selection: list[dict[str, Any]] = []
     chosen: dict[str, dict[str, Any]] = {}
     bprime: int | None = None
+    searched = any(len(m.grid) > 1 for m in methods)
     sel_data = [load_dataset(dataset, seed=1000 + k, label_noise=cfg.label_noise)
-                for k in range(cfg.selection_seeds)]
+                for k in range(cfg.selection_seeds if searched else 0)]
     sel_tensors = [tensor_data(d) for d in sel_data]
     for m in methods:
+        if len(m.grid) == 1:  # nothing to choose: validation accuracy from the evaluation runs
+            chosen[m.name] = dict(m.grid[0])
+            continue
         best = None
         for hp in m.grid:
             vals = []
@@ -264,12 +269,21 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
         ds = load_dataset(dataset, seed=s, label_noise=cfg.label_noise)
         td = tensor_data(ds)
         for m in _rotated(list(methods), s):
-            runs[m.name].append(_run(m, chosen[m.name], td, ds, model, s, cfg, steps,
-                                     record=True, bprime=bprime, fidelity=True))
+            r = _run(m, chosen[m.name], td, ds, model, s, cfg, steps, record=True,
+                     bprime=bprime, fidelity=True)
+            if r.ascent_batch_size is not None and bprime is None:
+                bprime = int(r.ascent_batch_size)
+            runs[m.name].append(r)
             tick()
+    for m in methods:
+        if len(m.grid) == 1:
+            vals = [r.val_acc for r in runs[m.name]]
+            selection.append({"dataset": dataset, "model": model, "method": m.name,
+                              **m.grid[0], "val_acc_mean": float(np.mean(vals)),
+                              "val_acc_per_seed": vals, "single_point": True})
     # 3. interleaved timing, both settings
-    ds = sel_data[0]
-    timing = time_methods(methods, chosen, sel_tensors[0], ds, model, cfg, bprime=bprime,
+    ds = load_dataset(dataset, seed=1000, label_noise=cfg.label_noise)
+    timing = time_methods(methods, chosen, tensor_data(ds), ds, model, cfg, bprime=bprime,
                           settings=cfg.timing_settings, tick=tick)
     results = []
     sgd_acc = [r.test_acc for r in runs["sgd"]] if "sgd" in runs else None
@@ -374,7 +388,7 @@ def run_leaderboard(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod]
     ``figures`` list (see :data:`SCHEMA`)."""
     cfg.validate()
     methods = list(default_methods() if methods is None else methods)
-    per_cell = (sum(len(m.grid) * cfg.selection_seeds for m in methods)
+    per_cell = (sum(len(m.grid) * cfg.selection_seeds for m in methods if len(m.grid) > 1)
                 + cfg.seeds * len(methods)
                 + cfg.timing_rounds * len(cfg.timing_settings) * len(methods))
     n_runs = len(cfg.datasets) * len(cfg.models) * per_cell
