@@ -64,6 +64,21 @@ class LeaderboardMethod:
     fixed: dict[str, Any] = field(default_factory=dict)
     #: uses a worker on the second device (then it is not given two threads for equal resources)
     uses_second_device: bool = False
+    #: dotted path of the torch optimizer class for a method :func:`run_method` does not know
+    #: (a SAM-family optimizer; ``fixed`` then holds its own keyword arguments)
+    optimizer: str | None = None
+    #: its step contract: ``"closure"`` or ``"per_sample"`` (see :func:`run_method`)
+    protocol: str = "closure"
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """Keywords for :func:`run_method` beyond the grid point."""
+        if self.optimizer is None:
+            return dict(self.fixed)
+        import importlib
+
+        module, _, cls = self.optimizer.rpartition(".")
+        return {"optimizer": getattr(importlib.import_module(module), cls),
+                "optimizer_kwargs": dict(self.fixed), "protocol": self.protocol}
 
 
 def _grid(lrs: Sequence[float], rhos: Sequence[float] | None) -> tuple[dict[str, float], ...]:
@@ -75,7 +90,11 @@ def _grid(lrs: Sequence[float], rhos: Sequence[float] | None) -> tuple[dict[str,
 def default_methods(lrs: Sequence[float] = (0.05, 0.1),
                     rhos: Sequence[float] = (0.05, 0.1)) -> list[LeaderboardMethod]:
     """SGD (grid over lr), SAM, AsyncSAM (τ = 1, b′ tuned) and SAMPa-0.2 (grid over lr × ρ);
-    every method uses SGD with momentum 0.9 and weight decay 5e-4 as base optimizer."""
+    every method uses SGD with momentum 0.9 and weight decay 5e-4 as base optimizer.
+
+    Another SAM-family optimizer joins by one entry, e.g.
+    ``LeaderboardMethod("looksam", "LookSAM", _grid(lrs, rhos), {"k": 5, "alpha": 0.7},
+    optimizer="asam_theory.torch.looksam.LookSAM")``."""
     return [
         LeaderboardMethod("sgd", "SGD", _grid(lrs, None)),
         LeaderboardMethod("sam", "SAM", _grid(lrs, rhos)),
@@ -147,9 +166,9 @@ class _Threads:
 def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, seed: int,
          cfg: LeaderboardConfig, steps: int, *, width: int | None = None, warmup: int = 0,
          record: bool = False, bprime: int | None = None, fidelity: bool = False) -> RunResult:
-    kw = dict(method.fixed)
+    kw = method.run_kwargs()
     kw.update(hp)
-    if bprime is not None and "ascent_batch_size" in kw:
+    if bprime is not None and "ascent_batch_size" in method.fixed and method.optimizer is None:
         kw["ascent_batch_size"] = bprime
     net = make_model(model, ds.input_shape, ds.n_classes,
                      width=width if width is not None else cfg.width.get(model), seed=seed)

@@ -29,6 +29,8 @@ from asam_theory.torch.sam import SAM
 from asam_theory.torch.sampa import SAMPa
 
 METHODS = ("sgd", "sam", "asyncsam", "asyncsam-det", "sampa")
+#: step contracts of other optimizers (see :func:`run_method`)
+PROTOCOLS = ("closure", "per_sample")
 MODELS = ("mlp", "cnn")
 
 
@@ -248,6 +250,9 @@ def run_method(
     record_every: int = 0,
     warmup: int = 0,
     ascent_num_threads: int | None = None,
+    optimizer: Any = None,
+    optimizer_kwargs: dict[str, Any] | None = None,
+    protocol: str = "closure",
 ) -> RunResult:
     """Train ``model_kind`` on ``data`` with ``method`` and evaluate it.
 
@@ -262,9 +267,18 @@ def run_method(
     seconds so far (evaluations excluded), the gradient evaluations so far and the test (and
     validation) accuracy into ``curve``. Gradient evaluations are counted by wrapping the loss
     (:class:`GradCounter`); AsyncSAM's fidelity probes are not counted.
+
+    Any other SAM-family optimizer joins with ``optimizer`` (its class; ``method`` is then a
+    label), ``optimizer_kwargs`` (its own hyper-parameters) and ``protocol``: ``"closure"``
+    (davda54/sam contract: the caller's backward at w, then ``step(closure)``) or
+    ``"per_sample"`` (``step(inputs=x, targets=y)`` with ``criterion=cross_entropy``; then the
+    optimizer runs its own passes and the gradient count is its ``counts["grads"]`` in
+    full-batch equivalents, when it keeps one).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in METHODS and optimizer is None:
+        raise ValueError(f"method must be one of {METHODS} (or give optimizer=), got {method!r}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     dev = check_device("device", device)
     d = data.to(dev, dtype)
     if model is None:
@@ -297,11 +311,20 @@ def run_method(
         else:
             opt = AsyncSAM(model.parameters(), base, rho=rho, tau=tau,
                            ascent_batch_size=bprime, **common, **kw)
-    else:
+    elif method == "sampa":
         opt = SAMPa(
             model.parameters(), base, model, loss_fn, rho=rho, lam=lam,
             worker_device=ascent_device, worker_num_threads=ascent_num_threads, **kw,
         )
+    else:  # a SAM-family optimizer class with the davda54/sam or per-sample contract
+        extra = dict(optimizer_kwargs or {})
+        if protocol == "per_sample":
+            extra["criterion"] = F.cross_entropy
+        import inspect
+
+        if "model" in inspect.signature(optimizer).parameters:  # BatchNorm bypass, own passes
+            extra["model"] = model
+        opt = optimizer(model.parameters(), base, rho=rho, **extra, **kw)
     if method.startswith("asyncsam"):
         bprime = opt.ascent_batch_size
     loss_fn.calls = loss_fn.examples = 0  # the b′ tuner's trial gradients are not the method's
@@ -346,6 +369,19 @@ def run_method(
                 opt.second_step(zero_grad=True)
             elif method == "sampa":
                 loss = opt.step(batch)
+            elif method not in METHODS and protocol == "per_sample":
+                loss = opt.step(inputs=batch[0], targets=batch[1])
+            elif method not in METHODS:  # closure contract: first gradient by the caller
+                opt.zero_grad()
+                loss = loss_fn(model, batch)
+                loss.backward()
+
+                def closure(batch: Any = batch) -> torch.Tensor:
+                    out = loss_fn(model, batch)
+                    out.backward()
+                    return out
+
+                opt.step(closure)  # the loss recorded is the one at w, as for SAM
             else:
                 def closure(batch: Any = batch) -> torch.Tensor:
                     opt.zero_grad()
@@ -371,6 +407,9 @@ def run_method(
     recalibrate_bn(model, d.x_train)
     clean = ~d.noisy
     n_probe = len(fidelity)
+    if protocol == "per_sample" and method not in METHODS and hasattr(opt, "counts"):
+        loss_fn.calls = int(round(float(opt.counts["grads"])))
+        loss_fn.examples = int(round(float(opt.counts["grads"]) * batch_size))
     return RunResult(
         method=method, model=model_kind, seed=seed, steps=steps,
         test_acc=accuracy(model, d.x_test, d.y_test),

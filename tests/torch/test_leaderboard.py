@@ -89,3 +89,22 @@ def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
     assert html.count("src='data:image/png;base64,") == len(payload["figures"])
     assert "src='http" not in html and "validation" in html
     assert not [t for t in threading.enumerate() if t.name == "asam-ascent"]
+
+
+def test_an_optimizer_class_joins_by_one_entry() -> None:
+    """A method run_method does not know joins through its class and the closure contract:
+    SAM named by its dotted path gives SAM's run exactly (MLP without BatchNorm, same seeds)."""
+    from asam_theory.torch.leaderboard import LeaderboardMethod
+
+    entry = LeaderboardMethod("sam-by-class", "SAM (class)", ({"lr": 0.1, "rho": 0.05},),
+                              optimizer="asam_theory.torch.sam.SAM")
+    ds = load_dataset("digits", seed=0, label_noise=0.2)
+    runs = []
+    for name, extra in (("sam", {}), ("sam-by-class", entry.run_kwargs())):
+        net = make_model("mlp", ds.input_shape, width=16, seed=0)
+        runs.append(run_method(name, tensor_data(ds), model=net, steps=5, batch_size=16,
+                               lr=0.1, rho=0.05, **extra))
+    assert runs[1].grad_evals == runs[0].grad_evals == 10
+    assert runs[1].losses == runs[0].losses and runs[1].test_acc == runs[0].test_acc
+    with pytest.raises(ValueError, match="method"):
+        run_method("looksam", tensor_data(ds), steps=1)
