@@ -105,6 +105,37 @@ def default_methods(lrs: Sequence[float] = (0.05, 0.1),
     ]
 
 
+#: methods the leaderboard runs through their own branch of :func:`run_method` (or not at all:
+#: USAM has no torch face here)
+BUILT_IN = ("sgd", "sam", "usam", "asyncsam", "sampa")
+
+
+def catalogue_methods(lrs: Sequence[float] = (0.05, 0.1),
+                      rhos: Sequence[float] = (0.05, 0.1)) -> list[LeaderboardMethod]:
+    """One entry per method of the methods catalogue (``asam_theory.methods.catalog.METHODS``,
+    where it exists) that has a torch optimizer and is not built in: its dotted class path, the
+    lr × ρ grid, the catalogue's reference ``defaults`` that the torch class accepts, and the
+    per-sample contract when the class takes a ``criterion`` (else the closure contract)."""
+    import importlib
+    import inspect
+
+    try:
+        catalog = importlib.import_module("asam_theory.methods.catalog")
+    except ImportError:
+        return []
+    out = []
+    for m in getattr(catalog, "METHODS", ()):
+        if m.torch_optimizer is None or m.name in BUILT_IN:
+            continue
+        params = inspect.signature(m.torch_class()).parameters
+        fixed = {k: v for k, v in dict(m.defaults).items() if k in params}
+        out.append(LeaderboardMethod(
+            m.name, getattr(m.rule, "label", m.name), _grid(lrs, rhos), fixed,
+            optimizer=m.torch_optimizer,
+            protocol="per_sample" if "criterion" in params else "closure"))
+    return out
+
+
 @dataclass
 class LeaderboardConfig:
     """What the leaderboard runs (see the module docstring for the protocol)."""

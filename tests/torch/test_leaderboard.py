@@ -108,3 +108,27 @@ def test_an_optimizer_class_joins_by_one_entry() -> None:
     assert runs[1].losses == runs[0].losses and runs[1].test_acc == runs[0].test_acc
     with pytest.raises(ValueError, match="method"):
         run_method("looksam", tensor_data(ds), steps=1)
+
+
+def test_catalogue_entries_become_leaderboard_methods(monkeypatch) -> None:
+    """Each catalogue method with a torch face that is not built in joins the board with the
+    catalogue defaults its class accepts; no catalogue module, no extra methods."""
+    import sys
+    import types
+
+    from asam_theory.torch.leaderboard import catalogue_methods
+
+    entry = types.SimpleNamespace(name="sam2", rule=types.SimpleNamespace(label="SAM 2"),
+                                  torch_optimizer="asam_theory.torch.sam.SAM",
+                                  defaults={"adaptive": True, "not_a_kwarg": 3},
+                                  torch_class=lambda: __import__(
+                                      "asam_theory.torch.sam", fromlist=["SAM"]).SAM)
+    builtin = types.SimpleNamespace(name="sgd", torch_optimizer="torch.optim.SGD")
+    fake = types.ModuleType("asam_theory.methods.catalog")
+    fake.METHODS = (builtin, entry)
+    monkeypatch.setitem(sys.modules, "asam_theory.methods.catalog", fake)
+    (m,) = catalogue_methods(lrs=(0.1,), rhos=(0.05,))
+    assert (m.name, m.label, m.protocol) == ("sam2", "SAM 2", "closure")
+    assert m.fixed == {"adaptive": True} and m.grid == ({"lr": 0.1, "rho": 0.05},)
+    monkeypatch.setitem(sys.modules, "asam_theory.methods.catalog", None)
+    assert catalogue_methods() == []
