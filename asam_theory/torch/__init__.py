@@ -10,6 +10,9 @@
 * :func:`run_method` (alias ``train_loop``) — one training loop for sgd/sam/asyncsam/sampa.
 * :func:`threaded_quadratic_run` — the real threaded AsyncSAM on a quadratic with known constants.
 * :func:`run_bench` — interleaved step-time benchmark.
+* :mod:`asam_theory.torch.models` — MLP and small 1-D/2-D CNNs (optional BatchNorm) for the real
+  data; :mod:`asam_theory.torch.leaderboard` — the real-data leaderboard protocol
+  (``run_leaderboard``, ``LeaderboardConfig``, ``LeaderboardMethod``).
 """
 
 from asam_theory.torch._common import bn_frozen

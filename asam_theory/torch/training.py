@@ -14,6 +14,7 @@ final weights before evaluation (:func:`recalibrate_bn`), for every method alike
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,8 +79,6 @@ class GradCounter:
     thread-safe, since AsyncSAM's and SAMPa's workers call it from their own threads."""
 
     def __init__(self, fn: Any) -> None:
-        import threading
-
         self.fn = fn
         self.calls = 0
         self.examples = 0
