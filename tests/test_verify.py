@@ -36,12 +36,17 @@ def quick_report(tmp_path_factory):
     return code, out
 
 
-def test_every_claim_passes_in_quick_mode(quick_report):
+def test_no_claim_fails_in_quick_mode(quick_report):
+    """Every check holds or, where its precondition is not met at the quick size (a real-data
+    comparison where SAM does not beat SGD), is inconclusive; none fails, none crashes."""
     code, out = quick_report
     verdicts = json.loads((out / "verdicts.json").read_text())
-    # a check may hold or be inconclusive (its precondition unmet; verify exits 0), never fail
-    failed = [(v["id"], v["summary"], v["error"]) for v in verdicts if v["outcome"] == "fails"]
+    failed = [(v["id"], v["summary"], v["error"]) for v in verdicts
+              if v["outcome"] == "fails" or v["error"]]
     assert not failed
+    inconclusive = [v["id"] for v in verdicts if v["outcome"] == "inconclusive"]
+    assert set(inconclusive) <= {"ABLATION.lookahead_recovers_sam", "HEADLINE.headline"}, \
+        inconclusive
     assert code == 0
 
 

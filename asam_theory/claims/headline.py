@@ -152,7 +152,7 @@ HEADLINE = Claim(
     source="Jo, Lim & Lee, arXiv 2503.11147 (AsyncSAM's headline); Foret et al., ICLR 2021, "
            "arXiv 2010.01412 (SAM under label noise)",
     checks=(
-        Check("real_data", "real_data",
+        Check("headline", "real_data",
               "Paired seeds of SGD, SAM and AsyncSAM on noisy digits (CNN with BatchNorm), "
               "one-sided 95 % bounds; interleaved timing on a wide MLP.",
               _headline, _plot),
