@@ -21,7 +21,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-STREAMS: dict[str, int] = {"descent": 0, "ascent": 1, "ascent_y": 2, "init": 3}
+STREAMS: dict[str, int] = {"descent": 0, "ascent": 1, "ascent_y": 2, "init": 3,
+                           # efficient-SAM peers: masks (SSAM), sample selection tables
+                           # (AUSAM, ARSAM), random weight perturbations (RWP)
+                           "mask": 4, "sampling": 5, "weight_noise": 6}
 
 #: Upper bound on the floats held in one prefetch buffer (keeps memory ~ 64 MB).
 _BUFFER_FLOATS = 8_000_000

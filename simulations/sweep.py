@@ -2,8 +2,10 @@
 
 The task is a module-level function ``fn(config: dict) -> dict | list[dict]`` (picklable), so
 the same sweep runs in this process, on a local process pool, or on a Dask cluster through
-``distributed.Client(address).get_executor()`` — any :class:`concurrent.futures.Executor`.
-Each row of the table is the config merged with what the task returned.
+:class:`DaskExecutor` — any :class:`concurrent.futures.Executor`.  Each row of the table is the
+config merged with what the task returned.  Tasks are deterministic functions of their config
+(seeds are part of it), so where a task runs does not change its result: a task whose worker
+died is simply run again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import itertools
 import json
 import multiprocessing as mp
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +39,72 @@ def _limit_blas_threads() -> None:
         pass
 
 
+#: how often :class:`DaskExecutor` resubmits a task the cluster gave up on after losing workers
+DASK_RESUBMITS = 2
+
+
+def _lost_worker_errors() -> tuple[type[BaseException], ...]:
+    from distributed import KilledWorker
+    from distributed.comm import CommClosedError
+
+    return (KilledWorker, CommClosedError, CancelledError)
+
+
+class DaskExecutor(Executor):
+    """A :class:`concurrent.futures.Executor` on a ``distributed.Client`` that survives lost
+    workers.
+
+    The scheduler already reruns the tasks of a worker that dies (up to its
+    ``distributed.scheduler.allowed-failures``, then it raises ``KilledWorker``); on top of
+    that, :meth:`map` resubmits a task up to ``resubmits`` times when its future fails with a
+    lost-worker error (``KilledWorker``, a closed connection, a cancelled future).  An exception
+    raised *by the task* is not retried: tasks are deterministic, it would only recur.
+    Tasks are submitted with ``pure=False``; results come back in input order.
+    """
+
+    def __init__(self, client, resubmits: int = DASK_RESUBMITS) -> None:
+        if not isinstance(resubmits, int) or resubmits < 0:
+            raise ValueError(f"resubmits must be an integer in [0, inf], got {resubmits!r}")
+        self.client = client
+        self.resubmits = resubmits
+        self._lost = _lost_worker_errors()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self.client.get_executor(pure=False).submit(fn, *args, **kwargs)
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        calls = list(zip(*iterables, strict=False))
+        futures = [self.client.submit(fn, *a, pure=False) for a in calls]
+
+        def results():
+            try:
+                for i, a in enumerate(calls):
+                    yield self._result(fn, a, futures, i, timeout)
+            finally:
+                for f in futures:
+                    f.cancel()
+
+        return results()
+
+    def _result(self, fn, args: tuple, futures: list, i: int, timeout):
+        for attempt in range(self.resubmits + 1):
+            try:
+                return futures[i].result(timeout=timeout)
+            except self._lost:
+                if attempt == self.resubmits:
+                    raise
+                futures[i] = self.client.submit(fn, *args, pure=False)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to release: the client belongs to :func:`make_executor`."""
+
+
 @contextlib.contextmanager
 def make_executor(jobs: int = 1, scheduler: str | None = None) -> Iterator[Executor | None]:
     """``None`` (run inline) for ``jobs == 1``, a local process pool for ``jobs > 1``, or a
-    Dask cluster's executor when ``scheduler`` (an address like ``tcp://host:8786``) is given."""
+    :class:`DaskExecutor` on the cluster whose scheduler is at ``scheduler`` (an address like
+    ``tcp://host:8786``)."""
     if scheduler:
         try:
             from distributed import Client
@@ -49,7 +113,7 @@ def make_executor(jobs: int = 1, scheduler: str | None = None) -> Iterator[Execu
                              "(pip install 'asam-theory[cluster]')") from exc
         client = Client(scheduler)
         try:
-            yield client.get_executor()
+            yield DaskExecutor(client)
         finally:
             client.close()
         return

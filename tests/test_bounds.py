@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
-from asam_theory.proofs import symbols as S
-from asam_theory.proofs import t1_async_sam, t2_stale_usam, t3_pl, t4_penalty, tightness
 
 from asam_theory import proofs
+from asam_theory.proofs import symbols as S
+from asam_theory.proofs import t1_async_sam, t2_stale_usam, t3_pl, t4_penalty, tightness
 from asam_theory.theory import bounds as B
 
 RNG = np.random.default_rng(20240611)

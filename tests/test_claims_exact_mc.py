@@ -8,11 +8,11 @@ import math
 
 import numpy as np
 import pytest
-from asam_theory.sweeps.exact_mc import make_rule, stability_task, stationary_task, transient_task
 
 import asam_theory.claims.exact_mc as emc
 from asam_theory import stats
 from asam_theory.claims import Settings, registry, run_check
+from asam_theory.sweeps.exact_mc import make_rule, stability_task, stationary_task, transient_task
 from asam_theory.theory import exact
 
 QUICK = Settings(mode="quick", seed=0)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from asam_theory.sweeps.penalty import basin_task, fidelity_task, make_problem, remainder_task
 
 import asam_theory.claims.penalty as pen
 from asam_theory import stats
 from asam_theory.claims import Settings, run_check, select
+from asam_theory.sweeps.penalty import basin_task, fidelity_task, make_problem, remainder_task
 
 QUICK = Settings(mode="quick")
 

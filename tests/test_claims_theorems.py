@@ -7,11 +7,11 @@ marked out of the region.
 
 from __future__ import annotations
 
-import asam_theory.sweeps.theorems as sims
 import numpy as np
 import pytest
 
 import asam_theory.claims.theorems as CT
+import asam_theory.sweeps.theorems as sims
 from asam_theory.claims import Settings, registry, run_check
 from asam_theory.engine import simulate
 from asam_theory.methods import AsyncSAM

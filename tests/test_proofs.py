@@ -8,9 +8,9 @@ import sys
 
 import pytest
 import sympy as sp
-from asam_theory.proofs.core import EqUse, Given, NormSq, Pos, Prod, Proof, Sq, gram, sym, vec
 
 from asam_theory import cli, proofs
+from asam_theory.proofs.core import EqUse, Given, NormSq, Pos, Prod, Proof, Sq, gram, sym, vec
 
 
 def test_all_proofs_checked_none_failed_or_unchecked():

@@ -17,6 +17,7 @@ from asam_theory.claims import (
     exact_mc,
     headline,
     literature,
+    peers,
     penalty,
     pep,
     theorems,
@@ -26,7 +27,7 @@ from asam_theory.claims.base import Claim
 
 #: claim modules in report order
 MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded, pep,
-                                   ablation, headline)
+                                   peers, ablation, headline)
 
 
 def all_claims() -> tuple[Claim, ...]:

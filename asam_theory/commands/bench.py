@@ -2,14 +2,18 @@
 
 The logic and protocol live in :mod:`asam_theory.torch.bench` (wide-MLP workload, b′ from
 ``tune_ascent_batch``, rounds with rotating order, medians over rounds). ``--json`` prints the
-measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_sgd`` and
-``device``.
+measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_sgd``,
+``device``, ``equal_resources`` (SGD and SAM on all ``2 * threads`` cores against AsyncSAM's
+``threads + threads``; ``null`` with CUDA descent or ``--no-equal-resources``) and
+``load_warning`` (``null``, or why the machine was too busy for a valid comparison — also
+printed to stderr; criteria in :func:`asam_theory.torch.bench.load_check`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 NAME = "bench"
 HELP = "step-time ratios AsyncSAM/SGD and SAM/SGD (interleaved rounds, medians)"
@@ -30,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-staleness", type=int, default=None)
     parser.add_argument("--margin", type=float, default=0.8, help="tuner margin in (0, 1]")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
+    parser.add_argument("--no-equal-resources", dest="equal_resources", action="store_false",
+                        help="skip the SGD/SAM timings on 2 x threads cores")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
         hidden=args.hidden, batch_size=args.batch_size, rounds=args.rounds, steps=args.steps,
         warmup=args.warmup, device=args.device, ascent_device=args.ascent_device,
         threads=args.threads, tau=args.tau, max_staleness=args.max_staleness,
-        ascent_batch_size=bprime, margin=args.margin,
+        ascent_batch_size=bprime, margin=args.margin, equal_resources=args.equal_resources,
     )
+    if res["load_warning"]:
+        print(f"warning: {res['load_warning']}", file=sys.stderr)
     text = json.dumps(res, indent=2)
     if args.out:
         with open(args.out, "w") as fh:
@@ -62,4 +70,9 @@ def run(args: argparse.Namespace) -> int:
               f"asyncsam {ms['asyncsam']:.2f}")
         print(f"AsyncSAM/SGD {res['asyncsam_over_sgd']:.3f}   SAM/SGD {res['sam_over_sgd']:.3f}"
               f"   staleness {res['staleness_histogram']}")
+        eq = res["equal_resources"]
+        if eq is not None:
+            print(f"equal resources (SGD, SAM on {eq['threads']['sgd']} threads, AsyncSAM "
+                  f"{eq['threads']['asyncsam']}): AsyncSAM/SGD {eq['asyncsam_over_sgd']:.3f}   "
+                  f"SAM/SGD {eq['sam_over_sgd']:.3f}")
     return 0

@@ -14,6 +14,7 @@ import numpy as np
 
 from asam_theory import __version__
 from asam_theory.engine.trajectory import Trajectory
+from asam_theory.methods import _kernels
 from asam_theory.methods.base import UpdateRule, row_norms
 from asam_theory.problems.base import Problem
 from asam_theory.rng import SeedStreams
@@ -49,7 +50,7 @@ STATE_METRICS: dict[str, MetricFn] = {
 #: Metrics of the step taken from x_t (read from the rule's StepInfo).
 STEP_METRICS: dict[str, Callable] = {
     "fidelity": lambda info: info.fidelity(),
-    "perturbation_norm": lambda info: row_norms(info.perturbation),
+    "perturbation_norm": lambda info: info.perturbation_norm(),
     "descent_grad_norm2": lambda info: np.einsum("md,md->m", info.descent_grad,
                                                  info.descent_grad),
 }
@@ -202,7 +203,7 @@ def simulate(problem: Problem, rule: UpdateRule, x0: np.ndarray | Sequence[float
                     step_metrics[name][ks] = np.where(alive, fn(info), np.nan)
                 ks += 1
             x = state.x
-            sq = np.einsum("md,md->m", x, x)
+            sq = state.x_sq if state.x_sq is not None else _kernels.row_sq(x)
             bad = alive & ~(sq <= thr * thr)
             if bad.any():
                 diverged_at[bad] = t + 1

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from asam_theory.methods import _kernels
 from asam_theory.validation import check_int, check_real
 
 #: Guard in the normalised perturbation ε = ρ g / (‖g‖ + eps): davda54/sam's 1e-12.  A zero
@@ -34,11 +35,29 @@ DEFAULT_EPS = 1e-12
 
 @dataclass(frozen=True)
 class Cost:
-    """Declared cost of one step: gradient evaluations and sequential depth (the number of
-    gradient evaluations that must run one after another; what cannot overlap)."""
+    r"""Declared cost of one step, averaged over steps where a rule alternates (LookSAM every
+    k, a Fisher mask every ``update_freq`` steps).
 
-    grads_per_step: int
-    sequential_depth: int
+    All three are in **full-batch equivalents** of the rule's own descent batch ``b``: one
+    gradient of the mean loss over ``b`` samples (one forward + backward over ``b`` samples,
+    what SGD spends per step) is 1.
+
+    * ``grads_per_step`` – per-sample gradient evaluations per step divided by ``b`` (SAM 2,
+      K-SAM :math:`2k/b`, AsyncSAM :math:`1+b'/b`);
+    * ``sequential_depth`` – gradient evaluations that must run one after another (what
+      cannot overlap on two devices), same unit; forward-only passes are not included here
+      (they are listed in ``forwards_per_step`` and also sit on the critical path);
+    * ``forwards_per_step`` – forward-only (loss, no backward) per-sample evaluations per step
+      divided by ``b`` (K-SAM's top-k selection pass: 1).
+
+    :class:`~asam_theory.problems.CountingOracle` counts the first and the last in the
+    engine; the tests assert counted == declared for every rule in
+    :data:`asam_theory.methods.catalog.METHODS`.
+    """
+
+    grads_per_step: float
+    sequential_depth: float
+    forwards_per_step: float = 0.0
 
 
 class Workspace:
@@ -80,26 +99,55 @@ class State:
     buf: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     ws: Workspace = field(default_factory=Workspace)
+    #: squared row norms of ``x`` when the step computed them in passing (the engine's
+    #: divergence check uses them instead of another pass over ``x``); ``None`` otherwise.
+    #: A reused buffer: valid until the rule's next step
+    x_sq: np.ndarray | None = None
 
 
 class StepInfo:
     """What a step used, so penalty fidelity can be measured without re-deriving it.
 
     Attributes: ``x`` the iterate the step started from, ``descent_grad`` the gradient fed
-    to the base step, ``perturbation`` the ε used (``None`` for SGD), ``ascent_grad`` the raw
-    ascent gradient ε was built from.  :meth:`fresh_direction` is the unit exact gradient at
-    ``x`` — the direction a noise-free synchronous SAM would use now — computed on demand.
+    to the base step, ``perturbation`` the ε actually applied (``None`` for SGD and on the
+    steps where a perturbing rule applies none: LookSAM's reuse steps, AE-SAM's SGD steps,
+    SAMPa's first step), ``ascent_grad`` the raw ascent gradient ε was built from (or the
+    gradient the step's decision was taken on).  ``skipped`` marks a step of a perturbing
+    rule that applied no perturbation: its :meth:`fidelity` is NaN and its
+    :meth:`perturbation_norm` 0, where SGD's fidelity is an error.
+
+    :meth:`fresh_direction` is the unit exact gradient at ``x`` — the direction a noise-free
+    synchronous SAM would use now — computed on demand; ``sam_direction`` (optional) is the
+    unit *minibatch* SAM ascent direction at ``x`` where the rule computed one anyway (for
+    the fidelity of rules that transform or reuse it).
     """
 
-    __slots__ = ("x", "descent_grad", "perturbation", "ascent_grad", "_problem", "_fresh")
+    __slots__ = ("x", "descent_grad", "_perturbation", "_scale", "ascent_grad", "skipped",
+                 "sam_direction", "_problem", "_fresh")
 
-    def __init__(self, problem, x, descent_grad, perturbation=None, ascent_grad=None) -> None:
+    def __init__(self, problem, x, descent_grad, perturbation=None, ascent_grad=None,
+                 skipped: bool = False, sam_direction=None, perturbation_scale=None) -> None:
         self._problem = problem
         self.x = x
         self.descent_grad = descent_grad
-        self.perturbation = perturbation
+        self._perturbation = perturbation
+        self._scale = perturbation_scale
         self.ascent_grad = ascent_grad
+        self.skipped = bool(skipped)
+        self.sam_direction = sam_direction
         self._fresh = None
+
+    @property
+    def perturbation(self) -> np.ndarray | None:
+        r"""ε; given directly, or as ``perturbation_scale`` ``c`` (shape ``(M,)``) with
+        :math:`\epsilon=c\,g'` formed here from ``ascent_grad`` on first use."""
+        if self._perturbation is None and self._scale is not None:
+            self._perturbation = self.ascent_grad * self._scale[:, None]
+        return self._perturbation
+
+    @perturbation.setter
+    def perturbation(self, value: np.ndarray | None) -> None:
+        self._perturbation, self._scale = value, None
 
     def fresh_direction(self) -> np.ndarray:
         if self._fresh is None:
@@ -108,8 +156,11 @@ class StepInfo:
 
     def fidelity(self) -> np.ndarray:
         r"""Cosine between the perturbation used and the fresh direction, per seed
-        (:math:`\cos\angle(\epsilon_t,\nabla f(x_t))`; 1 for SAM with exact gradients)."""
+        (:math:`\cos\angle(\epsilon_t,\nabla f(x_t))`; 1 for SAM with exact gradients); NaN
+        on a skipped step."""
         if self.perturbation is None:
+            if self.skipped:
+                return np.full(self.x.shape[0], np.nan)
             raise ValueError("fidelity needs a perturbation; this rule uses none (SGD)")
         g = self._problem.grad(self.x)
         e = self.perturbation
@@ -117,6 +168,14 @@ class StepInfo:
         # exact cosine (no norm guard); 0 where either vector vanishes (no direction to compare)
         return np.divide(np.einsum("md,md->m", e, g), den, out=np.zeros_like(den),
                          where=den > 0)
+
+    def perturbation_norm(self) -> np.ndarray:
+        """‖ε‖ per seed (0 on a skipped step; an error for SGD)."""
+        if self.perturbation is None:
+            if self.skipped:
+                return np.zeros(self.x.shape[0])
+            raise ValueError("perturbation_norm needs a perturbation; this rule uses none")
+        return row_norms(self.perturbation)
 
 
 def row_norms(a: np.ndarray) -> np.ndarray:
@@ -132,6 +191,9 @@ class UpdateRule:
     """Common hyperparameters: ``lr`` (η), ``batch_size`` (b), base-step options."""
 
     name: ClassVar[str] = ""
+    #: the rule reads sample indices or per-sample quantities, so it runs only on a
+    #: :class:`~asam_theory.problems.FiniteSum` (K-SAM's top-k, a Fisher mask, ...)
+    needs_finite_sum: ClassVar[bool] = False
 
     lr: float
     batch_size: int = 1
@@ -154,6 +216,12 @@ class UpdateRule:
     def cost(self) -> Cost:
         raise NotImplementedError
 
+    def realised_cost(self, state: State) -> Cost:
+        """The declared cost per step of the run that ended in ``state``: :attr:`cost` for
+        every rule whose cost does not depend on the data; rules that decide per step and
+        per seed whether to pay (AE-SAM) declare it from the decisions they recorded."""
+        return self.cost
+
     def validate(self, problem) -> None:
         """Check batch sizes against the oracle (``ValueError`` naming the parameter)."""
         problem.check_batch_size("batch_size", self.batch_size)
@@ -173,12 +241,32 @@ class UpdateRule:
         """torch.optim.SGD's update with gradient ``g``; returns ``(x_next, buf)``.
 
         ``x_next`` is written to ``out`` when given (it must not alias ``x`` or ``g``)."""
+        return self._base_step(x, g, buf, out, None)
+
+    def base_step_sq(self, x: np.ndarray, g: np.ndarray, buf: np.ndarray | None,
+                     out: np.ndarray, ws: Workspace,
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """:meth:`base_step` into ``out`` that also returns the squared row norms of
+        ``x_next`` (one fused pass without momentum or weight decay)."""
+        sq = ws.buf("x_sq", x[:, 0])
+        x_next, buf = self._base_step(x, g, buf, out, sq)
+        return x_next, buf, sq
+
+    def _base_step(self, x, g, buf, out, sq):
+        if not (self.weight_decay or self.momentum) and out is not None \
+                and out.shape == x.shape == g.shape and x.ndim == 2:
+            # x - lr g in one pass (and its squared row norms while the row is in cache)
+            _kernels.sgd_into(x, g, float(self.lr), out,
+                              sq if sq is not None else np.empty(x.shape[0]))
+            return out, buf
         d = g + self.weight_decay * x if self.weight_decay else g
         if self.momentum:
             buf = d.copy() if buf is None else self.momentum * buf + (1 - self.dampening) * d
             d = d + self.momentum * buf if self.nesterov else buf
         x_next = np.multiply(d, -self.lr, out=out)  # x - lr d in two passes
         x_next += x
+        if sq is not None:
+            np.einsum("md,md->m", x_next, x_next, out=sq)
         return x_next, buf
 
     def config(self) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from asam_theory.methods import _kernels
 from asam_theory.methods.base import (
     DEFAULT_EPS,
     Cost,
@@ -37,9 +38,9 @@ class SGD(UpdateRule):
     def step(self, state, problem, streams):
         ws, x = state.ws, state.x
         g = problem.batch_grad(x, self.descent_batch(problem, streams), out=ws.buf("g", x))
-        x_next, buf = self.base_step(x, g, state.buf, out=ws.ring("x", 2, state.t + 1, x))
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf, ws.ring("x", 2, state.t + 1, x), ws)
         info = StepInfo(problem, x, g)
-        return State(x_next, state.t + 1, buf, state.extra, ws), info
+        return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,16 @@ class _Perturbed(UpdateRule):
         r""":math:`x+\epsilon` in a reused buffer."""
         return np.add(x, e, out=ws.buf("x_pert", x))
 
+    def perturb(self, g: np.ndarray, x: np.ndarray, normalize: bool, ws,
+                ) -> tuple[np.ndarray, np.ndarray]:
+        r"""``(c, x + ε)`` in reused buffers, :math:`\epsilon=c\,g` with ``c`` the per-row
+        scale of :meth:`perturbation`: scale and perturbed point in one pass per row
+        (:mod:`asam_theory.methods._kernels`); ε itself is formed by :class:`StepInfo` on
+        demand (``perturbation_scale=c``), with the same numbers as :meth:`perturbation`."""
+        c, xp = ws.buf("e_scale", x[:, 0]), ws.buf("x_pert", x)
+        _kernels.perturb_into(g, x, float(self.rho), float(self.eps), bool(normalize), c, xp)
+        return c, xp
+
 
 @dataclass(frozen=True)
 class SAM(_Perturbed):
@@ -84,11 +95,11 @@ class SAM(_Perturbed):
         ws, x = state.ws, state.x
         batch = self.descent_batch(problem, streams)
         g_asc = problem.batch_grad(x, batch, out=ws.buf("g_asc", x))
-        e = self.perturbation(g_asc, self.normalize, out=ws.buf("e", x))
-        g = problem.batch_grad(self.perturbed_point(x, e, ws), batch, out=ws.buf("g", x))
-        x_next, buf = self.base_step(x, g, state.buf, out=ws.ring("x", 2, state.t + 1, x))
-        info = StepInfo(problem, x, g, e, g_asc)
-        return State(x_next, state.t + 1, buf, state.extra, ws), info
+        c, x_pert = self.perturb(g_asc, x, self.normalize, ws)
+        g = problem.batch_grad(x_pert, batch, out=ws.buf("g", x))
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf, ws.ring("x", 2, state.t + 1, x), ws)
+        info = StepInfo(problem, x, g, ascent_grad=g_asc, perturbation_scale=c)
+        return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
 
 @dataclass(frozen=True)
@@ -142,8 +153,8 @@ class AsyncSAM(_Perturbed):
       next batches, so a worker can compute this ascent τ steps ahead and it stays hidden:
       a *same-batch* perturbation that is only stale.  τ = 0 is exactly :class:`SAM`.
 
-    Cost: 2 gradients per step; sequential depth 1 for τ ≥ 1 (the ascent overlaps the previous
-    descent), 2 for τ = 0.
+    Cost: :math:`1+b'/b` full-batch gradients per step (2 when b′ = b); sequential depth 1 for
+    τ ≥ 1 (the ascent overlaps the previous descent), 2 for τ = 0.
     """
 
     name = "asyncsam"
@@ -172,7 +183,7 @@ class AsyncSAM(_Perturbed):
 
     @property
     def cost(self) -> Cost:
-        return Cost(2, 1 if self.tau >= 1 else 2)
+        return Cost(1 + self.b_prime / self.batch_size, 1 if self.tau >= 1 else 2)
 
     def validate(self, problem) -> None:
         super().validate(problem)
@@ -197,13 +208,13 @@ class AsyncSAM(_Perturbed):
         else:
             ascent_batch = problem.sample_batch(streams, "ascent", self.b_prime)
         g_asc = problem.batch_grad(hist[0], ascent_batch, out=ws.buf("g_asc", x))
-        e = self.perturbation(g_asc, self.normalize, out=ws.buf("e", x))
-        g = problem.batch_grad(self.perturbed_point(x, e, ws), batch, out=ws.buf("g", x))
+        c, x_pert = self.perturb(g_asc, x, self.normalize, ws)
+        g = problem.batch_grad(x_pert, batch, out=ws.buf("g", x))
         # the history keeps x_{t-tau..t}: a ring of tau + 2 slots never overwrites them
-        x_next, buf = self.base_step(x, g, state.buf,
-                                     out=ws.ring("x", self.tau + 2, state.t + 1, x))
-        info = StepInfo(problem, x, g, e, g_asc)
-        return State(x_next, state.t + 1, buf, state.extra, ws), info
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf,
+                                            ws.ring("x", self.tau + 2, state.t + 1, x), ws)
+        info = StepInfo(problem, x, g, ascent_grad=g_asc, perturbation_scale=c)
+        return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
     def companion(self, lam, lr):
         if self.normalize:
@@ -211,9 +222,12 @@ class AsyncSAM(_Perturbed):
         return _delayed_companion(self, lam, lr, delayed=self.rho * lam**2, tau=self.tau)
 
 
+SAMPA_START = ("zero", "gradient")
+
+
 @dataclass(frozen=True)
 class SAMPa(_Perturbed):
-    r"""SAMPa-λ (Xie, Pethick, Cevher 2024; ``docs/methods.md`` §6):
+    r"""SAMPa-λ (Xie, Pethick, Cevher, NeurIPS 2024, arXiv 2410.10683; ``docs/methods.md`` §6):
 
     .. math::
         \tilde x_t=x_t+\rho\frac{\nabla f(y_t)}{\|\nabla f(y_t)\|},\quad
@@ -221,22 +235,35 @@ class SAMPa(_Perturbed):
         x_{t+1}=x_t-\eta(1-\lambda)\nabla f(\tilde x_t)-\eta\lambda\nabla f(y_{t+1}).
 
     The two gradients of a step depend only on known points and run concurrently (cost 2,
-    depth 1).  Batches follow the reference implementation: :math:`\nabla f(y_{t+1})` uses the
-    step's fresh batch :math:`B_t`, and :math:`\nabla f(\tilde x_t)` the batch
-    :math:`B_{t-1}` on which :math:`\nabla f(y_t)` was computed (same-batch perturbation).
-    :math:`y_0=x_0` with :math:`\nabla f_{B_{-1}}(y_0)` computed at ``init`` from the first
-    descent draw, so SAMPa with ρ = 0 and λ = 0 is SGD draw for draw.  With a momentum base,
-    :math:`y_{t+1}` is the base step the optimiser *would* take with :math:`\nabla f(y_t)`
-    (weights decay included), as in the reference code.
+    depth 1).  The defaults follow the official code (LIONS-EPFL/SAMPa ``train.py``):
+
+    * batches: :math:`\nabla f(y_{t+1})` uses the step's fresh batch :math:`B_t`, and
+      :math:`\nabla f(\tilde x_t)` the batch :math:`B_{t-1}` on which :math:`\nabla f(y_t)`
+      was computed (same-batch perturbation); at step 0 both use :math:`B_0`;
+    * ``start="zero"`` (default, as the official code): :math:`\nabla f(y_0)=0`, so step 0
+      has no perturbation and :math:`y_1=x_0`: with :math:`\nabla f_{B_0}(x_0)` from both
+      passes, step 0 is a plain SGD step (for any λ);
+      ``start="gradient"``: :math:`y_0=x_0` with :math:`\nabla f_{B_{-1}}(y_0)` computed at
+      ``init`` from the first descent draw (one gradient more, not in the per-step cost), so
+      SAMPa with ρ = 0 and λ = 0 is SGD draw for draw;
+    * the y-step is the step ``torch.optim.SGD`` would take with :math:`\nabla f(y_t)` *as the
+      official code builds it*: :math:`y_{t+1}=x_t-\eta(\nabla f(y_t)+\lambda_{wd}x_t+\mu
+      b_{t-1})` once the momentum buffer :math:`b_{t-1}` exists, and
+      :math:`y_{t+1}=x_t-\eta\nabla f(y_t)` before it and whenever μ = 0 (weight decay enters
+      the y-step only together with a momentum buffer).
+
+    The descent :math:`x_{t+1}` is the base step with the mixed gradient.
     """
 
     name = "sampa"
 
     lam: float = 0.0
+    start: str = "zero"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_real("lam", self.lam, low=0.0, high=1.0)
+        check_choice("start", self.start, SAMPA_START)
 
     @property
     def cost(self) -> Cost:
@@ -244,24 +271,42 @@ class SAMPa(_Perturbed):
 
     def init(self, x0, problem, streams):
         state = super().init(x0, problem, streams)
-        batch = self.descent_batch(problem, streams)
-        state.extra = {"gy": problem.batch_grad(state.x, batch), "batch": batch}
+        if self.start == "gradient":
+            batch = self.descent_batch(problem, streams)
+            state.extra = {"gy": problem.batch_grad(state.x, batch), "batch": batch}
+        else:
+            state.extra = {"gy": np.zeros_like(state.x), "batch": None, "first": True}
         return state
+
+    def y_point(self, x: np.ndarray, gy: np.ndarray, buf: np.ndarray | None,
+                out: np.ndarray) -> np.ndarray:
+        r""":math:`y_{t+1}=x_t-\eta(\nabla f(y_t)+[\lambda_{wd}x_t+\mu b_{t-1}])`, the bracket
+        only when a momentum buffer exists (official ``train.py``)."""
+        d = gy
+        if self.momentum and buf is not None:
+            d = gy + self.weight_decay * x + self.momentum * buf
+        np.multiply(d, -self.lr, out=out)
+        out += x
+        return out
 
     def step(self, state, problem, streams):
         ws, x, t = state.ws, state.x, state.t
         gy, prev_batch = state.extra["gy"], state.extra["batch"]
-        e = self.perturbation(gy, normalize=True, out=ws.buf("e", x))
-        y_next, _ = self.base_step(x, gy, state.buf, out=ws.buf("y", x))
         batch = self.descent_batch(problem, streams)
-        g_tilde = problem.batch_grad(self.perturbed_point(x, e, ws), prev_batch,
-                                     out=ws.buf("g_tilde", x))
+        if state.extra.get("first"):
+            prev_batch = batch
+        c, x_pert = self.perturb(gy, x, True, ws)
+        y_next = self.y_point(x, gy, state.buf, out=ws.buf("y", x))
+        g_tilde = problem.batch_grad(x_pert, prev_batch, out=ws.buf("g_tilde", x))
         # gy is read by the next step: alternate between two buffers
         gy_next = problem.batch_grad(y_next, batch, out=ws.ring("gy", 2, t + 1, x))
         g = g_tilde if self.lam == 0 else (1 - self.lam) * g_tilde + self.lam * gy_next
-        x_next, buf = self.base_step(x, g, state.buf, out=ws.ring("x", 2, t + 1, x))
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf, ws.ring("x", 2, t + 1, x), ws)
         extra = {"gy": gy_next, "batch": batch}
-        return State(x_next, t + 1, buf, extra, ws), StepInfo(problem, x, g, e, gy)
+        first = bool(state.extra.get("first"))
+        info = StepInfo(problem, x, g, ascent_grad=gy, skipped=first,
+                        perturbation_scale=None if first else c)
+        return State(x_next, t + 1, buf, extra, ws, sq), info
 
     def companion(self, lam, lr):
         if self.momentum:
@@ -269,22 +314,10 @@ class SAMPa(_Perturbed):
         lam = np.asarray(lam, dtype=np.float64)
         wd, lm = self.weight_decay, self.lam
         A = np.zeros((lam.size, 2, 2))
-        # y' = x - lr (lam y + wd x);  x' = x - lr((1-lm) lam x + lm lam y' + wd x)
-        A[:, 1, 0] = 1 - lr * wd
+        # without momentum the y-step carries no weight decay (official code):
+        # y' = x - lr lam y;  x' = x - lr((1-lm) lam x + lm lam y' + wd x)
+        A[:, 1, 0] = 1.0
         A[:, 1, 1] = -lr * lam
-        A[:, 0, 0] = 1 - lr * ((1 - lm) * lam + wd) - lr * lm * lam * (1 - lr * wd)
+        A[:, 0, 0] = 1 - lr * ((1 - lm) * lam + wd) - lr * lm * lam
         A[:, 0, 1] = lr**2 * lm * lam**2
         return A
-
-
-RULES: dict[str, type[UpdateRule]] = {r.name: r for r in (SGD, SAM, USAM, AsyncSAM, SAMPa)}
-
-
-def rule_from_config(config: dict) -> UpdateRule:
-    """Rebuild a rule from :meth:`UpdateRule.config` output."""
-    try:
-        cls = RULES[config["type"]]
-    except KeyError as exc:
-        raise ValueError(f"unknown rule type {config.get('type')!r}; known: {sorted(RULES)}") \
-            from exc
-    return cls(**config["params"])

@@ -19,20 +19,16 @@ class AffineGrad:
     def __init__(self, H: np.ndarray, b: np.ndarray) -> None:
         self.H = np.asfortranarray(H)  # symmetric: H^T = H, any order is H itself
         self.b = b
-        self._neg_b: dict[int, np.ndarray] = {}
+        self._neg_b = np.ascontiguousarray(-np.asarray(b, dtype=np.float64))
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if not (x.ndim == 2 and x.dtype == np.float64 and x.flags.c_contiguous):
             g = np.matmul(x, self.H)
             g -= self.b
             return g
-        M = x.shape[0]
-        neg = self._neg_b.get(M)
-        if neg is None:
-            neg = self._neg_b[M] = np.ascontiguousarray(np.broadcast_to(-self.b, x.shape))
         if out is None or out.shape != x.shape or not out.flags.c_contiguous or out is x:
             out = np.empty_like(x)
-        np.copyto(out, neg)
+        out[...] = self._neg_b  # row broadcast: reads d numbers, not M d
         res = dgemm(1.0, self.H, x.T, beta=1.0, c=out.T, overwrite_c=1)
         if not np.shares_memory(res, out):  # BLAS declined to work in place
             np.copyto(out, res.T)

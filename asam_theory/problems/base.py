@@ -112,6 +112,11 @@ class Problem(ABC):
         it to avoid an allocation); always use the returned array."""
         return self.grad(x)
 
+    def batch_rows(self, batch: Batch, rows) -> Batch:
+        """The draw ``batch`` restricted to the seeds ``rows`` (an index or boolean mask over
+        the rows of ``x``), for a rule that evaluates only some seeds."""
+        return None if batch is None else batch[rows]
+
     def noise_variance(self, x: np.ndarray, batch_size: int) -> np.ndarray:
         """Exact :math:`\\mathbb E\\|\\nabla f_B(x)-\\nabla f(x)\\|^2` per row of ``x``."""
         return np.zeros(np.atleast_2d(x).shape[0])
@@ -207,6 +212,9 @@ class ProblemWrapper(Problem):
     def noise_variance(self, x, batch_size):
         return self.base.noise_variance(x, batch_size)
 
+    def batch_rows(self, batch, rows):
+        return self.base.batch_rows(batch, rows)
+
     def config(self) -> dict:
         return self.base.config()
 
@@ -286,6 +294,34 @@ class FiniteSum(Problem):
     @abstractmethod
     def all_component_grads(self, x: np.ndarray) -> np.ndarray:
         """Every component's gradient, shape ``(M, n, d)``."""
+
+    # -- per-sample API (K-SAM's top-k, sampling tables, data shards, Fisher masks) ----------
+    @abstractmethod
+    def per_sample_losses(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        r"""Component losses :math:`f_{idx[m,k]}(x_m)`, shape ``(M, b)`` for ``idx`` of shape
+        ``(M, b)`` (a forward pass: no gradient).  Their mean over ``k`` with ``idx`` every
+        component is ``f(x)``."""
+
+    def per_sample_grads(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        r"""Component gradients :math:`\nabla f_{idx[m,k]}(x_m)`, shape ``(M, b, d)``; their
+        mean over ``k`` is ``batch_grad(x, idx)``.  This generic version selects from
+        :meth:`all_component_grads` (exact, O(n) work); families override it."""
+        idx = np.asarray(idx)
+        return np.take_along_axis(self.all_component_grads(x), idx[:, :, None], axis=1)
+
+    def batch_indices(self, batch, n_rows: int) -> np.ndarray:
+        """The sample indices ``(M, b)`` of a drawn batch; the full batch (``None``) is every
+        component, ``arange(n)`` in each of the ``n_rows`` rows."""
+        if batch is None:
+            return np.broadcast_to(np.arange(self.n), (n_rows, self.n))
+        return np.asarray(batch)
+
+    def batch_loss(self, x: np.ndarray, batch) -> np.ndarray:
+        """Minibatch loss :math:`f_B(x)`, shape ``(M,)`` (a forward pass); ``f(x)`` for the
+        full batch."""
+        if batch is None:
+            return self.f(x)
+        return self.per_sample_losses(x, batch).mean(axis=1)
 
     @property
     def stochastic(self) -> bool:

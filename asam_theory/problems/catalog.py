@@ -6,10 +6,12 @@ from asam_theory.problems.base import GaussianNoise, Problem
 from asam_theory.problems.finite_sum import FiniteSumQuadratic
 from asam_theory.problems.nonconvex import CauchyRegression, MatrixFactorization, TwoBasin
 from asam_theory.problems.quadratic import Quadratic
+from asam_theory.problems.softmax import SoftmaxRegression
 
 #: every problem class that :func:`problem_from_config` rebuilds, keyed by its ``kind``
 FAMILIES: tuple[type[Problem], ...] = (Quadratic, FiniteSumQuadratic, TwoBasin,
-                                       CauchyRegression, MatrixFactorization, GaussianNoise)
+                                       CauchyRegression, MatrixFactorization, GaussianNoise,
+                                       SoftmaxRegression)
 PROBLEMS: dict[str, type[Problem]] = {cls.kind: cls for cls in FAMILIES}
 
 

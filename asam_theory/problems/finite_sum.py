@@ -124,6 +124,16 @@ class FiniteSumQuadratic(FiniteSum):
     def all_component_grads(self, x):
         return np.einsum("nij,mj->mni", self.Hs, x) - self.HS[None]
 
+    def per_sample_losses(self, x, idx):
+        r""":math:`f_i(x)=\tfrac12(x-s_i)^\top H_i(x-s_i)`, shape ``(M, b)``."""
+        diff = self._check_x(x)[:, None, :] - self.S[idx]
+        return 0.5 * np.einsum("mbi,mbij,mbj->mb", diff, self.Hs[idx], diff)
+
+    def per_sample_grads(self, x, idx):
+        r""":math:`\nabla f_i(x)=H_i(x-s_i)`, shape ``(M, b, d)``."""
+        diff = self._check_x(x)[:, None, :] - self.S[idx]
+        return np.einsum("mbij,mbj->mbi", self.Hs[idx], diff)
+
     def config(self) -> dict:
         return {"type": self.kind, "params": dict(self._config)}
 

@@ -187,6 +187,19 @@ class CauchyRegression(FiniteSum):
         r = self._res(x)
         return (2 * r / (1 + r**2))[:, :, None] * self.A[None]
 
+    def _sample_res(self, x, idx):
+        a = self.A[idx]  # (M, b, d)
+        return a, np.einsum("mbd,md->mb", a, self._check_x(x)) - self.y[idx]
+
+    def per_sample_losses(self, x, idx):
+        r""":math:`\psi(a_i^\top x-y_i)=\log(1+r_i^2)`, shape ``(M, b)``."""
+        return np.log1p(self._sample_res(x, idx)[1] ** 2)
+
+    def per_sample_grads(self, x, idx):
+        r""":math:`\psi'(r_i)a_i=\frac{2r_i}{1+r_i^2}a_i`, shape ``(M, b, d)``."""
+        a, r = self._sample_res(x, idx)
+        return (2 * r / (1 + r**2))[:, :, None] * a
+
     def config(self) -> dict:
         return {"type": self.kind, "params": {
             "n": self.n, "dim": self.dim, "outlier_fraction": self.outlier_fraction,

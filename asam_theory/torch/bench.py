@@ -11,7 +11,21 @@ Protocol: b′ is chosen by :func:`tune_ascent_batch` (via ``ascent_batch_size="
 method takes ``warmup`` untimed steps; then ``rounds`` rounds, each running ``steps`` steps of
 every method back to back (the order rotates from round to round so drifts in machine load hit
 all methods alike). Per round, time/step of each method and the ratios to SGD; reported: medians
-over rounds.
+over rounds.  After AsyncSAM's steps the benchmark pauses (untimed, one AsyncSAM step long) so
+that the ascent its last step launched does not run into the next method's timing.
+
+Equal resources (CPU descent): the default ratios give SGD and SAM one core while AsyncSAM uses
+two (descent + ascent thread).  ``equal_resources`` also times SGD and SAM with ``2 * threads``
+intra-op threads in the same rounds — the comparison a CPU-only user with two cores faces —
+and reports ``equal_resources = {"asyncsam_over_sgd", "sam_over_sgd", ...}``.
+
+Load awareness (:func:`load_check`): the comparison is void when other processes took the cores
+the benchmark needs.  Two signals, both recorded: the 1-minute load average *before* the
+benchmark started (other processes only) must not exceed ``cpu_count - 2 * threads +
+LOAD_SLACK``; and every method's CPU share — process CPU seconds per wall second divided by the
+threads it should keep busy (``threads`` for SGD/SAM and AsyncSAM's main thread, ``2 *
+threads`` for the equal-resources SGD/SAM) — must reach ``MIN_CPU_SHARE``.  A method that got
+less than 85 % of its cores was time-sliced with other work, and its step time measures that.
 """
 
 from __future__ import annotations
@@ -50,6 +64,45 @@ def _quartiles(values: list[float]) -> list[float]:
     return [q[0], statistics.median(values), q[2]]
 
 
+#: load-average slack (runnable processes) above the cores the benchmark leaves free
+LOAD_SLACK = 0.5
+#: least CPU share (CPU seconds / wall seconds / nominal threads) of every timed method
+MIN_CPU_SHARE = 0.85
+
+
+def _loadavg() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def load_check(load_start: float, cpu_per_wall: dict[str, float], nominal: dict[str, int],
+               threads: int, cpu_count: int | None = None) -> dict[str, Any]:
+    """Whether the machine was too busy for the ratios to mean what they say.
+
+    ``load_start``: 1-minute load average before the benchmark; ``cpu_per_wall``: median process
+    CPU seconds per wall second of each method; ``nominal``: the threads each should keep busy.
+    Returns ``{"busy", "warning", "cpu_share", "thresholds"}`` (``warning`` is ``None`` when not
+    busy); see the module docstring for the criteria.
+    """
+    cpu_count = cpu_count or os.cpu_count() or 1
+    max_load = cpu_count - 2 * threads + LOAD_SLACK
+    share = {n: cpu_per_wall[n] / nominal[n] for n in cpu_per_wall}
+    reasons = []
+    if load_start == load_start and load_start > max_load:  # NaN (no getloadavg): not judged
+        reasons.append(f"load average {load_start:.2f} before the run exceeds {max_load:.2f} "
+                       f"({cpu_count} CPUs, the benchmark needs {2 * threads})")
+    low = {n: v for n, v in share.items() if v < MIN_CPU_SHARE}
+    if low:
+        reasons.append("CPU share below " + f"{MIN_CPU_SHARE:.2f}: " + ", ".join(
+            f"{n} {v:.2f}" for n, v in sorted(low.items())))
+    warning = None
+    if reasons:
+        warning = ("machine busy, the step-time ratios are not a valid comparison: "
+                   + "; ".join(reasons))
+    return {"busy": bool(reasons), "warning": warning, "cpu_share": share,
+            "thresholds": {"max_load_average": max_load, "min_cpu_share": MIN_CPU_SHARE,
+                           "cpu_count": cpu_count}}
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -69,11 +122,14 @@ def run_bench(
     ascent_batch_size: int | str = "auto",
     margin: float = 0.8,
     seed: int = 0,
+    equal_resources: bool = True,
 ) -> dict[str, Any]:
     """Run the interleaved benchmark and return its measurements (see module docstring).
 
-    Defaults: H = 1024, b = 512 on CPU; H = 4096, b = 4096 with CUDA.
+    Defaults: H = 1024, b = 512 on CPU; H = 4096, b = 4096 with CUDA.  ``equal_resources``
+    (CPU descent only) also times SGD and SAM with ``2 * threads`` intra-op threads.
     """
+    load_start = _loadavg()
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if hidden is None:
         hidden = 4096 if dev.type == "cuda" else 1024
@@ -156,8 +212,15 @@ def run_bench(
         methods: dict[str, Callable[[], None]] = {
             "sgd": step_sgd, "sam": step_sam, "asyncsam": step_async,
         }
+        # intra-op threads per method (AsyncSAM: its main thread; the worker has its own)
+        nominal = {"sgd": threads, "sam": threads, "asyncsam": threads}
+        equal = equal_resources and dev.type == "cpu"
+        if equal:
+            methods.update({"sgd_all_cores": step_sgd, "sam_all_cores": step_sam})
+            nominal.update({"sgd_all_cores": 2 * threads, "sam_all_cores": 2 * threads})
         try:
-            for fn in methods.values():
+            for n, fn in methods.items():
+                torch.set_num_threads(nominal[n])
                 for _ in range(warmup):
                     fn()
                 _sync(dev)
@@ -165,10 +228,12 @@ def run_bench(
             names = list(methods)
             per_round: dict[str, list[float]] = {n: [] for n in names}
             cpu_per_wall: dict[str, list[float]] = {n: [] for n in names}
-            load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            load_before = _loadavg()
             for r in range(rounds):
-                order = names[r % 3:] + names[: r % 3]
+                k = r % len(names)
+                order = names[k:] + names[:k]
                 for n in order:
+                    torch.set_num_threads(nominal[n])
                     _sync(dev)
                     t0, c0 = time.perf_counter(), time.process_time()
                     for _ in range(steps):
@@ -177,6 +242,9 @@ def run_bench(
                     wall = time.perf_counter() - t0
                     per_round[n].append(wall / steps)
                     cpu_per_wall[n].append((time.process_time() - c0) / wall)
+                    if n == "asyncsam":  # let the ascent launched by the last step finish
+                        time.sleep(wall / steps)
+            torch.set_num_threads(threads)
             staleness = Counter(o_async.staleness_history[n_warm:])
             waits = o_async.wait_history[n_warm:]
         finally:
@@ -184,6 +252,29 @@ def run_bench(
         ratio_async = [a / s for a, s in zip(per_round["asyncsam"], per_round["sgd"],
                                              strict=True)]
         ratio_sam = [a / s for a, s in zip(per_round["sam"], per_round["sgd"], strict=True)]
+        cpw = {n: statistics.median(v) for n, v in cpu_per_wall.items()}
+        core = ("sgd", "sam", "asyncsam")
+        if equal:
+            eq_async = [a / s for a, s in zip(per_round["asyncsam"], per_round["sgd_all_cores"],
+                                              strict=True)]
+            eq_sam = [a / s for a, s in zip(per_round["sam_all_cores"],
+                                            per_round["sgd_all_cores"], strict=True)]
+            equal_block: dict[str, Any] | None = {
+                "asyncsam_over_sgd": statistics.median(eq_async),
+                "sam_over_sgd": statistics.median(eq_sam),
+                "threads": {"sgd": 2 * threads, "sam": 2 * threads,
+                            "asyncsam": f"{threads}+{threads}"},
+                "step_ms_median": {
+                    "sgd": 1e3 * statistics.median(per_round["sgd_all_cores"]),
+                    "sam": 1e3 * statistics.median(per_round["sam_all_cores"]),
+                    "asyncsam": 1e3 * statistics.median(per_round["asyncsam"])},
+                "ratios_per_round": {"asyncsam_over_sgd": eq_async, "sam_over_sgd": eq_sam},
+                "cpu_per_wall_median": {"sgd": cpw["sgd_all_cores"],
+                                        "sam": cpw["sam_all_cores"]},
+            }
+        else:
+            equal_block = None
+        load = load_check(load_start, cpw if dev.type == "cpu" else {}, nominal, threads)
         return {
             "asyncsam_over_sgd": statistics.median(ratio_async),
             "sam_over_sgd": statistics.median(ratio_sam),
@@ -198,8 +289,8 @@ def run_bench(
             "max_staleness": o_async.max_staleness,
             "rounds": rounds,
             "steps_per_round": steps,
-            "step_ms_median": {n: 1e3 * statistics.median(v) for n, v in per_round.items()},
-            "step_ms_per_round": {n: [1e3 * x for x in v] for n, v in per_round.items()},
+            "step_ms_median": {n: 1e3 * statistics.median(per_round[n]) for n in core},
+            "step_ms_per_round": {n: [1e3 * x for x in per_round[n]] for n in core},
             "ratios_per_round": {"asyncsam_over_sgd": ratio_async, "sam_over_sgd": ratio_sam},
             "ratio_quartiles": {
                 "asyncsam_over_sgd": _quartiles(ratio_async),
@@ -210,11 +301,12 @@ def run_bench(
             # process CPU seconds per wall second while each method ran: ≈ 1 for SGD/SAM on one
             # core; AsyncSAM above 1 when its worker really ran on a second core (a value near 1
             # means other processes took that core and the ratio measures contention)
-            "cpu_per_wall_median": {n: statistics.median(v) for n, v in cpu_per_wall.items()},
-            "loadavg_1min": {"before": load_before,
-                             "after": os.getloadavg()[0] if hasattr(os, "getloadavg")
-                             else float("nan")},
+            "cpu_per_wall_median": {n: cpw[n] for n in core},
+            "loadavg_1min": {"start": load_start, "before": load_before, "after": _loadavg()},
             "tuning": tuning.to_dict() if tuning is not None else None,
+            "equal_resources": equal_block,
+            "load_check": {k: v for k, v in load.items() if k != "warning"},
+            "load_warning": load["warning"],
         }
     finally:
         torch.set_num_threads(prev_threads)

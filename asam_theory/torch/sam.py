@@ -10,8 +10,11 @@ API as davda54/sam ``sam.py``: ``base_optimizer`` is a *class* instantiated on t
 param groups with ``**kwargs``; ``self.param_groups`` is aliased to the base optimizer's groups
 (so LR schedulers are attached to ``.base_optimizer``); ``first_step``/``second_step``/
 ``step(closure)``.
-BatchNorm: wrap the second (perturbed) forward in :func:`asam_theory.torch.bn_frozen`, as
-davda54's ``disable_running_stats``.
+BatchNorm: pass ``model=`` and :meth:`SAM.step` runs the closure inside
+:func:`asam_theory.torch.bn_frozen` (davda54's ``disable_running_stats``); with ``first_step``/
+``second_step`` wrap the second forward yourself.  Built on
+:class:`asam_theory.torch.sam_base.SAMFamily` (state dicts include the base optimizer's state;
+``counts`` of gradient evaluations).
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from typing import Any
 import torch
 
 from asam_theory.torch._common import normalized_direction
-from asam_theory.validation import check_nonnegative
+from asam_theory.torch.sam_base import SAMFamily
 
 
-class SAM(torch.optim.Optimizer):
+class SAM(SAMFamily):
     """Sharpness-Aware Minimization wrapper around any ``torch.optim`` optimizer class.
 
     Args:
@@ -33,6 +36,7 @@ class SAM(torch.optim.Optimizer):
         base_optimizer: optimizer *class* (e.g. ``torch.optim.SGD``), built on the param groups.
         rho: perturbation radius ρ ≥ 0 (per group overridable).
         adaptive: ASAM scaling T_w = diag|w| (davda54 convention, every tensor).
+        model: optional module whose BatchNorm statistics :meth:`step` freezes in the closure.
         **kwargs: passed to ``base_optimizer`` (lr, momentum, weight_decay, ...).
     """
 
@@ -42,46 +46,34 @@ class SAM(torch.optim.Optimizer):
         base_optimizer: type[torch.optim.Optimizer],
         rho: float = 0.05,
         adaptive: bool = False,
+        *,
+        model: torch.nn.Module | None = None,
         **kwargs: Any,
     ) -> None:
-        rho = check_nonnegative("rho", rho)
-        defaults = dict(rho=rho, adaptive=bool(adaptive), **kwargs)
-        super().__init__(params, defaults)
-        for group in self.param_groups:
-            check_nonnegative("rho", group["rho"])
-        self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
-        self.param_groups = self.base_optimizer.param_groups
-        self.defaults.update(self.base_optimizer.defaults)
-
-    def _params_with_grad(self) -> list[tuple[dict, torch.nn.Parameter]]:
-        return [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]
+        super().__init__(params, base_optimizer, rho,
+                         method_defaults={"adaptive": bool(adaptive)}, model=model, **kwargs)
 
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
         """w ← w + ε(w) from the gradients currently in ``p.grad``; stores ``old_p``."""
-        pairs = self._params_with_grad()
+        pairs = self._pairs_with_grad()
         if pairs:
-            grads = [p.grad for _, p in pairs]
-            weights = [p for _, p in pairs]
             adaptive = [g["adaptive"] for g, _ in pairs]
-            u, _ = normalized_direction(grads, weights, adaptive=any(adaptive))
             if any(adaptive) and not all(adaptive):
                 raise ValueError("adaptive must be the same in every param group")
-            for (group, p), u_p in zip(pairs, u, strict=True):
-                self.state[p]["old_p"] = p.data.clone()
-                p.add_(u_p, alpha=group["rho"])
+            u, _ = normalized_direction([p.grad for _, p in pairs], [p for _, p in pairs],
+                                        adaptive=any(adaptive))
+            self._perturb([(p, u_p * group["rho"])
+                           for (group, p), u_p in zip(pairs, u, strict=True)])
         if zero_grad:
             self.zero_grad()
 
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False) -> None:
-        """Restore w from ``old_p`` and take the base optimizer's step with the current grads."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None or "old_p" not in self.state[p]:
-                    continue
-                p.data = self.state[p]["old_p"]
+        """Restore w where it was perturbed and take the base optimizer's step."""
+        self._restore()
         self.base_optimizer.step()
+        self.t += 1
         if zero_grad:
             self.zero_grad()
 
@@ -94,12 +86,8 @@ class SAM(torch.optim.Optimizer):
         """
         if closure is None:
             raise ValueError("SAM.step requires closure (a full forward-backward pass)")
-        closure = torch.enable_grad()(closure)
+        self.counts["grads"] += 1.0  # the caller's backward at w
         self.first_step(zero_grad=True)
-        loss = closure()
+        loss = self._closure_grad(closure)
         self.second_step()
         return loss
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        self.base_optimizer.param_groups = self.param_groups

@@ -8,20 +8,30 @@ Equations (``docs/methods.md`` §6.1), with f the minibatch loss:
 
 ∇f(x̃_t) and ∇f(y_{t+1}) depend only on x_t and ∇f(y_t), so they run at the same time: the main
 thread computes ∇f(x̃_t) on the descent device while a worker thread computes ∇f(y_{t+1}) on
-``worker_device`` (the 2-device structure of the official ``train.py``, §6.5). As there:
+``worker_device`` (the 2-device structure of the official ``train.py``, §6.5).  The defaults
+follow the official code (LIONS-EPFL/SAMPa ``train.py``):
 
 * ∇f(x̃_t) uses the *previous* batch B_{t−1} (the one ∇f(y_t) was computed on), ∇f(y_{t+1}) the
-  current batch B_t; the first step takes ∇f(y_0) = ∇f(x_0) on B_0 (one extra gradient);
+  current batch B_t; at the first step both use the current batch;
+* ``start="zero"`` (default, as the official code): ∇f(y_0) = 0, so the first step has no
+  perturbation and y_1 = x_0 — it is a plain SGD step; ``start="gradient"`` takes
+  ∇f(y_0) = ∇f(x_0) on the first batch instead (one extra gradient) and then uses that batch
+  as B_{−1};
 * the mixed gradient (1 − λ)∇f(x̃_t) + λ∇f(y_{t+1}) is written into ``p.grad`` and the base
   optimizer steps, so the last equation holds exactly for plain SGD and becomes its
   momentum/weight-decay version otherwise;
-* for ``torch.optim.SGD`` the auxiliary point is the step SGD would take with ∇f(y_t):
-  y_{t+1} = x_t − η(∇f(y_t) + wd·x_t + μ·m_t) (m_t the momentum buffer, absent at first); for
-  other base optimizers y_{t+1} = x_t − η∇f(y_t) as in the equations.
+* for ``torch.optim.SGD`` the auxiliary point is the step the official code builds from
+  ∇f(y_t): y_{t+1} = x_t − η(∇f(y_t) + wd·x_t + μ·m_t) once the momentum buffer m_t exists,
+  and y_{t+1} = x_t − η∇f(y_t) before it and whenever μ = 0 (weight decay enters the y-step
+  only together with a momentum buffer); for other base optimizers y_{t+1} = x_t − η∇f(y_t)
+  as in the equations.
 
-λ = 0 is handled (∇f(y_{t+1}) is kept in its own buffer, unlike the official code, which
-recovers it by dividing by λ). BatchNorm: the perturbed pass at x̃_t runs inside
-:func:`bn_frozen`; the worker's replica has momentum 0 (same convention as AsyncSAM).
+Where this differs from the official code: λ = 0 is handled (∇f(y_{t+1}) is kept in its own
+buffer, where the official code recovers it by dividing by λ, which gives no perturbation at
+λ = 0), and BatchNorm: the perturbed pass at x̃_t runs inside :func:`bn_frozen` and the
+worker's replica has momentum 0 (same convention as AsyncSAM), where the official code
+updates running statistics in both passes.  ``tests/torch/test_reference_sampa.py`` compares
+the default against a trajectory of the official code.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ from asam_theory.torch._common import (
     normalized_direction,
 )
 from asam_theory.torch._worker import AscentComputer, AscentLoss, Job, VersionedWorker
-from asam_theory.validation import check_nonnegative
+from asam_theory.validation import check_choice, check_nonnegative
 
 __all__ = ["SAMPa"]
 
@@ -59,6 +69,7 @@ class SAMPa(torch.optim.Optimizer):
         worker_device: device of the y-gradient worker.
         concurrent: ``False`` computes both gradients one after the other in the main thread
             (same numbers; useful for exact tests).
+        start: ``"zero"`` (official: ∇f(y_0) = 0) or ``"gradient"`` (∇f(y_0) = ∇f(x_0)).
         timeout: seconds to wait for the worker.
     """
 
@@ -74,9 +85,11 @@ class SAMPa(torch.optim.Optimizer):
         concurrent: bool = True,
         timeout: float = 120.0,
         worker_num_threads: int | None = None,
+        start: str = "zero",
         **kwargs: Any,
     ) -> None:
         rho = check_nonnegative("rho", rho)
+        self.start = check_choice("start", start, ("zero", "gradient"))
         lam_f = float(lam)
         if not 0.0 <= lam_f <= 1.0:
             raise ValueError(f"lam must be in [0, 1], got {lam!r}")
@@ -146,11 +159,9 @@ class SAMPa(torch.optim.Optimizer):
                 d = self._g_y[k]
                 if sgd:
                     wd, mom = group.get("weight_decay", 0.0), group.get("momentum", 0.0)
-                    if wd:
-                        d = d + wd * p
                     buf = self.base_optimizer.state.get(p, {}).get("momentum_buffer")
-                    if mom and buf is not None:
-                        d = d + mom * buf
+                    if mom and buf is not None:  # the official code: both or neither
+                        d = d + wd * p + mom * buf
                 out.append(p.detach() - group["lr"] * d)
                 k += 1
         return out
@@ -158,8 +169,11 @@ class SAMPa(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, batch: Any) -> torch.Tensor:  # type: ignore[override]
         """One SAMPa step on the current batch B_t; returns the loss at x̃_t on B_{t−1}."""
-        if self._g_y is None:  # y_0 = x_0
-            self._g_y, _ = self._grad_main(batch)
+        if self._g_y is None:
+            if self.start == "gradient":  # y_0 = x_0 with its gradient on the first batch
+                self._g_y, _ = self._grad_main(batch)
+            else:  # the official start: a zero y-gradient, so no perturbation
+                self._g_y = [torch.zeros_like(p) for p in self._params]
             self._prev_batch = batch
         y_next = self._y_next()
         t = self._t

@@ -108,7 +108,7 @@ def test_sampa_matches_equations_exact_gradients() -> None:
     lr, rho, lam, steps = 0.1, 0.1, 0.2, 40
     m = QuadModule(p, x0)
     with SAMPa(m.parameters(), torch.optim.SGD, m, lambda mod, b: mod(), rho=rho, lam=lam,
-               lr=lr) as opt:
+               lr=lr, start="gradient") as opt:
         for _ in range(steps):
             opt.step(None)
     H, xs = p.hessian, p.minimizer

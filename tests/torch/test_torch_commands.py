@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from asam_theory.cli import main
+from asam_theory.torch.bench import LOAD_SLACK, MIN_CPU_SHARE, load_check
 
 
 def test_train_bad_method_is_usage_error(tmp_path, capsys) -> None:
@@ -19,9 +20,50 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     rc = main(["bench", "--json", "--hidden", "32", "--batch-size", "64", "--rounds", "2",
                "--steps", "2", "--warmup", "1", "--out", str(path)])
     assert rc == 0
-    res = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    res = json.loads(captured.out)
     assert {"asyncsam_over_sgd", "sam_over_sgd", "device"} <= set(res)
     assert res["asyncsam_over_sgd"] > 0 and res["sam_over_sgd"] > 0
     assert 1 <= res["ascent_batch_size"] <= 64 and res["tuning"]["batch_size"] == 64
     assert sum(res["staleness_histogram"].values()) == 2 * 2
     assert json.loads(path.read_text())["device"] == res["device"]
+    eq = res["equal_resources"]  # CPU descent: SGD and SAM also timed on 2 x threads cores
+    assert eq["threads"] == {"sgd": 2, "sam": 2, "asyncsam": "1+1"}
+    assert eq["asyncsam_over_sgd"] > 0 and eq["sam_over_sgd"] > 0
+    assert len(eq["ratios_per_round"]["asyncsam_over_sgd"]) == 2
+    assert set(res["step_ms_median"]) == {"sgd", "sam", "asyncsam"}  # top-level keys unchanged
+    check = res["load_check"]
+    assert set(check["cpu_share"]) == {"sgd", "sam", "asyncsam", "sgd_all_cores",
+                                       "sam_all_cores"}
+    # the warning is printed exactly when the JSON says the machine was busy
+    assert check["busy"] == (res["load_warning"] is not None)
+    assert ("warning: machine busy" in captured.err) == check["busy"]
+
+
+def test_bench_no_equal_resources(capsys) -> None:
+    rc = main(["bench", "--json", "--hidden", "16", "--batch-size", "32", "--rounds", "1",
+               "--steps", "1", "--warmup", "0", "--ascent-batch-size", "8",
+               "--no-equal-resources"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["equal_resources"] is None
+    assert set(res["load_check"]["cpu_share"]) == {"sgd", "sam", "asyncsam"}
+
+
+def test_load_check_thresholds() -> None:
+    nominal = {"sgd": 1, "asyncsam": 1, "sgd_all_cores": 2}
+    quiet = load_check(0.1, {"sgd": 0.99, "asyncsam": 1.7, "sgd_all_cores": 1.9}, nominal,
+                       threads=1, cpu_count=2)
+    assert not quiet["busy"] and quiet["warning"] is None
+    assert quiet["thresholds"]["max_load_average"] == 2 - 2 + LOAD_SLACK
+    assert quiet["cpu_share"]["sgd_all_cores"] == 0.95
+    loaded = load_check(1.2, {"sgd": 0.99, "asyncsam": 1.7, "sgd_all_cores": 1.9}, nominal,
+                        threads=1, cpu_count=2)
+    assert loaded["busy"] and "load average 1.20" in loaded["warning"]
+    starved = load_check(0.1, {"sgd": 0.6, "asyncsam": 1.7, "sgd_all_cores": 1.0}, nominal,
+                         threads=1, cpu_count=2)
+    assert starved["busy"] and "sgd 0.60" in starved["warning"]
+    assert "sgd_all_cores 0.50" in starved["warning"] and "asyncsam" not in starved["warning"]
+    assert MIN_CPU_SHARE == 0.85
+    big = load_check(10.0, {}, {}, threads=1, cpu_count=16)  # 16 CPUs: 14.5 runnable is fine
+    assert not big["busy"]
