@@ -127,12 +127,22 @@ def catalogue_methods(lrs: Sequence[float] = (0.05, 0.1),
     for m in getattr(catalog, "METHODS", ()):
         if m.torch_optimizer is None or m.name in BUILT_IN:
             continue
-        params = inspect.signature(m.torch_class()).parameters
+        cls = m.torch_class()
+        params = inspect.signature(cls).parameters
         fixed = {k: v for k, v in dict(m.defaults).items() if k in params}
+        # a constructor that needs data-set facts the loop does not pass (AUSAM's n_samples,
+        # epoch_length) is left out rather than guessed
+        needs = [k for k, p in params.items() if p.default is inspect.Parameter.empty
+                 and p.kind is inspect.Parameter.KEYWORD_ONLY and k not in fixed
+                 and k not in ("model", "criterion")]
+        if needs:
+            continue
+        step = inspect.signature(cls.step).parameters
         out.append(LeaderboardMethod(
-            m.name, getattr(m.rule, "label", m.name), _grid(lrs, rhos), fixed,
+            m.name, getattr(m.rule, "label", m.name),
+            _grid(lrs, rhos if "rho" in params else None), fixed,
             optimizer=m.torch_optimizer,
-            protocol="per_sample" if "criterion" in params else "closure"))
+            protocol="per_sample" if "inputs" in step else "closure"))
     return out
 
 

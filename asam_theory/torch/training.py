@@ -316,14 +316,19 @@ def run_method(
             worker_device=ascent_device, worker_num_threads=ascent_num_threads, **kw,
         )
     else:  # a SAM-family optimizer class with the davda54/sam or per-sample contract
-        extra = dict(optimizer_kwargs or {})
-        if protocol == "per_sample":
-            extra["criterion"] = F.cross_entropy
         import inspect
 
-        if "model" in inspect.signature(optimizer).parameters:  # BatchNorm bypass, own passes
+        extra = dict(optimizer_kwargs or {})
+        accepts = inspect.signature(optimizer).parameters
+        if protocol == "per_sample" or "criterion" in accepts:
+            extra["criterion"] = F.cross_entropy
+        if "model" in accepts:  # BatchNorm bypass, own passes
             extra["model"] = model
-        opt = optimizer(model.parameters(), base, rho=rho, **extra, **kw)
+        if "rho" in accepts:  # (RWP, e.g., perturbs with its own scale instead)
+            extra["rho"] = rho
+        opt = optimizer(model.parameters(), base, **extra, **kw)
+        # SSAM-like steps refresh a mask from data: they get the step's batch
+        with_mask = "mask_inputs" in inspect.signature(opt.step).parameters
     if method.startswith("asyncsam"):
         bprime = opt.ascent_batch_size
     loss_fn.calls = loss_fn.examples = 0  # the b′ tuner's trial gradients are not the method's
@@ -380,7 +385,8 @@ def run_method(
                     out.backward()
                     return out
 
-                opt.step(closure)  # the loss recorded is the one at w, as for SAM
+                mask = {"mask_inputs": batch[0], "mask_targets": batch[1]} if with_mask else {}
+                opt.step(closure, **mask)  # the loss recorded is the one at w, as for SAM
             else:
                 def closure(batch: Any = batch) -> torch.Tensor:
                     opt.zero_grad()

@@ -12,6 +12,7 @@ import torch
 from asam_theory.cli import main
 from asam_theory.data import load_dataset
 from asam_theory.report.leaderboard import RESULT_KEYS
+from asam_theory.torch.leaderboard import catalogue_methods
 from asam_theory.torch.models import MODEL_KINDS, make_model
 from asam_theory.torch.training import run_method, tensor_data
 
@@ -51,13 +52,14 @@ def test_gradient_evaluations_are_counted(method: str, per_step: int) -> None:
 def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
     out = tmp_path / "lb"
     # the quick setting with fewer steps per run (the schema does not depend on them)
-    rc = main(["train", "--quick", "--steps", "40", "--widths", "32,64", "--no-progress",
+    rc = main(["train", "--quick", "--steps", "30", "--widths", "32,64", "--no-progress",
                "--out", str(out)])
     assert rc == 0
     payload = json.loads((out / "results.json").read_text())
     results = payload["results"]
     cells = {(r["method"], r["dataset"], r["model"]) for r in results}
-    methods = {"sgd", "sam", "asyncsam", "sampa"}
+    # the built-in four and every catalogue method the loop can drive
+    methods = {"sgd", "sam", "asyncsam", "sampa"} | {m.name for m in catalogue_methods()}
     assert cells == {(m, d, "mlp") for m in methods for d in ("mnist1d", "digits")}
     for r in results:
         assert set(RESULT_KEYS) <= set(r)
@@ -71,11 +73,12 @@ def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
                                  for g in r["grid"])
         best = max(r["grid"], key=lambda g: g["val_acc_mean"])
         assert r["hyperparameters"]["lr"] == best["lr"]
+        assert r["hyperparameters"].get("rho") == best.get("rho")
         expected = {"sgd": 1.0, "sam": 2.0}.get(r["method"])
         if expected is not None:
             assert r["grad_evals_per_step"] == expected
         if r["method"] == "asyncsam":
-            assert sum(r["staleness_histogram"].values()) == 2 * 40
+            assert sum(r["staleness_histogram"].values()) == 2 * 30
             assert set(r["staleness_histogram"]) <= {"0", "1"}
             assert -1.0 <= r["fidelity"]["mean"] <= 1.0 + 1e-9
             assert 1 <= r["hyperparameters"]["ascent_batch_size"] <= 64
