@@ -29,6 +29,7 @@ NAMES = [
     "03_gradient_norm_penalty",
     "04_exact_quadratics",
     "05_threaded_asyncsam",
+    "06_leaderboard",
     "07_ablation",
 ]
 

@@ -56,7 +56,11 @@ def _floats(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
 def build_config(args: argparse.Namespace):
     """The :class:`LeaderboardConfig` and method list for these arguments."""
     from asam_theory.data import DATASETS
-    from asam_theory.torch.leaderboard import LeaderboardConfig, default_methods
+    from asam_theory.torch.leaderboard import (
+        LeaderboardConfig,
+        catalogue_methods,
+        default_methods,
+    )
     from asam_theory.torch.models import MODEL_KINDS
 
     q = args.quick
@@ -69,8 +73,9 @@ def build_config(args: argparse.Namespace):
     for m in models:
         if m not in MODEL_KINDS:
             raise ValueError(f"--models: {m!r} is not one of {list(MODEL_KINDS)}")
-    methods = default_methods(lrs=_floats(args.lrs, (0.1,) if q else (0.05, 0.1)),
-                              rhos=_floats(args.rhos, (0.05, 0.1)))
+    lrs, rhos = _floats(args.lrs, (0.1,) if q else (0.05, 0.1)), _floats(args.rhos, (0.05, 0.1))
+    # the built-in four, then every other method of the methods catalogue with a torch face
+    methods = default_methods(lrs=lrs, rhos=rhos) + catalogue_methods(lrs=lrs, rhos=rhos)
     if args.methods:
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
         known = [m.name for m in methods]

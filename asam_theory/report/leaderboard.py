@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from asam_theory import __version__
-from asam_theory.report.build import _CSS, _table, md_to_html
+from asam_theory.report.build import _CSS, _table
+from asam_theory.report.mathml import MathConverter, md_to_html
 
 #: keys every object of ``results`` carries (``staleness_histogram`` and ``fidelity`` too for
 #: AsyncSAM)
@@ -214,6 +215,7 @@ def write_leaderboard(out: str | Path, payload: dict[str, Any], *, command: str 
     res_path.write_text(json.dumps(payload, indent=1, default=float))
     cfg = payload.get("config", {})
     env = payload.get("environment", {})
+    conv = MathConverter()
     methods = cfg.get("methods", [])
     grid_md = "\n".join(
         f"* **{m['label']}**: grid {', '.join(json.dumps(g) for g in m['grid'])}"
@@ -248,15 +250,15 @@ CPUs.
         f" · mode <b>{html.escape(mode)}</b> · "
         f"{_dt.datetime.now().isoformat(timespec='seconds')} · "
         f"<code>{html.escape(command)}</code> · {payload.get('wall_s', 0):.0f} s</p>",
-        md_to_html(intro),
+        md_to_html(intro, conv),
         "<h2>Leaderboard</h2>",
-        _table(leaderboard_rows(payload["results"]), limit=10_000),
+        _table(leaderboard_rows(payload["results"]), conv, limit=10_000),
     ]
     sel = payload.get("selection") or []
     if sel:
         rows = [{k: v for k, v in r.items() if k != "val_acc_per_seed"} for r in sel]
         parts.append(f"<details><summary>validation grid ({len(rows)} points)</summary>"
-                     f"{_table(rows, limit=10_000)}</details>")
+                     f"{_table(rows, conv, limit=10_000)}</details>")
     cross = payload.get("crossover")
     if cross:
         cw = cross.get("crossover_width")
@@ -265,9 +267,9 @@ CPUs.
             f"Time per step relative to SGD against the MLP width on {cross['dataset']} (idle "
             f"second core, interleaved). Smallest width with AsyncSAM ≤ "
             f"{cross.get('threshold', 1.1):.2f} × SGD: **{cw if cw is not None else 'none'}**."
-            " On a small model the thread hand-off costs more than the ascent it hides."))
+            " On a small model the thread hand-off costs more than the ascent it hides.", conv))
         parts.append(_table([{k: v for k, v in r.items() if not k.endswith("_iqr")}
-                             for r in cross["rows"]], limit=10_000))
+                             for r in cross["rows"]], conv, limit=10_000))
     parts.append("<h2>Figures</h2>")
     for f in files:
         data = base64.b64encode((fig_dir / f).read_bytes()).decode()

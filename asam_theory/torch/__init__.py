@@ -17,6 +17,9 @@
 * :func:`run_bench` — interleaved step-time benchmark.
 * :class:`ARSAM`, :class:`AUSAM`, :class:`BiSAM`, :class:`RWP` — efficient-SAM peers
   (``docs/methods.md`` §7, §8, §14b, §14).
+* :mod:`asam_theory.torch.models` — MLP and small 1-D/2-D CNNs (optional BatchNorm) for the real
+  data; :mod:`asam_theory.torch.leaderboard` — the real-data leaderboard protocol
+  (``run_leaderboard``, ``LeaderboardConfig``, ``LeaderboardMethod``).
 """
 
 from asam_theory.torch._common import bn_frozen

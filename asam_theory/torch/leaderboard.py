@@ -5,8 +5,9 @@ Protocol, per cell (data set, model):
 1. **Selection on validation.**  Each method's small learning-rate/ρ grid
    (:attr:`LeaderboardMethod.grid`) is run on ``selection_seeds`` seeds that are not evaluation
    seeds; the point with the best mean *validation* accuracy is kept (test accuracy is never
-   looked at).  AsyncSAM's b′ is tuned once per cell (``ascent_batch_size="auto"``, measured
-   timings) in its first selection run and then fixed, so its runs are reproducible.
+   looked at; a one-point grid is not searched, and its row reports the evaluation runs'
+   validation accuracy).  AsyncSAM's b′ is tuned once per cell (``ascent_batch_size="auto"``,
+   measured timings) in its first run and then fixed, so its runs are reproducible.
 2. **Evaluation.**  Every method with its chosen point on ``seeds`` seeds; for each seed the
    data set's validation split, label noise and initialisation are shared by all methods (paired
    comparisons), and the methods run in a rotating order.  Test accuracy per seed, its mean and
@@ -63,6 +64,21 @@ class LeaderboardMethod:
     fixed: dict[str, Any] = field(default_factory=dict)
     #: uses a worker on the second device (then it is not given two threads for equal resources)
     uses_second_device: bool = False
+    #: dotted path of the torch optimizer class for a method :func:`run_method` does not know
+    #: (a SAM-family optimizer; ``fixed`` then holds its own keyword arguments)
+    optimizer: str | None = None
+    #: its step contract: ``"closure"`` or ``"per_sample"`` (see :func:`run_method`)
+    protocol: str = "closure"
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """Keywords for :func:`run_method` beyond the grid point."""
+        if self.optimizer is None:
+            return dict(self.fixed)
+        import importlib
+
+        module, _, cls = self.optimizer.rpartition(".")
+        return {"optimizer": getattr(importlib.import_module(module), cls),
+                "optimizer_kwargs": dict(self.fixed), "protocol": self.protocol}
 
 
 def _grid(lrs: Sequence[float], rhos: Sequence[float] | None) -> tuple[dict[str, float], ...]:
@@ -74,7 +90,11 @@ def _grid(lrs: Sequence[float], rhos: Sequence[float] | None) -> tuple[dict[str,
 def default_methods(lrs: Sequence[float] = (0.05, 0.1),
                     rhos: Sequence[float] = (0.05, 0.1)) -> list[LeaderboardMethod]:
     """SGD (grid over lr), SAM, AsyncSAM (τ = 1, b′ tuned) and SAMPa-0.2 (grid over lr × ρ);
-    every method uses SGD with momentum 0.9 and weight decay 5e-4 as base optimizer."""
+    every method uses SGD with momentum 0.9 and weight decay 5e-4 as base optimizer.
+
+    Another SAM-family optimizer joins by one entry, e.g.
+    ``LeaderboardMethod("looksam", "LookSAM", _grid(lrs, rhos), {"k": 5, "alpha": 0.7},
+    optimizer="asam_theory.torch.looksam.LookSAM")``."""
     return [
         LeaderboardMethod("sgd", "SGD", _grid(lrs, None)),
         LeaderboardMethod("sam", "SAM", _grid(lrs, rhos)),
@@ -83,6 +103,47 @@ def default_methods(lrs: Sequence[float] = (0.05, 0.1),
         LeaderboardMethod("sampa", "SAMPa", _grid(lrs, rhos), {"lam": 0.2},
                           uses_second_device=True),
     ]
+
+
+#: methods the leaderboard runs through their own branch of :func:`run_method` (or not at all:
+#: USAM has no torch face here)
+BUILT_IN = ("sgd", "sam", "usam", "asyncsam", "sampa")
+
+
+def catalogue_methods(lrs: Sequence[float] = (0.05, 0.1),
+                      rhos: Sequence[float] = (0.05, 0.1)) -> list[LeaderboardMethod]:
+    """One entry per method of the methods catalogue (``asam_theory.methods.catalog.METHODS``,
+    where it exists) that has a torch optimizer and is not built in: its dotted class path, the
+    lr × ρ grid, the catalogue's reference ``defaults`` that the torch class accepts, and the
+    per-sample contract when the class takes a ``criterion`` (else the closure contract)."""
+    import importlib
+    import inspect
+
+    try:
+        catalog = importlib.import_module("asam_theory.methods.catalog")
+    except ImportError:
+        return []
+    out = []
+    for m in getattr(catalog, "METHODS", ()):
+        if m.torch_optimizer is None or m.name in BUILT_IN:
+            continue
+        cls = m.torch_class()
+        params = inspect.signature(cls).parameters
+        fixed = {k: v for k, v in dict(m.defaults).items() if k in params}
+        # a constructor that needs data-set facts the loop does not pass (AUSAM's n_samples,
+        # epoch_length) is left out rather than guessed
+        needs = [k for k, p in params.items() if p.default is inspect.Parameter.empty
+                 and p.kind is inspect.Parameter.KEYWORD_ONLY and k not in fixed
+                 and k not in ("model", "criterion")]
+        if needs:
+            continue
+        step = inspect.signature(cls.step).parameters
+        out.append(LeaderboardMethod(
+            m.name, getattr(m.rule, "label", m.name),
+            _grid(lrs, rhos if "rho" in params else None), fixed,
+            optimizer=m.torch_optimizer,
+            protocol="per_sample" if "inputs" in step else "closure"))
+    return out
 
 
 @dataclass
@@ -146,9 +207,9 @@ class _Threads:
 def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, seed: int,
          cfg: LeaderboardConfig, steps: int, *, width: int | None = None, warmup: int = 0,
          record: bool = False, bprime: int | None = None, fidelity: bool = False) -> RunResult:
-    kw = dict(method.fixed)
+    kw = method.run_kwargs()
     kw.update(hp)
-    if bprime is not None and "ascent_batch_size" in kw:
+    if bprime is not None and "ascent_batch_size" in method.fixed and method.optimizer is None:
         kw["ascent_batch_size"] = bprime
     net = make_model(model, ds.input_shape, ds.n_classes,
                      width=width if width is not None else cfg.width.get(model), seed=seed)
@@ -223,7 +284,14 @@ def run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
              cfg: LeaderboardConfig, tick: Callable[[], None] | None = None
              ) -> dict[str, Any]:
     """Selection, evaluation and timing of every method on one (data set, model) cell; returns
-    ``{"results": [...], "selection": [...], "timing": {...}, "runs": [...]}``."""
+    ``{"results": [...], "selection": [...], "timing": {...}, "runs": [...]}``.  Training runs
+    use one intra-op thread per role (the idle-device setting)."""
+    with _Threads(1):
+        return _run_cell(dataset, model, methods, cfg, tick)
+
+
+def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
+              cfg: LeaderboardConfig, tick: Callable[[], None] | None) -> dict[str, Any]:
     from asam_theory.data import load_dataset
 
     steps = cfg.steps[dataset]
@@ -232,10 +300,14 @@ def run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
     selection: list[dict[str, Any]] = []
     chosen: dict[str, dict[str, Any]] = {}
     bprime: int | None = None
+    searched = any(len(m.grid) > 1 for m in methods)
     sel_data = [load_dataset(dataset, seed=1000 + k, label_noise=cfg.label_noise)
-                for k in range(cfg.selection_seeds)]
+                for k in range(cfg.selection_seeds if searched else 0)]
     sel_tensors = [tensor_data(d) for d in sel_data]
     for m in methods:
+        if len(m.grid) == 1:  # nothing to choose: validation accuracy from the evaluation runs
+            chosen[m.name] = dict(m.grid[0])
+            continue
         best = None
         for hp in m.grid:
             vals = []
@@ -257,12 +329,21 @@ def run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
         ds = load_dataset(dataset, seed=s, label_noise=cfg.label_noise)
         td = tensor_data(ds)
         for m in _rotated(list(methods), s):
-            runs[m.name].append(_run(m, chosen[m.name], td, ds, model, s, cfg, steps,
-                                     record=True, bprime=bprime, fidelity=True))
+            r = _run(m, chosen[m.name], td, ds, model, s, cfg, steps, record=True,
+                     bprime=bprime, fidelity=True)
+            if r.ascent_batch_size is not None and bprime is None:
+                bprime = int(r.ascent_batch_size)
+            runs[m.name].append(r)
             tick()
+    for m in methods:
+        if len(m.grid) == 1:
+            vals = [r.val_acc for r in runs[m.name]]
+            selection.append({"dataset": dataset, "model": model, "method": m.name,
+                              **m.grid[0], "val_acc_mean": float(np.mean(vals)),
+                              "val_acc_per_seed": vals, "single_point": True})
     # 3. interleaved timing, both settings
-    ds = sel_data[0]
-    timing = time_methods(methods, chosen, sel_tensors[0], ds, model, cfg, bprime=bprime,
+    ds = load_dataset(dataset, seed=1000, label_noise=cfg.label_noise)
+    timing = time_methods(methods, chosen, tensor_data(ds), ds, model, cfg, bprime=bprime,
                           settings=cfg.timing_settings, tick=tick)
     results = []
     sgd_acc = [r.test_acc for r in runs["sgd"]] if "sgd" in runs else None
@@ -327,6 +408,12 @@ def crossover(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod],
               model: str = "mlp", tick: Callable[[], None] | None = None) -> dict[str, Any]:
     """Time per step relative to SGD against the model width (idle-device setting, interleaved
     rounds); the methods' first grid points are used (time does not depend on lr or ρ)."""
+    with _Threads(1):
+        return _crossover(cfg, methods, model, tick)
+
+
+def _crossover(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod], model: str,
+               tick: Callable[[], None] | None) -> dict[str, Any]:
     from asam_theory.data import load_dataset
 
     ds = load_dataset(cfg.crossover_dataset, seed=2000, label_noise=cfg.label_noise)
@@ -361,7 +448,7 @@ def run_leaderboard(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod]
     ``figures`` list (see :data:`SCHEMA`)."""
     cfg.validate()
     methods = list(default_methods() if methods is None else methods)
-    per_cell = (sum(len(m.grid) * cfg.selection_seeds for m in methods)
+    per_cell = (sum(len(m.grid) * cfg.selection_seeds for m in methods if len(m.grid) > 1)
                 + cfg.seeds * len(methods)
                 + cfg.timing_rounds * len(cfg.timing_settings) * len(methods))
     n_runs = len(cfg.datasets) * len(cfg.models) * per_cell

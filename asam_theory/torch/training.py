@@ -17,6 +17,7 @@ final weights before evaluation (:func:`recalibrate_bn`), for every method alike
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ from asam_theory.torch.sam import SAM
 from asam_theory.torch.sampa import SAMPa
 
 METHODS = ("sgd", "sam", "asyncsam", "asyncsam-det", "sampa", "asyncsam-la")
+#: step contracts of other optimizers (see :func:`run_method`)
+PROTOCOLS = ("closure", "per_sample")
 MODELS = ("mlp", "cnn")
 
 
@@ -80,8 +83,6 @@ class GradCounter:
     thread-safe, since AsyncSAM's and SAMPa's workers call it from their own threads."""
 
     def __init__(self, fn: Any) -> None:
-        import threading
-
         self.fn = fn
         self.calls = 0
         self.examples = 0
@@ -252,6 +253,9 @@ def run_method(
     record_every: int = 0,
     warmup: int = 0,
     ascent_num_threads: int | None = None,
+    optimizer: Any = None,
+    optimizer_kwargs: dict[str, Any] | None = None,
+    protocol: str = "closure",
 ) -> RunResult:
     """Train ``model_kind`` on ``data`` with ``method`` and evaluate it.
 
@@ -266,9 +270,18 @@ def run_method(
     seconds so far (evaluations excluded), the gradient evaluations so far and the test (and
     validation) accuracy into ``curve``. Gradient evaluations are counted by wrapping the loss
     (:class:`GradCounter`); AsyncSAM's fidelity probes are not counted.
+
+    Any other SAM-family optimizer joins with ``optimizer`` (its class; ``method`` is then a
+    label), ``optimizer_kwargs`` (its own hyper-parameters) and ``protocol``: ``"closure"``
+    (davda54/sam contract: the caller's backward at w, then ``step(closure)``) or
+    ``"per_sample"`` (``step(inputs=x, targets=y)`` with ``criterion=cross_entropy``; then the
+    optimizer runs its own passes and the gradient count is its ``counts["grads"]`` in
+    full-batch equivalents, when it keeps one).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in METHODS and optimizer is None:
+        raise ValueError(f"method must be one of {METHODS} (or give optimizer=), got {method!r}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     dev = check_device("device", device)
     d = data.to(dev, dtype)
     if model is None:
@@ -307,11 +320,25 @@ def run_method(
                                  **common)
         else:
             opt = AsyncSAM(model.parameters(), base, ascent_batch_size=bprime, **common)
-    else:
+    elif method == "sampa":
         opt = SAMPa(
             model.parameters(), base, model, loss_fn, rho=rho, lam=lam,
             worker_device=ascent_device, worker_num_threads=ascent_num_threads, **kw,
         )
+    else:  # a SAM-family optimizer class with the davda54/sam or per-sample contract
+        import inspect
+
+        extra = dict(optimizer_kwargs or {})
+        accepts = inspect.signature(optimizer).parameters
+        if protocol == "per_sample" or "criterion" in accepts:
+            extra["criterion"] = F.cross_entropy
+        if "model" in accepts:  # BatchNorm bypass, own passes
+            extra["model"] = model
+        if "rho" in accepts:  # (RWP, e.g., perturbs with its own scale instead)
+            extra["rho"] = rho
+        opt = optimizer(model.parameters(), base, **extra, **kw)
+        # SSAM-like steps refresh a mask from data: they get the step's batch
+        with_mask = "mask_inputs" in inspect.signature(opt.step).parameters
     if method.startswith("asyncsam"):
         bprime = opt.ascent_batch_size
     loss_fn.calls = loss_fn.examples = 0  # the b′ tuner's trial gradients are not the method's
@@ -356,6 +383,20 @@ def run_method(
                 opt.second_step(zero_grad=True)
             elif method == "sampa":
                 loss = opt.step(batch)
+            elif method not in METHODS and protocol == "per_sample":
+                loss = opt.step(inputs=batch[0], targets=batch[1])
+            elif method not in METHODS:  # closure contract: first gradient by the caller
+                opt.zero_grad()
+                loss = loss_fn(model, batch)
+                loss.backward()
+
+                def closure(batch: Any = batch) -> torch.Tensor:
+                    out = loss_fn(model, batch)
+                    out.backward()
+                    return out
+
+                mask = {"mask_inputs": batch[0], "mask_targets": batch[1]} if with_mask else {}
+                opt.step(closure, **mask)  # the loss recorded is the one at w, as for SAM
             else:
                 def closure(batch: Any = batch) -> torch.Tensor:
                     opt.zero_grad()
@@ -381,6 +422,9 @@ def run_method(
     recalibrate_bn(model, d.x_train)
     clean = ~d.noisy
     n_probe = len(fidelity)
+    if protocol == "per_sample" and method not in METHODS and hasattr(opt, "counts"):
+        loss_fn.calls = int(round(float(opt.counts["grads"])))
+        loss_fn.examples = int(round(float(opt.counts["grads"]) * batch_size))
     return RunResult(
         method=method, model=model_kind, seed=seed, steps=steps,
         test_acc=accuracy(model, d.x_test, d.y_test),

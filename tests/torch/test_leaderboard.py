@@ -12,6 +12,7 @@ import torch
 from asam_theory.cli import main
 from asam_theory.data import load_dataset
 from asam_theory.report.leaderboard import RESULT_KEYS
+from asam_theory.torch.leaderboard import catalogue_methods
 from asam_theory.torch.models import MODEL_KINDS, make_model
 from asam_theory.torch.training import run_method, tensor_data
 
@@ -51,13 +52,17 @@ def test_gradient_evaluations_are_counted(method: str, per_step: int) -> None:
 def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
     out = tmp_path / "lb"
     # the quick setting with fewer steps per run (the schema does not depend on them)
-    rc = main(["train", "--quick", "--steps", "40", "--widths", "32,64", "--no-progress",
-               "--out", str(out)])
+    # the built-in four and one catalogue method of each step contract (all of them: the
+    # command's default; here fewer, to keep the suite's time)
+    methods = {"sgd", "sam", "asyncsam", "sampa"}
+    for protocol in ("closure", "per_sample"):
+        methods |= {next(m.name for m in catalogue_methods() if m.protocol == protocol)}
+    rc = main(["train", "--quick", "--steps", "30", "--widths", "32,64", "--no-progress",
+               "--methods", ",".join(sorted(methods)), "--out", str(out)])
     assert rc == 0
     payload = json.loads((out / "results.json").read_text())
     results = payload["results"]
     cells = {(r["method"], r["dataset"], r["model"]) for r in results}
-    methods = {"sgd", "sam", "asyncsam", "sampa"}
     assert cells == {(m, d, "mlp") for m in methods for d in ("mnist1d", "digits")}
     for r in results:
         assert set(RESULT_KEYS) <= set(r)
@@ -71,11 +76,12 @@ def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
                                  for g in r["grid"])
         best = max(r["grid"], key=lambda g: g["val_acc_mean"])
         assert r["hyperparameters"]["lr"] == best["lr"]
+        assert r["hyperparameters"].get("rho") == best.get("rho")
         expected = {"sgd": 1.0, "sam": 2.0}.get(r["method"])
         if expected is not None:
             assert r["grad_evals_per_step"] == expected
         if r["method"] == "asyncsam":
-            assert sum(r["staleness_histogram"].values()) == 2 * 40
+            assert sum(r["staleness_histogram"].values()) == 2 * 30
             assert set(r["staleness_histogram"]) <= {"0", "1"}
             assert -1.0 <= r["fidelity"]["mean"] <= 1.0 + 1e-9
             assert 1 <= r["hyperparameters"]["ascent_batch_size"] <= 64
@@ -89,3 +95,46 @@ def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
     assert html.count("src='data:image/png;base64,") == len(payload["figures"])
     assert "src='http" not in html and "validation" in html
     assert not [t for t in threading.enumerate() if t.name == "asam-ascent"]
+
+
+def test_an_optimizer_class_joins_by_one_entry() -> None:
+    """A method run_method does not know joins through its class and the closure contract:
+    SAM named by its dotted path gives SAM's run exactly (MLP without BatchNorm, same seeds)."""
+    from asam_theory.torch.leaderboard import LeaderboardMethod
+
+    entry = LeaderboardMethod("sam-by-class", "SAM (class)", ({"lr": 0.1, "rho": 0.05},),
+                              optimizer="asam_theory.torch.sam.SAM")
+    ds = load_dataset("digits", seed=0, label_noise=0.2)
+    runs = []
+    for name, extra in (("sam", {}), ("sam-by-class", entry.run_kwargs())):
+        net = make_model("mlp", ds.input_shape, width=16, seed=0)
+        runs.append(run_method(name, tensor_data(ds), model=net, steps=5, batch_size=16,
+                               lr=0.1, rho=0.05, **extra))
+    assert runs[1].grad_evals == runs[0].grad_evals == 10
+    assert runs[1].losses == runs[0].losses and runs[1].test_acc == runs[0].test_acc
+    with pytest.raises(ValueError, match="method"):
+        run_method("looksam", tensor_data(ds), steps=1)
+
+
+def test_catalogue_entries_become_leaderboard_methods(monkeypatch) -> None:
+    """Each catalogue method with a torch face that is not built in joins the board with the
+    catalogue defaults its class accepts; no catalogue module, no extra methods."""
+    import sys
+    import types
+
+    from asam_theory.torch.leaderboard import catalogue_methods
+
+    entry = types.SimpleNamespace(name="sam2", rule=types.SimpleNamespace(label="SAM 2"),
+                                  torch_optimizer="asam_theory.torch.sam.SAM",
+                                  defaults={"adaptive": True, "not_a_kwarg": 3},
+                                  torch_class=lambda: __import__(
+                                      "asam_theory.torch.sam", fromlist=["SAM"]).SAM)
+    builtin = types.SimpleNamespace(name="sgd", torch_optimizer="torch.optim.SGD")
+    fake = types.ModuleType("asam_theory.methods.catalog")
+    fake.METHODS = (builtin, entry)
+    monkeypatch.setitem(sys.modules, "asam_theory.methods.catalog", fake)
+    (m,) = catalogue_methods(lrs=(0.1,), rhos=(0.05,))
+    assert (m.name, m.label, m.protocol) == ("sam2", "SAM 2", "closure")
+    assert m.fixed == {"adaptive": True} and m.grid == ({"lr": 0.1, "rho": 0.05},)
+    monkeypatch.setitem(sys.modules, "asam_theory.methods.catalog", None)
+    assert catalogue_methods() == []
