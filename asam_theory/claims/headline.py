@@ -30,6 +30,7 @@ import numpy as np
 
 from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
 from asam_theory.stats import one_sided_lower
+from asam_theory.torch.bench import LOAD_SLACK
 
 #: non-inferiority margin of AsyncSAM's test accuracy against SAM's (1 percentage point): the
 #: binomial standard error of one accuracy near 0.9 on the 540 digits test images is 1.3 pp, and
@@ -120,6 +121,12 @@ def _headline(settings: Settings) -> Outcome:
     if not pre:
         return Outcome.inconclusive("precondition not met (SAM does not beat SGD by a one-sided "
                                     "95 % bound), so AsyncSAM has no SAM benefit to keep: "
+                                    + summary, **fields)
+    busy = load is not None and load > (os.cpu_count() or 1) - 2 + LOAD_SLACK
+    if ok_nonin and not ok_time and busy:
+        # the accuracy part holds; a step-time ratio measured on a busy machine decides nothing
+        return Outcome.inconclusive("the machine was busy while timing (load average above the "
+                                    "bench's threshold), so (iii) is not a valid comparison: "
                                     + summary, **fields)
     return Outcome.judged(ok_nonin and ok_time, summary, **fields)
 
