@@ -130,11 +130,11 @@ def catalogue_methods(lrs: Sequence[float] = (0.05, 0.1),
         cls = m.torch_class()
         params = inspect.signature(cls).parameters
         fixed = {k: v for k, v in dict(m.defaults).items() if k in params}
-        # a constructor that needs data-set facts the loop does not pass (AUSAM's n_samples,
-        # epoch_length) is left out rather than guessed
+        # run_method passes the model, the criterion and the training set's facts (AUSAM's
+        # n_samples, epoch_length); a constructor that needs anything else is left out
         needs = [k for k, p in params.items() if p.default is inspect.Parameter.empty
                  and p.kind is inspect.Parameter.KEYWORD_ONLY and k not in fixed
-                 and k not in ("model", "criterion")]
+                 and k not in ("model", "criterion", "n_samples", "epoch_length")]
         if needs:
             continue
         step = inspect.signature(cls.step).parameters

@@ -163,15 +163,19 @@ def classification_loss(model: Any, batch: tuple[torch.Tensor, torch.Tensor]) ->
 
 
 class IndexSampler:
-    """Batches drawn uniformly with replacement from ``(x, y)`` by a seeded generator."""
+    """Batches drawn uniformly with replacement from ``(x, y)`` by a seeded generator;
+    ``last_indices`` holds the positions of the last batch drawn (for optimizers that keep a
+    per-sample table, e.g. AUSAM)."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> None:
         self.x, self.y = x, y
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.last_indices: torch.Tensor | None = None
 
     def __call__(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(0, len(self.y), (batch_size,), generator=self.gen)
         idx = idx.to(self.x.device)
+        self.last_indices = idx
         return self.x[idx], self.y[idx]
 
 
@@ -336,9 +340,14 @@ def run_method(
             extra["model"] = model
         if "rho" in accepts:  # (RWP, e.g., perturbs with its own scale instead)
             extra["rho"] = rho
+        if "n_samples" in accepts:  # a per-sample table over the training set (AUSAM)
+            extra.setdefault("n_samples", len(d.y_train))
+        if "epoch_length" in accepts:
+            extra.setdefault("epoch_length", max(1, -(-len(d.y_train) // batch_size)))
         opt = optimizer(model.parameters(), base, **extra, **kw)
         # SSAM-like steps refresh a mask from data: they get the step's batch
         with_mask = "mask_inputs" in inspect.signature(opt.step).parameters
+        with_indices = "indices" in inspect.signature(opt.step).parameters
     if method.startswith("asyncsam"):
         bprime = opt.ascent_batch_size
     loss_fn.calls = loss_fn.examples = 0  # the b′ tuner's trial gradients are not the method's
@@ -384,7 +393,8 @@ def run_method(
             elif method == "sampa":
                 loss = opt.step(batch)
             elif method not in METHODS and protocol == "per_sample":
-                loss = opt.step(inputs=batch[0], targets=batch[1])
+                where = {"indices": sampler.last_indices} if with_indices else {}
+                loss = opt.step(inputs=batch[0], targets=batch[1], **where)
             elif method not in METHODS:  # closure contract: first gradient by the caller
                 opt.zero_grad()
                 loss = loss_fn(model, batch)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,3 +139,20 @@ def test_catalogue_entries_become_leaderboard_methods(monkeypatch) -> None:
     assert m.fixed == {"adaptive": True} and m.grid == ({"lr": 0.1, "rho": 0.05},)
     monkeypatch.setitem(sys.modules, "asam_theory.methods.catalog", None)
     assert catalogue_methods() == []
+
+
+def test_every_catalogued_method_with_a_torch_face_joins_the_board() -> None:
+    """All eight peers join; AUSAM gets the training set's size and epoch length and, at each
+    step, the positions of the batch it draws (its per-sample table is indexed by them)."""
+    from asam_theory.methods.catalog import METHODS
+    from asam_theory.torch.leaderboard import BUILT_IN
+
+    names = {m.name for m in catalogue_methods()}
+    assert names == {m.name for m in METHODS
+                     if m.torch_optimizer is not None and m.name not in BUILT_IN}
+    (ausam,) = [m for m in catalogue_methods(lrs=(0.1,), rhos=(0.05,)) if m.name == "ausam"]
+    ds = load_dataset("digits", seed=0, label_noise=0.2)
+    net = make_model("mlp", ds.input_shape, width=16, seed=0)
+    run = run_method("ausam", tensor_data(ds), model=net, steps=4, batch_size=16, lr=0.1,
+                     rho=0.05, **ausam.run_kwargs())
+    assert len(run.losses) == 4 and all(np.isfinite(run.losses))
