@@ -82,7 +82,8 @@ def _run(args) -> dict:
     rule = AsyncSAM(lr=0.5, rho=0.05, tau=2)
     x0 = np.ones(args.dim)
     x = np.random.default_rng(0).standard_normal((args.seeds, args.dim))
-    n_products = rule.cost.grads_per_step * args.steps
+    # full-batch-equivalent gradients per step (a float since b′ may differ from b)
+    n_products = int(round(rule.cost.grads_per_step * args.steps))
     engine_cost(problem, rule, x0, 50, args.seeds, args.noise)  # warm-up
     raw_cost(problem.hessian, x, 50)
     ratios, cpu_ratios, eng, raw = [], [], [], []
