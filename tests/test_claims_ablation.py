@@ -32,9 +32,10 @@ def _acc(sgd, sam, la, asy=0.90, ind=0.90, noise=0.002):
 @pytest.mark.parametrize("acc,status", [
     (_acc(0.90, 0.89, 0.89), "inconclusive"),   # SAM does not beat SGD
     (_acc(0.85, 0.92, 0.92), "holds"),          # SAM helps, look-ahead keeps it
-    (_acc(0.85, 0.92, 0.87), "fails"),          # SAM helps, look-ahead below AsyncSAM
-    (_acc(0.85, 0.95, 0.875, asy=0.86), "fails"),  # beats AsyncSAM, keeps only 25 % of the gain
-    (_acc(0.85, 0.95, 0.91, asy=0.86), "holds"),   # beats AsyncSAM, keeps 60 %, 4 pp below SAM
+    (_acc(0.85, 0.92, 0.85), "fails"),          # SAM helps, look-ahead no better than SGD
+    (_acc(0.85, 0.95, 0.875, asy=0.86), "fails"),  # beats SGD, keeps only 25 % of the gain
+    (_acc(0.85, 0.95, 0.91, asy=0.86), "holds"),   # keeps 60 %, 4 pp below SAM
+    (_acc(0.85, 0.92, 0.92, asy=0.92), "holds"),   # AsyncSAM itself close to SAM: still holds
 ])
 def test_remedy_outcomes(monkeypatch, acc, status):
     monkeypatch.setattr(ab, "run_ablation", _fake(acc))
