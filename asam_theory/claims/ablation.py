@@ -37,8 +37,10 @@ from asam_theory.stats import one_sided_lower
 from asam_theory.torch.ablation import (
     ASYNCSAM,
     BPRIME_SWEEP,
+    CORE,
+    INDEPENDENT,
+    LOOKAHEAD,
     SAM,
-    SGD,
     STANDARD,
     TAU_SWEEP,
     Recipe,
@@ -54,15 +56,13 @@ MARGIN = 0.01
 KEPT_SHARE = 0.5
 #: the cosine advantage of a same-batch over an independent-batch ascent that must be shown
 COSINE_MARGIN = 0.1
-LOOKAHEAD = Variant("lookahead_tau1", tau=1, ascent="same")
-INDEPENDENT = Variant("independent_tau0", tau=0, ascent="independent")
 
 
 def _setting(settings: Settings) -> tuple[Recipe, list[Variant], list[int], int]:
     recipe = settings.pick(Recipe(model="mlp", steps=40),
                            Recipe(model="cnn", steps=300),
                            Recipe(model="cnn", steps=600))
-    core = [SGD, SAM, ASYNCSAM, LOOKAHEAD, INDEPENDENT]
+    core = list(CORE)
     variants = settings.pick(core, core, list(STANDARD) + list(TAU_SWEEP) + list(BPRIME_SWEEP))
     seeds = list(range(settings.seed, settings.seed + settings.pick(2, 4, 10)))
     return recipe, variants, seeds, settings.pick(10, 10, 20)
@@ -157,7 +157,7 @@ def penalty_check(settings: Settings) -> Outcome:
     a stationary point; and the same two norms at the end of a SAM run on the real data."""
     from asam_theory.problems import CauchyRegression, FiniteSumQuadratic
     from asam_theory.theory.penalty import penalty_norms
-    from asam_theory.torch.ablation import penalty_gap, train_variant
+    from asam_theory.torch.ablation import load_data, penalty_gap, train_variant
 
     rng = np.random.default_rng(settings.seed + 5)
     rows: list[dict] = []
@@ -179,10 +179,8 @@ def penalty_check(settings: Settings) -> Outcome:
                                  "full": full, "noise": noise,
                                  "ratio": mb / full if full > 0 else None})
     recipe = _setting(settings)[0]
-    run = train_variant(SAM, recipe, settings.seed, return_model=True)
-    from asam_theory.torch.training import load_digits_data
-
-    data = load_digits_data(label_noise=recipe.label_noise, seed=settings.seed)
+    data = load_data(recipe, settings.seed)  # loaded once: the SAM run and its penalty norms
+    run = train_variant(SAM, recipe, settings.seed, data=data, return_model=True)
     real = penalty_gap(run["model"], data.x_train, data.y_train, recipe.batch_size,
                        seed=settings.seed)
     rows.append({"problem": f"digits {recipe.model} after SAM", "point": "trained",

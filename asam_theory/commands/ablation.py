@@ -51,20 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     """The ablation's arguments for the chosen mode, overridden by explicit options."""
     from asam_theory.torch.ablation import (
-        ASYNCSAM,
         BPRIME_SWEEP,
+        CORE,
         RHO_GRID,
-        SAM,
-        SGD,
         STANDARD,
         TAU_SWEEP,
         Recipe,
-        Variant,
     )
     from asam_theory.validation import check_int
 
-    core = [SGD, SAM, ASYNCSAM, Variant("lookahead_tau1", tau=1, ascent="same"),
-            Variant("independent_tau0", tau=0, ascent="independent")]
+    core = list(CORE)
     if args.quick:
         model, steps, seeds, variants, every, workers = "mlp", 40, 2, core, 5, 1
         extra = dict(batchnorm_off=False, rho_grid=())

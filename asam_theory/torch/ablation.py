@@ -93,12 +93,12 @@ class Variant:
 SGD = Variant("sgd", perturb=False)
 SAM = Variant("sam")
 ASYNCSAM = Variant("asyncsam", tau=1, ascent="independent")
-STANDARD: tuple[Variant, ...] = (
-    SGD, SAM, ASYNCSAM,
-    Variant("lookahead_tau1", tau=1, ascent="same"),
-    Variant("independent_tau0", tau=0, ascent="independent"),
-    Variant("previous_tau1", tau=1, ascent="previous"),
-)
+#: staleness alone (the look-ahead remedy) and batch independence alone
+LOOKAHEAD = Variant("lookahead_tau1", tau=1, ascent="same")
+INDEPENDENT = Variant("independent_tau0", tau=0, ascent="independent")
+#: the references and the two single factors of the SAM − AsyncSAM gap
+CORE: tuple[Variant, ...] = (SGD, SAM, ASYNCSAM, LOOKAHEAD, INDEPENDENT)
+STANDARD: tuple[Variant, ...] = (*CORE, Variant("previous_tau1", tau=1, ascent="previous"))
 #: staleness alone (look-ahead, same batch) and b′ alone (AsyncSAM's independent batch)
 TAU_SWEEP: tuple[Variant, ...] = tuple(Variant(f"lookahead_tau{t}", tau=t, ascent="same")
                                        for t in (2, 4))
