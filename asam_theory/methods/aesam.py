@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asam_theory.methods.base import Cost, State, StepInfo, row_norms
+from asam_theory.methods.base import Cost, SamOrSgdCost, State, StepInfo, row_norms
 from asam_theory.methods.rules import _Perturbed
 from asam_theory.validation import check_int, check_real
 
@@ -51,7 +51,7 @@ def _check_threshold(name: str, value: float) -> float:
 
 
 @dataclass(frozen=True)
-class AESAM(_Perturbed):
+class AESAM(SamOrSgdCost, _Perturbed):
     """AE-SAM with decay ``delta`` ∈ [0, 1), thresholds ``lambda1``/``lambda2`` (±inf allowed)
     and schedule length ``total_steps``."""
 
@@ -72,12 +72,6 @@ class AESAM(_Perturbed):
     @property
     def cost(self) -> Cost:
         return Cost(2, 2)
-
-    def realised_cost(self, state: State) -> Cost:
-        if state.t == 0:
-            return self.cost
-        p = float(np.mean(state.extra["n_sam"])) / state.t
-        return Cost(1 + p, 1 + p)
 
     def threshold_coefficient(self, t: int) -> float:
         r""":math:`c_t=\frac tT\lambda_1+(1-\frac tT)\lambda_2` (t/T capped at 1)."""

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asam_theory.methods.base import Cost, State, StepInfo, row_norms
+from asam_theory.methods.base import Cost, SamOrSgdCost, State, StepInfo, row_norms
 from asam_theory.methods.rules import _Perturbed
 from asam_theory.validation import check_int, check_real
 
@@ -82,7 +82,7 @@ def _push(hist: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ARSAM(_Perturbed):
+class ARSAM(SamOrSgdCost, _Perturbed):
     """The vSAM rule standing in for ARSAM (module docstring).  Defaults of the official
     ``train_vsam.py``: ρ 0.05, window 50 in 5 blocks, ``max_p`` 0.8, ``a1 = a2 = 0.13``,
     β 0.7, 6 reuse steps; ``warmup_steps`` ``None`` = 3 windows (the official code: 3 epochs;
@@ -130,12 +130,6 @@ class ARSAM(_Perturbed):
     def cost(self) -> Cost:
         """Upper bound (every step a SAM step); :meth:`realised_cost` is the run's."""
         return Cost(2, 2)
-
-    def realised_cost(self, state: State) -> Cost:
-        if state.t == 0:
-            return self.cost
-        p = float(np.mean(state.extra["n_sam"])) / state.t
-        return Cost(1 + p, 1 + p)
 
     def init(self, x0, problem, streams):
         state = super().init(x0, problem, streams)

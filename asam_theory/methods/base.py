@@ -314,3 +314,16 @@ def _delayed_companion(rule: UpdateRule, lam: np.ndarray, lr: float, delayed: np
     for i in range(1, tau + 1):
         A[:, i, i - 1] = 1.0
     return A
+
+
+class SamOrSgdCost:
+    """Mixin for rules that take a SAM step on some steps and an SGD step on the others and
+    count the SAM steps per seed in ``state.extra["n_sam"]`` (AE-SAM, ARSAM): the realised
+    cost is :math:`1+p` gradients and sequential depth per step, :math:`p` the mean fraction
+    of SAM steps so far (the declared :attr:`cost` before the first step)."""
+
+    def realised_cost(self, state: State) -> Cost:
+        if state.t == 0:
+            return self.cost
+        p = float(np.mean(state.extra["n_sam"])) / state.t
+        return Cost(1 + p, 1 + p)
