@@ -58,6 +58,20 @@ def _grid_axes(n: int, width: float = 4.2, height: float = 3.2):
     return fig, flat[:n]
 
 
+def _plot_curves(ax, results: list[dict], dataset: str, model: str, x_key: str,
+                 xlabel: str) -> None:
+    """Test accuracy along each method's learning curve of one (data set, model) cell, against
+    the curve's ``x_key`` (wall-clock seconds or counted gradient evaluations)."""
+    for i, r in enumerate(x for x in results if (x["dataset"], x["model"]) == (dataset, model)):
+        c = r.get("curve") or []
+        ax.plot([p[x_key] for p in c], [p["test_acc"] for p in c], "o-", ms=3,
+                color=_color(r["method"], i), label=r.get("label", r["method"]))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{dataset} / {model}")
+    ax.legend(fontsize=7)
+
+
 def make_figures(payload: dict[str, Any], fig_dir: Path) -> list[str]:
     """Draw every figure into ``fig_dir``; returns the file names."""
     import matplotlib
@@ -81,26 +95,13 @@ def make_figures(payload: dict[str, Any], fig_dir: Path) -> list[str]:
         dc = [c for c in cells if c[0] == d]
         fig, axes = _grid_axes(len(dc))
         for ax, (_, model) in zip(axes, dc, strict=True):
-            for i, r in enumerate(x for x in results if (x["dataset"], x["model"]) == (d, model)):
-                c = r.get("curve") or []
-                ax.plot([p["train_s"] for p in c], [p["test_acc"] for p in c], "o-", ms=3,
-                        color=_color(r["method"], i), label=r.get("label", r["method"]))
-            ax.set_xlabel("training wall-clock (s, mean over seeds)")
-            ax.set_ylabel("test accuracy")
-            ax.set_title(f"{d} / {model}")
-            ax.legend(fontsize=7)
+            _plot_curves(ax, results, d, model, "train_s",
+                         "training wall-clock (s, mean over seeds)")
         save(fig, f"accuracy_vs_time_{d}.png")
 
     fig, axes = _grid_axes(len(cells))
     for ax, (d, model) in zip(axes, cells, strict=True):
-        for i, r in enumerate(x for x in results if (x["dataset"], x["model"]) == (d, model)):
-            c = r.get("curve") or []
-            ax.plot([p["grad_evals"] for p in c], [p["test_acc"] for p in c], "o-", ms=3,
-                    color=_color(r["method"], i), label=r.get("label", r["method"]))
-        ax.set_xlabel("gradient evaluations (counted)")
-        ax.set_ylabel("test accuracy")
-        ax.set_title(f"{d} / {model}")
-        ax.legend(fontsize=7)
+        _plot_curves(ax, results, d, model, "grad_evals", "gradient evaluations (counted)")
     save(fig, "accuracy_vs_grad_evals.png")
 
     fig, axes = _grid_axes(len(cells))
