@@ -2,8 +2,9 @@
 
 Both sources have one interface, so the optimizer has no mode branches:
 
-* ``submit(version, params)`` — publish the current weights as ``version``; returns their copy on
-  the ascent device (read-only; the optimizer restores from it when both roles share a device);
+* ``submit(version, params)`` — publish the current weights as ``version``;
+* ``seal(version)`` — after this the caller may change the weights in place (its base-optimizer
+  update): the snapshot of ``version`` is taken;
 * ``acquire(step)`` — the :class:`~asam_theory.torch._worker.Result` step ``step`` uses (version
   v, unit direction u at w_v, and the ascent batch when fidelity probes need it);
 * ``state_dict(version)`` / ``load_state_dict(state, version)`` — what a resumed run needs;
@@ -27,6 +28,7 @@ import torch
 
 from asam_theory.torch._common import check_device, move_batch
 from asam_theory.torch._worker import (
+    NO_BATCH,
     AscentComputer,
     BatchSource,
     Job,
@@ -87,7 +89,9 @@ class WorkerOptions:
 class DirectionSource(Protocol):
     """The interface both direction sources implement (see the module docstring)."""
 
-    def submit(self, version: int, params: Sequence[torch.Tensor]) -> list[torch.Tensor]: ...
+    def submit(self, version: int, params: Sequence[torch.Tensor]) -> None: ...
+
+    def seal(self, version: int) -> None: ...
 
     def acquire(self, step: int) -> Result: ...
 
@@ -126,12 +130,13 @@ class SequentialDirections:
         self._device = computer.device
         self._history: dict[int, list[torch.Tensor]] = {}
 
-    def submit(self, version: int, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        snap = [p.detach().to(self._device, copy=True) for p in params]
-        self._history[version] = snap
+    def submit(self, version: int, params: Sequence[torch.Tensor]) -> None:
+        self._history[version] = [p.detach().to(self._device, copy=True) for p in params]
         for v in [v for v in self._history if v < version - self._tau]:
             del self._history[v]
-        return snap
+
+    def seal(self, version: int) -> None:
+        """Nothing to do: :meth:`submit` copied the weights."""
 
     def acquire(self, step: int) -> Result:
         s = max(step - self._tau, 0)
@@ -156,8 +161,12 @@ class SequentialDirections:
 class ThreadedDirections:
     """Threaded source: snapshots to a :class:`VersionedWorker`, directions from its window.
 
-    Snapshot buffers are recycled through the worker's pool; from CUDA to the CPU they are pinned
-    and copied ``non_blocking`` with an event the worker waits on.
+    Snapshot buffers are recycled through the worker's pool. When both roles run on the CPU the
+    snapshot is *deferred*: the job carries views of the live weights and the worker copies them
+    when it starts the job, so the main thread does not spend a pass over the weights on it
+    (:meth:`seal` covers a worker that has not started by the time the weights change). Otherwise
+    the main thread's stream copies them ``non_blocking`` (into pinned buffers from CUDA to the
+    CPU), with an event the worker waits on.
 
     State (see :meth:`state_dict`): the completed directions and the not yet computed snapshots
     that step t or later steps may still use, and the pipeline's origin.
@@ -179,7 +188,9 @@ class ThreadedDirections:
         self._tau = tau
         self._batch_size = batch_size
         self._descent_device = descent_device
-        self._same_device = self._device == descent_device
+        # deferred snapshots only on the CPU: on a GPU the main thread's copy is an async kernel
+        # launch already, and a worker-stream copy would race the main stream's pending update
+        self._defer = self._device == descent_device and self._device.type == "cpu"
         self._timeout = options.timeout
         self.worker = VersionedWorker(
             compute=computer.direction,
@@ -193,7 +204,7 @@ class ThreadedDirections:
             keep_batch=options.fidelity_every > 0,
         )
 
-    def _copy(self, params: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], Any]:
+    def _buffers(self, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         bufs = self.worker.take_buffers()
         if bufs is None:
             pin = self._descent_device.type == "cuda" and self._device.type == "cpu"
@@ -201,11 +212,17 @@ class ThreadedDirections:
                 torch.empty(p.shape, dtype=p.dtype, device=self._device, pin_memory=pin)
                 for p in params
             ]
-        if self._same_device:
-            torch._foreach_copy_(bufs, [p.detach() for p in params])
-        else:
-            for b, p in zip(bufs, params, strict=True):
-                b.copy_(p.detach(), non_blocking=True)
+        return bufs
+
+    def _job(self, version: int, params: Sequence[torch.Tensor], batch: Any) -> Job:
+        """The job for ``version``: a deferred snapshot on one device, an async copy across."""
+        bufs = self._buffers(params)
+        if self._defer:
+            # the worker copies the live weights when it starts the job (off the main thread);
+            # ``seal`` guarantees the copy precedes the base-optimizer update
+            return Job(version, bufs, None, batch, source=[p.detach() for p in params])
+        for b, p in zip(bufs, params, strict=True):
+            b.copy_(p.detach(), non_blocking=True)
         # the worker waits on this event before reading: the copy is enqueued on the current
         # stream of the descent device (or of the ascent device when copying from the CPU)
         event = None
@@ -215,19 +232,24 @@ class ThreadedDirections:
         elif self._device.type == "cuda":
             event = torch.cuda.Event()
             event.record(torch.cuda.current_stream(self._device))
-        return bufs, event
+        return Job(version, bufs, event, batch)
 
-    def submit(self, version: int, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        bufs, event = self._copy(params)
+    def submit(self, version: int, params: Sequence[torch.Tensor]) -> None:
         la = self._lookahead
         if la is None:
-            self.worker.submit(Job(version, bufs, event))
+            self.worker.submit(self._job(version, params, NO_BATCH))
         elif la.available(version + self._tau):
             # look-ahead: w_t goes with B_{t+tau}, the batch of the step that uses it
             batch = la.ascent_batch(version + self._tau, self._batch_size)
-            self.worker.submit(Job(version, bufs, event, batch=batch))
+            self.worker.submit(self._job(version, params, batch))
         # else: the batches have ended, no step will use this version
-        return bufs
+
+    def seal(self, version: int) -> None:
+        """Take the deferred snapshot of ``version`` now if the worker has not (see
+        :meth:`~asam_theory.torch._worker.VersionedWorker.seal`; the count of such copies is
+        ``worker.main_copies``)."""
+        if self._defer:
+            self.worker.seal(version, self._timeout)
 
     def acquire(self, step: int) -> Result:
         return self.worker.acquire(step, self._timeout)

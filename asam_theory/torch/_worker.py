@@ -168,6 +168,10 @@ class Job:
     tensors: list[torch.Tensor]
     event: Any = None  # torch.cuda.Event to wait on before reading ``tensors``
     batch: Any = NO_BATCH  # a fixed batch for this job (SAMPa); default: draw one
+    #: deferred snapshot: live weights to copy into ``tensors`` before computing (``None``: the
+    #: copy is done). Whoever copies first — the worker when it starts the job, or the main
+    #: thread in :meth:`VersionedWorker.seal` — clears it; see there.
+    source: list[torch.Tensor] | None = None
 
 
 @dataclass
@@ -231,6 +235,8 @@ class VersionedWorker:
         self._device = device
         self._num_threads = num_threads
         self._keep_batch = keep_batch
+        #: deferred snapshots the main thread copied itself (the worker had not started them)
+        self.main_copies = 0
         self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self.thread.start()
 
@@ -276,6 +282,40 @@ class VersionedWorker:
             self.raise_if_failed()
             self.shared.pending[job.version] = job
             self.shared.cond.notify_all()
+
+    def seal(self, version: int, timeout: float) -> bool:
+        """Make sure the deferred snapshot of ``version`` is taken; the caller may then change
+        the live weights (called by the main thread before its base-optimizer update).
+
+        A job published with ``source`` (live weights, same device) is copied by the worker when
+        it starts the job, off the main thread. If the worker has not started it, the main thread
+        copies it here itself; if the worker is copying it right now, this waits for the copy
+        (a few hundred microseconds), at most ``timeout`` seconds. A job the worker dropped, or a
+        dead worker, needs nothing. Returns whether the main thread took the copy (counted in
+        ``main_copies``).
+        """
+        sh = self.shared
+        deadline = time.monotonic() + timeout
+        with sh.cond:
+            job = sh.pending.get(version)
+            if job is not None:
+                if job.source is None:
+                    return False
+                torch._foreach_copy_(job.tensors, job.source)
+                job.source = None
+                self.main_copies += 1
+                return True
+            job = sh.current
+            while (job is not None and job.version == version and job.source is not None
+                   and sh.error is None):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"AsyncSAM: the worker did not finish copying the snapshot of version "
+                        f"{version} within timeout={timeout:g}s; it is {sh.phase}"
+                    )
+                sh.cond.wait(timeout=min(remaining, 0.5))
+            return False
 
     def set_next_step(self, step: int) -> None:
         # no notify: the worker sleeps only with nothing pending, which this cannot change
@@ -405,6 +445,12 @@ class VersionedWorker:
                     sh.busy, sh.current, gen = chosen, job, sh.generation
                 v = job.version
                 t0 = time.perf_counter()
+                if job.source is not None:  # deferred snapshot: the main thread waits in seal
+                    sh.phase = f"copying the weights of version {v} (deferred snapshot)"
+                    torch._foreach_copy_(job.tensors, job.source)
+                    with sh.cond:
+                        job.source = None
+                        sh.cond.notify_all()
                 if job.event is not None:
                     sh.phase = f"waiting for the snapshot copy of version {v} (CUDA event)"
                     job.event.synchronize()

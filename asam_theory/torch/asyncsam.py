@@ -21,11 +21,15 @@ worker or the deterministic emulation, both with ``submit``/``acquire``, so the 
 and state code is the same in both modes.
 
 Threaded mode (default). A daemon worker thread owns a private replica of the model on the
-ascent device (``WorkerOptions.device``). At the start of step t the main thread copies the
-weights w_t into a snapshot buffer on the ascent device (``non_blocking`` from CUDA into pinned
-memory, with a CUDA event the worker waits on) tagged with the version t = number of updates so
-far; when both roles share a device that snapshot is also the copy the perturbation is undone
-from, so a step copies the weights once. The worker computes u from the snapshot on a batch of
+ascent device (``WorkerOptions.device``). At the start of step t the main thread publishes the
+weights w_t as version t = number of updates so far: on the CPU the worker copies them itself
+when it starts the job (a *deferred* snapshot, off the main thread; the main thread takes the
+copy only if the worker has not started by the time of its update); from CUDA the main thread's
+stream copies them ``non_blocking`` into pinned memory, with a CUDA event the worker waits on.
+The descent pass runs at w_t + ρu held in a second buffer that the parameters point to for the
+closure (``p.data`` swapped, then swapped back), so w_t itself is never modified before the
+update and nothing has to be restored: the main thread's whole extra work per step is one pass
+w_t + ρu over the weights. The worker computes u from the snapshot on a batch of
 size b′ drawn from ``ascent_batches`` (the replica's parameters are re-bound to the snapshot, no
 second copy). For step t the main thread takes the freshest completed direction whose version v
 satisfies ``max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)`` and waits (up to ``timeout``
@@ -218,9 +222,8 @@ class AsyncSAM(torch.optim.Optimizer):
         self.tuning: Any = None
 
         self._version = 0
-        self._same_device = self.ascent_device == self.descent_device
         self._closed = False
-        self._old = [] if self._same_device else [torch.empty_like(p) for p in self._params]
+        self._perturbed = [torch.empty_like(p) for p in self._params]  # w_t + ρu (descent)
         self._last_result: Result | None = None
         self.staleness_history: list[int] = []
         self.wait_history: list[float] = []
@@ -307,13 +310,26 @@ class AsyncSAM(torch.optim.Optimizer):
         return self._version
 
     # ------------------------------------------------------------------ internals
-    def _publish(self) -> list[torch.Tensor]:
-        """Snapshot w_t as version t; return a copy of w_t usable for the restore."""
-        snap = self._directions.submit(self._version, self._params)
-        if self._same_device:
-            return snap  # read-only for the worker and for the restore
-        torch._foreach_copy_(self._old, [p.detach() for p in self._params])
-        return self._old
+    def _perturb(self, u: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Point the parameters at w_t + ρ u (one pass, into ``self._perturbed``); return w_t.
+
+        w_t's tensors are returned for :meth:`_unperturb`; they are not modified meanwhile, so the
+        worker may read them (deferred snapshot) while the descent pass runs.
+        """
+        k = 0
+        for group in self.param_groups:
+            rho = group["rho"]
+            for p in group["params"]:
+                torch.add(p.detach(), u[k], alpha=rho, out=self._perturbed[k])
+                k += 1
+        originals = [p.data for p in self._params]
+        for p, q in zip(self._params, self._perturbed, strict=True):
+            p.data = q
+        return originals
+
+    def _unperturb(self, originals: Sequence[torch.Tensor]) -> None:
+        for p, w in zip(self._params, originals, strict=True):
+            p.data = w
 
     def _fresh_direction(self, batch: Any) -> list[torch.Tensor]:
         """Direction at the current weights on ``batch`` (main thread, descent device)."""
@@ -360,9 +376,7 @@ class AsyncSAM(torch.optim.Optimizer):
 
     def _step(self, closure: Callable[[], Any]) -> Any:
         t = self._version
-        # version t is published at the start of step t: the snapshot doubles as the restore
-        # copy when both roles share a device (one copy of the weights per step)
-        saved = self._publish()
+        self._directions.submit(t, self._params)
         t0 = time.perf_counter()
         res = self._directions.acquire(t)
         self.wait_history.append(time.perf_counter() - t0)
@@ -379,18 +393,15 @@ class AsyncSAM(torch.optim.Optimizer):
             self.probe_seconds += time.perf_counter() - tp
 
         u = res.direction
-        if not self._same_device:
+        if self.ascent_device != self.descent_device:
             u = [d.to(p.device, non_blocking=True) for d, p in zip(u, self._params, strict=True)]
-        k = 0
-        for group in self.param_groups:
-            n = len(group["params"])
-            torch._foreach_add_(group["params"], u[k:k + n], alpha=group["rho"])
-            k += n
+        originals = self._perturb(u)
         try:
             with torch.enable_grad(), bn_frozen(self.model):
                 loss = closure()
         finally:
-            torch._foreach_copy_(self._params, saved)
+            self._unperturb(originals)
+        self._directions.seal(t)  # the snapshot of w_t is taken: the update may change it
         self.base_optimizer.step()
         self._version += 1
         self.staleness_history.append(t - res.version)
