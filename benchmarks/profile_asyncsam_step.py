@@ -10,9 +10,11 @@ Measured, interleaved over ``rounds`` rounds of ``steps`` steps (medians over ro
   (what AsyncSAM's worker does): the slowdown over ``sgd`` is interference between the two
   threads (shared caches and memory bandwidth, the GIL for their Python parts), not AsyncSAM code;
 * ``asyncsam``: one AsyncSAM step, split into its sections on the main thread by wrapping the
-  optimizer's own methods — publish (snapshot copy of w_t), acquire (waiting for the worker),
-  closure (forward/backward at w_t + ρu), base step, and the rest (perturbation add, restore
-  copy, bookkeeping); plus the worker's compute time per direction;
+  optimizer's own methods — publish (hand w_t to the worker, which copies it itself on the
+  CPU), acquire (waiting for the worker), perturb (w_t + ρu into the second buffer), closure
+  (forward/backward at w_t + ρu), seal (the snapshot copy, when the worker had not taken it),
+  base step, and the rest (bookkeeping); plus the worker's compute time per direction and the
+  number of snapshots the main thread had to copy;
 * ``bg_alone``: the background ascent alone (one direction on b′);
 * ``sgd+bgproc`` (``--process``): SGD beside the same ascent loop in a separate process — the
   hardware interference without the GIL.
@@ -167,8 +169,11 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
     bg = Background(m_bg, IndexSampler(data.x_train, data.y_train, 2), bprime)
 
     sec: dict[str, float] = defaultdict(float)
-    opt._publish = timed(sec, "publish", opt._publish)  # type: ignore[method-assign]
-    opt._directions.acquire = timed(sec, "acquire", opt._directions.acquire)  # type: ignore
+    src = opt._directions
+    src.submit = timed(sec, "publish", src.submit)  # type: ignore[method-assign]
+    src.acquire = timed(sec, "acquire", src.acquire)  # type: ignore[method-assign]
+    src.seal = timed(sec, "seal", src.seal)  # type: ignore[method-assign]
+    opt._perturb = timed(sec, "perturb", opt._perturb)  # type: ignore[method-assign]
     opt.base_optimizer.step = timed(sec, "base_step", opt.base_optimizer.step)  # type: ignore
 
     sgd_sec: dict[str, float] = defaultdict(float)
@@ -247,6 +252,7 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
                     for k, v in sec.items():
                         split[k].append(v / steps)
                 per[name].append((time.perf_counter() - t0) / steps)
+        main_copies = opt.main_thread_snapshots
         worker_ms = None
         res = opt._last_result
         if res is not None:
@@ -257,8 +263,9 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
         opt.close()
     med = {k: 1e3 * statistics.median(v) for k, v in per.items()}
     parts = {k: 1e3 * statistics.median(v) for k, v in split.items()}
-    known = sum(parts.get(k, 0.0) for k in ("publish", "acquire", "closure", "base_step"))
-    parts["rest (perturb, restore, bookkeeping)"] = parts.get("step", 0.0) - known
+    known = sum(parts.get(k, 0.0) for k in ("publish", "acquire", "perturb", "closure", "seal",
+                                           "base_step"))
+    parts["rest (bookkeeping)"] = parts.get("step", 0.0) - known
     sgd_parts = {n: {k: 1e3 * statistics.median(v) for k, v in d.items()}
                  for n, d in sgd_split.items()}
     out: dict[str, Any] = {
@@ -268,6 +275,7 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
         "asyncsam_sections_ms": parts,
         "sgd_sections_ms": sgd_parts,
         "worker_last_compute_ms": worker_ms,
+        "snapshots_copied_by_main_thread": main_copies,
         "ratios": {
             "asyncsam_over_sgd": med["asyncsam"] / med["sgd"],
             "sgd_with_background_over_sgd": med["sgd+bg"] / med["sgd"],

@@ -5,6 +5,7 @@ The logic and protocol live in :mod:`asam_theory.torch.bench` (wide-MLP workload
 measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_sgd``,
 ``device``, ``equal_resources`` (SGD and SAM on all ``2 * threads`` cores against AsyncSAM's
 ``threads + threads``; ``null`` with CUDA descent or ``--no-equal-resources``) and
+``bprime_sweep`` (AsyncSAM/SGD at each ``--sweep-bprime`` value, timed in the same rounds) and
 ``load_warning`` (``null``, or why the machine was too busy for a valid comparison — also
 printed to stderr; criteria in :func:`asam_theory.torch.bench.load_check`).
 """
@@ -32,7 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads per role")
     parser.add_argument("--tau", type=int, default=1)
     parser.add_argument("--max-staleness", type=int, default=None)
-    parser.add_argument("--margin", type=float, default=0.8, help="tuner margin in (0, 1]")
+    parser.add_argument("--margin", type=float, default=0.5,
+                        help="tuner: largest ascent/descent time ratio, in (0, 1]")
+    parser.add_argument("--no-contention", dest="contention", action="store_false",
+                        help="tuner: time the roles alone only, not also together")
+    parser.add_argument("--sweep-bprime", default="",
+                        help="comma-separated b′ values also timed as AsyncSAM in the same "
+                             "rounds, e.g. 64,128,256,384")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
     parser.add_argument("--no-equal-resources", dest="equal_resources", action="store_false",
                         help="skip the SGD/SAM timings on 2 x threads cores")
@@ -48,11 +55,17 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ValueError(f"--ascent-batch-size must be an integer or 'auto', got {bprime!r}"
                              ) from exc
+    try:
+        sweep = [int(b) for b in args.sweep_bprime.split(",") if b.strip()]
+    except ValueError as exc:
+        raise ValueError("--sweep-bprime must be comma-separated integers >= 1, got "
+                         f"{args.sweep_bprime!r}") from exc
     res = run_bench(
         hidden=args.hidden, batch_size=args.batch_size, rounds=args.rounds, steps=args.steps,
         warmup=args.warmup, device=args.device, ascent_device=args.ascent_device,
         threads=args.threads, tau=args.tau, max_staleness=args.max_staleness,
-        ascent_batch_size=bprime, margin=args.margin, equal_resources=args.equal_resources,
+        ascent_batch_size=bprime, margin=args.margin, contention=args.contention,
+        equal_resources=args.equal_resources, bprime_sweep=sweep,
     )
     if res["load_warning"]:
         print(f"warning: {res['load_warning']}", file=sys.stderr)
@@ -70,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
               f"asyncsam {ms['asyncsam']:.2f}")
         print(f"AsyncSAM/SGD {res['asyncsam_over_sgd']:.3f}   SAM/SGD {res['sam_over_sgd']:.3f}"
               f"   staleness {res['staleness_histogram']}")
+        print(f"control (a second SGD)/SGD {res['control']['sgd_control_over_sgd']:.3f}: how "
+              "far a median strays by chance in this run")
+        for bp, row in res["bprime_sweep"].items():
+            print(f"  b'={bp}: AsyncSAM/SGD {row['asyncsam_over_sgd']:.3f}   staleness "
+                  f"{row['staleness_histogram']}")
         eq = res["equal_resources"]
         if eq is not None:
             print(f"equal resources (SGD, SAM on {eq['threads']['sgd']} threads, AsyncSAM "

@@ -8,7 +8,8 @@ Both sources have one interface, so the optimizer has no mode branches:
 * ``acquire(step)`` — the :class:`~asam_theory.torch._worker.Result` step ``step`` uses (version
   v, unit direction u at w_v, and the ascent batch when fidelity probes need it);
 * ``state_dict(version)`` / ``load_state_dict(state, version)`` — what a resumed run needs;
-* ``close()``.
+* ``close()``;
+* ``main_copies`` — how many weight snapshots the calling (main) thread has copied.
 
 :class:`ThreadedDirections` hands snapshots to a :class:`~asam_theory.torch._worker.
 VersionedWorker` (the window rule is documented there); :class:`SequentialDirections` keeps the
@@ -101,6 +102,9 @@ class DirectionSource(Protocol):
 
     def close(self, join_timeout: float = 30.0) -> None: ...
 
+    @property
+    def main_copies(self) -> int: ...
+
 
 def _to(tensors: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
     return [t.to(device) for t in tensors]
@@ -129,8 +133,15 @@ class SequentialDirections:
         self._keep_batch = keep_batch
         self._device = computer.device
         self._history: dict[int, list[torch.Tensor]] = {}
+        self._copies = 0
+
+    @property
+    def main_copies(self) -> int:
+        """Every snapshot: this source copies them all in the calling thread."""
+        return self._copies
 
     def submit(self, version: int, params: Sequence[torch.Tensor]) -> None:
+        self._copies += 1
         self._history[version] = [p.detach().to(self._device, copy=True) for p in params]
         for v in [v for v in self._history if v < version - self._tau]:
             del self._history[v]
@@ -191,6 +202,7 @@ class ThreadedDirections:
         # deferred snapshots only on the CPU: on a GPU the main thread's copy is an async kernel
         # launch already, and a worker-stream copy would race the main stream's pending update
         self._defer = self._device == descent_device and self._device.type == "cpu"
+        self._copies = 0
         self._timeout = options.timeout
         self.worker = VersionedWorker(
             compute=computer.direction,
@@ -215,12 +227,13 @@ class ThreadedDirections:
         return bufs
 
     def _job(self, version: int, params: Sequence[torch.Tensor], batch: Any) -> Job:
-        """The job for ``version``: a deferred snapshot on one device, an async copy across."""
+        """The job for ``version``: a deferred snapshot on the CPU, else an async copy."""
         bufs = self._buffers(params)
         if self._defer:
             # the worker copies the live weights when it starts the job (off the main thread);
             # ``seal`` guarantees the copy precedes the base-optimizer update
             return Job(version, bufs, None, batch, source=[p.detach() for p in params])
+        self._copies += 1
         for b, p in zip(bufs, params, strict=True):
             b.copy_(p.detach(), non_blocking=True)
         # the worker waits on this event before reading: the copy is enqueued on the current
@@ -243,6 +256,12 @@ class ThreadedDirections:
             batch = la.ascent_batch(version + self._tau, self._batch_size)
             self.worker.submit(self._job(version, params, batch))
         # else: the batches have ended, no step will use this version
+
+    @property
+    def main_copies(self) -> int:
+        """Snapshots copied by the calling thread: on the CPU those the worker had not started
+        by the time of :meth:`seal`; across devices every one (an async copy on its stream)."""
+        return self.worker.main_copies if self._defer else self._copies
 
     def seal(self, version: int) -> None:
         """Take the deferred snapshot of ``version`` now if the worker has not (see

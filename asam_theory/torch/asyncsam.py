@@ -255,12 +255,14 @@ class AsyncSAM(torch.optim.Optimizer):
         model: nn.Module | None = None,
         worker: WorkerOptions | None = None,
         candidates: Sequence[int] | None = None,
-        margin: float = 0.8,
+        margin: float = 0.5,
+        contention: bool = True,
         **kwargs: Any,
     ) -> AsyncSAM:
         """AsyncSAM with b′ picked by measurement (:func:`~asam_theory.torch.tuning.
-        tune_ascent_batch`): the largest candidate whose ascent time on the ascent device fits
-        under ``margin`` times the descent time at b = ``descent_batch_size``.
+        tune_ascent_batch`): the largest candidate whose ascent on the ascent device takes at
+        most ``margin`` times the descent at b = ``descent_batch_size``, timed alone and (with
+        ``contention``) timed while both run at once.
 
         ``ascent_batches`` must be a callable ``(batch_size) -> batch`` (the tuner draws descent-
         and ascent-sized batches from it); the other arguments are those of the constructor. The
@@ -282,7 +284,8 @@ class AsyncSAM(torch.optim.Optimizer):
         tuning = tune_for_asyncsam(
             flat, ascent_loss, batches.draw, model, b,
             ascent_device=options.device, adaptive=bool(kwargs.get("adaptive", False)),
-            candidates=candidates, margin=margin,
+            candidates=candidates, margin=margin, contention=contention,
+            ascent_threads=options.num_threads,
         )
         opt = cls(
             groups, base_optimizer, ascent_loss=ascent_loss, ascent_batches=ascent_batches,
@@ -303,6 +306,12 @@ class AsyncSAM(torch.optim.Optimizer):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def main_thread_snapshots(self) -> int:
+        """Weight snapshots copied on the main thread so far (threaded on the CPU: only those the
+        worker had not taken itself by the time of the update; otherwise every one)."""
+        return self._directions.main_copies
 
     @property
     def version(self) -> int:

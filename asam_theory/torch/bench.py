@@ -7,12 +7,22 @@ base optimizer of every method. On CPU every role gets one intra-op thread
 one core while its worker computes the ascent on the other. With CUDA, descent runs on the GPU
 and the ascent on the CPU.
 
-Protocol: b′ is chosen by :func:`tune_ascent_batch` (via ``ascent_batch_size="auto"``); every
+Protocol: b′ is chosen by :func:`tune_ascent_batch` (``ascent_batch_size="auto"``: the largest
+candidate whose ascent takes at most ``margin`` times the descent, timed alone and timed while
+both run; its measurements are in ``tuning``); every
 method takes ``warmup`` untimed steps; then ``rounds`` rounds, each running ``steps`` steps of
 every method back to back (the order rotates from round to round so drifts in machine load hit
 all methods alike). Per round, time/step of each method and the ratios to SGD; reported: medians
 over rounds.  After AsyncSAM's steps the benchmark pauses (untimed, one AsyncSAM step long) so
 that the ascent its last step launched does not run into the next method's timing.
+
+Control: a second, identical SGD runs in every round; ``control.sgd_control_over_sgd`` (its
+median ratio to SGD, ideally 1) shows how far a median strays by chance in this run — read
+AsyncSAM/SGD against it.
+
+b′ sweep: ``bprime_sweep`` adds one AsyncSAM per listed b′ to the same rounds (each with its
+own model copy and worker) and reports ``bprime_sweep = {b′: {"asyncsam_over_sgd", ...}}`` —
+the price in step time of a larger ascent batch, measured in one run.
 
 Equal resources (CPU descent): the default ratios give SGD and SAM one core while AsyncSAM uses
 two (descent + ascent thread).  ``equal_resources`` also times SGD and SAM with ``2 * threads``
@@ -34,7 +44,7 @@ import os
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -46,6 +56,7 @@ from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
 from asam_theory.torch.tuning import tune_ascent_batch
+from asam_theory.validation import check_int
 
 
 def _mlp(hidden: int, seed: int, device: torch.device) -> nn.Module:
@@ -120,9 +131,11 @@ def run_bench(
     tau: int = 1,
     max_staleness: int | None = None,
     ascent_batch_size: int | str = "auto",
-    margin: float = 0.8,
+    margin: float = 0.5,
+    contention: bool = True,
     seed: int = 0,
     equal_resources: bool = True,
+    bprime_sweep: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Run the interleaved benchmark and return its measurements (see module docstring).
 
@@ -137,6 +150,7 @@ def run_bench(
         batch_size = 4096 if dev.type == "cuda" else 512
     if rounds < 1 or steps < 1 or warmup < 0:
         raise ValueError("rounds and steps must be >= 1, warmup >= 0")
+    sweep = [check_int("bprime_sweep entry", b, low=1) for b in bprime_sweep]
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -169,25 +183,41 @@ def run_bench(
 
             tuning = tune_ascent_batch(
                 descent_fn, ascent_fn, batch_size=batch_size, candidates=candidates,
-                margin=margin, descent_device=dev, ascent_device=adev,
+                margin=margin, descent_device=dev, ascent_device=adev, contention=contention,
+                ascent_threads=threads,
             )
             m_async.zero_grad(set_to_none=True)
             bprime = tuning.ascent_batch_size
         else:
             bprime = int(ascent_batch_size)
-        o_async = AsyncSAM(
-            m_async.parameters(), torch.optim.SGD, rho=0.05, tau=tau,
-            ascent_batch_size=bprime, ascent_loss=classification_loss,
-            ascent_batches=ascent_sampler, model=m_async,
-            worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness,
-                                 num_threads=threads),
-            **kw,
-        )
+        def make_async(model: nn.Module, bp: int, sampler_seed: int) -> AsyncSAM:
+            return AsyncSAM(
+                model.parameters(), torch.optim.SGD, rho=0.05, tau=tau,
+                ascent_batch_size=bp, ascent_loss=classification_loss,
+                ascent_batches=(ascent_sampler if sampler_seed == seed + 1 else
+                                IndexSampler(x_cpu, y_cpu, sampler_seed)),
+                model=model,
+                worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness,
+                                     num_threads=threads),
+                **kw,
+            )
 
-        def step_sgd() -> None:
-            o_sgd.zero_grad()
-            classification_loss(m_sgd, sampler(batch_size)).backward()
-            o_sgd.step()
+        o_async = make_async(m_async, bprime, seed + 1)
+        swept = {bp: _mlp(hidden, seed, dev) for bp in sweep}
+        o_swept = {bp: make_async(m, bp, seed + 2 + i)
+                   for i, (bp, m) in enumerate(swept.items())}
+
+        def sgd_stepper(model: nn.Module, opt: torch.optim.Optimizer) -> Callable[[], None]:
+            def step() -> None:
+                opt.zero_grad()
+                classification_loss(model, sampler(batch_size)).backward()
+                opt.step()
+
+            return step
+
+        step_sgd = sgd_stepper(m_sgd, o_sgd)
+        m_ctl = _mlp(hidden, seed, dev)  # the A/A control: a second, identical SGD
+        step_ctl = sgd_stepper(m_ctl, torch.optim.SGD(m_ctl.parameters(), **kw))
 
         def step_sam() -> None:
             batch = sampler(batch_size)
@@ -198,22 +228,31 @@ def run_bench(
                 classification_loss(m_sam, batch).backward()
             o_sam.second_step(zero_grad=True)
 
-        def step_async() -> None:
-            batch = sampler(batch_size)
+        def async_stepper(opt: AsyncSAM, model: nn.Module) -> Callable[[], None]:
+            def step_async() -> None:
+                batch = sampler(batch_size)
 
-            def closure() -> torch.Tensor:
-                o_async.zero_grad()
-                loss = classification_loss(m_async, batch)
-                loss.backward()
-                return loss
+                def closure() -> torch.Tensor:
+                    opt.zero_grad()
+                    loss = classification_loss(model, batch)
+                    loss.backward()
+                    return loss
 
-            o_async.step(closure)
+                opt.step(closure)
+
+            return step_async
 
         methods: dict[str, Callable[[], None]] = {
-            "sgd": step_sgd, "sam": step_sam, "asyncsam": step_async,
+            "sgd": step_sgd, "sam": step_sam, "asyncsam": async_stepper(o_async, m_async),
+            "sgd_control": step_ctl,
         }
         # intra-op threads per method (AsyncSAM: its main thread; the worker has its own)
-        nominal = {"sgd": threads, "sam": threads, "asyncsam": threads}
+        nominal = {"sgd": threads, "sam": threads, "asyncsam": threads, "sgd_control": threads}
+        asyncs = {"asyncsam": o_async}
+        for bp, opt in o_swept.items():
+            methods[f"asyncsam@{bp}"] = async_stepper(opt, swept[bp])
+            nominal[f"asyncsam@{bp}"] = threads
+            asyncs[f"asyncsam@{bp}"] = opt
         equal = equal_resources and dev.type == "cpu"
         if equal:
             methods.update({"sgd_all_cores": step_sgd, "sam_all_cores": step_sam})
@@ -224,7 +263,7 @@ def run_bench(
                 for _ in range(warmup):
                     fn()
                 _sync(dev)
-            n_warm = len(o_async.staleness_history)
+            n_warm = {n: len(o.staleness_history) for n, o in asyncs.items()}
             names = list(methods)
             per_round: dict[str, list[float]] = {n: [] for n in names}
             cpu_per_wall: dict[str, list[float]] = {n: [] for n in names}
@@ -242,16 +281,31 @@ def run_bench(
                     wall = time.perf_counter() - t0
                     per_round[n].append(wall / steps)
                     cpu_per_wall[n].append((time.process_time() - c0) / wall)
-                    if n == "asyncsam":  # let the ascent launched by the last step finish
+                    if n in asyncs:  # let the ascent launched by the last step finish
                         time.sleep(wall / steps)
             torch.set_num_threads(threads)
-            staleness = Counter(o_async.staleness_history[n_warm:])
-            waits = o_async.wait_history[n_warm:]
+            staleness = Counter(o_async.staleness_history[n_warm["asyncsam"]:])
+            waits = o_async.wait_history[n_warm["asyncsam"]:]
+            main_copies = o_async.main_thread_snapshots
+            sweep_block = {}
+            for bp in sweep:
+                n = f"asyncsam@{bp}"
+                r = [a / b for a, b in zip(per_round[n], per_round["sgd"], strict=True)]
+                sweep_block[str(bp)] = {
+                    "asyncsam_over_sgd": statistics.median(r),
+                    "ratio_quartiles": _quartiles(r),
+                    "step_ms_median": 1e3 * statistics.median(per_round[n]),
+                    "staleness_histogram": {str(k): v for k, v in sorted(Counter(
+                        asyncs[n].staleness_history[n_warm[n]:]).items())},
+                }
         finally:
-            o_async.close()
+            for o in asyncs.values():
+                o.close()
         ratio_async = [a / s for a, s in zip(per_round["asyncsam"], per_round["sgd"],
                                              strict=True)]
         ratio_sam = [a / s for a, s in zip(per_round["sam"], per_round["sgd"], strict=True)]
+        ratio_ctl = [a / s for a, s in zip(per_round["sgd_control"], per_round["sgd"],
+                                           strict=True)]
         cpw = {n: statistics.median(v) for n, v in cpu_per_wall.items()}
         core = ("sgd", "sam", "asyncsam")
         if equal:
@@ -296,8 +350,18 @@ def run_bench(
                 "asyncsam_over_sgd": _quartiles(ratio_async),
                 "sam_over_sgd": _quartiles(ratio_sam),
             },
+            # A/A control: a second, identical SGD timed in the same rounds; its ratio to SGD
+            # shows how far from 1 the medians stray by chance on this machine in this run
+            "control": {
+                "sgd_control_over_sgd": statistics.median(ratio_ctl),
+                "ratio_quartiles": _quartiles(ratio_ctl),
+                "ratios_per_round": ratio_ctl,
+            },
             "staleness_histogram": {str(k): staleness[k] for k in sorted(staleness)},
             "mean_wait_ms": 1e3 * statistics.fmean(waits) if waits else 0.0,
+            # snapshots the main thread copied itself because the worker had not started them
+            # (the worker normally takes the copy, off the main thread)
+            "snapshots_copied_by_main_thread": main_copies,
             # process CPU seconds per wall second while each method ran: ≈ 1 for SGD/SAM on one
             # core; AsyncSAM above 1 when its worker really ran on a second core (a value near 1
             # means other processes took that core and the ratio measures contention)
@@ -305,6 +369,7 @@ def run_bench(
             "loadavg_1min": {"start": load_start, "before": load_before, "after": _loadavg()},
             "tuning": tuning.to_dict() if tuning is not None else None,
             "equal_resources": equal_block,
+            "bprime_sweep": sweep_block,
             "load_check": {k: v for k, v in load.items() if k != "warning"},
             "load_warning": load["warning"],
         }

@@ -1,22 +1,43 @@
 """System-aware choice of the ascent batch size b′ (AsyncSAM, arXiv 2503.11147).
 
 AsyncSAM hides the ascent gradient behind the descent step only if the ascent device finishes
-its gradient on b′ samples before the descent device finishes its step on b samples. The rule:
+its gradient on b′ samples before the descent device finishes its step on b samples — while
+both run at once, since two roles that share hardware (caches, memory bandwidth, a PCIe link)
+slow each other down. The rule has two parts:
 
-    b′ = max { c ∈ candidates : median T_ascent(c) ≤ margin · median T_descent(b) },
+    F  = { c ∈ candidates : median T_ascent(c) ≤ margin · median T_descent(b) }        (alone)
+    b′ = max { c ∈ F : median_i  A_i(c) / D_i(c)  ≤  margin }                       (together)
 
-with medians over ``repeats`` timed calls after ``warmup`` untimed ones. ``margin < 1`` keeps
-headroom for what the measurement does not see (the snapshot copy, thread hand-off, the two
-devices sharing memory bandwidth); the default 0.8 leaves 20 %. If no candidate fits, the smallest
-candidate is returned with ``fits=False`` (AsyncSAM then waits for the worker, which the measured
-staleness histogram shows).
+T_ascent and T_descent are each role alone (medians over ``repeats`` timed calls after
+``warmup`` untimed ones). In the second part the ascent on c samples runs in a helper thread
+(on the ascent device, with ``ascent_threads`` intra-op threads) while the calling thread runs
+the descent — a *pair*, the pipelined step of AsyncSAM with τ ≥ 1 — and A_i, D_i are the two
+roles' times inside pair i. Their ratio is taken per pair, so the machine's drifts (other
+tenants, clock changes) cancel; the median over ``pair_repeats`` pairs is compared with the
+margin. The ratio grows with c, so the largest c ∈ F that passes is found by bisection over F
+(about log₂|F| + 1 measurements). ``contention=False`` skips the second part (b′ = max F).
+
+``margin`` < 1 leaves headroom for the step-to-step jitter of both roles (an ascent that is
+late makes the descent wait, since the main thread takes no direction older than
+``max_staleness``), the snapshot copy and the hand-off. The default 0.5 comes from
+``asam-theory bench`` on a shared 2-core CPU machine, where one role's step time varies by
+±15 % from step to step: with b′ at A/D ≈ 0.5 AsyncSAM/SGD was 1.00–1.05, at A/D ≈ 0.7–0.8
+(b′ 384–416 of b = 512) 1.07–1.24. Each measured pair is also kept as the ratio of the pair's
+wall time to a solo descent timed just before it (``pair_ratio``, for information: on such a
+machine it is too noisy to resolve a few per cent).
+
+If no candidate passes the first part, the smallest candidate is returned with ``fits=False``
+(AsyncSAM then waits for the worker, which the measured staleness histogram shows); if none of
+F passes the second, the smallest of F is returned with ``fits_together=False``.
 """
 
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,10 +60,17 @@ class AscentBatchTuning:
     descent_device: str = "cpu"
     ascent_device: str = "cpu"
     repeats: int = 5
+    #: the second part (None when not measured): per measured candidate the median A/D inside
+    #: a pair and the median pair time over a solo descent; whether b′ passed it
+    together_ratio: dict[int, float] = field(default_factory=dict)
+    pair_ratio: dict[int, float] = field(default_factory=dict)
+    fits_together: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ascent_time_s"] = {str(k): v for k, v in self.ascent_time_s.items()}
+        d["pair_ratio"] = {str(k): v for k, v in self.pair_ratio.items()}
+        d["together_ratio"] = {str(k): v for k, v in self.together_ratio.items()}
         return d
 
 
@@ -67,6 +95,98 @@ def _median_time(
     return statistics.median(times)
 
 
+@dataclass(frozen=True)
+class PairMeasurement:
+    """Medians over pairs: ascent/descent time inside a pair (``together``), pair time over the
+    solo descent timed just before it (``ratio``), and each role's time inside the pair."""
+
+    together: float
+    ratio: float
+    descent_s: float
+    ascent_s: float
+
+
+class PairTimer:
+    """Times the pipelined step T_pair(c) against a solo descent (see the module docstring).
+
+    One helper thread (intra-op threads set to ``ascent_threads``) runs the ascents; call
+    :meth:`ratio` for a candidate, :meth:`close` when done (also a context manager).
+    """
+
+    def __init__(
+        self, descent_fn: Callable[[], Any], ascent_fn: Callable[[int], Any],
+        descent_device: torch.device, ascent_device: torch.device,
+        ascent_threads: int | None = None, clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._descent, self._ascent = descent_fn, ascent_fn
+        self._ddev, self._adev = descent_device, ascent_device
+        self._clock = clock
+        threads = torch.get_num_threads() if ascent_threads is None else int(ascent_threads)
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="asam-tune",
+            initializer=torch.set_num_threads, initargs=(threads,),
+        )
+
+    def _ascend(self, c: int) -> float:
+        t0 = self._clock()
+        self._ascent(c)
+        _sync(self._adev)
+        return self._clock() - t0
+
+    def pair(self, c: int) -> tuple[float, float, float]:
+        """One descent with the ascent on ``c`` samples running beside it: wall seconds of the
+        pair, of the descent and of the ascent (each timed in its own thread)."""
+        t0 = self._clock()
+        fut = self._pool.submit(self._ascend, c)
+        self._descent()
+        _sync(self._ddev)
+        t_desc = self._clock() - t0
+        t_asc = fut.result()
+        return self._clock() - t0, t_desc, t_asc
+
+    def measure(self, c: int, repeats: int, warmup: int = 1) -> PairMeasurement:
+        """``repeats`` pairs, each right after a solo descent (medians in the result)."""
+        for _ in range(warmup):
+            self.pair(c)
+        together, ratios, descents, ascents = [], [], [], []
+        for _ in range(repeats):
+            t0 = self._clock()
+            self._descent()
+            _sync(self._ddev)
+            solo = self._clock() - t0
+            total, t_desc, t_asc = self.pair(c)
+            together.append(t_asc / t_desc)
+            ratios.append(total / solo)
+            descents.append(t_desc)
+            ascents.append(t_asc)
+        med = statistics.median
+        return PairMeasurement(med(together), med(ratios), med(descents), med(ascents))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> PairTimer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def largest_passing(
+    fitting: Sequence[int], passes: Callable[[int], bool]
+) -> int | None:
+    """Bisection for the largest c in ascending ``fitting`` with ``passes(c)`` (assumed to hold
+    up to some c and fail beyond); ``None`` if even the first fails."""
+    lo, hi = -1, len(fitting)  # fitting[lo] passes (or none does), fitting[hi] fails
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if passes(fitting[mid]):
+            lo = mid
+        else:
+            hi = mid
+    return fitting[lo] if lo >= 0 else None
+
+
 def default_candidates(batch_size: int) -> list[int]:
     """Candidate b′: the multiples b·k/16, k = 1..16 (deduplicated, ≥ 1)."""
     return sorted({max(1, (batch_size * k) // 16) for k in range(1, 17)})
@@ -77,12 +197,16 @@ def tune_ascent_batch(
     ascent_fn: Callable[[int], Any],
     batch_size: int,
     candidates: Sequence[int] | None = None,
-    margin: float = 0.8,
+    margin: float = 0.5,
     warmup: int = 2,
     repeats: int = 5,
     descent_device: str | torch.device = "cpu",
     ascent_device: str | torch.device = "cpu",
     clock: Callable[[], float] = time.perf_counter,
+    contention: bool = True,
+    pair_repeats: int = 7,
+    ascent_threads: int | None = None,
+    measure_pair: Callable[[int], PairMeasurement] | None = None,
 ) -> AscentBatchTuning:
     """Pick b′ by measurement (rule in the module docstring).
 
@@ -91,32 +215,57 @@ def tune_ascent_batch(
         ascent_fn: ``ascent_fn(b′)``: one ascent gradient (and normalisation) at b′.
         batch_size: b, recorded in the result.
         candidates: b′ values to try (default :func:`default_candidates`).
-        margin: fraction of the descent time the ascent may use, in (0, 1].
-        warmup, repeats: untimed and timed calls per measurement.
+        margin: fraction of the descent time the ascent may take, in (0, 1].
+        warmup, repeats: untimed and timed calls per solo measurement.
         clock: time source in seconds (``time.perf_counter``; replaceable for testing).
+        contention: also time the roles together (second part of the rule).
+        pair_repeats: pairs per candidate in the second part.
+        ascent_threads: intra-op threads of the helper thread that runs the ascents in the
+            second part (default: the caller's); use the AsyncSAM worker's setting.
+        measure_pair: ``measure_pair(c)`` → :class:`PairMeasurement` (default: a
+            :class:`PairTimer`; replaceable for testing).
     """
     if not 0.0 < float(margin) <= 1.0:
         raise ValueError(f"margin must be in (0, 1], got {margin!r}")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    if repeats < 1 or warmup < 0 or pair_repeats < 1:
+        raise ValueError(f"repeats and pair_repeats must be >= 1 and warmup >= 0, got "
+                         f"{repeats}, {pair_repeats}, {warmup}")
     cands = sorted(set(int(c) for c in (candidates or default_candidates(batch_size))))
     if not cands or cands[0] < 1:
         raise ValueError(f"candidates must be integers >= 1, got {candidates!r}")
     ddev, adev = torch.device(descent_device), torch.device(ascent_device)
     t_desc = _median_time(descent_fn, ddev, warmup, repeats, clock)
     times: dict[int, float] = {}
-    chosen = None
+    fitting: list[int] = []
     for c in cands:
         times[c] = _median_time(lambda c=c: ascent_fn(c), adev, warmup, repeats, clock)
         if times[c] <= margin * t_desc:
-            chosen = c
+            fitting.append(c)
         else:
             break  # ascent time grows with b′: larger candidates will not fit either
-    fits = chosen is not None
+    fits = bool(fitting)
+    chosen = fitting[-1] if fits else cands[0]
+    together: dict[int, float] = {}
+    pair: dict[int, float] = {}
+    fits_together: bool | None = None
+    if fits and contention:
+        def passes(c: int, measure: Callable[[int], PairMeasurement]) -> bool:
+            m = measure(c)
+            together[c], pair[c] = m.together, m.ratio
+            return m.together <= margin
+
+        if measure_pair is None:
+            with PairTimer(descent_fn, ascent_fn, ddev, adev, ascent_threads, clock) as timer:
+                best = largest_passing(
+                    fitting, lambda c: passes(c, lambda c: timer.measure(c, pair_repeats)))
+        else:
+            best = largest_passing(fitting, lambda c: passes(c, measure_pair))
+        fits_together = best is not None
+        chosen = best if best is not None else fitting[0]
     return AscentBatchTuning(
-        ascent_batch_size=chosen if fits else cands[0],
+        ascent_batch_size=chosen,
         batch_size=int(batch_size),
         fits=fits,
         margin=float(margin),
@@ -125,6 +274,9 @@ def tune_ascent_batch(
         descent_device=str(ddev),
         ascent_device=str(adev),
         repeats=int(repeats),
+        together_ratio=together,
+        pair_ratio=pair,
+        fits_together=fits_together,
     )
 
 
@@ -137,37 +289,49 @@ def tune_for_asyncsam(
     ascent_device: str | torch.device = "cpu",
     adaptive: bool = False,
     candidates: Sequence[int] | None = None,
-    margin: float = 0.8,
+    margin: float = 0.5,
+    contention: bool = True,
+    ascent_threads: int | None = None,
 ) -> AscentBatchTuning:
     """Measure AsyncSAM's two roles on the user's model and pick b′ (used by ``AsyncSAM.tuned``).
 
-    Descent: one forward+backward of ``ascent_loss`` at the current weights on ``draw(b)`` on the
-    parameters' device (BatchNorm statistics untouched). Ascent: the normalised direction at a copy
-    of the weights on ``draw(b′)`` on ``ascent_device``, with the same replica computation as
-    AsyncSAM's worker. Neither leaves gradients behind.
+    Descent: one forward+backward of ``ascent_loss`` at the current weights on a batch of b
+    samples on the parameters' device (BatchNorm statistics untouched). Ascent: the normalised
+    direction at a copy of the weights on b′ samples on ``ascent_device``, with the same replica
+    computation as AsyncSAM's worker (``ascent_threads`` intra-op threads when the two are timed
+    together). The batches are drawn once, in the calling thread (``draw`` need not be
+    thread-safe). Neither role leaves gradients behind.
     """
     params = list(params)
     adev = torch.device(ascent_device)
     ddev = params[0].device
     computer = AscentComputer(ascent_loss, adev, model, params, adaptive)
     target: Any = model if model is not None else params
+    descent_batch = move_batch(draw(batch_size), ddev)
 
     def descent_fn() -> None:
-        batch = move_batch(draw(batch_size), ddev)
         if model is not None:
             with bn_frozen(model), torch.enable_grad():
-                torch.autograd.grad(ascent_loss(target, batch), params, allow_unused=True)
+                torch.autograd.grad(ascent_loss(target, descent_batch), params,
+                                    allow_unused=True)
         else:
             leaves = [p.detach().requires_grad_(True) for p in params]
             with torch.enable_grad():
-                torch.autograd.grad(ascent_loss(leaves, batch), leaves, allow_unused=True)
+                torch.autograd.grad(ascent_loss(leaves, descent_batch), leaves,
+                                    allow_unused=True)
 
     weights = [p.detach().to(adev, copy=True) for p in params]
+    ascent_batches: dict[int, Any] = {}
+    lock = threading.Lock()
 
     def ascent_fn(bp: int) -> None:
-        computer.direction(weights, move_batch(draw(bp), adev))
+        with lock:  # drawn on the first (solo, calling-thread) call for each b′
+            if bp not in ascent_batches:
+                ascent_batches[bp] = move_batch(draw(bp), adev)
+        computer.direction(weights, ascent_batches[bp])
 
     return tune_ascent_batch(
         descent_fn, ascent_fn, batch_size=batch_size, candidates=candidates, margin=margin,
-        descent_device=ddev, ascent_device=adev,
+        descent_device=ddev, ascent_device=adev, contention=contention,
+        ascent_threads=ascent_threads,
     )

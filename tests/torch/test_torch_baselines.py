@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -167,20 +170,82 @@ def test_tuner_rule_with_fake_clock() -> None:
         clock.now += 1e-4 * bp  # 0.1 ms per sample
 
     res = tune_ascent_batch(descent, ascent, batch_size=512, candidates=[100, 200, 300, 390, 410],
-                            margin=0.8, clock=clock)
+                            margin=0.8, clock=clock, contention=False)
     # 0.8 · 50 ms = 40 ms: 390 samples (39 ms) fit, 410 (41 ms) do not
     assert res.ascent_batch_size == 390 and res.fits
     assert res.descent_time_s == pytest.approx(0.05)
     assert res.ascent_time_s[300] == pytest.approx(0.03)
     assert res.ascent_time_s[410] == pytest.approx(0.041)
     res3 = tune_ascent_batch(descent, ascent, batch_size=512, candidates=[100, 410, 420],
-                             clock=clock)
+                             clock=clock, contention=False)
     assert sorted(res3.ascent_time_s) == [100, 410]  # stops at the first candidate over budget
     res2 = tune_ascent_batch(descent, lambda bp: ascent(bp * 100), batch_size=512,
                              candidates=[100, 200], clock=clock)
-    assert not res2.fits and res2.ascent_batch_size == 100
+    assert not res2.fits and res2.ascent_batch_size == 100 and res2.together_ratio == {}
+    assert res2.fits_together is None
     with pytest.raises(ValueError, match="margin"):
         tune_ascent_batch(descent, ascent, batch_size=8, margin=1.5)
+    with pytest.raises(ValueError, match="pair_repeats"):
+        tune_ascent_batch(descent, ascent, batch_size=8, pair_repeats=0)
+
+
+@pytest.mark.parametrize("slow", [1.0, 1.3, 2.0, 20.0])
+def test_tuner_contention_rule(slow: float) -> None:
+    # contention model: together, the ascent runs ``slow`` times slower than alone; the rule must
+    # return the largest candidate fitting alone whose ascent/descent ratio together is within
+    # the margin, found by bisection (few measurements), or the smallest fitting one, flagged
+    from asam_theory.torch.tuning import PairMeasurement
+
+    clock = FakeClock()
+
+    def descent() -> None:
+        clock.now += 0.050
+
+    def ascent(bp: int) -> None:
+        clock.now += 1e-4 * bp
+
+    def measure(c: int) -> PairMeasurement:
+        a = slow * 1e-4 * c
+        return PairMeasurement(together=a / 0.050, ratio=max(1.0, a / 0.050), descent_s=0.050,
+                               ascent_s=a)
+
+    cands = list(range(25, 501, 25))
+    res = tune_ascent_batch(descent, ascent, batch_size=512, candidates=cands, margin=0.5,
+                            clock=clock, measure_pair=measure)
+    fitting = [c for c, t in sorted(res.ascent_time_s.items()) if t <= 0.5 * res.descent_time_s]
+    assert fitting[-1] in (225, 250)  # 250 · 0.1 ms = 25 ms sits on the boundary, up to rounding
+    together = [c for c in fitting if measure(c).together <= 0.5]
+    expected = together[-1] if together else fitting[0]
+    assert res.ascent_batch_size == expected
+    assert res.fits_together == bool(together) and res.fits
+    assert len(res.together_ratio) <= 5  # bisection over ≤ 10 fitting candidates
+    assert set(res.together_ratio) <= set(fitting)
+    assert res.to_dict()["together_ratio"] == {str(k): v for k, v in res.together_ratio.items()}
+
+
+def test_pair_timer_measures_a_real_pair() -> None:
+    # a real helper thread: the pipelined step of a sleep-bound descent and ascent is the longer
+    # of the two (they overlap), so the ratio against the descent alone is near 1 when the
+    # ascent is shorter and near ascent/descent when it is longer
+    from asam_theory.torch.tuning import PairTimer
+
+    def descent() -> None:
+        time.sleep(0.02)
+
+    def ascent(bp: int) -> None:
+        time.sleep(bp * 1e-3)
+
+    cpu = torch.device("cpu")
+    with PairTimer(descent, ascent, cpu, cpu, ascent_threads=1) as timer:
+        short = timer.measure(10, repeats=5)
+        long = timer.measure(60, repeats=5)
+    # overlapped: max(20, 10) / 20 = 1 and 60 / 20 = 3; run one after the other they would be
+    # 1.5 and 4 (sleeps need no CPU, so a busy machine does not blur the difference)
+    assert 0.95 < short.ratio < 1.3
+    assert 2.8 < long.ratio < 3.5
+    assert 0.4 < short.together < 0.65 and 2.7 < long.together < 3.3  # 10/20 and 60/20
+    assert 0.018 < long.descent_s < 0.03 and 0.058 < long.ascent_s < 0.075
+    assert not [t for t in threading.enumerate() if t.name.startswith("asam-tune")]
 
 
 def test_auto_ascent_batch_size() -> None:

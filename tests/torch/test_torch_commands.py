@@ -18,7 +18,7 @@ def test_train_bad_method_is_usage_error(tmp_path, capsys) -> None:
 def test_bench_json_tiny(capsys, tmp_path) -> None:
     path = tmp_path / "bench.json"
     rc = main(["bench", "--json", "--hidden", "32", "--batch-size", "64", "--rounds", "2",
-               "--steps", "2", "--warmup", "1", "--out", str(path)])
+               "--steps", "2", "--warmup", "1", "--out", str(path), "--sweep-bprime", "8,16"])
     assert rc == 0
     captured = capsys.readouterr()
     res = json.loads(captured.out)
@@ -34,7 +34,17 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     assert set(res["step_ms_median"]) == {"sgd", "sam", "asyncsam"}  # top-level keys unchanged
     check = res["load_check"]
     assert set(check["cpu_share"]) == {"sgd", "sam", "asyncsam", "sgd_all_cores",
-                                       "sam_all_cores"}
+                                       "sam_all_cores", "sgd_control", "asyncsam@8",
+                                       "asyncsam@16"}
+    # the A/A control and the b′ sweep are timed in the same rounds
+    assert len(res["control"]["ratios_per_round"]) == 2 and res["control"][
+        "sgd_control_over_sgd"] > 0
+    assert set(res["bprime_sweep"]) == {"8", "16"}
+    for row in res["bprime_sweep"].values():
+        assert row["asyncsam_over_sgd"] > 0 and sum(row["staleness_histogram"].values()) == 4
+    tuning = res["tuning"]  # the tuner timed the roles together (or nothing fitted alone)
+    assert tuning["fits_together"] is None if not tuning["fits"] else tuning["together_ratio"]
+    assert res["snapshots_copied_by_main_thread"] >= 0
     # the warning is printed exactly when the JSON says the machine was busy
     assert check["busy"] == (res["load_warning"] is not None)
     assert ("warning: machine busy" in captured.err) == check["busy"]
@@ -47,7 +57,7 @@ def test_bench_no_equal_resources(capsys) -> None:
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
     assert res["equal_resources"] is None
-    assert set(res["load_check"]["cpu_share"]) == {"sgd", "sam", "asyncsam"}
+    assert set(res["load_check"]["cpu_share"]) == {"sgd", "sam", "asyncsam", "sgd_control"}
 
 
 def test_load_check_thresholds() -> None:

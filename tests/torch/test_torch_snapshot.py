@@ -55,7 +55,7 @@ def run(steps: int, slow: dict[int, float], tau: int = 1, max_staleness: int = 3
             opt.step(closure)
             assert w.data_ptr() == ptr  # the parameter is back on its own storage
             traj.append(w.detach().clone())
-        main_copies = opt._directions.worker.main_copies
+        main_copies = opt.main_thread_snapshots
     for t, s in enumerate(opt.staleness_history):
         g = H @ traj[t - s]
         torch.testing.assert_close(inside[t] - traj[t], rho * g / (g.norm() + 1e-12),
