@@ -14,8 +14,11 @@ is reported beside them as ``engine_over_raw_cpu``.  ``--kernels numpy`` swaps t
 elementwise kernels (:mod:`asam_theory.methods._kernels`) for their numpy reference, for A/B
 runs.
 
+The engine runs the seeds in blocks sized for the L2 cache (``simulate``'s ``seed_block``;
+two blocks of 500 here); ``--seed-block 1000`` runs them as one block, for A/B runs.
+
 Run:  python benchmarks/engine_overhead.py [--repeats 5] [--seeds 1000] [--steps 2000]
-      [--threads N] [--noise] [--kernels auto|numpy] [--json]
+      [--threads N] [--noise] [--kernels auto|numpy] [--seed-block N] [--json]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 import numpy as np
 
 from asam_theory.engine import simulate
+from asam_theory.engine.simulate import block_rows
 from asam_theory.methods import AsyncSAM, _kernels
 from asam_theory.problems import Quadratic
 
@@ -42,12 +46,13 @@ def raw_cost(H: np.ndarray, x: np.ndarray, n_products: int) -> tuple[float, floa
     return time.perf_counter() - t0, time.thread_time() - c0
 
 
-def engine_cost(problem, rule, x0, steps, n_seeds, noise: bool) -> tuple[float, float]:
+def engine_cost(problem, rule, x0, steps, n_seeds, noise: bool,
+                seed_block: int | None = None) -> tuple[float, float]:
     """(wall, thread CPU) seconds of one :func:`simulate` run."""
     p = problem.with_noise(0.01) if noise else problem
     t0, c0 = time.perf_counter(), time.thread_time()
     simulate(p, rule, x0, steps, n_seeds, seed=0, record=("f",), every=steps,
-             check_stability=False)
+             check_stability=False, seed_block=seed_block)
     return time.perf_counter() - t0, time.thread_time() - c0
 
 
@@ -63,6 +68,9 @@ def main(argv=None) -> dict:
                     help="BLAS threads for both sides (default: the library's default)")
     ap.add_argument("--kernels", choices=("auto", "numpy"), default="auto",
                     help="elementwise kernels: the fastest available, or the numpy reference")
+    ap.add_argument("--seed-block", type=int, default=None,
+                    help="seeds per block of the engine (default: the engine's choice; "
+                         "--seed-block SEEDS runs one block)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.kernels == "numpy":
@@ -84,12 +92,13 @@ def _run(args) -> dict:
     x = np.random.default_rng(0).standard_normal((args.seeds, args.dim))
     # full-batch-equivalent gradients per step (a float since b′ may differ from b)
     n_products = int(round(rule.cost.grads_per_step * args.steps))
-    engine_cost(problem, rule, x0, 50, args.seeds, args.noise)  # warm-up
+    engine_cost(problem, rule, x0, 50, args.seeds, args.noise, args.seed_block)  # warm-up
     raw_cost(problem.hessian, x, 50)
     ratios, cpu_ratios, eng, raw = [], [], [], []
     load = [os.getloadavg()[0]]
     for _ in range(args.repeats):
-        e, ec = engine_cost(problem, rule, x0, args.steps, args.seeds, args.noise)
+        e, ec = engine_cost(problem, rule, x0, args.steps, args.seeds, args.noise,
+                            args.seed_block)
         r, rc = raw_cost(problem.hessian, x, n_products)
         eng.append(e)
         raw.append(r)
@@ -97,17 +106,19 @@ def _run(args) -> dict:
         cpu_ratios.append(ec / rc if rc > 0 else float("nan"))
     load.append(os.getloadavg()[0])
     kernels = "numpy" if args.kernels == "numpy" else _kernels.BACKEND
+    rows = args.seed_block or block_rows(args.seeds, args.dim)
     result = {
         "workload": f"AsyncSAM tau=2, d={args.dim}, {args.seeds} seeds x {args.steps} steps"
                     + (", Gaussian noise" if args.noise else ", exact oracle")
                     + (f", {args.threads} BLAS thread(s)" if args.threads else "")
-                    + f", {kernels} kernels",
+                    + f", {kernels} kernels, seed blocks of {rows}",
         "engine_over_raw": statistics.median(ratios),
         "engine_over_raw_per_repeat": ratios,
         "engine_over_raw_cpu": statistics.median(cpu_ratios),
         "engine_over_raw_cpu_per_repeat": cpu_ratios,
         "engine_s_median": statistics.median(eng), "raw_s_median": statistics.median(raw),
         "kernels": kernels, "threads": args.threads, "repeats": args.repeats,
+        "seed_block": rows, "seed_blocks": -(-args.seeds // rows),
         "loadavg_1min": {"start": load[0], "end": load[1]}, "cpu_count": os.cpu_count(),
         # names kept from earlier versions of this script
         "ratio_median": statistics.median(ratios), "ratios": ratios,

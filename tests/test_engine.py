@@ -200,3 +200,63 @@ def test_fidelity_of_exact_sam_is_one_and_of_sgd_an_error():
     np.testing.assert_allclose(tr.step_metrics["fidelity"], 1.0, rtol=0, atol=1e-14)
     with pytest.raises(ValueError, match="fidelity needs a perturbation"):
         simulate(p, SGD(lr=0.1), np.zeros(3), 2, record=("fidelity",))
+
+
+@pytest.mark.parametrize("problem", NOISY, ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_seed_blocks_give_the_run_of_one_block(problem, rule):
+    # blocks of 2 and 3 seeds against one block of 7: the same draws and the same records
+    # (to rounding, as for n_seeds), including the per-seed divergence bookkeeping
+    x0 = np.random.default_rng(0).normal(size=(7, problem.dim))
+    x0[4] *= 1e3  # a start whose seed diverges under the threshold below
+    rec = ("x", "f", "mean_grad_norm2", "perturbation_norm" if rule.name != "sgd"
+           else "descent_grad_norm2")
+    kw = dict(n_seeds=7, seed=3, record=rec, every=4, divergence_threshold=50.0,
+              check_stability=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)
+        one = simulate(problem, rule, x0, 30, seed_block=7, **kw)
+        for block in (2, 3):
+            blk = simulate(problem, rule, x0, 30, seed_block=block, **kw)
+            assert blk.config["seed_blocks"] == -(-7 // block) and one.config["seed_blocks"] == 1
+            for name in one.metrics:
+                np.testing.assert_allclose(blk.metrics[name], one.metrics[name], rtol=1e-12,
+                                           atol=1e-14, equal_nan=True)
+            for name in one.step_metrics:
+                np.testing.assert_allclose(blk.step_metrics[name], one.step_metrics[name],
+                                           rtol=1e-12, atol=1e-14, equal_nan=True)
+            np.testing.assert_allclose(blk.x_final, one.x_final, rtol=1e-12, atol=1e-14,
+                                       equal_nan=True)
+            np.testing.assert_array_equal(blk.diverged_at, one.diverged_at)
+    assert one.diverged_at[4] > 0  # the check above covered a diverging seed
+
+
+def test_block_rows_keeps_arrays_near_the_cache_budget():
+    from asam_theory.engine.simulate import BLOCK_BYTES, MIN_BLOCK_ROWS, block_rows
+
+    assert block_rows(1000, 100) == 500  # 655 rows fit 512 KiB: two even blocks
+    assert block_rows(100, 100) == 100 and block_rows(20000, 2) == 20000
+    for m, d in [(1000, 100), (5000, 50), (3000, 1000), (7, 3)]:
+        r = block_rows(m, d)
+        assert 1 <= r <= m
+        n_blocks = -(-m // r)
+        # as few blocks as the budget allows, at least MIN_BLOCK_ROWS seeds per block
+        assert n_blocks == -(-m // max(MIN_BLOCK_ROWS, BLOCK_BYTES // (8 * d)))
+    with pytest.raises(ValueError, match="seed_block"):
+        simulate(Quadratic([1.0]), SGD(lr=0.1), np.ones(1), 3, seed_block=0)
+
+
+def test_engine_overhead_benchmark_runs_and_reports_its_blocks(capsys):
+    # a smoke run of benchmarks/engine_overhead.py (timings are not asserted)
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "engine_overhead.py"
+    spec = importlib.util.spec_from_file_location("engine_overhead", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.main(["--repeats", "1", "--steps", "5", "--seeds", "300", "--dim", "300",
+                    "--threads", "1", "--json"])
+    assert res["engine_over_raw"] > 0 and len(res["engine_over_raw_per_repeat"]) == 1
+    assert res["seed_blocks"] == 2 and res["seed_block"] == 150  # 300 × 300 floats: 2 blocks
+    assert '"engine_over_raw"' in capsys.readouterr().out
