@@ -127,6 +127,9 @@ def soak(
         "wait_s": {"mean": float(waits.mean()) if done else 0.0,
                    "max": float(waits.max()) if done else 0.0},
         "wall_s": wall,
+        # deferred snapshots the main thread copied itself (the worker had not started them);
+        # the others the worker copied: a soak exercises both paths
+        "main_thread_snapshots": opt.main_thread_snapshots,
         "violations": violations,
     }
 
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"steps {res['steps']} (tau={res['tau']}, max_staleness={res['max_staleness']}) "
               f"in {res['wall_s']:.1f} s; staleness histogram {res['staleness_histogram']}; "
               f"wait mean {res['wait_s']['mean'] * 1e3:.3f} ms, max "
-              f"{res['wait_s']['max'] * 1e3:.1f} ms; violations: {len(res['violations'])}")
+              f"{res['wait_s']['max'] * 1e3:.1f} ms; snapshots copied by the main thread "
+              f"{res['main_thread_snapshots']}; violations: {len(res['violations'])}")
         for v in res["violations"][:20]:
             print("  " + v)
     return res

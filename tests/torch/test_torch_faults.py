@@ -230,6 +230,8 @@ def test_soak_short_random_delays() -> None:
     hist = {int(k): v for k, v in res["staleness_histogram"].items()}
     assert sum(hist.values()) == 2000 and hist[0] == 1
     assert set(hist) <= {0, 1, 2, 3}
+    # both ways of taking the deferred snapshot occurred: by the worker and by the main thread
+    assert 0 < res["main_thread_snapshots"] < 2000
 
 
 def test_soak_detects_a_wrong_version_tag(monkeypatch) -> None:
