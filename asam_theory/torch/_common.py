@@ -104,7 +104,8 @@ def _one_device(tensors: Sequence[torch.Tensor]) -> bool:
 
 
 def normalized_direction(
-    grads: Sequence[torch.Tensor], weights: Sequence[torch.Tensor], adaptive: bool
+    grads: Sequence[torch.Tensor], weights: Sequence[torch.Tensor], adaptive: bool,
+    inplace: bool = False,
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The SAM/ASAM unit ascent direction u with ε = ρ u (davda54/sam ``first_step``).
 
@@ -115,6 +116,9 @@ def normalized_direction(
     the elementwise work is a few foreach calls (each a loop in C++ over the tensors): fewer
     Python-level operations, hence fewer hand-offs of the GIL when a worker thread runs this
     beside the training loop; the results are identical to the per-tensor formulas.
+    ``inplace=True`` (SAM direction on one device) scales ``grads`` themselves and returns them
+    as u — for callers that own fresh gradients (AsyncSAM's worker), one pass and one
+    allocation of the size of the model fewer.
     """
     if _one_device([*grads, *weights]):
         grads = list(grads)
@@ -128,6 +132,9 @@ def normalized_direction(
         else:
             norm = global_norm(grads)
             scale = 1.0 / (norm + NORM_EPS)
+            if inplace:
+                torch._foreach_mul_(grads, scale)
+                return grads, norm
             u = torch._foreach_mul(grads, scale)
         return list(u), norm
     if adaptive:

@@ -153,8 +153,24 @@ class AscentComputer:
         """Unit ascent direction u at ``weights`` (ε = ρ u), on this device."""
         grads, _ = self.gradient(weights, batch)
         with torch.no_grad():
-            u, _ = normalized_direction(grads, weights, self.adaptive)
+            u, _ = normalized_direction(grads, weights, self.adaptive,
+                                        inplace=_own_storage(grads))
         return u
+
+
+def _own_storage(tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether each tensor is contiguous and has a storage of its own, so scaling them in place
+    changes nothing else (autograd may hand one gradient tensor to two leaves, e.g. both inputs
+    of an addition, or expanded and view gradients)."""
+    seen = set()
+    for t in tensors:
+        if not t.is_contiguous():
+            return False
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in seen:
+            return False
+        seen.add(ptr)
+    return True
 
 
 NO_BATCH = object()

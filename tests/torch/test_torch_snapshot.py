@@ -145,3 +145,26 @@ def test_interrupt_in_the_closure_leaves_the_parameter_on_its_storage() -> None:
         opt.step(closure)
     assert w.data_ptr() == ptr
     assert torch.equal(w.detach(), torch.ones(4, dtype=torch.float64))
+
+
+def test_worker_direction_with_shared_and_expanded_gradients() -> None:
+    # autograd hands both inputs of an addition the same gradient tensor, and the gradient of a
+    # sum is an expanded one: the worker scales its gradients in place only when that is safe
+    from asam_theory.torch._worker import AscentComputer
+
+    a = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    b = torch.tensor([3.0, -1.0], dtype=torch.float64)
+
+    def shared(params: list[torch.Tensor], batch: object) -> torch.Tensor:
+        return ((params[0] + params[1]) * torch.tensor([1.0, 2.0], dtype=torch.float64)).sum()
+
+    def expanded(params: list[torch.Tensor], batch: object) -> torch.Tensor:
+        return params[0].sum() + (params[1] ** 2).sum()
+
+    cpu = torch.device("cpu")
+    for loss, grads in ((shared, [[1.0, 2.0], [1.0, 2.0]]),
+                        (expanded, [[1.0, 1.0], [6.0, -2.0]])):
+        comp = AscentComputer(loss, cpu, None, [a, b], adaptive=False)
+        u = comp.direction([a, b], None)
+        g = torch.tensor(grads, dtype=torch.float64)
+        torch.testing.assert_close(torch.stack(u), g / (g.norm() + 1e-12), rtol=0, atol=1e-15)
