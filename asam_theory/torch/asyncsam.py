@@ -29,7 +29,8 @@ stream copies them ``non_blocking`` into pinned memory, with a CUDA event the wo
 The descent pass runs at w_t + ρu held in a second buffer that the parameters point to for the
 closure (``p.data`` swapped, then swapped back), so w_t itself is never modified before the
 update and nothing has to be restored: the main thread's whole extra work per step is one pass
-w_t + ρu over the weights. The worker computes u from the snapshot on a batch of
+w_t + ρu over the weights. (Code that caches the parameters' data pointers, such as CUDA graphs,
+sees the two buffers alternate.) The worker computes u from the snapshot on a batch of
 size b′ drawn from ``ascent_batches`` (the replica's parameters are re-bound to the snapshot, no
 second copy). For step t the main thread takes the freshest completed direction whose version v
 satisfies ``max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)`` and waits (up to ``timeout``

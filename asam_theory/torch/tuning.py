@@ -26,9 +26,13 @@ late makes the descent wait, since the main thread takes no direction older than
 wall time to a solo descent timed just before it (``pair_ratio``, for information: on such a
 machine it is too noisy to resolve a few per cent).
 
-If no candidate passes the first part, the smallest candidate is returned with ``fits=False``
-(AsyncSAM then waits for the worker, which the measured staleness histogram shows); if none of
-F passes the second, the smallest of F is returned with ``fits_together=False``.
+If no candidate passes the first part (``fits=False``; AsyncSAM then waits for the worker, which
+the measured staleness histogram shows), or none of F passes the second
+(``fits_together=False``), the ascent cannot be hidden at any b′ and a smaller b′ only helps as
+far as it is cheaper: the tuner returns the largest candidate (of all, resp. of F) whose ascent
+alone costs at most ``1 + FLAT`` (10 %) more than the smallest one's. On a small model the
+per-call overhead dominates, the cost is flat in b′, and this keeps b′ large instead of
+returning the smallest candidate.
 """
 
 from __future__ import annotations
@@ -172,6 +176,18 @@ class PairTimer:
         self.close()
 
 
+#: relative tolerance of "the same cost" in the fallback (see :func:`_largest_flat`)
+FLAT = 0.1
+
+
+def _largest_flat(cands: Sequence[int], times: dict[int, float]) -> int:
+    """Fallback when no candidate passes: the largest measured candidate whose ascent alone costs
+    at most ``1 + FLAT`` times the smallest one's. On a small model the per-call overhead
+    dominates and the cost is flat in b′: shrinking b′ then saves no time, only accuracy."""
+    base = times[cands[0]]
+    return max(c for c in cands if c in times and times[c] <= (1.0 + FLAT) * base)
+
+
 def largest_passing(
     fitting: Sequence[int], passes: Callable[[int], bool]
 ) -> int | None:
@@ -246,7 +262,15 @@ def tune_ascent_batch(
         else:
             break  # ascent time grows with b′: larger candidates will not fit either
     fits = bool(fitting)
-    chosen = fitting[-1] if fits else cands[0]
+    if fits:
+        chosen = fitting[-1]
+    else:  # nothing hides: a smaller batch only costs accuracy where the cost is flat in b′
+        for c in cands[1:]:
+            if c not in times:
+                times[c] = _median_time(lambda c=c: ascent_fn(c), adev, warmup, repeats, clock)
+            if times[c] > (1.0 + FLAT) * times[cands[0]]:
+                break
+        chosen = _largest_flat(cands, times)
     together: dict[int, float] = {}
     pair: dict[int, float] = {}
     fits_together: bool | None = None
@@ -263,7 +287,7 @@ def tune_ascent_batch(
         else:
             best = largest_passing(fitting, lambda c: passes(c, measure_pair))
         fits_together = best is not None
-        chosen = best if best is not None else fitting[0]
+        chosen = best if best is not None else _largest_flat(fitting, times)
     return AscentBatchTuning(
         ascent_batch_size=chosen,
         batch_size=int(batch_size),

@@ -223,6 +223,43 @@ def test_tuner_contention_rule(slow: float) -> None:
     assert res.to_dict()["together_ratio"] == {str(k): v for k, v in res.together_ratio.items()}
 
 
+def test_tuner_keeps_b_prime_large_when_the_cost_is_flat() -> None:
+    # a small model: the ascent's per-call overhead dominates (20 ms + 1 µs per sample against
+    # a 30 ms descent), so no b′ fits under 0.5 · 30 ms and shrinking b′ saves nothing — the
+    # tuner must return the largest b′ costing ≤ 10 % more than the smallest, not the smallest
+    from asam_theory.torch.tuning import PairMeasurement
+
+    clock = FakeClock()
+
+    def descent() -> None:
+        clock.now += 0.030
+
+    def flat(bp: int) -> None:
+        clock.now += 0.020 + 1e-6 * bp
+
+    cands = [4, 8, 16, 32, 64]
+    res = tune_ascent_batch(descent, flat, batch_size=64, candidates=cands, margin=0.5,
+                            clock=clock)
+    assert not res.fits and res.ascent_batch_size == 64 and set(res.ascent_time_s) == set(cands)
+
+    def steep(bp: int) -> None:  # 2 ms per sample: 4 → 8 ms, 8 → 16 ms (> 1.1 · 8 ms)
+        clock.now += 0.002 * bp
+
+    res = tune_ascent_batch(descent, steep, batch_size=64, candidates=cands, margin=0.1,
+                            clock=clock)
+    assert not res.fits and res.ascent_batch_size == 4 and set(res.ascent_time_s) == {4, 8}
+
+    # fits alone, never together: the largest fitting b′ of (nearly) the smallest's cost
+    def cheap(bp: int) -> None:
+        clock.now += 0.010 + 1e-6 * bp
+
+    res = tune_ascent_batch(
+        descent, cheap, batch_size=64, candidates=cands, margin=0.5, clock=clock,
+        measure_pair=lambda c: PairMeasurement(together=0.9, ratio=1.5, descent_s=0.03,
+                                               ascent_s=0.027))
+    assert res.fits and res.fits_together is False and res.ascent_batch_size == 64
+
+
 def test_pair_timer_measures_a_real_pair() -> None:
     # a real helper thread: the pipelined step of a sleep-bound descent and ascent is the longer
     # of the two (they overlap), so the ratio against the descent alone is near 1 when the
