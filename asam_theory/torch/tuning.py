@@ -23,7 +23,7 @@ late makes the descent wait, since the main thread takes no direction older than
 ``asam-theory bench`` on a shared 2-core CPU machine, where one role's step time varies by
 ±15 % from step to step. There the old margin-0.8 rule picked b′ = 288–416 of b = 512 and gave
 AsyncSAM/SGD of 1.07, 1.08 and 1.24 (the last run with waits for a late ascent). This rule picks
-b′ = 160–224 and gave a median of 1.06 over 12 runs (0.99–1.24, the machine's spread). In
+b′ = 160–224 and gave a median of 1.06 over 15 runs (0.99–1.24, the machine's spread). In
 b′ sweeps timed in the same rounds (64–384) the differences stayed within a run's noise (384 the
 slowest in 2 of 4 runs). Timed together, the ascent at b′ = 224 already took 0.50–0.63 of the
 descent, so near 0.8 any jitter makes the descent wait. Each measured
