@@ -19,16 +19,20 @@ margin. The ratio grows with c, so the largest c ∈ F that passes is found by b
 
 ``margin`` < 1 leaves headroom for the step-to-step jitter of both roles (an ascent that is
 late makes the descent wait, since the main thread takes no direction older than
-``max_staleness``), the snapshot copy and the hand-off. The default 0.5 comes from
-``asam-theory bench`` on a shared 2-core CPU machine, where one role's step time varies by
-±15 % from step to step. There the old margin-0.8 rule picked b′ = 288–416 of b = 512 and gave
-AsyncSAM/SGD of 1.07, 1.08 and 1.24 (the last run with waits for a late ascent). This rule picks
-b′ = 160–224 and gave a median of 1.06 over 15 runs (0.99–1.24, the machine's spread). In
-b′ sweeps timed in the same rounds (64–384) the differences stayed within a run's noise (384 the
-slowest in 2 of 4 runs). Timed together, the ascent at b′ = 224 already took 0.50–0.63 of the
-descent, so near 0.8 any jitter makes the descent wait. Each measured
-pair is also kept as the ratio of the pair's wall time to a solo descent timed just before it
-(``pair_ratio``, for information: on such a machine it is too noisy to resolve a few per cent).
+``max_staleness``), the snapshot copy and the hand-off. The default 0.5 is a conservative choice,
+measured with ``asam-theory bench`` on a shared 2-core CPU machine, where one role's step time
+varies by ±15 % from step to step.
+- Margin 0.8, roles timed alone: b′ = 288–416 of b = 512; AsyncSAM/SGD 1.07, 1.08, 1.24; mean
+  wait for the worker 0.31–0.42 ms per step in two of the three runs.
+- This rule: b′ = 160–224; median AsyncSAM/SGD 1.06 over 15 runs (0.99–1.24, the machine's
+  spread); mean wait 0.01 ms per step in 14 of the 15.
+- b′ sweeps timed in the same rounds (64–384) stayed within a run's noise. So the margin buys
+  headroom against waits more than a measurable speed-up, at the cost of a smaller ascent batch.
+- Timed together, the ascent at b′ = 224 already took 0.50–0.63 of the descent.
+
+Each measured pair is also kept as the ratio of the pair's wall time to a solo descent timed just
+before it (``pair_ratio``, for information: on such a machine it is too noisy to resolve a few
+per cent).
 
 If no candidate passes the first part (``fits=False``; AsyncSAM then waits for the worker, which
 the measured staleness histogram shows), or none of F passes the second
