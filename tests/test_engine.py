@@ -260,3 +260,23 @@ def test_engine_overhead_benchmark_runs_and_reports_its_blocks(capsys):
     assert res["engine_over_raw"] > 0 and len(res["engine_over_raw_per_repeat"]) == 1
     assert res["seed_blocks"] == 2 and res["seed_block"] == 150  # 300 × 300 floats: 2 blocks
     assert '"engine_over_raw"' in capsys.readouterr().out
+
+
+def test_sam_steps_survive_a_gradient_that_returns_its_input():
+    # SAM-type steps write x + ε into the slot of the next iterate; a problem whose gradient is
+    # (a view of) its input must not have that gradient overwritten by the base step
+    class Identity(Quadratic):
+        def batch_grad(self, x, batch, out=None):
+            return x  # ∇½‖x‖² = x, returned without a copy
+
+    plain = Quadratic([1.0, 1.0, 1.0])
+    x0 = np.array([1.0, -2.0, 0.5])
+    rec = ("x", "descent_grad_norm2", "fidelity")
+    for rule in (SAM(lr=0.1, rho=0.2), AsyncSAM(lr=0.1, rho=0.2, tau=2),
+                 SAM(lr=0.1, rho=0.2, momentum=0.9)):
+        a = simulate(Identity([1.0, 1.0, 1.0]), rule, x0, 30, n_seeds=2, record=rec)
+        b = simulate(plain, rule, x0, 30, n_seeds=2, record=rec)
+        np.testing.assert_allclose(a.metrics["x"], b.metrics["x"], rtol=0, atol=1e-15)
+        for name in ("descent_grad_norm2", "fidelity"):
+            np.testing.assert_allclose(a.step_metrics[name], b.step_metrics[name], rtol=1e-14,
+                                       atol=1e-15)

@@ -67,14 +67,25 @@ class _Perturbed(UpdateRule):
         return np.add(x, e, out=ws.buf("x_pert", x))
 
     def perturb(self, g: np.ndarray, x: np.ndarray, normalize: bool, ws,
-                ) -> tuple[np.ndarray, np.ndarray]:
+                out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         r"""``(c, x + ε)`` in reused buffers, :math:`\epsilon=c\,g` with ``c`` the per-row
         scale of :meth:`perturbation`: scale and perturbed point in one pass per row
         (:mod:`asam_theory.methods._kernels`); ε itself is formed by :class:`StepInfo` on
-        demand (``perturbation_scale=c``), with the same numbers as :meth:`perturbation`."""
-        c, xp = ws.buf("e_scale", x[:, 0]), ws.buf("x_pert", x)
+        demand (``perturbation_scale=c``), with the same numbers as :meth:`perturbation`.
+        ``out``: where to write x + ε (default a buffer of its own). The SAM-type steps pass the
+        slot the next iterate will be written to: x + ε is dead once the descent gradient is
+        taken, and one (M, d) buffer fewer keeps a step's working set smaller."""
+        c = ws.buf("e_scale", x[:, 0])
+        xp = ws.buf("x_pert", x) if out is None else out
         _kernels.perturb_into(g, x, float(self.rho), float(self.eps), bool(normalize), c, xp)
         return c, xp
+
+
+def _apart(g: np.ndarray, slot: np.ndarray) -> np.ndarray:
+    """``g``, copied if it shares memory with ``slot``: a problem whose gradient is a view of its
+    input would otherwise see the step's descent gradient (kept in :class:`StepInfo`)
+    overwritten by the base step writing the next iterate into ``slot``."""
+    return g.copy() if np.may_share_memory(g, slot) else g
 
 
 @dataclass(frozen=True)
@@ -95,9 +106,10 @@ class SAM(_Perturbed):
         ws, x = state.ws, state.x
         batch = self.descent_batch(problem, streams)
         g_asc = problem.batch_grad(x, batch, out=ws.buf("g_asc", x))
-        c, x_pert = self.perturb(g_asc, x, self.normalize, ws)
-        g = problem.batch_grad(x_pert, batch, out=ws.buf("g", x))
-        x_next, buf, sq = self.base_step_sq(x, g, state.buf, ws.ring("x", 2, state.t + 1, x), ws)
+        nxt = ws.ring("x", 2, state.t + 1, x)  # holds x + ε until the base step writes x_{t+1}
+        c, x_pert = self.perturb(g_asc, x, self.normalize, ws, out=nxt)
+        g = _apart(problem.batch_grad(x_pert, batch, out=ws.buf("g", x)), nxt)
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf, nxt, ws)
         info = StepInfo(problem, x, g, ascent_grad=g_asc, perturbation_scale=c)
         return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
@@ -208,11 +220,12 @@ class AsyncSAM(_Perturbed):
         else:
             ascent_batch = problem.sample_batch(streams, "ascent", self.b_prime)
         g_asc = problem.batch_grad(hist[0], ascent_batch, out=ws.buf("g_asc", x))
-        c, x_pert = self.perturb(g_asc, x, self.normalize, ws)
-        g = problem.batch_grad(x_pert, batch, out=ws.buf("g", x))
-        # the history keeps x_{t-tau..t}: a ring of tau + 2 slots never overwrites them
-        x_next, buf, sq = self.base_step_sq(x, g, state.buf,
-                                            ws.ring("x", self.tau + 2, state.t + 1, x), ws)
+        # the history keeps x_{t-tau..t}: a ring of tau + 2 slots never overwrites them; the
+        # slot of x_{t+1} holds x + ε until the base step writes x_{t+1}
+        nxt = ws.ring("x", self.tau + 2, state.t + 1, x)
+        c, x_pert = self.perturb(g_asc, x, self.normalize, ws, out=nxt)
+        g = _apart(problem.batch_grad(x_pert, batch, out=ws.buf("g", x)), nxt)
+        x_next, buf, sq = self.base_step_sq(x, g, state.buf, nxt, ws)
         info = StepInfo(problem, x, g, ascent_grad=g_asc, perturbation_scale=c)
         return State(x_next, state.t + 1, buf, state.extra, ws, sq), info
 
