@@ -189,6 +189,11 @@ class Job:
     #: thread in :meth:`VersionedWorker.seal` — clears it; see there.
     source: list[torch.Tensor] | None = None
 
+    def take_snapshot(self) -> None:
+        """Copy the deferred snapshot ``source`` into ``tensors``; the copy is then done."""
+        torch._foreach_copy_(self.tensors, self.source)
+        self.source = None
+
 
 @dataclass
 class Result:
@@ -317,8 +322,7 @@ class VersionedWorker:
             if job is not None:
                 if job.source is None:
                     return False
-                torch._foreach_copy_(job.tensors, job.source)
-                job.source = None
+                job.take_snapshot()
                 self.main_copies += 1
                 return True
             job = sh.current
@@ -463,9 +467,8 @@ class VersionedWorker:
                 t0 = time.perf_counter()
                 if job.source is not None:  # deferred snapshot: the main thread waits in seal
                     sh.phase = f"copying the weights of version {v} (deferred snapshot)"
-                    torch._foreach_copy_(job.tensors, job.source)
+                    job.take_snapshot()
                     with sh.cond:
-                        job.source = None
                         sh.cond.notify_all()
                 if job.event is not None:
                     sh.phase = f"waiting for the snapshot copy of version {v} (CUDA event)"

@@ -190,21 +190,19 @@ def run_bench(
             bprime = tuning.ascent_batch_size
         else:
             bprime = int(ascent_batch_size)
-        def make_async(model: nn.Module, bp: int, sampler_seed: int) -> AsyncSAM:
+        def make_async(model: nn.Module, bp: int, batches: IndexSampler) -> AsyncSAM:
             return AsyncSAM(
                 model.parameters(), torch.optim.SGD, rho=0.05, tau=tau,
                 ascent_batch_size=bp, ascent_loss=classification_loss,
-                ascent_batches=(ascent_sampler if sampler_seed == seed + 1 else
-                                IndexSampler(x_cpu, y_cpu, sampler_seed)),
-                model=model,
+                ascent_batches=batches, model=model,
                 worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness,
                                      num_threads=threads),
                 **kw,
             )
 
-        o_async = make_async(m_async, bprime, seed + 1)
+        o_async = make_async(m_async, bprime, ascent_sampler)
         swept = {bp: _mlp(hidden, seed, dev) for bp in sweep}
-        o_swept = {bp: make_async(m, bp, seed + 2 + i)
+        o_swept = {bp: make_async(m, bp, IndexSampler(x_cpu, y_cpu, seed + 2 + i))
                    for i, (bp, m) in enumerate(swept.items())}
 
         def sgd_stepper(model: nn.Module, opt: torch.optim.Optimizer) -> Callable[[], None]:

@@ -45,6 +45,7 @@ returning the smallest candidate.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 import time
@@ -91,6 +92,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed(fn: Callable[[], Any], device: torch.device, clock: Callable[[], float]) -> float:
+    """Seconds of one ``fn()`` call, ``device`` synchronised before the clock stops."""
+    t0 = clock()
+    fn()
+    _sync(device)
+    return clock() - t0
+
+
 def _median_time(
     fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int,
     clock: Callable[[], float],
@@ -98,13 +107,7 @@ def _median_time(
     for _ in range(warmup):
         fn()
     _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = clock()
-        fn()
-        _sync(device)
-        times.append(clock() - t0)
-    return statistics.median(times)
+    return statistics.median(_timed(fn, device, clock) for _ in range(repeats))
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ class PairTimer:
     """Times the pipelined step T_pair(c) against a solo descent (see the module docstring).
 
     One helper thread (intra-op threads set to ``ascent_threads``) runs the ascents; call
-    :meth:`ratio` for a candidate, :meth:`close` when done (also a context manager).
+    :meth:`measure` for a candidate, :meth:`close` when done (also a context manager).
     """
 
     def __init__(
@@ -139,20 +142,12 @@ class PairTimer:
             initializer=torch.set_num_threads, initargs=(threads,),
         )
 
-    def _ascend(self, c: int) -> float:
-        t0 = self._clock()
-        self._ascent(c)
-        _sync(self._adev)
-        return self._clock() - t0
-
     def pair(self, c: int) -> tuple[float, float, float]:
         """One descent with the ascent on ``c`` samples running beside it: wall seconds of the
         pair, of the descent and of the ascent (each timed in its own thread)."""
         t0 = self._clock()
-        fut = self._pool.submit(self._ascend, c)
-        self._descent()
-        _sync(self._ddev)
-        t_desc = self._clock() - t0
+        fut = self._pool.submit(_timed, lambda: self._ascent(c), self._adev, self._clock)
+        t_desc = _timed(self._descent, self._ddev, self._clock)
         t_asc = fut.result()
         return self._clock() - t0, t_desc, t_asc
 
@@ -162,10 +157,7 @@ class PairTimer:
             self.pair(c)
         together, ratios, descents, ascents = [], [], [], []
         for _ in range(repeats):
-            t0 = self._clock()
-            self._descent()
-            _sync(self._ddev)
-            solo = self._clock() - t0
+            solo = _timed(self._descent, self._ddev, self._clock)
             total, t_desc, t_asc = self.pair(c)
             together.append(t_asc / t_desc)
             ratios.append(total / solo)
@@ -262,38 +254,40 @@ def tune_ascent_batch(
     ddev, adev = torch.device(descent_device), torch.device(ascent_device)
     t_desc = _median_time(descent_fn, ddev, warmup, repeats, clock)
     times: dict[int, float] = {}
+
+    def alone(c: int) -> float:
+        if c not in times:
+            times[c] = _median_time(lambda: ascent_fn(c), adev, warmup, repeats, clock)
+        return times[c]
+
     fitting: list[int] = []
     for c in cands:
-        times[c] = _median_time(lambda c=c: ascent_fn(c), adev, warmup, repeats, clock)
-        if times[c] <= margin * t_desc:
-            fitting.append(c)
-        else:
+        if alone(c) > margin * t_desc:
             break  # ascent time grows with b′: larger candidates will not fit either
+        fitting.append(c)
     fits = bool(fitting)
     if fits:
         chosen = fitting[-1]
     else:  # nothing hides: a smaller batch only costs accuracy where the cost is flat in b′
         for c in cands[1:]:
-            if c not in times:
-                times[c] = _median_time(lambda c=c: ascent_fn(c), adev, warmup, repeats, clock)
-            if times[c] > (1.0 + FLAT) * times[cands[0]]:
+            if alone(c) > (1.0 + FLAT) * times[cands[0]]:
                 break
         chosen = _largest_flat(cands, times)
     together: dict[int, float] = {}
     pair: dict[int, float] = {}
     fits_together: bool | None = None
     if fits and contention:
-        def passes(c: int, measure: Callable[[int], PairMeasurement]) -> bool:
-            m = measure(c)
-            together[c], pair[c] = m.together, m.ratio
-            return m.together <= margin
+        timer = (PairTimer(descent_fn, ascent_fn, ddev, adev, ascent_threads, clock)
+                 if measure_pair is None else contextlib.nullcontext())
+        with timer:
+            measure = measure_pair or (lambda c: timer.measure(c, pair_repeats))
 
-        if measure_pair is None:
-            with PairTimer(descent_fn, ascent_fn, ddev, adev, ascent_threads, clock) as timer:
-                best = largest_passing(
-                    fitting, lambda c: passes(c, lambda c: timer.measure(c, pair_repeats)))
-        else:
-            best = largest_passing(fitting, lambda c: passes(c, measure_pair))
+            def passes(c: int) -> bool:
+                m = measure(c)
+                together[c], pair[c] = m.together, m.ratio
+                return m.together <= margin
+
+            best = largest_passing(fitting, passes)
         fits_together = best is not None
         chosen = best if best is not None else _largest_flat(fitting, times)
     return AscentBatchTuning(
