@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import signal
 import threading
@@ -13,25 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from asam_threads import worker_threads
 
 from asam_theory.torch import AscentWorkerError, AsyncSAM, WorkerOptions
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def worker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "asam-ascent" and t.is_alive()]
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_threads():
-    assert worker_threads() == []
-    yield
-    gc.collect()
-    deadline = time.monotonic() + 5.0
-    while worker_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert worker_threads() == []
+pytestmark = pytest.mark.usefixtures("no_leftover_threads")
 
 
 H = torch.diag(torch.tensor([3.0, 1.0, 0.5, 0.2], dtype=torch.float64))

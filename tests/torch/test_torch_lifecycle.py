@@ -9,16 +9,13 @@ import traceback
 
 import pytest
 import torch
+from asam_threads import worker_threads
 from torch import nn
 
 from asam_theory.torch import AscentWorkerError, AsyncSAM, SAMPa, WorkerOptions
 from asam_theory.torch.training import IndexSampler, classification_loss
 
-WORKER_NAMES = ("asam-ascent", "sampa-y-gradient")
-
-
-def worker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name in WORKER_NAMES and t.is_alive()]
+pytestmark = pytest.mark.usefixtures("no_leftover_threads")
 
 
 def setup(seed: int = 0):
@@ -37,17 +34,6 @@ def closure_for(opt, model, batch):
         return loss
 
     return closure
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_threads():
-    assert worker_threads() == []
-    yield
-    gc.collect()
-    deadline = time.monotonic() + 5.0
-    while worker_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert worker_threads() == []
 
 
 def test_close_joins_worker() -> None:

@@ -43,15 +43,8 @@ def flat(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
-def train_lookahead(tau: int, deterministic: bool, ascent_loss=loss_fn,
-                    ascent_batch_size: int | None = None, batches=None):
-    batches = make_batches() if batches is None else batches
-    model = make_net()
-    la = LookAhead(iter(batches), tau=tau)
-    opt = AsyncSAM(model.parameters(), torch.optim.SGD, rho=0.1, tau=tau, lr=0.1,
-                   momentum=0.9, ascent_loss=ascent_loss, ascent_batches=la, model=model,
-                   ascent_batch_size=ascent_batch_size, deterministic=deterministic,
-                   worker=WorkerOptions(max_staleness=tau, timeout=60.0))
+def run_loader(opt: AsyncSAM, model: nn.Module, la: LookAhead) -> None:
+    """Train on every descent batch of ``la`` (one AsyncSAM step each), then close ``opt``."""
     with opt:
         for batch in la:
             def closure(batch=batch) -> torch.Tensor:
@@ -61,6 +54,18 @@ def train_lookahead(tau: int, deterministic: bool, ascent_loss=loss_fn,
                 return loss
 
             opt.step(closure)
+
+
+def train_lookahead(tau: int, deterministic: bool, ascent_loss=loss_fn,
+                    ascent_batch_size: int | None = None, batches=None):
+    batches = make_batches() if batches is None else batches
+    model = make_net()
+    la = LookAhead(iter(batches), tau=tau)
+    opt = AsyncSAM(model.parameters(), torch.optim.SGD, rho=0.1, tau=tau, lr=0.1,
+                   momentum=0.9, ascent_loss=ascent_loss, ascent_batches=la, model=model,
+                   ascent_batch_size=ascent_batch_size, deterministic=deterministic,
+                   worker=WorkerOptions(max_staleness=tau, timeout=60.0))
+    run_loader(opt, model, la)
     return model, opt, la
 
 
@@ -153,15 +158,7 @@ def test_the_worker_never_sees_a_batch_beyond_step_plus_tau(tau: int, determinis
                    ascent_loss=spy, ascent_batches=la, model=model, deterministic=deterministic,
                    worker=WorkerOptions(max_staleness=tau + slack, timeout=60.0))
     holder["opt"] = opt
-    with opt:
-        for batch in la:
-            def closure(batch=batch) -> torch.Tensor:
-                opt.zero_grad()
-                loss = loss_fn(model, batch)
-                loss.backward()
-                return loss
-
-            opt.step(closure)
+    run_loader(opt, model, la)
     assert seen, "the ascent never ran"
     for index, version in seen:
         assert index <= version + tau, (index, version, tau)
