@@ -20,8 +20,9 @@ H = torch.diag(torch.tensor([3.0, 1.0, 0.5, 0.2], dtype=torch.float64))
 
 
 def run(steps: int, slow: dict[int, float], tau: int = 1, max_staleness: int = 3,
-        lr: float = 0.05, rho: float = 0.1):
-    """Train on ½ wᵀHw; the ascent loss sleeps ``slow[k]`` seconds at its k-th call.
+        lr: float = 0.05, rho: float = 0.1, descent_s: float = 0.0):
+    """Train on ½ wᵀHw; the ascent loss sleeps ``slow[k]`` seconds at its k-th call, each
+    descent pass ``descent_s`` seconds.
 
     Returns (trajectory w_0..w_T, weights each ascent saw, optimizer, main-thread copies), and
     asserts that the perturbation of every step t is ρ u(w_{t−s}) with s its recorded staleness.
@@ -47,6 +48,7 @@ def run(steps: int, slow: dict[int, float], tau: int = 1, max_staleness: int = 3
         for _ in range(steps):
             def closure() -> torch.Tensor:
                 inside.append(w.detach().clone())
+                time.sleep(descent_s)
                 opt.zero_grad()
                 loss = 0.5 * w @ (H @ w)
                 loss.backward()
@@ -77,8 +79,9 @@ def test_directions_are_computed_at_their_versions_when_the_main_thread_copies()
 
 def test_worker_copies_when_it_is_idle() -> None:
     # a fast ascent with τ = max_staleness = 1: the worker is idle when each version is
-    # published and copies it itself; every step uses w_{t−1} exactly
-    traj, seen, opt, main_copies = run(20, slow={}, max_staleness=1)
+    # published and copies it itself; every step uses w_{t−1} exactly. The descent takes 50 ms,
+    # so even on a busy machine the worker gets a core before the main thread's update
+    traj, seen, opt, main_copies = run(20, slow={}, max_staleness=1, descent_s=0.05)
     assert opt.staleness_history[1:] == [1] * 19
     assert main_copies <= 2  # the worker may lose the race now and then, rarely
     for x, w in zip(seen, traj, strict=False):
