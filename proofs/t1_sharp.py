@@ -29,7 +29,6 @@ import sympy as sp
 from .core import (
     EqUse,
     Given,
-    NormSq,
     Pos,
     Prod,
     Proof,
@@ -42,6 +41,7 @@ from .core import (
     vec,
 )
 from .symbols import CONSTANTS, Delta, F, Gn, L, T, b, eta, f0, f1, f_star, k, rho, sigma2, t
+from .young import assume_step, expand_with_young
 
 a = sym("a", "a", positive=True)
 A_SYM = sym("A_sharp", "A", positive=True)
@@ -71,23 +71,13 @@ def build() -> Proof:
     p = Proof("T1-sharp", "T1-sharp: the last step and the Young weight", STATEMENT)
     p.constants |= CONSTANTS | {a, A_SYM}
     E = expectation_symbol
-    d = g + e + xi
-    dl = p.assume_le("DL", f1, f0 + inner(g, -eta * d) + L / 2 * normsq(-eta * d),
-                     "descent lemma of the L-smooth f at w_t, w_{t+1} = w_t - eta d")
-    ind = p.assume_independent(
-        "IND", "xi", {"g", "e"},
-        "descent noise has E[xi | w_t, eps_t] = 0; g and e are functions of (w_t, eps_t)")
-    var = p.assume_le("VAR", E(gram("xi", "xi")), sigma2 / b, "minibatch variance sigma2/b")
-    ss = p.assume_le("STEP", L * eta, 1, "step-size condition eta <= 1/L")
+    step = assume_step(p, g, e, xi)
+    var, ss = step.var, step.ss
     aw = p.assume_le("A1", a, 1, "Young weight a in (0, 1]")
     lip = p.assume_le("LIP", gram("e", "e"), L**2 * rho**2,
                       "L-smoothness with |eps_t| <= rho: |e| <= L rho")
-    s1 = p.le(f1, sp.expand(dl.rhs), [Given(dl)], "descent lemma, expanded")
-    s2 = p.expect(s1, [ind], "total expectation; <g,xi> and <e,xi> have mean 0")
-    g2, e2, ge = gram("g", "g"), gram("e", "e"), gram("e", "g")
-    young = p.le(-ge, (a * g2 + e2 / a) / 2, [Prod(Pos(1 / (2 * a)), NormSq(a * g + e))],
-                 "Young: -<g,e> <= (a|g|^2 + |e|^2/a)/2")
-    ey = p.expect(young, [], "expectation of Young's inequality")
+    s2, ey = expand_with_young(p, step, g, e, a)
+    g2 = gram("g", "g")
     elip = p.expect(lip, [], "expectation of the smoothness bound")
     Eg2 = E(g2)
     C1 = eta * B_COEF * L**2 * rho**2 + L * eta**2 * sigma2 / (2 * b)

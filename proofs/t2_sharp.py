@@ -49,6 +49,7 @@ from .symbols import (
     t,
     tau,
 )
+from .young import assume_step, expand_with_young
 
 a = sym("a2", "a", positive=True)
 K_SYM = sym("K_sharp", "K", positive=True)
@@ -78,20 +79,10 @@ def build() -> Proof:
     p = Proof("T2-sharp", "T2-sharp: stale USAM with the Young weight", STATEMENT)
     p.constants |= CONSTANTS | {a, K_SYM}
     E = expectation_symbol
-    d = g + e + xi
-    dl = p.assume_le("DL", f1, f0 + inner(g, -eta * d) + L / 2 * normsq(-eta * d),
-                     "descent lemma of the L-smooth f at w_t, w_{t+1} = w_t - eta d")
-    ind = p.assume_independent(
-        "IND", "xi", {"g", "e"},
-        "descent noise has E[xi | w_t, eps_t] = 0; g and e are functions of (w_t, eps_t)")
-    var = p.assume_le("VAR", E(gram("xi", "xi")), sigma2 / b, "minibatch variance sigma2/b")
-    ss = p.assume_le("STEP", L * eta, 1, "step-size condition eta <= 1/L")
-    s1 = p.le(f1, sp.expand(dl.rhs), [Given(dl)], "descent lemma, expanded")
-    s2 = p.expect(s1, [ind], "total expectation; <g,xi> and <e,xi> have mean 0")
-    g2, e2, ge = gram("g", "g"), gram("e", "e"), gram("e", "g")
-    young = p.le(-ge, (a * g2 + e2 / a) / 2, [Prod(Pos(1 / (2 * a)), NormSq(a * g + e))],
-                 "Young: -<g,e> <= (a|g|^2 + |e|^2/a)/2")
-    ey = p.expect(young, [], "expectation of Young's inequality")
+    step = assume_step(p, g, e, xi)
+    var, ss = step.var, step.ss
+    s2, ey = expand_with_young(p, step, g, e, a)
+    g2, e2 = gram("g", "g"), gram("e", "e")
     Eg2, Ee2, Es2 = E(g2), E(e2), E(gram("s", "s"))
     ps = p.le(
         E(f1),
