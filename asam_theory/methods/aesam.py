@@ -43,11 +43,40 @@ from asam_theory.methods.rules import _Perturbed
 from asam_theory.validation import check_int, check_real
 
 
-def _check_threshold(name: str, value: float) -> float:
+def check_threshold(name: str, value: float) -> float:
+    """A threshold λ as a float: any real number or ±inf, not NaN."""
     v = float(value)
     if math.isnan(v):
         raise ValueError(f"{name} must be a real number in [-inf, inf], got {value!r}")
     return v
+
+
+def threshold_coefficient(t: int, total_steps: int, lambda1: float, lambda2: float) -> float:
+    r""":math:`c_t=\frac tT\lambda_1+(1-\frac tT)\lambda_2` (t/T capped at 1; the ends exact,
+    so ±inf thresholds stay inf)."""
+    s = min(t / total_steps, 1.0)
+    if s == 0.0:
+        return lambda2
+    if s == 1.0:
+        return lambda1
+    return s * lambda1 + (1 - s) * lambda2
+
+
+def update_statistics(sq, mu, var, delta: float):
+    r"""AE-SAM's running moments of :math:`\|g_t\|^2` (scalars or arrays alike):
+    :math:`\mu\leftarrow\delta\mu+(1-\delta)s`, then
+    :math:`\sigma^2\leftarrow\delta\sigma^2+(1-\delta)(s-\mu)^2`; returns ``(mu, var)``."""
+    mu = delta * mu + (1 - delta) * sq
+    var = delta * var + (1 - delta) * (sq - mu) ** 2
+    return mu, var
+
+
+def sam_wanted(sq, mu, var, c: float):
+    r"""Whether a step takes SAM: :math:`s\ge\mu+c\sigma` (``c = -inf``: always, ``+inf``:
+    never); same shape as ``sq``."""
+    if math.isinf(c):
+        return np.full(np.shape(sq), c < 0)
+    return sq >= mu + c * np.sqrt(var)
 
 
 @dataclass(frozen=True)
@@ -65,8 +94,8 @@ class AESAM(SamOrSgdCost, _Perturbed):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_real("delta", self.delta, low=0.0, high=1.0, high_open=True)
-        _check_threshold("lambda1", self.lambda1)
-        _check_threshold("lambda2", self.lambda2)
+        check_threshold("lambda1", self.lambda1)
+        check_threshold("lambda2", self.lambda2)
         check_int("total_steps", self.total_steps, low=1)
 
     @property
@@ -74,13 +103,8 @@ class AESAM(SamOrSgdCost, _Perturbed):
         return Cost(2, 2)
 
     def threshold_coefficient(self, t: int) -> float:
-        r""":math:`c_t=\frac tT\lambda_1+(1-\frac tT)\lambda_2` (t/T capped at 1)."""
-        s = min(t / self.total_steps, 1.0)
-        if s == 0.0:
-            return self.lambda2
-        if s == 1.0:
-            return self.lambda1
-        return s * self.lambda1 + (1 - s) * self.lambda2
+        r""":math:`c_t` of :func:`threshold_coefficient` for this rule."""
+        return threshold_coefficient(t, self.total_steps, self.lambda1, self.lambda2)
 
     def init(self, x0, problem, streams):
         state = super().init(x0, problem, streams)
@@ -91,15 +115,8 @@ class AESAM(SamOrSgdCost, _Perturbed):
     def decide(self, sq: np.ndarray, mu: np.ndarray, var: np.ndarray, t: int,
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Update the statistics with ``sq`` = ‖g_t‖² and return ``(use_sam, mu, var)``."""
-        d = self.delta
-        mu = d * mu + (1 - d) * sq
-        var = d * var + (1 - d) * (sq - mu) ** 2
-        c = self.threshold_coefficient(t)
-        if math.isinf(c):
-            use = np.full(sq.shape, c < 0)
-        else:
-            use = sq >= mu + c * np.sqrt(var)
-        return use, mu, var
+        mu, var = update_statistics(sq, mu, var, self.delta)
+        return sam_wanted(sq, mu, var, self.threshold_coefficient(t)), mu, var
 
     def step(self, state, problem, streams):
         ws, x, t = state.ws, state.x, state.t

@@ -10,12 +10,17 @@ the base optimizer steps with g and the closure is not called.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 
+from asam_theory.methods.aesam import (
+    check_threshold,
+    sam_wanted,
+    threshold_coefficient,
+    update_statistics,
+)
 from asam_theory.torch.sam_base import SAMFamily
 from asam_theory.validation import check_int, check_nonnegative, check_real
 
@@ -34,10 +39,8 @@ class AESAM(SAMFamily):
                  lambda2: float = 0.0, total_steps: int = 1000, *, eps: float = 1e-12,
                  model: torch.nn.Module | None = None, **kwargs: Any) -> None:
         self.delta = check_real("delta", delta, low=0.0, high=1.0, high_open=True)
-        for name, v in (("lambda1", lambda1), ("lambda2", lambda2)):
-            if math.isnan(float(v)):
-                raise ValueError(f"{name} must be a real number in [-inf, inf], got {v!r}")
-        self.lambda1, self.lambda2 = float(lambda1), float(lambda2)
+        self.lambda1 = check_threshold("lambda1", lambda1)
+        self.lambda2 = check_threshold("lambda2", lambda2)
         self.total_steps = check_int("total_steps", total_steps, low=1)
         self.eps = check_nonnegative("eps", eps)
         super().__init__(params, base_optimizer, rho, model=model, **kwargs)
@@ -46,13 +49,9 @@ class AESAM(SAMFamily):
         self.n_sam = 0
 
     def threshold_coefficient(self, t: int) -> float:
-        """c_t = (t/T) λ₁ + (1 − t/T) λ₂, t/T capped at 1."""
-        s = min(t / self.total_steps, 1.0)
-        if s == 0.0:
-            return self.lambda2
-        if s == 1.0:
-            return self.lambda1
-        return s * self.lambda1 + (1 - s) * self.lambda2
+        """c_t = (t/T) λ₁ + (1 − t/T) λ₂, t/T capped at 1 (the numpy rule's
+        :func:`~asam_theory.methods.aesam.threshold_coefficient`)."""
+        return threshold_coefficient(t, self.total_steps, self.lambda1, self.lambda2)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
@@ -62,11 +61,8 @@ class AESAM(SAMFamily):
         g = [p.grad for _, p in pairs]
         self.counts["grads"] += 1.0
         sq = float(sum(float((gi.double() * gi.double()).sum()) for gi in g))
-        d = self.delta
-        self.mu = d * self.mu + (1 - d) * sq
-        self.var = d * self.var + (1 - d) * (sq - self.mu) ** 2
-        c = self.threshold_coefficient(self.t)
-        use = c < 0 if math.isinf(c) else sq >= self.mu + c * math.sqrt(self.var)
+        self.mu, self.var = update_statistics(sq, self.mu, self.var, self.delta)
+        use = bool(sam_wanted(sq, self.mu, self.var, self.threshold_coefficient(self.t)))
         loss = None
         if use:
             if closure is None:
