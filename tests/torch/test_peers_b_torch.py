@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from batch_recorder import Recorder
 from torch import nn
 
 from asam_theory.methods import ARSAM, AUSAM, RWP, BiSAM
-from asam_theory.problems import ProblemWrapper, SoftmaxRegression
+from asam_theory.problems import SoftmaxRegression
 from asam_theory.rng import SeedStreams
 from asam_theory.torch import ARSAM as TorchARSAM
 from asam_theory.torch import AUSAM as TorchAUSAM
@@ -31,19 +32,6 @@ BASE = dict(lr=0.2, momentum=0.9, weight_decay=1e-3)
 B = 8
 STEPS = 20
 ATOL = 1e-10
-
-
-class Recorder(ProblemWrapper):
-    """Logs every drawn batch by stream, so torch can replay them."""
-
-    def __init__(self, problem):
-        super().__init__(problem)
-        self.draws: dict[str, list] = {}
-
-    def sample_batch(self, streams, stream, batch_size):
-        b = self.base.sample_batch(streams, stream, batch_size)
-        self.draws.setdefault(stream, []).append(b)
-        return b
 
 
 class LoggedStreams(SeedStreams):

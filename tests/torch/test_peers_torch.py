@@ -9,10 +9,11 @@ import copy
 import numpy as np
 import pytest
 import torch
+from batch_recorder import Recorder
 from torch import nn
 
 from asam_theory.methods import AESAM, KSAM, SSAM, LookSAM
-from asam_theory.problems import FiniteSumQuadratic, ProblemWrapper
+from asam_theory.problems import FiniteSumQuadratic
 from asam_theory.rng import SeedStreams
 from asam_theory.torch import AESAM as TorchAESAM
 from asam_theory.torch import KSAM as TorchKSAM
@@ -24,19 +25,6 @@ FS = FiniteSumQuadratic.random(10, 4, seed=7, heterogeneity=1.5)
 X0 = np.array([0.8, -0.5, 0.3, 1.1])
 STEPS = 15  # a multiple of LookSAM's k = 3 and SSAM's update_freq = 5
 BASE = dict(lr=0.1, momentum=0.9, weight_decay=1e-2)
-
-
-class Recorder(ProblemWrapper):
-    """Logs every drawn batch by stream, so torch can replay them."""
-
-    def __init__(self, problem):
-        super().__init__(problem)
-        self.draws: dict[str, list] = {}
-
-    def sample_batch(self, streams, stream, batch_size):
-        b = self.base.sample_batch(streams, stream, batch_size)
-        self.draws.setdefault(stream, []).append(None if b is None else np.array(b))
-        return b
 
 
 class FSQModule(nn.Module):
