@@ -6,6 +6,7 @@ written to the fixture (numbers only), and the tests rebuild the same architectu
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 from pathlib import Path
 
@@ -51,6 +52,19 @@ def batches(problem: dict[str, np.ndarray]) -> list[tuple[torch.Tensor, torch.Te
 
 def flat(model: nn.Module) -> np.ndarray:
     return torch.cat([p.detach().flatten() for p in model.parameters()]).numpy().copy()
+
+
+#: where the fixtures go: the project's tests/data
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data"
+
+
+def reference_args(doc: str, fixture: str, what: str) -> argparse.Namespace:
+    """The command line every ``tools/reference_*.py`` takes: ``checkout`` (a local checkout of
+    ``what``) and ``--out`` (default ``tests/data/<fixture>``)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("checkout", type=Path, help=f"checkout of {what}")
+    ap.add_argument("--out", type=Path, default=FIXTURES / fixture)
+    return ap.parse_args()
 
 
 def repo_commit(path: Path) -> str:

@@ -18,11 +18,11 @@ the method).  Stand-ins: vSAM allocates its statistics with ``.cuda()``; on this
 
 from __future__ import annotations
 
-import argparse
 import random
 
 import numpy as np
 import torch
+from _reference_common import reference_args
 from reference_mlp import (
     STEPS,
     flat,
@@ -40,10 +40,7 @@ WINDOW, BLOCKS, BATCH, STEPS_PER_EPOCH, WARMUP_EPOCHS, PY_SEED = 4, 2, 32, 2, 3,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkout")
-    ap.add_argument("--out", default="tests/data/arsam_reference.npz")
-    args = ap.parse_args()
+    args = reference_args(__doc__, "arsam_reference.npz", "ajiaaa/vSAM")
     use_checkout(args.checkout)
     torch.set_default_dtype(torch.float64)
     torch.Tensor.cuda = lambda self, *a, **k: self  # CPU stand-in for vSAM's .cuda() buffers

@@ -17,11 +17,11 @@ torch generator seeded with ``TORCH_SEED`` just before the loop.
 
 from __future__ import annotations
 
-import argparse
 from types import SimpleNamespace
 
 import numpy as np
 import torch
+from _reference_common import reference_args
 from reference_mlp import (
     STEPS,
     flat,
@@ -39,10 +39,7 @@ BATCH, STEPS_PER_EPOCH, TORCH_SEED = 16, 4, 1234
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkout")
-    ap.add_argument("--out", default="tests/data/ausam_reference.npz")
-    args = ap.parse_args()
+    args = reference_args(__doc__, "ausam_reference.npz", "ajiaaa/AUSAM")
     use_checkout(args.checkout, "AUSAM")
     torch.set_default_dtype(torch.float64)
     from model.smooth_cross_entropy import smooth_crossentropy

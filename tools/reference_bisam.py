@@ -15,9 +15,8 @@ the stand-in for ``train.py`` (which needs CIFAR).
 
 from __future__ import annotations
 
-import argparse
-
 import torch
+from _reference_common import reference_args
 from reference_mlp import (
     flat,
     make_batches,
@@ -59,10 +58,7 @@ def run(variant: str) -> list:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkout")
-    ap.add_argument("--out", default="tests/data/bisam_reference.npz")
-    args = ap.parse_args()
+    args = reference_args(__doc__, "bisam_reference.npz", "LIONS-EPFL/BiSAM")
     use_checkout(args.checkout)
     torch.set_default_dtype(torch.float64)
     X, y = make_data()

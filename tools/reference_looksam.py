@@ -14,7 +14,6 @@ tensor), ρ = 0.1, for t = 0..19.  The trajectory is the weights after every ste
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -24,7 +23,15 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _reference_common import batches, build_model, fixed_problem, flat, repo_commit, save  # noqa: E402,E501
+from _reference_common import (  # noqa: E402
+    batches,
+    build_model,
+    fixed_problem,
+    flat,
+    reference_args,
+    repo_commit,
+    save,
+)
 
 HYPER = dict(k=3, alpha=0.5, rho=0.1, lr=0.1, momentum=0.9, weight_decay=5e-4)
 
@@ -51,13 +58,9 @@ def run_reference(repo: Path) -> tuple[dict, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("repo", type=Path, help="checkout of rollovd/LookSAM")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1]
-                    / "tests" / "data" / "looksam_reference.npz")
-    a = ap.parse_args()
-    problem, traj = run_reference(a.repo.resolve())
-    save(a.out, problem, traj, repo_commit(a.repo),
+    a = reference_args(__doc__, "looksam_reference.npz", "rollovd/LookSAM")
+    problem, traj = run_reference(a.checkout.resolve())
+    save(a.out, problem, traj, repo_commit(a.checkout),
          hyper=np.array([HYPER[k] for k in ("k", "alpha", "rho", "lr", "momentum",
                                              "weight_decay")], dtype=float))
 

@@ -19,7 +19,6 @@ before ``train`` (the official ``set_seed`` seeds every rank the same).
 
 from __future__ import annotations
 
-import argparse
 import ast
 import os
 import sys
@@ -79,10 +78,9 @@ def worker(rank: int, script: str, init_file: str, out: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkout")
-    ap.add_argument("--out", default="tests/data/rwp_reference.npz")
-    args = ap.parse_args()
+    from _reference_common import reference_args
+
+    args = reference_args(__doc__, "rwp_reference.npz", "nblt/RWP")
     script = Path(args.checkout).resolve() / "train_rwp_parallel.py"
     if not script.is_file():
         raise SystemExit(f"not found: {script}")

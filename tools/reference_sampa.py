@@ -21,7 +21,6 @@ momentum 0.9, weight decay 5e-4.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import sys
@@ -41,6 +40,7 @@ from _reference_common import (  # noqa: E402
     build_model,
     fixed_problem,
     flat,
+    reference_args,
     repo_commit,
     save,
 )
@@ -150,13 +150,9 @@ def run_reference(repo: Path) -> tuple[dict, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("repo", type=Path, help="checkout of LIONS-EPFL/SAMPa")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1]
-                    / "tests" / "data" / "sampa_reference.npz")
-    a = ap.parse_args()
-    problem, traj = run_reference(a.repo.resolve())
-    save(a.out, problem, traj, repo_commit(a.repo),
+    a = reference_args(__doc__, "sampa_reference.npz", "LIONS-EPFL/SAMPa")
+    problem, traj = run_reference(a.checkout.resolve())
+    save(a.out, problem, traj, repo_commit(a.checkout),
          hyper=np.array([HYPER[k] for k in ("lr", "rho", "og", "weight_decay", "momentum")]))
 
 

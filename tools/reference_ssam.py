@@ -21,7 +21,6 @@ samples.  The trajectory is the weights after every step.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -30,7 +29,14 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _reference_common import build_model, fixed_problem, flat, repo_commit, save  # noqa: E402
+from _reference_common import (  # noqa: E402
+    build_model,
+    fixed_problem,
+    flat,
+    reference_args,
+    repo_commit,
+    save,
+)
 
 HYPER = dict(rho=0.1, sparsity=0.5, num_samples=16, update_freq=1, lr=0.1, momentum=0.9,
              weight_decay=5e-4)
@@ -105,14 +111,10 @@ def run_reference(repo: Path) -> tuple[dict, np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("repo", type=Path,
-                    help="checkout of Mi-Peng/Sparse-Sharpness-Aware-Minimization")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1]
-                    / "tests" / "data" / "ssam_reference.npz")
-    a = ap.parse_args()
-    problem, traj, fisher = run_reference(a.repo.resolve())
-    save(a.out, problem, traj, repo_commit(a.repo), fisher_indices=fisher,
+    a = reference_args(__doc__, "ssam_reference.npz",
+                       "Mi-Peng/Sparse-Sharpness-Aware-Minimization")
+    problem, traj, fisher = run_reference(a.checkout.resolve())
+    save(a.out, problem, traj, repo_commit(a.checkout), fisher_indices=fisher,
          hyper=np.array([HYPER[k] for k in ("rho", "sparsity", "num_samples", "update_freq",
                                              "lr", "momentum", "weight_decay")], dtype=float),
          schedule=np.array([EPOCHS, PER_EPOCH, BATCH]))
