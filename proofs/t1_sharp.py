@@ -38,20 +38,16 @@ from .core import (
     inner,
     normsq,
     sym,
-    vec,
 )
 from .symbols import CONSTANTS, Delta, F, Gn, L, T, b, eta, f0, f1, f_star, k, rho, sigma2, t
-from .young import assume_step, expand_with_young
+from .young import assume_step, coefficients, expand_with_young, g
 
 a = sym("a", "a", positive=True)
 A_SYM = sym("A_sharp", "A", positive=True)
 C = sp.Function("C")  # prefix sums of G_n
-g, e, xi = vec("g"), vec("e"), vec("xi")
 f_y = sym("f(y_T)", r"f(w_{T-1} - \nabla f(w_{T-1})/L)")
 
-c_ = L * eta
-A_COEF = 1 - c_ / 2 - (1 - c_) * a / 2
-B_COEF = (1 - c_) / (2 * a) + c_ / 2
+A_COEF, B_COEF = coefficients(a)
 #: final bound (checked equal to bounds.t1_sharp_bound at a fixed weight)
 FINAL = (Delta / (eta * T) + (1 - 1 / T) * (B_COEF * L**2 * rho**2 + L * eta * sigma2 / (2 * b))
          ) / A_COEF
@@ -71,12 +67,12 @@ def build() -> Proof:
     p = Proof("T1-sharp", "T1-sharp: the last step and the Young weight", STATEMENT)
     p.constants |= CONSTANTS | {a, A_SYM}
     E = expectation_symbol
-    step = assume_step(p, g, e, xi)
+    step = assume_step(p)
     var, ss = step.var, step.ss
     aw = p.assume_le("A1", a, 1, "Young weight a in (0, 1]")
     lip = p.assume_le("LIP", gram("e", "e"), L**2 * rho**2,
                       "L-smoothness with |eps_t| <= rho: |e| <= L rho")
-    s2, ey = expand_with_young(p, step, g, e, a)
+    s2, ey = expand_with_young(p, step, a)
     g2 = gram("g", "g")
     elip = p.expect(lip, [], "expectation of the smoothness bound")
     Eg2 = E(g2)

@@ -49,17 +49,15 @@ from .symbols import (
     t,
     tau,
 )
-from .young import assume_step, expand_with_young
+from .young import assume_step, coefficients, expand_with_young, g
 
 a = sym("a2", "a", positive=True)
 K_SYM = sym("K_sharp", "K", positive=True)
 C = sp.Function("C")
-g, e, xi, s_vec, zp, g0 = vec("g"), vec("e"), vec("xi"), vec("s"), vec("zeta'"), vec("g_0")
+s_vec, zp, g0 = vec("s"), vec("zeta'"), vec("g_0")
 f_y = sym("f(y)", r"f(w_0 - \nabla f(w_0)/L)")
 
-c_ = L * eta
-A_COEF = 1 - c_ / 2 - (1 - c_) * a / 2
-B_COEF = (1 - c_) / (2 * a) + c_ / 2
+A_COEF, B_COEF = coefficients(a)
 K_COEF = A_COEF - B_COEF * L**2 * rho**2
 #: final bound (checked equal to bounds.t2_sharp_bound at a fixed weight)
 FINAL = (Delta * (1 + 2 * tau * eta * B_COEF * L**3 * rho**2) / (eta * T)
@@ -79,9 +77,9 @@ def build() -> Proof:
     p = Proof("T2-sharp", "T2-sharp: stale USAM with the Young weight", STATEMENT)
     p.constants |= CONSTANTS | {a, K_SYM}
     E = expectation_symbol
-    step = assume_step(p, g, e, xi)
+    step = assume_step(p)
     var, ss = step.var, step.ss
-    s2, ey = expand_with_young(p, step, g, e, a)
+    s2, ey = expand_with_young(p, step, a)
     g2, e2 = gram("g", "g"), gram("e", "e")
     Eg2, Ee2, Es2 = E(g2), E(e2), E(gram("s", "s"))
     ps = p.le(

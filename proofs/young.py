@@ -4,7 +4,7 @@ One step ``w_{t+1} = w_t - eta d`` with ``d = g + e + xi`` (``g`` the gradient a
 ``e`` the perturbation's effect on it, ``xi`` the descent noise): the descent lemma and the
 standing assumptions (:func:`assume_step`), then the expanded lemma in expectation and Young's
 inequality ``-<g, e> <= (a |g|^2 + |e|^2/a)/2`` with the free weight ``a``
-(:func:`expand_with_young`).
+(:func:`expand_with_young`); and the weight's coefficients ``A``, ``B`` (:func:`coefficients`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,18 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .core import Given, NormSq, Pos, Prod, Proof, expectation_symbol, gram, inner, normsq
+from .core import Given, NormSq, Pos, Prod, Proof, expectation_symbol, gram, inner, normsq, vec
 from .symbols import L, b, eta, f0, f1, sigma2
+
+#: the gradient at w_t, the perturbation's effect on it, the descent noise
+g, e, xi = vec("g"), vec("e"), vec("xi")
+
+
+def coefficients(a: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
+    """``(A, B)`` of the Young weight ``a`` with ``c = L eta``:
+    ``A = 1 - c/2 - (1 - c) a/2``, ``B = (1 - c)/(2a) + c/2`` (``a = 1``: ``A = B = 1/2``)."""
+    c = L * eta
+    return 1 - c / 2 - (1 - c) * a / 2, (1 - c) / (2 * a) + c / 2
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,7 @@ class StepAssumptions:
     ss: object
 
 
-def assume_step(p: Proof, g: sp.Expr, e: sp.Expr, xi: sp.Expr) -> StepAssumptions:
+def assume_step(p: Proof) -> StepAssumptions:
     """Descent lemma at ``w_t`` for ``d = g + e + xi``, E[xi | w_t, eps_t] = 0, the minibatch
     variance sigma2/b and ``eta <= 1/L``."""
     d = g + e + xi
@@ -43,8 +53,7 @@ def assume_step(p: Proof, g: sp.Expr, e: sp.Expr, xi: sp.Expr) -> StepAssumption
     return StepAssumptions(dl, ind, var, ss)
 
 
-def expand_with_young(p: Proof, step: StepAssumptions, g: sp.Expr, e: sp.Expr,
-                      a: sp.Symbol) -> tuple[object, object]:
+def expand_with_young(p: Proof, step: StepAssumptions, a: sp.Symbol) -> tuple[object, object]:
     """The descent lemma expanded and in expectation, and Young's inequality with weight ``a``
     in expectation: returns ``(s2, ey)``."""
     s1 = p.le(f1, sp.expand(step.dl.rhs), [Given(step.dl)], "descent lemma, expanded")
