@@ -5,7 +5,9 @@ The logic and protocol live in :mod:`asam_theory.torch.bench` (wide-MLP workload
 measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_sgd``,
 ``device``, ``equal_resources`` (SGD and SAM on all ``2 * threads`` cores against AsyncSAM's
 ``threads + threads``; ``null`` with CUDA descent or ``--no-equal-resources``) and
-``bprime_sweep`` (AsyncSAM/SGD at each ``--sweep-bprime`` value, timed in the same rounds) and
+``bprime_sweep`` (AsyncSAM/SGD at each ``--sweep-bprime`` value, timed in the same rounds),
+``allocator`` (the C allocator settings the run had; ``--default-allocator`` keeps glibc's
+defaults), ``minor_faults_per_step`` and
 ``load_warning`` (``null``, or why the machine was too busy for a valid comparison — also
 printed to stderr; criteria in :func:`asam_theory.torch.bench.load_check`).
 """
@@ -41,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated b′ values also timed as AsyncSAM in the same "
                              "rounds, e.g. 64,128,256,384")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
+    parser.add_argument("--default-allocator", dest="steady_allocator", action="store_false",
+                        help="keep the C allocator's default thresholds (by default they are "
+                             "fixed so that no step faults in fresh pages)")
     parser.add_argument("--no-equal-resources", dest="equal_resources", action="store_false",
                         help="skip the SGD/SAM timings on 2 x threads cores")
 
@@ -66,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, tau=args.tau, max_staleness=args.max_staleness,
         ascent_batch_size=bprime, margin=args.margin, contention=args.contention,
         equal_resources=args.equal_resources, bprime_sweep=sweep,
+        steady_allocator=args.steady_allocator,
     )
     if res["load_warning"]:
         print(f"warning: {res['load_warning']}", file=sys.stderr)
@@ -88,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         for bp, row in res["bprime_sweep"].items():
             print(f"  b'={bp}: AsyncSAM/SGD {row['asyncsam_over_sgd']:.3f}   staleness "
                   f"{row['staleness_histogram']}")
+        al, mf = res["allocator"], res["minor_faults_per_step"]
+        print(("steady allocator" if al["steady"] else f"default allocator ({al['reason']})")
+              + "; minor page faults per step: "
+              + "  ".join(f"{n} {mf[n]:.1f}" for n in ("sgd", "sam", "asyncsam")))
         eq = res["equal_resources"]
         if eq is not None:
             print(f"equal resources (SGD, SAM on {eq['threads']['sgd']} threads, AsyncSAM "

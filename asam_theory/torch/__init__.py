@@ -15,6 +15,8 @@
 * :func:`run_method` (alias ``train_loop``) — one training loop for sgd/sam/asyncsam/sampa.
 * :func:`threaded_quadratic_run` — the real threaded AsyncSAM on a quadratic with known constants.
 * :func:`run_bench` — interleaved step-time benchmark.
+* :func:`steady_malloc` — fix glibc's allocator thresholds so that CPU training steps stop
+  faulting in fresh pages (:mod:`asam_theory.torch.allocator`).
 * :class:`ARSAM`, :class:`AUSAM`, :class:`BiSAM`, :class:`RWP` — efficient-SAM peers
   (``docs/methods.md`` §7, §8, §14b, §14).
 * :mod:`asam_theory.torch.models` — MLP and small 1-D/2-D CNNs (optional BatchNorm) for the real
@@ -25,6 +27,7 @@
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentWorkerError
 from asam_theory.torch.aesam import AESAM
+from asam_theory.torch.allocator import steady_malloc
 from asam_theory.torch.arsam import ARSAM
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.ausam import AUSAM
@@ -65,6 +68,7 @@ __all__ = [
     "run_bench",
     "run_method",
     "select_samples",
+    "steady_malloc",
     "threaded_quadratic_run",
     "train_loop",
     "WorkerOptions",

@@ -29,6 +29,12 @@ two (descent + ascent thread).  ``equal_resources`` also times SGD and SAM with 
 intra-op threads in the same rounds — the comparison a CPU-only user with two cores faces —
 and reports ``equal_resources = {"asyncsam_over_sgd", "sam_over_sgd", ...}``.
 
+Allocator: by default the benchmark first fixes the C allocator's thresholds for the process
+(:func:`~asam_theory.torch.allocator.steady_malloc`), so that no method's steps pay for pages
+the kernel hands back after a heap trim — which otherwise falls on whichever method runs at
+that moment. ``minor_faults_per_step`` (per method, all threads of the process) shows it; with
+``steady_allocator=False`` the C library's defaults stay.
+
 Load awareness (:func:`load_check`): the comparison is void when other processes took the cores
 the benchmark needs.  Two signals, both recorded: the 1-minute load average *before* the
 benchmark started (other processes only) must not exceed ``cpu_count - 2 * threads +
@@ -52,6 +58,7 @@ from torch import nn
 
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentComputer
+from asam_theory.torch.allocator import AllocatorSettings, steady_malloc
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
@@ -79,6 +86,23 @@ def _quartiles(values: list[float]) -> list[float]:
 LOAD_SLACK = 0.5
 #: least CPU share (CPU seconds / wall seconds / nominal threads) of every timed method
 MIN_CPU_SHARE = 0.85
+
+
+def _allocator_block(requested: bool, applied: AllocatorSettings | None) -> dict[str, Any]:
+    """The ``allocator`` entry of the results: what the process ran with."""
+    if applied is not None:
+        return {"steady": True, **applied.as_dict()}
+    why = "not requested" if not requested else "the C library is not glibc: defaults kept"
+    return {"steady": False, "reason": why}
+
+
+def _minor_faults() -> int:
+    """Minor page faults of this process so far (all threads; 0 where not reported)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _loadavg() -> float:
@@ -136,13 +160,17 @@ def run_bench(
     seed: int = 0,
     equal_resources: bool = True,
     bprime_sweep: Sequence[int] = (),
+    steady_allocator: bool = True,
 ) -> dict[str, Any]:
     """Run the interleaved benchmark and return its measurements (see module docstring).
 
     Defaults: H = 1024, b = 512 on CPU; H = 4096, b = 4096 with CUDA.  ``equal_resources``
     (CPU descent only) also times SGD and SAM with ``2 * threads`` intra-op threads.
+    ``steady_allocator`` fixes the C allocator's thresholds for the whole process first
+    (:func:`~asam_theory.torch.allocator.steady_malloc`; it stays set after the call).
     """
     load_start = _loadavg()
+    allocator = steady_malloc() if steady_allocator else None
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if hidden is None:
         hidden = 4096 if dev.type == "cuda" else 1024
@@ -265,6 +293,7 @@ def run_bench(
             names = list(methods)
             per_round: dict[str, list[float]] = {n: [] for n in names}
             cpu_per_wall: dict[str, list[float]] = {n: [] for n in names}
+            faults: dict[str, int] = dict.fromkeys(names, 0)
             load_before = _loadavg()
             for r in range(rounds):
                 k = r % len(names)
@@ -272,11 +301,12 @@ def run_bench(
                 for n in order:
                     torch.set_num_threads(nominal[n])
                     _sync(dev)
-                    t0, c0 = time.perf_counter(), time.process_time()
+                    t0, c0, f0 = time.perf_counter(), time.process_time(), _minor_faults()
                     for _ in range(steps):
                         methods[n]()
                     _sync(dev)
                     wall = time.perf_counter() - t0
+                    faults[n] += _minor_faults() - f0
                     per_round[n].append(wall / steps)
                     cpu_per_wall[n].append((time.process_time() - c0) / wall)
                     if n in asyncs:  # let the ascent launched by the last step finish
@@ -364,6 +394,10 @@ def run_bench(
             # core; AsyncSAM above 1 when its worker really ran on a second core (a value near 1
             # means other processes took that core and the ratio measures contention)
             "cpu_per_wall_median": {n: cpw[n] for n in core},
+            # pages the process faulted in per step while each method ran (all threads): fresh
+            # memory from the kernel, which the steady allocator keeps near 0
+            "minor_faults_per_step": {n: faults[n] / (rounds * steps) for n in names},
+            "allocator": _allocator_block(steady_allocator, allocator),
             "loadavg_1min": {"start": load_start, "before": load_before, "after": _loadavg()},
             "tuning": tuning.to_dict() if tuning is not None else None,
             "equal_resources": equal_block,

@@ -4,8 +4,13 @@ assertions: the machine may be busy)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+
+import pytest
 
 from asam_theory.cli import main
+from asam_theory.torch.allocator import MAX_MMAP_THRESHOLD, _glibc
 from asam_theory.torch.bench import LOAD_SLACK, MIN_CPU_SHARE, load_check
 
 
@@ -18,7 +23,8 @@ def test_train_bad_method_is_usage_error(tmp_path, capsys) -> None:
 def test_bench_json_tiny(capsys, tmp_path) -> None:
     path = tmp_path / "bench.json"
     rc = main(["bench", "--json", "--hidden", "32", "--batch-size", "64", "--rounds", "2",
-               "--steps", "2", "--warmup", "1", "--out", str(path), "--sweep-bprime", "8,16"])
+               "--steps", "2", "--warmup", "1", "--out", str(path), "--sweep-bprime", "8,16",
+               "--default-allocator"])  # the steady allocator would stay set in this process
     assert rc == 0
     captured = capsys.readouterr()
     res = json.loads(captured.out)
@@ -45,6 +51,9 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     tuning = res["tuning"]  # the tuner timed the roles together (or nothing fitted alone)
     assert tuning["fits_together"] is None if not tuning["fits"] else tuning["together_ratio"]
     assert res["snapshots_copied_by_main_thread"] >= 0
+    assert res["allocator"] == {"steady": False, "reason": "not requested"}
+    assert set(res["minor_faults_per_step"]) == set(check["cpu_share"])
+    assert all(f >= 0 for f in res["minor_faults_per_step"].values())
     # the warning is printed exactly when the JSON says the machine was busy
     assert check["busy"] == (res["load_warning"] is not None)
     assert ("warning: machine busy" in captured.err) == check["busy"]
@@ -53,7 +62,7 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
 def test_bench_no_equal_resources(capsys) -> None:
     rc = main(["bench", "--json", "--hidden", "16", "--batch-size", "32", "--rounds", "1",
                "--steps", "1", "--warmup", "0", "--ascent-batch-size", "8",
-               "--no-equal-resources"])
+               "--no-equal-resources", "--default-allocator"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
     assert res["equal_resources"] is None
@@ -101,3 +110,17 @@ def test_ablation_command_json_with_two_workers(tmp_path, capsys) -> None:
 def test_ablation_command_bad_seeds_is_usage_error(capsys) -> None:
     assert main(["ablation", "--quick", "--seeds", "1"]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(_glibc() is None, reason="the C library is not glibc")
+def test_bench_steady_allocator_by_default() -> None:
+    """Without ``--default-allocator`` the run fixes glibc's thresholds (in a child process:
+    the setting stays for the life of the process) and says so in the JSON."""
+    out = subprocess.run(
+        [sys.executable, "-m", "asam_theory", "bench", "--json", "--hidden", "16",
+         "--batch-size", "32", "--rounds", "1", "--steps", "2", "--warmup", "1",
+         "--ascent-batch-size", "8", "--no-equal-resources"],
+        capture_output=True, text=True, check=True, timeout=600)
+    res = json.loads(out.stdout)
+    assert res["allocator"]["steady"] is True and res["allocator"]["library"] == "glibc"
+    assert res["allocator"]["mmap_threshold"] == MAX_MMAP_THRESHOLD
