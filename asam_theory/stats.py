@@ -8,6 +8,7 @@ r"""Interval estimates and test thresholds used by the claims and the real-data 
   for few pairs);
 * :func:`t_interval` — mean and Student-t interval of a sample;
 * :func:`one_sided_lower` — one-sided lower confidence bound of a mean (Student t);
+* :func:`median_interval` — distribution-free interval for a median from order statistics;
 * :func:`bonferroni_z` — two-sided Bonferroni critical value.
 
 Confidence is given as a two-sided level ``confidence`` in (0, 1) or, for the normal helpers,
@@ -98,6 +99,33 @@ def one_sided_lower(values: Sequence[float], confidence: float = 0.95) -> float:
         return -math.inf
     return float(x.mean() - _st.t.ppf(confidence, x.size - 1) * x.std(ddof=1)
                  / math.sqrt(x.size))
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    r"""Distribution-free interval for the median of a sample of ``n`` independent values
+    (Conover, *Practical Nonparametric Statistics*, 3rd ed., §3.2; the sign-test interval).
+
+    With :math:`x_{(1)}\le\dots\le x_{(n)}` sorted and :math:`B\sim\mathrm{Bin}(n,\tfrac12)`,
+    :math:`[x_{(k)},x_{(n-k+1)}]` covers the population median with probability
+    :math:`1-2P(B\le k-1)`; ``k`` is the largest rank whose coverage reaches ``confidence``.
+    No such rank exists for small ``n`` (fewer than 6 values at 95 %): then the range
+    :math:`[x_{(1)},x_{(n)}]` is returned with its (lower) coverage. Returns
+    ``{"median", "low", "high", "coverage", "rank", "n"}``.
+    """
+    confidence = check_real("confidence", confidence, low=0, high=1, low_open=True,
+                            high_open=True)
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = int(x.size)
+    if n == 0:
+        raise ValueError("values must hold at least one number")
+    # coverage of rank k, k = 1 .. ceil(n/2): 1 - 2 P(B <= k - 1), decreasing in k
+    ranks = np.arange(1, (n + 1) // 2 + 1)
+    coverage = 1.0 - 2.0 * _st.binom.cdf(ranks - 1, n, 0.5)
+    ok = np.nonzero(coverage >= confidence)[0]
+    i = int(ok[-1]) if ok.size else 0
+    k = int(ranks[i])
+    return {"median": float(np.median(x)), "low": float(x[k - 1]), "high": float(x[n - k]),
+            "coverage": float(max(coverage[i], 0.0)), "rank": k, "n": n}
 
 
 def bonferroni_z(n_comparisons: int, alpha: float = 0.01) -> float:

@@ -6,6 +6,7 @@ measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_
 ``device``, ``equal_resources`` (SGD and SAM on all ``2 * threads`` cores against AsyncSAM's
 ``threads + threads``; ``null`` with CUDA descent or ``--no-equal-resources``) and
 ``bprime_sweep`` (AsyncSAM/SGD at each ``--sweep-bprime`` value, timed in the same rounds),
+``ratio_ci95`` (distribution-free 95 % intervals of the median ratios over rounds),
 ``allocator`` (the C allocator settings the run had; ``--default-allocator`` keeps glibc's
 defaults), ``minor_faults_per_step`` and
 ``load_warning`` (``null``, or why the machine was too busy for a valid comparison — also
@@ -87,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
               f"b={res['batch_size']}, b'={res['ascent_batch_size']}")
         print(f"step ms (median): sgd {ms['sgd']:.2f}  sam {ms['sam']:.2f}  "
               f"asyncsam {ms['asyncsam']:.2f}")
-        print(f"AsyncSAM/SGD {res['asyncsam_over_sgd']:.3f}   SAM/SGD {res['sam_over_sgd']:.3f}"
-              f"   staleness {res['staleness_histogram']}")
+        ci = res["ratio_ci95"]
+        print(f"AsyncSAM/SGD {res['asyncsam_over_sgd']:.3f} [{ci['asyncsam_over_sgd']['low']:.3f}"
+              f", {ci['asyncsam_over_sgd']['high']:.3f}]   SAM/SGD {res['sam_over_sgd']:.3f}"
+              f"   staleness {res['staleness_histogram']}   ([..]: the median's 95 % interval)")
         print(f"control (a second SGD)/SGD {res['control']['sgd_control_over_sgd']:.3f}: how "
               "far a median strays by chance in this run")
         for bp, row in res["bprime_sweep"].items():

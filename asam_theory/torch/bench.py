@@ -16,6 +16,9 @@ all methods alike). Per round, time/step of each method and the ratios to SGD; r
 over rounds.  After AsyncSAM's steps the benchmark pauses (untimed, one AsyncSAM step long) so
 that the ascent its last step launched does not run into the next method's timing.
 
+Precision: ``ratio_ci95`` gives each median ratio a distribution-free 95 % interval (the
+sign-test interval of :func:`asam_theory.stats.median_interval`, rounds taken as independent).
+
 Control: a second, identical SGD runs in every round; ``control.sgd_control_over_sgd`` (its
 median ratio to SGD, ideally 1) shows how far a median strays by chance in this run — read
 AsyncSAM/SGD against it.
@@ -56,6 +59,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from asam_theory.stats import median_interval
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentComputer
 from asam_theory.torch.allocator import AllocatorSettings, steady_malloc
@@ -72,6 +76,12 @@ def _mlp(hidden: int, seed: int, device: torch.device) -> nn.Module:
         nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
         nn.Linear(hidden, 10),
     ).to(device)
+
+
+def _interval(values: list[float]) -> dict[str, float]:
+    """The median's 95 % interval over rounds: ``{"low", "high", "coverage"}``."""
+    r = median_interval(values, 0.95)
+    return {"low": r["low"], "high": r["high"], "coverage": r["coverage"]}
 
 
 def _quartiles(values: list[float]) -> list[float]:
@@ -378,6 +388,11 @@ def run_bench(
                 "asyncsam_over_sgd": _quartiles(ratio_async),
                 "sam_over_sgd": _quartiles(ratio_sam),
             },
+            # distribution-free 95 % intervals for the medians over rounds (sign-test interval,
+            # rounds taken as independent; coverage below 0.95 for fewer than 6 rounds)
+            "ratio_ci95": {n: _interval(r) for n, r in (
+                ("asyncsam_over_sgd", ratio_async), ("sam_over_sgd", ratio_sam),
+                ("sgd_control_over_sgd", ratio_ctl))},
             # A/A control: a second, identical SGD timed in the same rounds; its ratio to SGD
             # shows how far from 1 the medians stray by chance on this machine in this run
             "control": {

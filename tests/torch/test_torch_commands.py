@@ -52,6 +52,11 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     assert tuning["fits_together"] is None if not tuning["fits"] else tuning["together_ratio"]
     assert res["snapshots_copied_by_main_thread"] >= 0
     assert res["allocator"] == {"steady": False, "reason": "not requested"}
+    for name, ci in res["ratio_ci95"].items():  # 2 rounds: the range, with coverage 1 - 2/4
+        per_round = (res["control"]["ratios_per_round"] if name == "sgd_control_over_sgd"
+                     else res["ratios_per_round"][name])
+        assert (ci["low"], ci["high"]) == (min(per_round), max(per_round))
+        assert ci["coverage"] == 0.5
     assert set(res["minor_faults_per_step"]) == set(check["cpu_share"])
     assert all(f >= 0 for f in res["minor_faults_per_step"].values())
     # the warning is printed exactly when the JSON says the machine was busy
