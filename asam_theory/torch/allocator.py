@@ -36,7 +36,7 @@ import ctypes.util
 import sys
 from dataclasses import dataclass
 
-__all__ = ["AllocatorSettings", "steady_malloc", "MAX_MMAP_THRESHOLD"]
+__all__ = ["AllocatorSettings", "MAX_MMAP_THRESHOLD", "minor_faults", "steady_malloc"]
 
 #: ``mallopt`` parameter numbers (glibc ``malloc.h``)
 M_TRIM_THRESHOLD = -1
@@ -109,3 +109,13 @@ def steady_malloc(mmap_threshold: int = MAX_MMAP_THRESHOLD,
         if libc.mallopt(param, value) != 1:
             raise RuntimeError(f"glibc {version} refused mallopt({name}={value})")
     return AllocatorSettings("glibc", version, mmap_threshold, trim)
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far, all threads (``getrusage``; 0 where the
+    platform has no ``resource`` module)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

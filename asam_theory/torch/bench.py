@@ -62,7 +62,7 @@ from torch import nn
 from asam_theory.stats import median_interval
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentComputer
-from asam_theory.torch.allocator import AllocatorSettings, steady_malloc
+from asam_theory.torch.allocator import AllocatorSettings, minor_faults, steady_malloc
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
@@ -104,15 +104,6 @@ def _allocator_block(requested: bool, applied: AllocatorSettings | None) -> dict
         return {"steady": True, **applied.as_dict()}
     why = "not requested" if not requested else "the C library is not glibc: defaults kept"
     return {"steady": False, "reason": why}
-
-
-def _minor_faults() -> int:
-    """Minor page faults of this process so far (all threads; 0 where not reported)."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return 0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _loadavg() -> float:
@@ -311,12 +302,12 @@ def run_bench(
                 for n in order:
                     torch.set_num_threads(nominal[n])
                     _sync(dev)
-                    t0, c0, f0 = time.perf_counter(), time.process_time(), _minor_faults()
+                    t0, c0, f0 = time.perf_counter(), time.process_time(), minor_faults()
                     for _ in range(steps):
                         methods[n]()
                     _sync(dev)
                     wall = time.perf_counter() - t0
-                    faults[n] += _minor_faults() - f0
+                    faults[n] += minor_faults() - f0
                     per_round[n].append(wall / steps)
                     cpu_per_wall[n].append((time.process_time() - c0) / wall)
                     if n in asyncs:  # let the ascent launched by the last step finish

@@ -237,6 +237,8 @@ def time_methods(methods: Sequence[LeaderboardMethod], hps: dict[str, dict], dat
     rounds = cfg.timing_rounds if rounds is None else rounds
     steps = cfg.timing_steps if steps is None else steps
     per: dict[str, dict[str, list[float]]] = {s: {m.name: [] for m in methods} for s in settings}
+    faults: dict[str, dict[str, list[float]]] = {s: {m.name: [] for m in methods}
+                                                 for s in settings}
     b_used: dict[str, int | None] = {}
     for r in range(rounds):
         for setting in settings:
@@ -247,6 +249,7 @@ def time_methods(methods: Sequence[LeaderboardMethod], hps: dict[str, dict], dat
                                steps + cfg.timing_warmup, width=width, warmup=cfg.timing_warmup,
                                bprime=bprime)
                 per[setting][m.name].append(1e3 * res.time_per_step_s)
+                faults[setting][m.name].append(res.minor_faults_per_step)
                 if res.ascent_batch_size is not None:
                     b_used[m.name] = res.ascent_batch_size
                 if tick is not None:
@@ -258,7 +261,8 @@ def time_methods(methods: Sequence[LeaderboardMethod], hps: dict[str, dict], dat
         rows = {}
         for name, v in d.items():
             q1, med, q3 = _quartiles(v)
-            row = {"ms_per_round": v, "median_ms": med, "iqr_ms": [q1, q3]}
+            row = {"ms_per_round": v, "median_ms": med, "iqr_ms": [q1, q3],
+                   "minor_faults_per_step_median": statistics.median(faults[setting][name])}
             if sgd:
                 ratios = [a / b for a, b in zip(v, sgd, strict=True)]
                 rq1, rmed, rq3 = _quartiles(ratios)
@@ -365,6 +369,9 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
             "val_acc_per_seed": [r.val_acc for r in rs],
             "train_acc_clean_mean": float(np.mean([r.train_acc_clean for r in rs])),
             "time_per_step_ms": idle["median_ms"], "time_per_step_iqr": idle["iqr_ms"],
+            # pages the process faulted in per timed step (fresh memory from the kernel: part
+            # of the step time that depends on the allocator's state, not on the method)
+            "minor_faults_per_step": idle["minor_faults_per_step_median"],
             "time_ratio_to_sgd": idle.get("ratio_to_sgd_median"),
             "time_ratio_to_sgd_ci": idle.get("ratio_to_sgd_ci"),
             "time_per_step_ms_equal_resources": equal["median_ms"] if equal else None,

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asam_theory.torch._common import batchnorm_modules, bn_frozen, check_device
+from asam_theory.torch.allocator import minor_faults
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.sam import SAM
@@ -231,6 +232,9 @@ class RunResult:
     grad_examples: int = 0
     curve: list[dict[str, float]] = field(default_factory=list)
     timed_steps: int = 0
+    #: minor page faults of the process per timed step (all threads): fresh pages from the
+    #: kernel, see :mod:`asam_theory.torch.allocator`
+    minor_faults_per_step: float = 0.0
 
 
 def run_method(
@@ -369,12 +373,13 @@ def run_method(
 
     try:
         t_start = time.perf_counter()
-        t0, probe0 = t_start, 0.0
+        t0, probe0, f0 = t_start, 0.0, minor_faults()
         for i in range(steps):
             if i == steps - timed:
                 if dev.type == "cuda":
                     torch.cuda.synchronize(dev)
                 t0, probe0 = time.perf_counter(), getattr(opt, "probe_seconds", 0.0)
+                f0 = minor_faults()
                 eval_s = 0.0
             batch = sampler(batch_size) if lookahead is None else next(lookahead)
             if method == "sgd":
@@ -417,12 +422,14 @@ def run_method(
                 loss = opt.step(closure)
             losses.append(float(loss.detach()))
             if record_every and ((i + 1) % record_every == 0 or i + 1 == steps):
-                te = time.perf_counter()
+                te, fe = time.perf_counter(), minor_faults()
                 record(i + 1, te - t_start - eval_s - getattr(opt, "probe_seconds", 0.0))
                 eval_s += time.perf_counter() - te
+                f0 += minor_faults() - fe  # evaluation is not part of the steps
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         wall = time.perf_counter() - t0 - eval_s
+        faults = minor_faults() - f0
         probe = getattr(opt, "probe_seconds", 0.0) - probe0
         staleness = list(getattr(opt, "staleness_history", []))
         fidelity = list(getattr(opt, "fidelity_history", []))
@@ -441,6 +448,7 @@ def run_method(
         train_acc_clean=accuracy(model, d.x_train[clean], d.y_train[clean]),
         final_train_loss=float(np.mean(losses[-20:])) if losses else float("nan"),
         wall_s=wall, time_per_step_s=(wall - probe) / max(timed, 1),
+        minor_faults_per_step=faults / max(timed, 1),
         staleness=staleness, fidelity=fidelity,
         ascent_batch_size=bprime if method.startswith("asyncsam") else None,
         losses=losses,

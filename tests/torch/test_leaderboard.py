@@ -46,6 +46,7 @@ def test_gradient_evaluations_are_counted(method: str, per_step: int) -> None:
     expected = {"sgd": 6 * 16, "sam": 12 * 16, "asyncsam-det": 6 * 16 + 6 * 8}[method]
     assert r.grad_examples == expected
     assert [p["step"] for p in r.curve] == [3, 6]
+    assert r.minor_faults_per_step >= 0
     assert [p["grad_evals"] for p in r.curve] == [3 * per_step, 6 * per_step]
     assert 0.0 <= r.val_acc <= 1.0
 
@@ -72,6 +73,7 @@ def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
         q1, q3 = r["time_per_step_iqr"]
         assert 0 < q1 <= r["time_per_step_ms"] <= q3
         assert r["time_per_step_ms_equal_resources"] > 0
+        assert r["minor_faults_per_step"] >= 0
         # chosen on validation: the grid rows carry validation accuracy only
         assert r["grid"] and all("val_acc_mean" in g and "test_acc" not in str(g)
                                  for g in r["grid"])
