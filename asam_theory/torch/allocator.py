@@ -42,8 +42,9 @@ __all__ = ["AllocatorSettings", "MAX_MMAP_THRESHOLD", "minor_faults", "steady_ma
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-#: glibc's upper bound for the mmap threshold on 64-bit builds (``HEAP_MAX_SIZE / 2``,
-#: ``DEFAULT_MMAP_THRESHOLD_MAX``): larger values are refused by ``mallopt``
+#: the largest mmap threshold allowed here: glibc's ``DEFAULT_MMAP_THRESHOLD_MAX`` on 64-bit
+#: builds, where its dynamic rule stops. A thread's heap spans at most 64 MiB
+#: (``HEAP_MAX_SIZE``), so larger blocks could not come from a heap shared with others anyway.
 MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 #: default trim threshold: freed memory up to 1 GiB per heap is kept for reuse

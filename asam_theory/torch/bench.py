@@ -171,7 +171,6 @@ def run_bench(
     (:func:`~asam_theory.torch.allocator.steady_malloc`; it stays set after the call).
     """
     load_start = _loadavg()
-    allocator = steady_malloc() if steady_allocator else None
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if hidden is None:
         hidden = 4096 if dev.type == "cuda" else 1024
@@ -180,6 +179,7 @@ def run_bench(
     if rounds < 1 or steps < 1 or warmup < 0:
         raise ValueError("rounds and steps must be >= 1, warmup >= 0")
     sweep = [check_int("bprime_sweep entry", b, low=1) for b in bprime_sweep]
+    allocator = steady_malloc() if steady_allocator else None
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -401,7 +401,7 @@ def run_bench(
             # means other processes took that core and the ratio measures contention)
             "cpu_per_wall_median": {n: cpw[n] for n in core},
             # pages the process faulted in per step while each method ran (all threads): fresh
-            # memory from the kernel, which the steady allocator keeps near 0
+            # memory from the kernel, which the steady allocator keeps low
             "minor_faults_per_step": {n: faults[n] / (rounds * steps) for n in names},
             "allocator": _allocator_block(steady_allocator, allocator),
             "loadavg_1min": {"start": load_start, "before": load_before, "after": _loadavg()},
