@@ -84,6 +84,11 @@ def _interval(values: list[float]) -> dict[str, float]:
     return {"low": r["low"], "high": r["high"], "coverage": r["coverage"]}
 
 
+def _ratios(per_round: dict[str, list[float]], name: str, base: str = "sgd") -> list[float]:
+    """Per-round step time of method ``name`` over that of ``base``."""
+    return [a / b for a, b in zip(per_round[name], per_round[base], strict=True)]
+
+
 def _quartiles(values: list[float]) -> list[float]:
     """[Q1, median, Q3] (the median alone for fewer than two values)."""
     if len(values) < 2:
@@ -319,7 +324,7 @@ def run_bench(
             sweep_block = {}
             for bp in sweep:
                 n = f"asyncsam@{bp}"
-                r = [a / b for a, b in zip(per_round[n], per_round["sgd"], strict=True)]
+                r = _ratios(per_round, n)
                 sweep_block[str(bp)] = {
                     "asyncsam_over_sgd": statistics.median(r),
                     "ratio_quartiles": _quartiles(r),
@@ -330,18 +335,13 @@ def run_bench(
         finally:
             for o in asyncs.values():
                 o.close()
-        ratio_async = [a / s for a, s in zip(per_round["asyncsam"], per_round["sgd"],
-                                             strict=True)]
-        ratio_sam = [a / s for a, s in zip(per_round["sam"], per_round["sgd"], strict=True)]
-        ratio_ctl = [a / s for a, s in zip(per_round["sgd_control"], per_round["sgd"],
-                                           strict=True)]
+        ratio_async, ratio_sam, ratio_ctl = (_ratios(per_round, n)
+                                             for n in ("asyncsam", "sam", "sgd_control"))
         cpw = {n: statistics.median(v) for n, v in cpu_per_wall.items()}
         core = ("sgd", "sam", "asyncsam")
         if equal:
-            eq_async = [a / s for a, s in zip(per_round["asyncsam"], per_round["sgd_all_cores"],
-                                              strict=True)]
-            eq_sam = [a / s for a, s in zip(per_round["sam_all_cores"],
-                                            per_round["sgd_all_cores"], strict=True)]
+            eq_async = _ratios(per_round, "asyncsam", "sgd_all_cores")
+            eq_sam = _ratios(per_round, "sam_all_cores", "sgd_all_cores")
             equal_block: dict[str, Any] | None = {
                 "asyncsam_over_sgd": statistics.median(eq_async),
                 "sam_over_sgd": statistics.median(eq_sam),
