@@ -13,8 +13,8 @@ Workload: the ``asam-theory bench`` descent step (SGD with momentum 0.9 on the M
 * ``alu`` — runs a pure-Python integer loop: execution units and clock, next to no memory
   traffic;
 * ``stream`` — copies a 64 MiB array over and over: DRAM bandwidth;
-* ``cache`` — copies an array the size of the weights (4 H² + 74 H + 10 floats, 4.4 MB at
-  H = 1024): the shared last-level cache;
+* ``cache`` — copies an array the size of the weights (H² + 76 H + 10 float32 values, 4.5 MB
+  at H = 1024): the shared last-level cache;
 * ``ascent`` — computes AsyncSAM's ascent direction (forward/backward on b′ samples and the
   normalisation, :class:`~asam_theory.torch._worker.AscentComputer`) in a loop: the worker at
   100 % duty, in its own process (so no GIL is shared; the threaded worker's GIL share is

@@ -25,7 +25,8 @@ AsyncSAM/SGD against it.
 
 b′ sweep: ``bprime_sweep`` adds one AsyncSAM per listed b′ to the same rounds (each with its
 own model copy and worker) and reports ``bprime_sweep = {b′: {"asyncsam_over_sgd", ...}}`` —
-the price in step time of a larger ascent batch, measured in one run.
+the price in step time of a larger ascent batch, measured in one run (with the per-round ratios
+and their interval, so that several runs can be pooled).
 
 Equal resources (CPU descent): the default ratios give SGD and SAM one core while AsyncSAM uses
 two (descent + ascent thread).  ``equal_resources`` also times SGD and SAM with ``2 * threads``
@@ -328,6 +329,8 @@ def run_bench(
                 sweep_block[str(bp)] = {
                     "asyncsam_over_sgd": statistics.median(r),
                     "ratio_quartiles": _quartiles(r),
+                    "ratio_ci95": _interval(r),
+                    "ratios_per_round": r,
                     "step_ms_median": 1e3 * statistics.median(per_round[n]),
                     "staleness_histogram": {str(k): v for k, v in sorted(Counter(
                         asyncs[n].staleness_history[n_warm[n]:]).items())},

@@ -48,6 +48,9 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     assert set(res["bprime_sweep"]) == {"8", "16"}
     for row in res["bprime_sweep"].values():
         assert row["asyncsam_over_sgd"] > 0 and sum(row["staleness_histogram"].values()) == 4
+        r = row["ratios_per_round"]  # per round, so that runs can be pooled
+        assert len(r) == 2 and row["asyncsam_over_sgd"] == pytest.approx(sum(r) / 2)
+        assert (row["ratio_ci95"]["low"], row["ratio_ci95"]["high"]) == (min(r), max(r))
     tuning = res["tuning"]  # the tuner timed the roles together (or nothing fitted alone)
     assert tuning["fits_together"] is None if not tuning["fits"] else tuning["together_ratio"]
     assert res["snapshots_copied_by_main_thread"] >= 0
