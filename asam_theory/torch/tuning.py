@@ -26,8 +26,12 @@ varies by ±15 % from step to step.
   wait for the worker 0.31–0.42 ms per step in two of the three runs.
 - This rule: b′ = 160–224; median AsyncSAM/SGD 1.06 over 15 runs (0.99–1.24, the machine's
   spread); mean wait 0.01 ms per step in 14 of the 15.
-- b′ sweeps timed in the same rounds (64–384) stayed within a run's noise. So the margin buys
-  headroom against waits more than a measurable speed-up, at the cost of a smaller ascent batch.
+- b′ sweeps timed in the same rounds (64–384) stayed within a run's noise. Pooled over 8 runs
+  (``bench --sweep-bprime 96``), b′ = 96 gave AsyncSAM/SGD 1.041 (median of the runs) against
+  1.066 for the tuned b′ = 160–224 in the same rounds, lower in 7 of 8 runs: the busier the
+  worker, the slower the descent beside it (shared caches and memory bandwidth; measured by
+  ``benchmarks/core_interference.py``). So the margin sets that cost too, a few per cent here,
+  against the size of the ascent batch; 0.5 keeps the larger batch.
 - Timed together, the ascent at b′ = 224 already took 0.50–0.63 of the descent.
 
 Each measured pair is also kept as the ratio of the pair's wall time to a solo descent timed just
