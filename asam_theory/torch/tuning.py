@@ -31,7 +31,12 @@ varies by ±15 % from step to step.
   1.066 for the tuned b′ = 160–224 in the same rounds, lower in 7 of 8 runs: the busier the
   worker, the slower the descent beside it (shared caches and memory bandwidth; measured by
   ``benchmarks/core_interference.py``). So the margin sets that cost too, a few per cent here,
-  against the size of the ascent batch; 0.5 keeps the larger batch.
+  against the size of the ascent batch; 0.5 keeps the larger batch. Across runs the machine's
+  spread is larger than this: margin 0.25 (b′ = 64–96) gave 1.04–1.11 in four quiet runs.
+- What a smaller b′ costs in accuracy was not measurable on the ablation's recipe
+  (:mod:`asam_theory.torch.ablation`: digits with 20 % label noise, CNN-BN, b = 64; 20 paired
+  seeds): AsyncSAM at b′ = b/2, b/4 and b/8 was within 1 pp of b′ = b (95 % intervals of
+  about ±1.5 pp).
 - Timed together, the ascent at b′ = 224 already took 0.50–0.63 of the descent.
 
 Each measured pair is also kept as the ratio of the pair's wall time to a solo descent timed just
