@@ -36,7 +36,7 @@ varies by ±15 % from step to step.
 - What a smaller b′ costs in accuracy was not measurable on the ablation's recipe
   (:mod:`asam_theory.torch.ablation`: digits with 20 % label noise, CNN-BN, b = 64; 20 paired
   seeds): AsyncSAM at b′ = b/2, b/4 and b/8 was within 1 pp of b′ = b (95 % intervals of
-  about ±1.5 pp).
+  ±1.2–1.9 pp).
 - Timed together, the ascent at b′ = 224 already took 0.50–0.63 of the descent.
 
 Each measured pair is also kept as the ratio of the pair's wall time to a solo descent timed just
