@@ -26,8 +26,13 @@ forward/backward is interference (caches, memory bandwidth).
 Also a cProfile of the main thread over the AsyncSAM steps (top functions by own time) with
 ``--cprofile``.
 
+The script first fixes the C allocator's thresholds for the process, as ``asam-theory bench``
+does (:func:`~asam_theory.torch.allocator.steady_malloc`; ``--default-allocator`` keeps the C
+library's defaults), so that its sections are timed under the bench's conditions.
+
 Run:  python benchmarks/profile_asyncsam_step.py [--hidden 1024] [--batch 512] [--bprime 128]
       [--rounds 7] [--steps 8] [--tau 1] [--cprofile] [--process] [--json]
+      [--default-allocator]
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from torch import nn
 
 from asam_theory.torch import AsyncSAM, WorkerOptions
 from asam_theory.torch._worker import AscentComputer
+from asam_theory.torch.allocator import steady_malloc
 from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
 
 
@@ -303,8 +309,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--process", action="store_true",
                     help="also run SGD beside an ascent loop in a separate process")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--default-allocator", action="store_true",
+                    help="keep the C allocator's default thresholds (by default they are fixed, "
+                         "as in `asam-theory bench`)")
     a = ap.parse_args(argv)
+    allocator = None if a.default_allocator else steady_malloc()
     res = profile(a.hidden, a.batch, a.bprime, a.rounds, a.steps, a.tau, a.cprofile, a.process)
+    res["allocator"] = ({"steady": True, **allocator.as_dict()} if allocator is not None
+                        else {"steady": False})
     if a.json:
         print(json.dumps(res, indent=2))
     else:

@@ -1,4 +1,5 @@
-"""benchmarks/core_interference.py: a smoke run (timings are not asserted) and its checks."""
+"""The AsyncSAM diagnostics in benchmarks/: core_interference.py and profile_asyncsam_step.py
+(smoke runs as a user runs them, timings not asserted, and their argument checks)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "core_interference.py"
+PROFILE = ROOT / "benchmarks" / "profile_asyncsam_step.py"
 
 
 def load_module():
@@ -66,3 +68,21 @@ def test_smoke_run_reports_every_load_against_idle() -> None:
         res["duty"] * (res["over_idle"]["ascent"] - 1.0))
     assert res["config"] == {"hidden": 32, "batch": 16, "bprime": 4, "rounds": 2, "steps": 2,
                              "threads": 1, "cpu_count": os.cpu_count()}
+
+
+def test_profile_smoke_run_splits_the_step_under_the_steady_allocator() -> None:
+    out = subprocess.run(
+        [sys.executable, str(PROFILE), "--hidden", "32", "--batch", "16", "--bprime", "4",
+         "--rounds", "2", "--steps", "2", "--json"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["allocator"]["steady"] is (res["allocator"].get("library") == "glibc")
+    assert set(res["ms_per_step"]) == {"sgd", "sgd+bg", "asyncsam", "bg_alone"}
+    parts = res["asyncsam_sections_ms"]
+    known = ("publish", "acquire", "perturb", "closure", "seal", "base_step")
+    assert parts["rest (bookkeeping)"] == pytest.approx(
+        parts["step"] - sum(parts[k] for k in known))
+    assert all(parts[k] > 0 for k in ("perturb", "closure", "base_step", "step"))
+    assert sum(res["staleness_histogram"].values()) == 2 * 2  # rounds x steps, after warm-up
