@@ -166,7 +166,7 @@ def measure(hidden: int = 1024, batch: int = 512, bprime: int = 192, rounds: int
 
     from asam_theory.stats import median_interval
     from asam_theory.torch._worker import AscentComputer
-    from asam_theory.torch.allocator import steady_malloc
+    from asam_theory.torch.allocator import allocator_report, steady_malloc
     from asam_theory.torch.bench import _mlp
     from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
 
@@ -177,7 +177,8 @@ def measure(hidden: int = 1024, batch: int = 512, bprime: int = 192, rounds: int
         raise ValueError("hidden, batch, bprime, rounds and steps must be >= 1")
     if (os.cpu_count() or 1) < 2:
         raise RuntimeError("this benchmark needs two CPU cores (it measures one beside the other)")
-    steady_malloc()  # as ``asam-theory bench`` does: no step pays for pages the kernel took back
+    # as ``asam-theory bench`` does: no step pays for pages the kernel took back
+    allocator = allocator_report(True, steady_malloc())
     torch.set_num_threads(1)
     cfg = {"hidden": hidden, "bprime": bprime}
     dev = torch.device("cpu")
@@ -239,6 +240,7 @@ def measure(hidden: int = 1024, batch: int = 512, bprime: int = 192, rounds: int
         "ascent_ms_alone": 1e3 * statistics.median(t_asc),
         "descent_ms_alone": 1e3 * statistics.median(t_step),
         "loadavg_1min": {"start": load_start, "after": os.getloadavg()[0]},
+        "allocator": allocator,
     }
     if "ascent" in ratios:
         out["predicted_descent_slowdown"] = duty * (out["over_idle"]["ascent"] - 1.0)

@@ -54,7 +54,7 @@ from torch import nn
 
 from asam_theory.torch import AsyncSAM, WorkerOptions
 from asam_theory.torch._worker import AscentComputer
-from asam_theory.torch.allocator import steady_malloc
+from asam_theory.torch.allocator import allocator_report, steady_malloc
 from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
 
 
@@ -315,8 +315,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = ap.parse_args(argv)
     allocator = None if a.default_allocator else steady_malloc()
     res = profile(a.hidden, a.batch, a.bprime, a.rounds, a.steps, a.tau, a.cprofile, a.process)
-    res["allocator"] = ({"steady": True, **allocator.as_dict()} if allocator is not None
-                        else {"steady": False})
+    res["allocator"] = allocator_report(not a.default_allocator, allocator)
     if a.json:
         print(json.dumps(res, indent=2))
     else:

@@ -36,7 +36,8 @@ import ctypes.util
 import sys
 from dataclasses import dataclass
 
-__all__ = ["AllocatorSettings", "MAX_MMAP_THRESHOLD", "minor_faults", "steady_malloc"]
+__all__ = ["AllocatorSettings", "MAX_MMAP_THRESHOLD", "allocator_report", "minor_faults",
+           "steady_malloc"]
 
 #: ``mallopt`` parameter numbers (glibc ``malloc.h``)
 M_TRIM_THRESHOLD = -1
@@ -110,6 +111,15 @@ def steady_malloc(mmap_threshold: int = MAX_MMAP_THRESHOLD,
         if libc.mallopt(param, value) != 1:
             raise RuntimeError(f"glibc {version} refused mallopt({name}={value})")
     return AllocatorSettings("glibc", version, mmap_threshold, trim)
+
+
+def allocator_report(requested: bool, applied: AllocatorSettings | None) -> dict[str, object]:
+    """What a run's process allocated with, for its results: ``{"steady": True, "library", ...}``
+    when :func:`steady_malloc` was applied, else ``{"steady": False, "reason"}``."""
+    if applied is not None:
+        return {"steady": True, **applied.as_dict()}
+    why = "not requested" if not requested else "the C library is not glibc: defaults kept"
+    return {"steady": False, "reason": why}
 
 
 def minor_faults() -> int:

@@ -63,7 +63,7 @@ from torch import nn
 from asam_theory.stats import median_interval
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentComputer
-from asam_theory.torch.allocator import AllocatorSettings, minor_faults, steady_malloc
+from asam_theory.torch.allocator import allocator_report, minor_faults, steady_malloc
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
@@ -102,14 +102,6 @@ def _quartiles(values: list[float]) -> list[float]:
 LOAD_SLACK = 0.5
 #: least CPU share (CPU seconds / wall seconds / nominal threads) of every timed method
 MIN_CPU_SHARE = 0.85
-
-
-def _allocator_block(requested: bool, applied: AllocatorSettings | None) -> dict[str, Any]:
-    """The ``allocator`` entry of the results: what the process ran with."""
-    if applied is not None:
-        return {"steady": True, **applied.as_dict()}
-    why = "not requested" if not requested else "the C library is not glibc: defaults kept"
-    return {"steady": False, "reason": why}
 
 
 def _loadavg() -> float:
@@ -406,7 +398,7 @@ def run_bench(
             # pages the process faulted in per step while each method ran (all threads): fresh
             # memory from the kernel, which the steady allocator keeps low
             "minor_faults_per_step": {n: faults[n] / (rounds * steps) for n in names},
-            "allocator": _allocator_block(steady_allocator, allocator),
+            "allocator": allocator_report(steady_allocator, allocator),
             "loadavg_1min": {"start": load_start, "before": load_before, "after": _loadavg()},
             "tuning": tuning.to_dict() if tuning is not None else None,
             "equal_resources": equal_block,

@@ -24,6 +24,17 @@ def load_module():
     return mod
 
 
+def run_json(script: Path, *args: str) -> dict:
+    """Run a benchmark script as a user does, at tiny sizes, and return its ``--json`` output."""
+    out = subprocess.run(
+        [sys.executable, str(script), "--hidden", "32", "--batch", "16", "--bprime", "4",
+         "--rounds", "2", "--steps", "2", "--json", *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def test_weight_count_matches_the_bench_mlp() -> None:
     import torch
 
@@ -49,13 +60,7 @@ def test_bad_sizes_are_rejected() -> None:
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPU cores")
 def test_smoke_run_reports_every_load_against_idle() -> None:
     # the script as a user runs it (its neighbours are spawned processes that import it by path)
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--hidden", "32", "--batch", "16", "--bprime", "4",
-         "--rounds", "2", "--steps", "2", "--json"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stderr
-    res = json.loads(out.stdout)
+    res = run_json(SCRIPT)
     loads = {"alu", "stream", "cache", "ascent", "idle_control"}
     assert set(res["over_idle"]) == loads
     assert set(res["step_ms_median"]) == loads | {"idle"}
@@ -68,16 +73,11 @@ def test_smoke_run_reports_every_load_against_idle() -> None:
         res["duty"] * (res["over_idle"]["ascent"] - 1.0))
     assert res["config"] == {"hidden": 32, "batch": 16, "bprime": 4, "rounds": 2, "steps": 2,
                              "threads": 1, "cpu_count": os.cpu_count()}
+    assert res["allocator"]["steady"] is (res["allocator"].get("library") == "glibc")
 
 
 def test_profile_smoke_run_splits_the_step_under_the_steady_allocator() -> None:
-    out = subprocess.run(
-        [sys.executable, str(PROFILE), "--hidden", "32", "--batch", "16", "--bprime", "4",
-         "--rounds", "2", "--steps", "2", "--json"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stderr
-    res = json.loads(out.stdout)
+    res = run_json(PROFILE)
     assert res["allocator"]["steady"] is (res["allocator"].get("library") == "glibc")
     assert set(res["ms_per_step"]) == {"sgd", "sgd+bg", "asyncsam", "bg_alone"}
     parts = res["asyncsam_sections_ms"]
