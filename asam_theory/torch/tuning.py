@@ -32,7 +32,11 @@ varies by ±15 % from step to step.
   worker, the slower the descent beside it (shared caches and memory bandwidth; measured by
   ``benchmarks/core_interference.py``). So the margin sets that cost too, a few per cent here,
   against the size of the ascent batch; 0.5 keeps the larger batch. Across runs the machine's
-  spread is larger than this: margin 0.25 (b′ = 64–96) gave 1.04–1.11 in four quiet runs.
+  spread is larger than this: margin 0.25 (b′ = 64–96) gave 1.04–1.11 in four quiet runs on
+  one day; on another, eight runs alternating with the default (``bench --margin 0.25`` and
+  ``bench``) gave 1.021–1.058 (median 1.042; b′ = 32–96) against 1.028–1.078 (median 1.045;
+  b′ = 160–224): pooled over their 120 rounds each, 1.039 [1.030, 1.058] and 1.038
+  [1.023, 1.075]. The smaller margin narrowed the spread, not the median.
 - What a smaller b′ costs in accuracy was not measurable on the ablation's recipe
   (:mod:`asam_theory.torch.ablation`: digits with 20 % label noise, CNN-BN, b = 64; 20 paired
   seeds): AsyncSAM at b′ = b/2, b/4 and b/8 was within 1 pp of b′ = b (95 % intervals of
