@@ -21,9 +21,10 @@ Workload: the ``asam-theory bench`` descent step (SGD with momentum 0.9 on the M
   what ``benchmarks/profile_asyncsam_step.py`` shows beside this).
 
 Every neighbour is a separate process started once and switched on and off by an event, so no
-start-up cost falls inside a timing. Rounds: each load in turn for ``steps`` steps (the order
-rotates from round to round); per round the ratio of each load's time per step to ``idle``'s;
-reported: medians over rounds with their distribution-free 95 % intervals
+start-up cost falls inside a timing. Rounds: each load in turn for ``steps`` steps (in the order
+of round r's row of a Williams design, :func:`asam_theory.design.balanced_order`, so that each
+load follows each other equally often); per round the ratio of each load's time per step to
+``idle``'s; reported: medians over rounds with their distribution-free 95 % intervals
 (:func:`asam_theory.stats.median_interval`), and ``idle_control`` — a second ``idle`` timing in
 every round, whose ratio to the first shows how far a median strays by chance.
 
@@ -164,6 +165,7 @@ def measure(hidden: int = 1024, batch: int = 512, bprime: int = 192, rounds: int
     """Run the interleaved measurement (see the module docstring) and return its results."""
     import torch
 
+    from asam_theory.design import balanced_order
     from asam_theory.stats import median_interval
     from asam_theory.torch._worker import AscentComputer
     from asam_theory.torch.allocator import allocator_report, steady_malloc
@@ -217,8 +219,7 @@ def measure(hidden: int = 1024, batch: int = 512, bprime: int = 192, rounds: int
         for _ in range(3):
             step()
         for r in range(rounds):
-            k = r % len(names)
-            for n in names[k:] + names[:k]:
+            for n in balanced_order(names, r):
                 with neighbours[n]:
                     t0 = time.perf_counter()
                     for _ in range(steps):

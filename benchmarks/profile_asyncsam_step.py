@@ -52,6 +52,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from asam_theory.design import balanced_order
 from asam_theory.torch import AsyncSAM, WorkerOptions
 from asam_theory.torch._worker import AscentComputer
 from asam_theory.torch.allocator import allocator_report, steady_malloc
@@ -224,8 +225,7 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
             order = ["sgd", "sgd+bg", "asyncsam", "bg_alone"]
             if bgproc is not None:
                 order.append("sgd+bgproc")
-            order = order[r % len(order):] + order[:r % len(order)]
-            for name in order:
+            for name in balanced_order(order, r):
                 t0 = time.perf_counter()
                 if name == "sgd":
                     sgd_sec.clear()

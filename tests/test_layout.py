@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "asam_theory.validation": 0,
     "asam_theory.rng": 0,
     "asam_theory.stats": 0,
+    "asam_theory.design": 0,
     "asam_theory.problems": 1,
     "asam_theory.methods": 1,
     "asam_theory.engine": 2,

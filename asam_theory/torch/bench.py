@@ -11,10 +11,13 @@ Protocol: b′ is chosen by :func:`tune_ascent_batch` (``ascent_batch_size="auto
 candidate whose ascent takes at most ``margin`` times the descent, timed alone and timed while
 both run; its measurements are in ``tuning``); every
 method takes ``warmup`` untimed steps; then ``rounds`` rounds, each running ``steps`` steps of
-every method back to back (the order rotates from round to round so drifts in machine load hit
-all methods alike). Per round, time/step of each method and the ratios to SGD; reported: medians
-over rounds.  After AsyncSAM's steps the benchmark pauses (untimed, one AsyncSAM step long) so
-that the ascent its last step launched does not run into the next method's timing.
+every method back to back, in the order of round r's row of a Williams design
+(:func:`asam_theory.design.balanced_order`): slow drifts in machine load hit all methods alike,
+and every method follows every other equally often, so that what a block leaves behind (caches,
+a two-thread block's OpenMP threads) does not always fall on the same successor. Per round,
+time/step of each method and the ratios to SGD; reported: medians over rounds.  After
+AsyncSAM's steps the benchmark pauses (untimed, one AsyncSAM step long) so that the ascent its
+last step launched does not run into the next method's timing.
 
 Precision: ``ratio_ci95`` gives each median ratio a distribution-free 95 % interval (the
 sign-test interval of :func:`asam_theory.stats.median_interval`, rounds taken as independent).
@@ -60,6 +63,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from asam_theory.design import balanced_order
 from asam_theory.stats import median_interval
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentComputer
@@ -295,9 +299,7 @@ def run_bench(
             faults: dict[str, int] = dict.fromkeys(names, 0)
             load_before = _loadavg()
             for r in range(rounds):
-                k = r % len(names)
-                order = names[k:] + names[:k]
-                for n in order:
+                for n in balanced_order(names, r):
                     torch.set_num_threads(nominal[n])
                     _sync(dev)
                     t0, c0, f0 = time.perf_counter(), time.process_time(), minor_faults()

@@ -14,7 +14,9 @@ Protocol, per cell (data set, model):
    Student-t 95 % interval; the paired difference to SGD with its t interval; curves of test
    accuracy against training seconds and against counted gradient evaluations.
 3. **Timing, interleaved.**  ``timing_rounds`` rounds; in each, every method runs
-   ``timing_steps`` timed steps (after ``timing_warmup`` untimed ones) in a rotating order, in
+   ``timing_steps`` timed steps (after ``timing_warmup`` untimed ones) in the order of round r's
+   row of a Williams design (:func:`asam_theory.design.balanced_order`: every method follows
+   every other equally often), in
    two settings: *idle second device* — one intra-op thread per role, so SGD and SAM use one
    core and AsyncSAM's (and SAMPa's) worker the otherwise idle second one (the AsyncSAM paper's
    setting) — and *equal resources* — SGD and SAM given both cores (two intra-op threads).
@@ -43,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from asam_theory.design import balanced_order
 from asam_theory.stats import paired_interval, t_interval
 from asam_theory.torch.models import make_model
 from asam_theory.torch.training import RunResult, run_method, tensor_data
@@ -242,7 +245,7 @@ def time_methods(methods: Sequence[LeaderboardMethod], hps: dict[str, dict], dat
     b_used: dict[str, int | None] = {}
     for r in range(rounds):
         for setting in settings:
-            for m in _rotated(list(methods), r):
+            for m in balanced_order(list(methods), r):
                 threads = 2 if setting == "equal" and not m.uses_second_device else 1
                 with _Threads(threads):
                     res = _run(m, hps[m.name], data, ds, model, 10_000 + r, cfg,
