@@ -83,8 +83,10 @@ def _mlp(hidden: int, seed: int, device: torch.device) -> nn.Module:
     ).to(device)
 
 
-def _interval(values: list[float]) -> dict[str, float]:
-    """The median's 95 % interval over rounds: ``{"low", "high", "coverage"}``."""
+def median_ci95(values: Sequence[float]) -> dict[str, float]:
+    """The median's distribution-free 95 % interval (:func:`asam_theory.stats.median_interval`)
+    as the results carry it: ``{"low", "high", "coverage"}``; here over rounds, in
+    :mod:`asam_theory.torch.bench_pool` also over runs."""
     r = median_interval(values, 0.95)
     return {"low": r["low"], "high": r["high"], "coverage": r["coverage"]}
 
@@ -323,7 +325,7 @@ def run_bench(
                 sweep_block[str(bp)] = {
                     "asyncsam_over_sgd": statistics.median(r),
                     "ratio_quartiles": _quartiles(r),
-                    "ratio_ci95": _interval(r),
+                    "ratio_ci95": median_ci95(r),
                     "ratios_per_round": r,
                     "step_ms_median": 1e3 * statistics.median(per_round[n]),
                     "staleness_histogram": {str(k): v for k, v in sorted(Counter(
@@ -378,7 +380,7 @@ def run_bench(
             },
             # distribution-free 95 % intervals for the medians over rounds (sign-test interval,
             # rounds taken as independent; coverage below 0.95 for fewer than 6 rounds)
-            "ratio_ci95": {n: _interval(r) for n, r in (
+            "ratio_ci95": {n: median_ci95(r) for n, r in (
                 ("asyncsam_over_sgd", ratio_async), ("sam_over_sgd", ratio_sam),
                 ("sgd_control_over_sgd", ratio_ctl))},
             # A/A control: a second, identical SGD timed in the same rounds; its ratio to SGD

@@ -26,7 +26,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from asam_theory.stats import median_interval
+from asam_theory.torch.bench import median_ci95
 
 #: configuration keys that must be equal in every pooled run
 SAME = ("device", "ascent_device", "threads_per_role", "hidden", "batch_size", "tau",
@@ -53,11 +53,6 @@ def _get(run: dict[str, Any], path: tuple[str, ...]) -> Any:
             return None
         run = run[key]
     return run
-
-
-def _interval(values: Sequence[float]) -> dict[str, float]:
-    r = median_interval(values, 0.95)
-    return {"low": r["low"], "high": r["high"], "coverage": r["coverage"]}
 
 
 def pool_runs(runs: Sequence[dict[str, Any]], threshold: float = 1.05,
@@ -89,9 +84,9 @@ def pool_runs(runs: Sequence[dict[str, Any]], threshold: float = 1.05,
         flat = [x for per_run in rounds for x in per_run]
         ratios[name] = {
             "median_of_runs": statistics.median(medians),
-            "runs_ci95": _interval(medians),
+            "runs_ci95": median_ci95(medians),
             "pooled_rounds": statistics.median(flat),
-            "rounds_ci95": _interval(flat),
+            "rounds_ci95": median_ci95(flat),
             "runs_at_or_below": sum(m <= threshold for m in medians),
             "run_medians": medians,
         }
