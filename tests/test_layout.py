@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "asam_theory.torch": 3,
     "asam_theory.testing": 3,
     "asam_theory.claims": 4,
+    "asam_theory.mutants": 4,  # above the claims it attacks (claims never import it)
     "asam_theory.report": 5,
     "asam_theory.commands": 6,
     "asam_theory.cli": 6,
@@ -139,6 +140,13 @@ def test_dependencies_point_down_the_layers():
     bad = sorted(f"{a} (layer {_layer(a)}) -> {b} (layer {_layer(b)})"
                  for a, deps in GRAPH.items() for b in deps if _layer(b) > _layer(a))
     assert not bad, "\n".join(bad)
+
+
+def test_claims_never_import_the_mutants():
+    """Mutants attack the claims from outside: no claim module may depend on them."""
+    bad = sorted(f"{a} -> {b}" for a, deps in GRAPH.items() if a.startswith("asam_theory.claims")
+                 for b in deps if b.startswith("asam_theory.mutants"))
+    assert not bad, bad
 
 
 def test_no_module_imports_a_script_folder():
