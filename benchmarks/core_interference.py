@@ -100,9 +100,9 @@ def _cache(go: Any, stop: Any, ready: Any, cfg: dict[str, int]) -> None:
 def _ascent(go: Any, stop: Any, ready: Any, cfg: dict[str, int]) -> None:
     import torch
 
+    from asam_theory.experiments.bench import _mlp
+    from asam_theory.experiments.training import IndexSampler, classification_loss, load_digits_data
     from asam_theory.torch._worker import AscentComputer
-    from asam_theory.torch.bench import _mlp
-    from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
 
     torch.set_num_threads(1)
     data = load_digits_data(seed=0)
@@ -166,11 +166,11 @@ def measure(hidden: int = 1024, batch: int = 512, bprime: int = 192, rounds: int
     import torch
 
     from asam_theory.design import balanced_order
+    from asam_theory.experiments.allocator import allocator_report, steady_malloc
+    from asam_theory.experiments.bench import _mlp
+    from asam_theory.experiments.training import IndexSampler, classification_loss, load_digits_data
     from asam_theory.stats import median_interval
     from asam_theory.torch._worker import AscentComputer
-    from asam_theory.torch.allocator import allocator_report, steady_malloc
-    from asam_theory.torch.bench import _mlp
-    from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
 
     unknown = [x for x in loads if x not in LOADS]
     if unknown:

@@ -4,7 +4,7 @@ A shared machine's runs differ from minute to minute (other tenants' use of the 
 so "AsyncSAM/SGD on this machine" is the median over runs, not one run's median. This prints,
 per ratio, the median of the run medians with its 95 % interval (runs as units), the median
 over all rounds pooled, and how many runs are at or below the threshold
-(:func:`asam_theory.torch.bench_pool.pool_runs`). Runs that carry a load warning are left out
+(:func:`asam_theory.experiments.bench_pool.pool_runs`). Runs that carry a load warning are left out
 unless ``--include-warned``.
 
 Typical use (runs ≥ 45 s apart, nothing else running):
@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 
-from asam_theory.torch.bench_pool import pool_runs
+from asam_theory.experiments.bench_pool import pool_runs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ Also a cProfile of the main thread over the AsyncSAM steps (top functions by own
 ``--cprofile``.
 
 The script first fixes the C allocator's thresholds for the process, as ``asam-theory bench``
-does (:func:`~asam_theory.torch.allocator.steady_malloc`; ``--default-allocator`` keeps the C
+does (:func:`~asam_theory.experiments.allocator.steady_malloc`; ``--default-allocator`` keeps the C
 library's defaults), so that its sections are timed under the bench's conditions.
 
 Run:  python benchmarks/profile_asyncsam_step.py [--hidden 1024] [--batch 512] [--bprime 128]
@@ -53,10 +53,10 @@ import torch
 from torch import nn
 
 from asam_theory.design import balanced_order
+from asam_theory.experiments.allocator import allocator_report, steady_malloc
+from asam_theory.experiments.training import IndexSampler, classification_loss, load_digits_data
 from asam_theory.torch import AsyncSAM, WorkerOptions
 from asam_theory.torch._worker import AscentComputer
-from asam_theory.torch.allocator import allocator_report, steady_malloc
-from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
 
 
 def mlp(hidden: int, seed: int = 0) -> nn.Module:

@@ -19,7 +19,7 @@
 # **Question.** When AsyncSAM's ascent runs in a real worker thread
 # (`asam_theory.torch.AsyncSAM`), what staleness do the steps actually use, what does a
 # step cost, and does the network still learn? Two experiments: the threaded quadratic of
-# `asam_theory.torch.realrun` with emulated device times (fast ascent vs slow ascent), and
+# `asam_theory.experiments.realrun` with emulated device times (fast ascent vs slow ascent), and
 # a small MLP on scikit-learn's digits trained with SGD, SAM and threaded AsyncSAM.
 
 # %% tags=["parameters"]
@@ -34,8 +34,8 @@ plt.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
 # %%
 import torch
 
-from asam_theory.torch import run_method, threaded_quadratic_run
-from asam_theory.torch.training import load_digits_data
+from asam_theory.experiments import run_method, threaded_quadratic_run
+from asam_theory.experiments.training import load_digits_data
 
 torch.set_num_threads(1)  # one intra-op thread each for the main thread and the worker
 STEPS, HIDDEN, QSTEPS = (80, 32, 150) if QUICK else (600, 128, 1000)

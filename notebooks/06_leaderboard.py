@@ -47,8 +47,8 @@ plt.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
 # (MNIST-1D and digits, MLP and CNN, 5 seeds) with the same code.
 
 # %%
+from asam_theory.experiments.leaderboard import LeaderboardConfig, default_methods, run_leaderboard
 from asam_theory.report.leaderboard import write_leaderboard
-from asam_theory.torch.leaderboard import LeaderboardConfig, default_methods, run_leaderboard
 
 if RESULTS is None:
     STEPS = 150 if QUICK else 600

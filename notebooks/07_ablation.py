@@ -22,7 +22,7 @@
 # gap does each explain (paired by seed, with intervals), and does the perturbation
 # direction show the mechanism?
 #
-# The tool: `asam_theory.torch.ablation`, a sequential emulation in which one factor
+# The tool: `asam_theory.experiments.ablation`, a sequential emulation in which one factor
 # changes between two variants and the initialisation, the descent batches and the
 # independent ascent batches are shared by seed, so every comparison is paired. The quick
 # setting trains a small MLP on noisy digits for a few dozen steps (seconds); a saved full
@@ -44,7 +44,7 @@ import numpy as np
 plt.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
 
 # %%
-from asam_theory.torch.ablation import (
+from asam_theory.experiments.ablation import (
     ASYNCSAM,
     BPRIME_SWEEP,
     STANDARD,

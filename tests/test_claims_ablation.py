@@ -14,7 +14,7 @@ QUICK = Settings(mode="quick", seed=0)
 
 def _fake(acc: dict[str, list[float]]):
     def run(variants, recipe, seeds, **kw):
-        from asam_theory.torch.ablation import decompose
+        from asam_theory.experiments.ablation import decompose
 
         per = {v.name: acc[v.name][: len(seeds)] for v in variants}
         return {"recipe": {}, "variants": [], "seeds": list(seeds), "per_seed": per,

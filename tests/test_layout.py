@@ -43,6 +43,7 @@ LAYERS: dict[str, int] = {
     "asam_theory.sweeps": 3,
     "asam_theory.torch": 3,
     "asam_theory.testing": 3,
+    "asam_theory.experiments": 3.5,  # drivers above the optimizers they run
     "asam_theory.claims": 4,
     "asam_theory.mutants": 4,  # above the claims it attacks (claims never import it)
     "asam_theory.report": 5,

@@ -1,7 +1,7 @@
 r"""ABLATION: why AsyncSAM keeps only part of SAM's gain on real data.
 
 AsyncSAM's claim (2) — nearly the same gradient-norm-penalty effect as SAM — is tested on noisy
-digits by the paired ablation of :mod:`asam_theory.torch.ablation`, which separates the two
+digits by the paired ablation of :mod:`asam_theory.experiments.ablation`, which separates the two
 ways AsyncSAM's perturbation differs from SAM's: staleness (weights :math:`w_{t-\tau}`) and
 batch independence (its own batch).  Two checks:
 
@@ -22,7 +22,7 @@ batch independence (its own batch).  Two checks:
   SAM − AsyncSAM gap into staleness, independence and their interaction with paired intervals.
 
 Default mode is small (CNN, 4 seeds, 300 steps: minutes); ``--full`` is the real grid of
-:func:`~asam_theory.torch.ablation.full_ablation` (10 seeds, 600 steps, τ ∈ {1, 2, 4},
+:func:`~asam_theory.experiments.ablation.full_ablation` (10 seeds, 600 steps, τ ∈ {1, 2, 4},
 b′ ∈ {b/8, b/4, b/2, b}, with and without BatchNorm, ρ re-chosen per variant on the validation
 split; the verdict is read on the BatchNorm study, the table holds all three); ``asam-theory
 ablation --full`` runs the same grid on its own.
@@ -33,8 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
-from asam_theory.stats import one_sided_lower
-from asam_theory.torch.ablation import (
+from asam_theory.experiments.ablation import (
     ASYNCSAM,
     BPRIME_SWEEP,
     CORE,
@@ -48,6 +47,7 @@ from asam_theory.torch.ablation import (
     full_ablation,
     run_ablation,
 )
+from asam_theory.stats import one_sided_lower
 
 #: non-inferiority margin of look-ahead AsyncSAM against SAM, in accuracy (1 percentage point):
 #: reported, not required (the full ablation finds look-ahead 1.8 pp below SAM)
@@ -155,9 +155,9 @@ def penalty_check(settings: Settings) -> Outcome:
     zoo's finite sums, :math:`\mathbb E_B\|\nabla f_B\|` (SAM's, minibatch) against
     :math:`\|\nabla f\|` (an independent large ascent batch's, full) at random points and at
     a stationary point; and the same two norms at the end of a SAM run on the real data."""
+    from asam_theory.experiments.ablation import load_data, penalty_gap, train_variant
     from asam_theory.problems import CauchyRegression, FiniteSumQuadratic
     from asam_theory.theory.penalty import penalty_norms
-    from asam_theory.torch.ablation import load_data, penalty_gap, train_variant
 
     rng = np.random.default_rng(settings.seed + 5)
     rows: list[dict] = []
@@ -238,7 +238,7 @@ ABLATION = Claim(
         r"reported. An independent "
         r"batch perturbs along "
         r"the full-data gradient rather than the minibatch one SAM penalises (m-sharpness)."),
-    source="our ablation (asam_theory.torch.ablation); AsyncSAM: Jo, Lim & Lee 2025; "
+    source="our ablation (asam_theory.experiments.ablation); AsyncSAM: Jo, Lim & Lee 2025; "
            "m-sharpness: Andriushchenko & Flammarion, ICML 2022 (arXiv:2206.06232)",
     checks=(
         Check("direction", "real_data",

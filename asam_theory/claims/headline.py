@@ -1,6 +1,6 @@
 r"""AsyncSAM's headline on real data: SAM's accuracy at SGD's wall time.
 
-``HEADLINE`` runs the leaderboard's protocol (:mod:`asam_theory.torch.leaderboard`) on
+``HEADLINE`` runs the leaderboard's protocol (:mod:`asam_theory.experiments.leaderboard`) on
 scikit-learn digits with 20 % symmetric label noise on the training labels, a small CNN with
 BatchNorm, SGD, SAM and AsyncSAM (τ = 1, b′ tuned from measured timings) on paired seeds, and
 checks three numbers:
@@ -29,8 +29,8 @@ import os
 import numpy as np
 
 from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
+from asam_theory.experiments.bench import LOAD_SLACK
 from asam_theory.stats import one_sided_lower
-from asam_theory.torch.bench import LOAD_SLACK
 
 #: non-inferiority margin of AsyncSAM's test accuracy against SAM's (1 percentage point): the
 #: binomial standard error of one accuracy near 0.9 on the 540 digits test images is 1.3 pp, and
@@ -47,7 +47,7 @@ LR, RHO = 0.05, 0.05
 
 
 def _config(settings: Settings):
-    from asam_theory.torch.leaderboard import LeaderboardConfig, default_methods
+    from asam_theory.experiments.leaderboard import LeaderboardConfig, default_methods
 
     full = settings.mode == "full"
     lrs = (0.05, 0.1) if full else (LR,)
@@ -67,7 +67,7 @@ def _config(settings: Settings):
 
 
 def _headline(settings: Settings) -> Outcome:
-    from asam_theory.torch.leaderboard import crossover, run_cell
+    from asam_theory.experiments.leaderboard import crossover, run_cell
 
     cfg, methods = _config(settings)
     cell = run_cell(DATASET, MODEL, methods, cfg)

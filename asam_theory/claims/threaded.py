@@ -3,7 +3,7 @@ r"""The real threaded AsyncSAM against the simulation and the bounds.
 ``THREADED`` runs :class:`asam_theory.torch.AsyncSAM` — a worker thread computing the ascent
 direction from versioned snapshots of the weights, the main thread descending — on a
 quadratic with known constants and additive Gaussian gradient noise
-(:func:`asam_theory.torch.realrun.threaded_quadratic_run`), and compares
+(:func:`asam_theory.experiments.realrun.threaded_quadratic_run`), and compares
 
 * with the numpy engine's AsyncSAM at the staleness the threads actually used (same problem,
   noise model, step size, radius, batch sizes; independent ascent batch), and
@@ -31,7 +31,7 @@ def _problem() -> Quadratic:
 
 
 def _threaded_runs(n_runs: int, **kwargs) -> list:
-    from asam_theory.torch.realrun import threaded_quadratic_run
+    from asam_theory.experiments.realrun import threaded_quadratic_run
 
     p = _problem()
     return [threaded_quadratic_run(p, seed=1000 + 2 * r, sigma2=SIGMA2, **kwargs)

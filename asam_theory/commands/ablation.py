@@ -1,6 +1,6 @@
 """``asam-theory ablation``: where AsyncSAM loses SAM's gain, by a paired ablation.
 
-Runs :func:`asam_theory.torch.ablation.full_ablation` (sequential emulation; initialisation,
+Runs :func:`asam_theory.experiments.ablation.full_ablation` (sequential emulation; initialisation,
 descent and independent ascent batches shared by seed) and prints, per study, the
 decomposition table (paired difference in percentage points, Student-t 95 % interval, share of
 the SAM − AsyncSAM gap) and the mean cosine of each variant's perturbation to SAM's fresh
@@ -14,7 +14,7 @@ direction.  Settings:
   seeds): 440 runs at most; about 30 min on 2 cores with ``--workers 2``.
 
 ``--dataset mnist1d`` runs the same grid on MNIST-1D (:mod:`asam_theory.data`, its models
-from :mod:`asam_theory.torch.models`).  ``--json OUT`` writes the whole result (per-seed
+from :mod:`asam_theory.experiments.models`).  ``--json OUT`` writes the whole result (per-seed
 accuracies, cosines, tables, chosen ρ).
 """
 
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     """The ablation's arguments for the chosen mode, overridden by explicit options."""
-    from asam_theory.torch.ablation import (
+    from asam_theory.experiments.ablation import (
         BPRIME_SWEEP,
         CORE,
         RHO_GRID,
@@ -107,8 +107,8 @@ def _print(res: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from asam_theory.experiments.ablation import full_ablation
     from asam_theory.sweeps import make_executor
-    from asam_theory.torch.ablation import full_ablation
 
     cfg = settings(args)
     workers = cfg.pop("workers")

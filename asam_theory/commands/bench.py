@@ -1,6 +1,6 @@
 """``asam-theory bench``: AsyncSAM / SAM / SGD step-time ratios, measured interleaved.
 
-The logic and protocol live in :mod:`asam_theory.torch.bench` (wide-MLP workload, b′ from
+The logic and protocol live in :mod:`asam_theory.experiments.bench` (wide-MLP workload, b′ from
 ``tune_ascent_batch``, rounds with rotating order, medians over rounds). ``--json`` prints the
 measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_sgd``,
 ``device``, ``equal_resources`` (SGD and SAM on all ``2 * threads`` cores against AsyncSAM's
@@ -10,7 +10,7 @@ measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_
 ``allocator`` (the C allocator settings the run had; ``--default-allocator`` keeps glibc's
 defaults), ``minor_faults_per_step`` and
 ``load_warning`` (``null``, or why the machine was too busy for a valid comparison — also
-printed to stderr; criteria in :func:`asam_theory.torch.bench.load_check`).
+printed to stderr; criteria in :func:`asam_theory.experiments.bench.load_check`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asam_theory.torch.bench import run_bench
+    from asam_theory.experiments.bench import run_bench
 
     bprime: int | str = args.ascent_batch_size
     if bprime != "auto":

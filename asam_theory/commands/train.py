@@ -5,7 +5,7 @@ set (MNIST-1D, digits; 20 % symmetric label noise on the training labels) × mod
 seeds, each method's lr/ρ chosen on the validation split; test accuracy with 95 % intervals,
 interleaved time per step with an idle second core and with equal resources, counted gradient
 evaluations, AsyncSAM's staleness and penalty fidelity, and its crossover against model width
-(:mod:`asam_theory.torch.leaderboard`).  Writes ``DIR/index.html`` (self-contained),
+(:mod:`asam_theory.experiments.leaderboard`).  Writes ``DIR/index.html`` (self-contained),
 ``DIR/results.json`` and ``DIR/figures/``.
 
 ``--quick`` (≤ 2 min on 2 idle cores): MLPs only, 2 seeds, 150 steps, a 2-point ρ grid, one
@@ -56,12 +56,12 @@ def _floats(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
 def build_config(args: argparse.Namespace):
     """The :class:`LeaderboardConfig` and method list for these arguments."""
     from asam_theory.data import DATASETS
-    from asam_theory.torch.leaderboard import (
+    from asam_theory.experiments.leaderboard import (
         LeaderboardConfig,
         catalogue_methods,
         default_methods,
     )
-    from asam_theory.torch.models import MODEL_KINDS
+    from asam_theory.experiments.models import MODEL_KINDS
 
     q = args.quick
     datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
@@ -102,8 +102,8 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from asam_theory.experiments.leaderboard import run_leaderboard
     from asam_theory.report.leaderboard import leaderboard_rows, write_leaderboard
-    from asam_theory.torch.leaderboard import run_leaderboard
 
     cfg, methods = build_config(args)
     payload = run_leaderboard(cfg, methods, progress=not args.no_progress,

@@ -12,37 +12,29 @@
 * :func:`bn_frozen` — BatchNorm bypass for perturbed passes.
 * :class:`SAMFamily` — shared base of the SAM-family optimizers and the per-sample loss
   interface (:mod:`asam_theory.torch.sam_base`).
-* :func:`run_method` (alias ``train_loop``) — one training loop for sgd/sam/asyncsam/sampa.
-* :func:`threaded_quadratic_run` — the real threaded AsyncSAM on a quadratic with known constants.
-* :func:`run_bench` — interleaved step-time benchmark.
-* :func:`steady_malloc` — fix glibc's allocator thresholds so that CPU training steps stop
-  faulting in fresh pages (:mod:`asam_theory.torch.allocator`).
 * :class:`ARSAM`, :class:`AUSAM`, :class:`BiSAM`, :class:`RWP` — efficient-SAM peers
   (``docs/methods.md`` §7, §8, §14b, §14).
-* :mod:`asam_theory.torch.models` — MLP and small 1-D/2-D CNNs (optional BatchNorm) for the real
-  data; :mod:`asam_theory.torch.leaderboard` — the real-data leaderboard protocol
-  (``run_leaderboard``, ``LeaderboardConfig``, ``LeaderboardMethod``).
+
+The experiment drivers built on these optimizers (training loop, models, leaderboard,
+ablation, bench, threaded quadratic runs) live one layer up, in
+:mod:`asam_theory.experiments`.
 """
 
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentWorkerError
 from asam_theory.torch.aesam import AESAM
-from asam_theory.torch.allocator import steady_malloc
 from asam_theory.torch.arsam import ARSAM
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.ausam import AUSAM
-from asam_theory.torch.bench import run_bench
 from asam_theory.torch.bisam import BiSAM
 from asam_theory.torch.ksam import KSAM
 from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.looksam import LookSAM
-from asam_theory.torch.realrun import ThreadedQuadraticRun, threaded_quadratic_run
 from asam_theory.torch.rwp import RWP
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.sam_base import SAMFamily, select_samples
 from asam_theory.torch.sampa import SAMPa
 from asam_theory.torch.ssam import SSAM
-from asam_theory.torch.training import RunResult, recalibrate_bn, run_method, train_loop
 from asam_theory.torch.tuning import AscentBatchTuning, tune_ascent_batch
 
 __all__ = [
@@ -58,19 +50,11 @@ __all__ = [
     "AscentWorkerError",
     "AsyncSAM",
     "LookAhead",
-    "RunResult",
     "SAM",
     "SAMFamily",
     "SAMPa",
-    "ThreadedQuadraticRun",
     "bn_frozen",
-    "recalibrate_bn",
-    "run_bench",
-    "run_method",
     "select_samples",
-    "steady_malloc",
-    "threaded_quadratic_run",
-    "train_loop",
     "WorkerOptions",
     "tune_ascent_batch",
 ]

@@ -60,7 +60,8 @@ BatchNorm: the perturbed descent pass runs inside :func:`bn_frozen` (momentum 0,
 statistics and ``num_batches_tracked`` restored), and the worker's replica has momentum 0 — so
 AsyncSAM itself never changes running statistics (normalisation still uses batch statistics in
 train mode). Since there is no unperturbed descent pass, recompute the statistics before
-evaluation with :func:`asam_theory.torch.training.recalibrate_bn` (what ``train_loop`` does for
+evaluation with :func:`asam_theory.experiments.training.recalibrate_bn` (what ``train_loop``
+does for
 every method). Only parameters are snapshotted; the replica's buffers are its own.
 """
 

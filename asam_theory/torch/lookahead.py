@@ -1,7 +1,8 @@
 r"""The look-ahead ascent batch: AsyncSAM's stale ascent on the batch its descent will use.
 
 AsyncSAM (Jo, Lim & Lee, 2025, arXiv:2503.11147) computes its perturbation at stale weights
-:math:`w_{t-\tau}` on an *independent* batch; the ablation of :mod:`asam_theory.torch.ablation`
+:math:`w_{t-\tau}` on an *independent* batch; the ablation of
+:mod:`asam_theory.experiments.ablation`
 shows that the independent batch, not the staleness, is what turns the perturbation away from
 SAM's direction :math:`\nabla L_{B_t}(w_t)` (Foret et al., ICLR 2021, arXiv:2010.01412; the
 m-sharpness of Andriushchenko & Flammarion, ICML 2022, arXiv:2206.06232).  A data loader knows

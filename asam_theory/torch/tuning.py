@@ -38,7 +38,7 @@ varies by ±15 % from step to step.
   b′ = 160–224): pooled over their 120 rounds each, 1.039 [1.030, 1.058] and 1.038
   [1.023, 1.075]. The smaller margin narrowed the spread, not the median.
 - What a smaller b′ costs in accuracy was not measurable on the ablation's recipe
-  (:mod:`asam_theory.torch.ablation`: digits with 20 % label noise, CNN-BN, b = 64; 20 paired
+  (:mod:`asam_theory.experiments.ablation`: digits with 20 % label noise, CNN-BN, b = 64; 20 paired
   seeds): AsyncSAM at b′ = b/2, b/4 and b/8 was within 1 pp of b′ = b (95 % intervals of
   ±1.2–1.9 pp).
 - Timed together, the ascent at b′ = 224 already took 0.50–0.63 of the descent.

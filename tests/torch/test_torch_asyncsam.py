@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from asam_theory.engine import simulate
+from asam_theory.experiments.training import IndexSampler, classification_loss
 from asam_theory.methods import AsyncSAM as NpAsyncSAM
 from asam_theory.problems import Quadratic
 from asam_theory.torch import SAM, AsyncSAM, WorkerOptions, bn_frozen
-from asam_theory.torch.training import IndexSampler, classification_loss
 
 # ----------------------------------------------------------------------------- helpers
 

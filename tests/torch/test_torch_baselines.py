@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from asam_theory.engine import simulate
+from asam_theory.experiments.realrun import threaded_quadratic_run
+from asam_theory.experiments.training import IndexSampler, classification_loss
 from asam_theory.methods import AsyncSAM as NpAsyncSAM
 from asam_theory.problems import Quadratic
 from asam_theory.torch import SAM, AsyncSAM, SAMPa, tune_ascent_batch
-from asam_theory.torch.realrun import threaded_quadratic_run
-from asam_theory.torch.training import IndexSampler, classification_loss
 
 
 def net(seed: int = 0) -> nn.Module:

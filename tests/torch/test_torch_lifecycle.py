@@ -12,8 +12,8 @@ import torch
 from asam_threads import worker_threads
 from torch import nn
 
+from asam_theory.experiments.training import IndexSampler, classification_loss
 from asam_theory.torch import AscentWorkerError, AsyncSAM, SAMPa, WorkerOptions
-from asam_theory.torch.training import IndexSampler, classification_loss
 
 pytestmark = pytest.mark.usefixtures("no_leftover_threads")
 

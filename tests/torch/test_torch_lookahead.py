@@ -225,7 +225,7 @@ def test_run_method_lookahead_takes_the_same_descent_batches(monkeypatch) -> Non
     """``run_method("asyncsam-la")`` descends on the batches every method takes (its
     LookAhead reads the same sampler ahead), and its worker's ascent batches are those
     descent batches (τ = 1: the batch of step t + 1 at w_t)."""
-    import asam_theory.torch.training as tr
+    import asam_theory.experiments.training as tr
 
     calls: list[tuple[str, torch.Tensor]] = []
     original = tr.classification_loss

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from asam_theory.experiments.training import IndexSampler, classification_loss
 from asam_theory.torch import AsyncSAM, WorkerOptions
-from asam_theory.torch.training import IndexSampler, classification_loss
 
 H = torch.diag(torch.tensor([4.0, 2.0, 1.0, 0.5], dtype=torch.float64))
 NOISE = torch.randn(64, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)

@@ -25,10 +25,10 @@ Protocol, per cell (data set, model):
    set (interleaved rounds as above, idle-device setting): on a small model the thread hand-off
    costs more than the ascent it hides; from some step cost on AsyncSAM runs at SGD's pace.
 
-Gradient evaluations are counted (:class:`asam_theory.torch.training.GradCounter`): one per
+Gradient evaluations are counted (:class:`asam_theory.experiments.training.GradCounter`): one per
 loss evaluation with a backward pass, on either device.  The methods are a plain list of
 :class:`LeaderboardMethod` (one entry per method): a method added to
-:func:`asam_theory.torch.training.run_method` joins the board by one entry.
+:func:`asam_theory.experiments.training.run_method` joins the board by one entry.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ import numpy as np
 import torch
 
 from asam_theory.design import balanced_order
+from asam_theory.experiments.models import make_model
+from asam_theory.experiments.training import RunResult, run_method, tensor_data
 from asam_theory.stats import paired_interval, t_interval
-from asam_theory.torch.models import make_model
-from asam_theory.torch.training import RunResult, run_method, tensor_data
 from asam_theory.validation import check_int, check_real
 
 SCHEMA = "asam-theory/leaderboard/1"

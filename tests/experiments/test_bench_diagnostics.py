@@ -38,7 +38,7 @@ def run_json(script: Path, *args: str) -> dict:
 def test_weight_count_matches_the_bench_mlp() -> None:
     import torch
 
-    from asam_theory.torch.bench import _mlp
+    from asam_theory.experiments.bench import _mlp
 
     mod = load_module()
     for h in (1, 7, 64):

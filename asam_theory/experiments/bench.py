@@ -37,7 +37,7 @@ intra-op threads in the same rounds — the comparison a CPU-only user with two 
 and reports ``equal_resources = {"asyncsam_over_sgd", "sam_over_sgd", ...}``.
 
 Allocator: by default the benchmark first fixes the C allocator's thresholds for the process
-(:func:`~asam_theory.torch.allocator.steady_malloc`), so that no method's steps pay for pages
+(:func:`~asam_theory.experiments.allocator.steady_malloc`), so that no method's steps pay for pages
 the kernel hands back after a heap trim — which otherwise falls on whichever method runs at
 that moment. ``minor_faults_per_step`` (per method, all threads of the process) shows it; with
 ``steady_allocator=False`` the C library's defaults stay.
@@ -64,13 +64,13 @@ import torch
 from torch import nn
 
 from asam_theory.design import balanced_order
+from asam_theory.experiments.allocator import allocator_report, minor_faults, steady_malloc
+from asam_theory.experiments.training import IndexSampler, classification_loss, load_digits_data
 from asam_theory.stats import median_interval
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentComputer
-from asam_theory.torch.allocator import allocator_report, minor_faults, steady_malloc
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.sam import SAM
-from asam_theory.torch.training import IndexSampler, classification_loss, load_digits_data
 from asam_theory.torch.tuning import tune_ascent_batch
 from asam_theory.validation import check_int
 
@@ -86,7 +86,7 @@ def _mlp(hidden: int, seed: int, device: torch.device) -> nn.Module:
 def median_ci95(values: Sequence[float]) -> dict[str, float]:
     """The median's distribution-free 95 % interval (:func:`asam_theory.stats.median_interval`)
     as the results carry it: ``{"low", "high", "coverage"}``; here over rounds, in
-    :mod:`asam_theory.torch.bench_pool` also over runs."""
+    :mod:`asam_theory.experiments.bench_pool` also over runs."""
     r = median_interval(values, 0.95)
     return {"low": r["low"], "high": r["high"], "coverage": r["coverage"]}
 
@@ -172,7 +172,7 @@ def run_bench(
     Defaults: H = 1024, b = 512 on CPU; H = 4096, b = 4096 with CUDA.  ``equal_resources``
     (CPU descent only) also times SGD and SAM with ``2 * threads`` intra-op threads.
     ``steady_allocator`` fixes the C allocator's thresholds for the whole process first
-    (:func:`~asam_theory.torch.allocator.steady_malloc`; it stays set after the call).
+    (:func:`~asam_theory.experiments.allocator.steady_malloc`; it stays set after the call).
     """
     load_start = _loadavg()
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

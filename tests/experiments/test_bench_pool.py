@@ -1,4 +1,4 @@
-"""Pooling bench runs (asam_theory.torch.bench_pool and benchmarks/pool_bench.py): the
+"""Pooling bench runs (asam_theory.experiments.bench_pool and benchmarks/pool_bench.py): the
 statistics against hand computations on synthetic runs, and the refusals."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from asam_theory.experiments.bench_pool import SAME, pool_runs
 from asam_theory.stats import median_interval
-from asam_theory.torch.bench_pool import SAME, pool_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "pool_bench.py"

@@ -12,10 +12,10 @@ import torch
 
 from asam_theory.cli import main
 from asam_theory.data import load_dataset
+from asam_theory.experiments.leaderboard import catalogue_methods
+from asam_theory.experiments.models import MODEL_KINDS, make_model
+from asam_theory.experiments.training import run_method, tensor_data
 from asam_theory.report.leaderboard import RESULT_KEYS
-from asam_theory.torch.leaderboard import catalogue_methods
-from asam_theory.torch.models import MODEL_KINDS, make_model
-from asam_theory.torch.training import run_method, tensor_data
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
@@ -103,7 +103,7 @@ def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
 def test_an_optimizer_class_joins_by_one_entry() -> None:
     """A method run_method does not know joins through its class and the closure contract:
     SAM named by its dotted path gives SAM's run exactly (MLP without BatchNorm, same seeds)."""
-    from asam_theory.torch.leaderboard import LeaderboardMethod
+    from asam_theory.experiments.leaderboard import LeaderboardMethod
 
     entry = LeaderboardMethod("sam-by-class", "SAM (class)", ({"lr": 0.1, "rho": 0.05},),
                               optimizer="asam_theory.torch.sam.SAM")
@@ -125,7 +125,7 @@ def test_catalogue_entries_become_leaderboard_methods(monkeypatch) -> None:
     import sys
     import types
 
-    from asam_theory.torch.leaderboard import catalogue_methods
+    from asam_theory.experiments.leaderboard import catalogue_methods
 
     entry = types.SimpleNamespace(name="sam2", rule=types.SimpleNamespace(label="SAM 2"),
                                   torch_optimizer="asam_theory.torch.sam.SAM",
@@ -146,8 +146,8 @@ def test_catalogue_entries_become_leaderboard_methods(monkeypatch) -> None:
 def test_every_catalogued_method_with_a_torch_face_joins_the_board() -> None:
     """All eight peers join; AUSAM gets the training set's size and epoch length and, at each
     step, the positions of the batch it draws (its per-sample table is indexed by them)."""
+    from asam_theory.experiments.leaderboard import BUILT_IN
     from asam_theory.methods.catalog import METHODS
-    from asam_theory.torch.leaderboard import BUILT_IN
 
     names = {m.name for m in catalogue_methods()}
     assert names == {m.name for m in METHODS

@@ -26,7 +26,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from asam_theory.torch.bench import median_ci95
+from asam_theory.experiments.bench import median_ci95
 
 #: configuration keys that must be equal in every pooled run
 SAME = ("device", "ascent_device", "threads_per_role", "hidden", "batch_size", "tau",

@@ -8,14 +8,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from asam_theory.torch import SAM
-from asam_theory.torch.ablation import (
+from asam_theory.experiments.ablation import (
     SAM as SAM_VARIANT,
 )
-from asam_theory.torch.ablation import (
+from asam_theory.experiments.ablation import (
     SGD as SGD_VARIANT,
 )
-from asam_theory.torch.ablation import (
+from asam_theory.experiments.ablation import (
     Recipe,
     Variant,
     build_model,
@@ -23,7 +22,8 @@ from asam_theory.torch.ablation import (
     split_validation,
     train_variant,
 )
-from asam_theory.torch.training import load_digits_data
+from asam_theory.experiments.training import load_digits_data
+from asam_theory.torch import SAM
 
 RECIPE = Recipe(model="mlp", steps=8, batch_size=16, lr=0.1, rho=0.1, label_noise=0.2)
 
@@ -125,7 +125,7 @@ def test_full_ablation_studies_and_rho_choice_on_validation():
     """BN-off study, rho re-chosen on the validation split: the chosen rho is the grid's best
     mean validation accuracy (as choose_rho finds it), and the rho study's runs are those
     of the chosen rho (a grid without the recipe's rho forces every re-evaluation)."""
-    from asam_theory.torch.ablation import ASYNCSAM, choose_rho, full_ablation, run_config
+    from asam_theory.experiments.ablation import ASYNCSAM, choose_rho, full_ablation, run_config
 
     recipe = Recipe(model="cnn", steps=3, batch_size=16)
     variants = [SGD_VARIANT, SAM_VARIANT, ASYNCSAM]
@@ -152,7 +152,7 @@ def test_full_ablation_studies_and_rho_choice_on_validation():
 def test_mnist1d_recipe_uses_the_data_layer_and_its_models():
     """MNIST-1D: the data layer's validation split, the 1-D CNN with BatchNorm (or without),
     paired runs through the same emulation."""
-    from asam_theory.torch.ablation import load_data, run_ablation
+    from asam_theory.experiments.ablation import load_data, run_ablation
 
     r = Recipe(model="cnn", steps=4, batch_size=16, dataset="mnist1d")
     data = load_data(r, 0)

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from asam_theory.cli import main
-from asam_theory.torch.allocator import MAX_MMAP_THRESHOLD, _glibc
-from asam_theory.torch.bench import LOAD_SLACK, MIN_CPU_SHARE, load_check
+from asam_theory.experiments.allocator import MAX_MMAP_THRESHOLD, _glibc
+from asam_theory.experiments.bench import LOAD_SLACK, MIN_CPU_SHARE, load_check
 
 
 def test_train_bad_method_is_usage_error(tmp_path, capsys) -> None:
@@ -97,7 +97,7 @@ def test_load_check_thresholds() -> None:
 
 
 def test_ablation_command_json_with_two_workers(tmp_path, capsys) -> None:
-    from asam_theory.torch.ablation import run_config
+    from asam_theory.experiments.ablation import run_config
 
     out = tmp_path / "abl.json"
     rc = main(["ablation", "--quick", "--seeds", "2", "--steps", "4", "--workers", "2",

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from asam_theory.experiments.allocator import minor_faults
 from asam_theory.torch._common import batchnorm_modules, bn_frozen, check_device
-from asam_theory.torch.allocator import minor_faults
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.sam import SAM
@@ -233,7 +233,7 @@ class RunResult:
     curve: list[dict[str, float]] = field(default_factory=list)
     timed_steps: int = 0
     #: minor page faults of the process per timed step (all threads): fresh pages from the
-    #: kernel, see :mod:`asam_theory.torch.allocator`
+    #: kernel, see :mod:`asam_theory.experiments.allocator`
     minor_faults_per_step: float = 0.0
 
 

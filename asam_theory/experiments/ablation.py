@@ -24,7 +24,8 @@ with the ascent batch :math:`A_t` one of
 ``Variant(tau=0, ascent="same", ascent_fraction=1)`` is exactly SAM, ``perturb=False`` is the
 base optimizer.  BatchNorm running statistics are never updated during training (every pass
 runs under :func:`~asam_theory.torch._common.bn_frozen`) and are recomputed from unperturbed
-passes at the final weights before evaluation (:func:`~asam_theory.torch.training.recalibrate_bn`),
+passes at the final weights before evaluation
+(:func:`~asam_theory.experiments.training.recalibrate_bn`),
 so no variant gains from a different statistics schedule.
 
 The *penalty* each variant implements (Andriushchenko & Flammarion, ICML 2022,
@@ -52,14 +53,14 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from asam_theory.stats import paired_interval
-from asam_theory.torch._common import NORM_EPS, bn_frozen
-from asam_theory.torch.training import (
+from asam_theory.experiments.training import (
     DigitsData,
     load_digits_data,
     make_model,
     recalibrate_bn,
 )
+from asam_theory.stats import paired_interval
+from asam_theory.torch._common import NORM_EPS, bn_frozen
 from asam_theory.validation import check_choice, check_int, check_real
 
 #: the data sets of the ablation, and MNIST-1D's example shape
@@ -112,10 +113,10 @@ class Recipe:
     """Everything but the variant: data, model and the base optimizer's hyperparameters.
 
     ``dataset``: ``"digits"`` (scikit-learn's 8×8 digits, the models of
-    :mod:`asam_theory.torch.training`; the validation split is carved from the noisy training
+    :mod:`asam_theory.experiments.training`; the validation split is carved from the noisy training
     split by :func:`split_validation`) or ``"mnist1d"`` (MNIST-1D, Greydanus & Kobak, ICML 2024,
     arXiv:2011.14439, from :func:`asam_theory.data.load_dataset` with its own stratified
-    validation split and standardisation; the models of :mod:`asam_theory.torch.models`, the
+    validation split and standardisation; the models of :mod:`asam_theory.experiments.models`, the
     ``-bn`` kind when ``batchnorm``; needs the ``data`` extra)."""
 
     model: str = "cnn"
@@ -162,7 +163,7 @@ def load_data(recipe: Recipe, seed: int) -> DigitsData:
     """The recipe's data set for run ``seed`` (label noise on the training labels only)."""
     if recipe.dataset == "mnist1d":
         from asam_theory.data import load_dataset
-        from asam_theory.torch.training import tensor_data
+        from asam_theory.experiments.training import tensor_data
 
         return tensor_data(load_dataset("mnist1d", seed=seed, label_noise=recipe.label_noise,
                                         val_fraction=recipe.validation_fraction))
@@ -173,7 +174,7 @@ def build_model(recipe: Recipe, seed: int) -> nn.Module:
     """The recipe's model initialised from ``seed``; on digits without BatchNorm its BatchNorm
     layers are replaced by identities (same initialisation of every other layer)."""
     if recipe.dataset == "mnist1d":
-        from asam_theory.torch.models import make_model as make_data_model
+        from asam_theory.experiments.models import make_model as make_data_model
 
         kind = recipe.model + ("-bn" if recipe.batchnorm else "")
         return make_data_model(kind, MNIST1D_SHAPE, 10, seed=seed)

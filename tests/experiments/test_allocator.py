@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from asam_theory.torch.allocator import MAX_MMAP_THRESHOLD, _glibc, steady_malloc
+from asam_theory.experiments.allocator import MAX_MMAP_THRESHOLD, _glibc, steady_malloc
 
 glibc_only = pytest.mark.skipif(_glibc() is None, reason="the C library is not glibc")
 
@@ -37,7 +37,7 @@ def test_bad_thresholds_name_the_parameter(kw, name) -> None:
 # it in every step — which shows the settings are what decides.
 _CHILD = textwrap.dedent("""
     import json, resource, sys, torch
-    from asam_theory.torch.allocator import steady_malloc
+    from asam_theory.experiments.allocator import steady_malloc
     kw = {} if sys.argv[1] == "steady" else {"mmap_threshold": 1 << 16, "trim_threshold": 1 << 16}
     settings = steady_malloc(**kw)
 
