@@ -17,6 +17,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from . import (
+    edge,
     expansions,
     t1_async_sam,
     t1_sharp,
@@ -39,6 +40,7 @@ BUILDERS: dict[str, Callable[[], Proof]] = {
     "T3": t3_pl.build,
     "T4": t4_penalty.build,
     "EXP": expansions.build,
+    "EDGE": edge.build,
 }
 
 MARK = {"ok": "✓", "failed": "✗", "unchecked": "?"}
