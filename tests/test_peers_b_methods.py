@@ -3,13 +3,21 @@ equations on small cases, bad inputs."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from asam_theory.methods import ARSAM, AUSAM, RWP, SAM, SGD, BiSAM
 from asam_theory.methods.arsam import block_variance, mean_relative_change
 from asam_theory.methods.ausam import scaled_probabilities
-from asam_theory.problems import CountingOracle, FiniteSumQuadratic, SoftmaxRegression
+from asam_theory.problems import (
+    CountingOracle,
+    FiniteSumQuadratic,
+    ProblemWrapper,
+    SoftmaxRegression,
+)
 from asam_theory.rng import SeedStreams
 
 SOFT = SoftmaxRegression.random(n=40, n_features=3, n_classes=3, seed=4)
@@ -43,13 +51,39 @@ def run(rule, problem=SOFT, steps=20, seeds=(0, 1), counted=False):
     return np.array(xs), state, infos, oracle
 
 
+class Replay(ProblemWrapper):
+    """``problem`` whose descent draws are the given batches, in order (to run SGD or SAM on
+    the batches of AUSAM's epochs)."""
+
+    def __init__(self, problem, batches):
+        super().__init__(problem)
+        self.batches = list(batches)
+
+    def sample_batch(self, streams, stream, batch_size):
+        assert stream == "descent"
+        return self.batches.pop(0)
+
+
+def ausam_batches(rule, steps=20, seeds=(0, 1)):
+    """The batches ``(M, size)`` of AUSAM's epochs over ``steps`` steps."""
+    streams = SeedStreams(list(seeds))
+    state = rule.init(np.zeros((len(seeds), SOFT.dim)), SOFT, streams)
+    out = []
+    for _ in range(steps):
+        state, _ = rule.step(state, SOFT, streams)
+        out.append(state.extra["batch"].copy())
+    return out
+
+
 def test_rho_zero_gives_the_base_optimizer():
     sgd = run(SGD(**BASE))[0]
     for rule in (BiSAM(rho=0.0, **BASE), ARSAM(rho=0.0, window=4, blocks=2, warmup_steps=4,
-                                               **BASE),
-                 AUSAM(rho=0.0, alpha=1.0, **BASE)):
-        # exact up to the order of the subset's summation (AUSAM permutes the batch)
+                                               **BASE)):
         np.testing.assert_allclose(run(rule)[0], sgd, rtol=0, atol=1e-13, err_msg=rule.name)
+    # AUSAM draws epochs: SGD on the same batches (exact up to the subset's summation order)
+    rule = AUSAM(rho=0.0, alpha=1.0, **BASE)
+    np.testing.assert_allclose(run(rule)[0], run(SGD(**BASE), Replay(SOFT, ausam_batches(rule)))[0],
+                               rtol=0, atol=1e-13)
 
 
 def test_rwp_gamma_zero_is_sgd_on_both_shards():
@@ -68,8 +102,10 @@ def test_rwp_gamma_zero_is_sgd_on_both_shards():
 
 def test_degenerate_settings_give_sam():
     sam = run(SAM(rho=0.1, **BASE))[0]
-    np.testing.assert_allclose(run(AUSAM(rho=0.1, alpha=1.0, epoch_length=2, **BASE))[0], sam,
-                               rtol=0, atol=1e-13)
+    ausam = AUSAM(rho=0.1, alpha=1.0, epoch_length=2, **BASE)
+    np.testing.assert_allclose(
+        run(ausam)[0], run(SAM(rho=0.1, **BASE), Replay(SOFT, ausam_batches(ausam)))[0],
+        rtol=0, atol=1e-13)
     np.testing.assert_allclose(run(ARSAM(rho=0.1, sampling_probability=1.0, window=4,
                                          blocks=2, warmup_steps=4, **BASE))[0], sam,
                                rtol=0, atol=0)
@@ -140,6 +176,77 @@ def test_ausam_probabilities_and_table():
     for info in infos:
         # rho ||g|| / (||g|| + 1e-12): relative 1e-12 / ||g|| below 1e-9 here
         np.testing.assert_allclose(info.perturbation_norm, 0.1, rtol=1e-9)
+
+
+def test_ausam_epochs_measure_every_sample_once():
+    """Batches are epochs (a fresh permutation, the last batch partial): in epoch 0 every one
+    of the n samples is measured once, so no table entry keeps its initial 1.0; later epochs
+    again see every sample once and select k = floor(alpha |B|) of each batch."""
+    rule = AUSAM(rho=0.1, alpha=0.5, trans_epochs=2, **{**BASE, "batch_size": 6})
+    per_epoch = -(-SOFT.n // 6)  # 7 steps: 6 batches of 6 and one of 4
+    streams = SeedStreams([0, 1, 2])
+    state = rule.init(np.zeros((3, SOFT.dim)), SOFT, streams)
+    assert state.extra["epoch_length"] == per_epoch
+    orders = []
+    for epoch in range(3):
+        seen = []
+        for j in range(per_epoch):
+            state, _ = rule.step(state, SOFT, streams)
+            batch = state.extra["batch"]
+            assert batch.shape == (3, 6 if j < per_epoch - 1 else 4)
+            k = state.extra["selected"].shape[1]
+            assert k == (batch.shape[1] if epoch == 0 else batch.shape[1] // 2)
+            seen.append(batch)
+        seen = np.concatenate(seen, axis=1)
+        for m in range(3):
+            assert sorted(seen[m]) == list(range(SOFT.n)), (epoch, m)
+        orders.append(seen)
+        if epoch == 0:
+            table = state.extra["table"]
+            assert np.all(table[:, :, 2] != 1.0) and np.all(table[:, :, 1] == 1)
+            np.testing.assert_array_equal(table[:, :, 0], table[:, :, 2])
+    assert not np.array_equal(orders[0], orders[1])  # a fresh permutation every epoch
+    with pytest.raises(ValueError, match="epoch_length"):
+        AUSAM(lr=0.1, batch_size=6, epoch_length=per_epoch + 1).validate(SOFT)
+
+
+def _inclusion_probabilities(p, k):
+    """P(i among the first k of successive draws without replacement, each proportional to
+    p among the samples left), by enumerating the ordered draws."""
+    out = np.zeros(len(p))
+    for seq in itertools.permutations(range(len(p)), k):
+        prob, left = 1.0, 1.0
+        for i in seq:
+            prob *= p[i] / left
+            left -= p[i]
+        out[list(seq)] += prob
+    return out
+
+
+def test_ausam_selection_follows_the_table_probabilities():
+    """The subset is a draw without replacement proportional to the scaled table means (the
+    law of ``torch.multinomial``): the inclusion frequency of each position over N = 20000
+    independent draws is within z = 4.6 standard errors of the exact inclusion probability.
+    False alarm 5 positions x 2 Phi(-z) = 2e-5; power: a deviation of z + 1.645 = 6.3 SE
+    (<= 0.023 here) is detected with probability >= 0.95; the least-likely and the uniform
+    selections deviate by more than 0.1."""
+    rule = AUSAM(rho=0.1, alpha=0.4, trans_epochs=1, lr=0.1, batch_size=5)
+    means = np.array([0.05, 0.3, 0.8, 1.0, 0.5])
+    n_draws, k = 20000, rule.subset_size
+    assert k == 2
+    streams = SeedStreams(list(range(n_draws)))
+    sel, p = rule.select(np.tile(means, (n_draws, 1)), 3, streams)
+    exact_p = scaled_probabilities(means[None, :], 0.1, 0.5 + 1e-9)[0]
+    np.testing.assert_allclose(p[0], exact_p, rtol=1e-12)
+    assert sel.shape == (n_draws, k) and np.all(np.diff(np.sort(sel, axis=1), axis=1) > 0)
+    freq = np.bincount(sel.ravel(), minlength=5) / n_draws
+    pi = _inclusion_probabilities(exact_p, k)
+    assert pi.sum() == pytest.approx(k)
+    se = np.sqrt(pi * (1 - pi) / n_draws)
+    z = norm.isf(2e-5 / 5 / 2)  # two-sided, Bonferroni over the 5 positions: 4.6
+    assert np.all(np.abs(freq - pi) <= z * se), (freq, pi)
+    # the law is not uniform: the test can tell (least likely position < half the uniform)
+    assert pi[0] < 0.5 * k / 5 < pi[3]
 
 
 def test_bisam_ascent_is_the_lower_bound_gradient():

@@ -302,6 +302,13 @@ class FiniteSum(Problem):
         ``(M, b)`` (a forward pass: no gradient).  Their mean over ``k`` with ``idx`` every
         component is ``f(x)``."""
 
+    def batch_grad_and_losses(self, x: np.ndarray, idx: np.ndarray,
+                              out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        r"""``(batch_grad(x, idx, out), per_sample_losses(x, idx))``: the gradient of a batch
+        and its samples' losses, which an implementation reads off the same forward-backward
+        pass (AUSAM's loss differences), so a cost counter counts it as a gradient only."""
+        return self.batch_grad(x, idx, out), self.per_sample_losses(x, idx)
+
     def per_sample_grads(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
         r"""Component gradients :math:`\nabla f_{idx[m,k]}(x_m)`, shape ``(M, b, d)``; their
         mean over ``k`` is ``batch_grad(x, idx)``.  This generic version selects from

@@ -5,8 +5,8 @@ evaluations made through the *stochastic oracle*, summed over the rows of ``x`` 
 simulated seed; a rule that evaluates only some seeds, as AE-SAM on its SGD steps, passes only
 those rows and pays only for them):
 
-* gradient evaluations: ``batch_grad`` (``rows × b`` for a batch of ``b`` samples) and
-  ``per_sample_grads``;
+* gradient evaluations: ``batch_grad`` (``rows × b`` for a batch of ``b`` samples),
+  ``batch_grad_and_losses`` (the losses come with the gradient pass) and ``per_sample_grads``;
 * forward-only evaluations: ``per_sample_losses`` and ``batch_loss``.
 
 Calls to the exact derivatives ``f``/``grad``/``hess``/``hvp`` are diagnostics (the fidelity
@@ -109,6 +109,12 @@ class CountingOracle(ProblemWrapper):
     def per_sample_grads(self, x, idx):
         self.grad_samples += self._rows_of(x) * np.shape(idx)[1]
         return self.base.per_sample_grads(x, idx)
+
+    def batch_grad_and_losses(self, x, idx, out=None):
+        """A gradient over ``idx`` whose pass also yields the losses: counted as gradients
+        only (no forward-only evaluation)."""
+        self.grad_samples += self._rows_of(x) * np.shape(idx)[1]
+        return self.base.batch_grad_and_losses(x, idx, out)
 
     def per_sample_losses(self, x, idx):
         self.forward_samples += self._rows_of(x) * np.shape(idx)[1]

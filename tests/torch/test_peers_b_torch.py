@@ -139,13 +139,17 @@ def test_ausam_engine_equals_torch():
         chosen["sel"] = run.state.extra["selected"][0]
         probs = run.state.extra["probs"]
         chosen["probs"] = None if probs is None else probs[0]
-        x, y, idx = run.batch()
+        x, y, idx = data(run.state.extra["batch"])  # the step's batch of the epoch
         opt.step(inputs=x, targets=y, indices=idx)
         dev = max(dev, np.abs(weight(m) - run.x()).max())
     assert dev <= ATOL
     np.testing.assert_allclose(opt.table.numpy(), run.state.extra["table"][0], atol=1e-12)
-    assert opt.counts["grads"] / STEPS == pytest.approx(
-        run.rule.realised_cost(run.state).grads_per_step, rel=1e-12)
+    # one cost convention on both faces: 2k/b gradients and depth, no forward-only pass
+    declared = run.rule.realised_cost(run.state)
+    assert opt.counts["grads"] / STEPS == pytest.approx(declared.grads_per_step, rel=1e-12)
+    assert declared.sequential_depth == declared.grads_per_step
+    assert opt.counts["forwards"] == declared.forwards_per_step == 0
+    assert 1 < declared.grads_per_step < 2  # SAM's epoch 0 (2), then 2k/b = 1
 
 
 @pytest.mark.parametrize("fixed", [None, 0.4])
