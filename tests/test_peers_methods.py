@@ -1,13 +1,19 @@
 """LookSAM, AE-SAM, K-SAM and SSAM as numpy rules: limits (ρ = 0 → SGD, degenerate settings
 → SAM), the equations on one step, and bad inputs."""
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from asam_theory.engine import simulate
 from asam_theory.methods import AESAM, KSAM, SAM, SGD, SSAM, LookSAM
+from asam_theory.methods.aesam import sam_wanted
 from asam_theory.methods.looksam import orthogonal_component
-from asam_theory.problems import CauchyRegression, FiniteSumQuadratic, Quadratic
+from asam_theory.methods.ssam import keep_count
+from asam_theory.problems import CauchyRegression, CountingOracle, FiniteSumQuadratic, Quadratic
 from asam_theory.rng import SeedStreams
 
 FS = FiniteSumQuadratic.random(12, 4, seed=3, heterogeneity=2.0)
@@ -146,8 +152,120 @@ def test_aesam_decides_on_running_statistics():
     # the threshold coefficient moves from lambda2 to lambda1 over total_steps
     r = AESAM(lr=0.1, lambda1=1.0, lambda2=-1.0, total_steps=10)
     assert [r.threshold_coefficient(t) for t in (0, 5, 10, 20)] == [-1.0, 0.0, 1.0, 1.0]
-    state, _ = _one_step(AESAM(lr=0.1, batch_size=3, rho=0.1), FS, np.ones((2, 4)), 10)
-    assert 1.0 <= state.extra["n_sam"].mean() / 10 + 1 <= 2.0
+
+
+@given(sq=st.floats(0, 100), mu=st.floats(0, 100), var=st.floats(0, 100),
+       c=st.floats(-3, 3), k=st.integers(-6, 6))
+def test_aesam_decision_is_invariant_under_a_rescaled_loss(sq, mu, var, c, k):
+    """Scaling the loss by a > 0 scales ||g||^2 and mu by a^2 and sigma by a^2 (sigma^2 by
+    a^4): the decision ||g||^2 >= mu + c sigma depends only on the standardised score.  With
+    a^2 = 4^k the scaled floats (and sqrt) are exact, so the decisions are equal exactly."""
+    a = 4.0 ** k
+    assert sam_wanted(a * sq, a * mu, a * a * var, c) == sam_wanted(sq, mu, var, c)
+
+
+def _aesam_reference_decisions(sqs, delta, lambda1, lambda2, total, power):
+    """AE-SAM's decisions from the squared norms, in plain floats (``power`` 0.5: sigma, the
+    rule; 1.0: sigma^2, to show the test can tell the two apart)."""
+    out = []
+    for sq in sqs:
+        mu = var = 0.0
+        row = []
+        for t, s in enumerate(sq):
+            mu = delta * mu + (1 - delta) * s
+            var = delta * var + (1 - delta) * (s - mu) ** 2
+            frac = min(t / total, 1.0)
+            c = frac * lambda1 + (1 - frac) * lambda2
+            row.append(s >= mu + c * var ** power)
+        out.append(row)
+    return np.array(out)
+
+
+def test_aesam_decision_sequence_with_nonzero_thresholds():
+    """With lambda1 = 1.2, lambda2 = -0.6 the threshold mu_t + c_t sigma_t moves through
+    sigma: the rule's per-seed decisions over 40 steps equal a plain recomputation from the
+    squared norms, mix SAM and SGD steps, differ from the sigma^2 variant, and the counted
+    cost is 1 + (SAM fraction)."""
+    steps, delta, l1, l2 = 40, 0.8, 1.2, -0.6
+    rule = AESAM(lr=0.05, batch_size=3, rho=0.1, delta=delta, lambda1=l1, lambda2=l2,
+                 total_steps=steps)
+    oracle = CountingOracle(FS)
+    streams = SeedStreams([0, 1, 2, 3])
+    state = rule.init(np.tile([0.9, -0.4, 0.3, 0.6], (4, 1)), oracle, streams)
+    sqs, used = [], []
+    for _ in range(steps):
+        before = state.extra["n_sam"].copy()
+        state, info = rule.step(state, oracle, streams)
+        sqs.append([math.fsum(v * v for v in row) for row in info.ascent_grad])
+        used.append(state.extra["n_sam"] - before)
+    sqs, used = np.array(sqs).T, np.array(used).T.astype(bool)
+    expect = _aesam_reference_decisions(sqs, delta, l1, l2, steps, 0.5)
+    np.testing.assert_array_equal(used, expect)
+    assert 0 < expect.mean() < 1
+    assert np.any(_aesam_reference_decisions(sqs, delta, l1, l2, steps, 1.0) != expect)
+    p = expect.mean()
+    assert rule.realised_cost(state).grads_per_step == pytest.approx(1 + p, rel=1e-12)
+    assert oracle.cost(3, steps, 4).grads_per_step == pytest.approx(1 + p, rel=1e-12)
+
+
+FS20 = FiniteSumQuadratic.random(30, 20, seed=3, heterogeneity=2.0)
+
+
+def _dynamic_step(rule, x0, seeds=(0, 1, 2, 3)):
+    streams = SeedStreams(list(seeds))
+    state = rule.init(x0, FS20, streams)
+    old = state.extra["mask"].copy()
+    state, info = rule.step(state, FS20, streams)
+    return old, state.extra["mask"], np.array(info.x), np.array(info.perturbation)
+
+
+def _top(scores, allowed, count):
+    """0/1 mask of the ``count`` largest scores among ``allowed`` coordinates (ties: lower)."""
+    out = np.zeros_like(scores)
+    for m in range(scores.shape[0]):
+        cand = [j for j in range(scores.shape[1]) if allowed[m, j]]
+        cand.sort(key=lambda j: (-scores[m, j], j))
+        out[m, cand[:count]] = 1.0
+    return out
+
+
+def test_ssam_dynamic_mask_drops_and_grows_the_stated_counts():
+    """d = 20, s = 0.5: l = 10 live coordinates; at death rate r_t the update keeps
+    floor(l (1 - r_t)) of the live ones and grows floor(min(l r_t, d s)) dead ones, every
+    update step (update_freq 1)."""
+    rule = SSAM(lr=0.05, batch_size=4, rho=0.3, sparsity=0.5, mask="dynamic",
+                drop_rate=0.6, update_freq=1, total_steps=8)
+    streams = SeedStreams([0, 1, 2])
+    state = rule.init(np.full((3, 20), 0.5), FS20, streams)
+    for t in range(8):
+        old = state.extra["mask"].copy()
+        state, _ = rule.step(state, FS20, streams)
+        new = state.extra["mask"]
+        r = 0.6 * (1 + math.cos(math.pi * t / 8)) / 2
+        kept, grown = math.floor(10 * (1 - r)), math.floor(min(10 * r, 10.0))
+        np.testing.assert_array_equal((new * old).sum(axis=1), kept)
+        np.testing.assert_array_equal((new * (1 - old)).sum(axis=1), grown)
+    assert keep_count(20, 0.5) == 10
+
+
+def test_ssam_dynamic_weight_scores_are_at_the_perturbed_weights():
+    """drop and growth by |w| + 1e-7 with w = x_t + eps_t (the official SSAMD scores the
+    weights after the perturbation): the new mask equals an independent top-k on |x + eps|,
+    and differs from the one on |x| for at least one seed (so the test can tell them apart)."""
+    rule = SSAM(lr=0.05, batch_size=4, rho=1.0, sparsity=0.5, mask="dynamic",
+                drop_rate=0.5, drop_strategy="weight", growth_strategy="weight",
+                update_freq=1, total_steps=10)
+    x0 = np.tile(np.linspace(-0.3, 0.35, 20), (4, 1))
+    old, new, x, e = _dynamic_step(rule, x0)
+    live = 10
+    kept, grown = math.floor(live * 0.5), math.floor(min(live * 0.5, 10))
+
+    def expected(w):
+        score = np.abs(w) + 1e-7
+        return _top(score, old > 0, kept) + _top(score, old == 0, grown)
+
+    np.testing.assert_array_equal(new, expected(x + e))
+    assert np.any(expected(x) != expected(x + e))
 
 
 @pytest.mark.parametrize("make, name", [
