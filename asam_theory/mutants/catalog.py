@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from asam_theory.mutants import methods
 from asam_theory.mutants.base import Mutant
 
 #: family modules in report order
-MODULES: tuple[ModuleType, ...] = ()
+MODULES: tuple[ModuleType, ...] = (methods,)
 
 
 def all_mutants() -> tuple[Mutant, ...]:
