@@ -172,3 +172,52 @@ def cosine(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
     if na == 0.0 or nb == 0.0:
         return float("nan")
     return dot / (na * nb)
+
+
+def resolve_base_optimizer(
+    base_optimizer: Any, kwargs: dict[str, Any], owner: str
+) -> tuple[Any, dict[str, Any]]:
+    """The base optimizer's class (or factory) and its keyword arguments.
+
+    The davda54/sam convention is a *class* such as ``torch.optim.SGD`` with its settings as
+    keyword arguments.  An optimizer *instance* that has not stepped yet (no state) and uses one
+    setting for all its parameters is accepted as well: its class and its ``defaults`` (those its
+    constructor takes) are used, keyword arguments given here override them, and the instance
+    itself is not used.  An instance with state or with per-group settings raises a
+    ``ValueError`` that shows the one-line fix (its state or groups would otherwise be lost).
+    """
+    if isinstance(base_optimizer, torch.optim.Optimizer):
+        cls = type(base_optimizer)
+        fix = (f"pass the class instead: {owner}(params, torch.optim.{cls.__name__}, "
+               "rho=..., lr=..., ...)")
+        if base_optimizer.state:
+            raise ValueError(
+                f"base_optimizer is a {cls.__name__} instance that has already stepped (it has "
+                f"state, which {owner} would not carry over); {fix}")
+        defaults = base_optimizer.defaults
+        per_group = sorted({k for g in base_optimizer.param_groups for k, v in g.items()
+                            if k != "params" and k in defaults and _differs(v, defaults[k])})
+        if per_group:
+            raise ValueError(
+                f"base_optimizer is a {cls.__name__} instance with per-group settings "
+                f"{per_group}; {owner} builds its base optimizer on its own param groups, so "
+                f"give the groups to {owner} (each group dict may set {per_group}) and {fix}")
+        import inspect
+
+        accepted = inspect.signature(cls.__init__).parameters
+        merged = {k: v for k, v in defaults.items() if k in accepted and k != "params"}
+        merged.update(kwargs)
+        return cls, merged
+    if isinstance(base_optimizer, type) or callable(base_optimizer):
+        return base_optimizer, kwargs
+    raise ValueError(
+        f"base_optimizer must be a torch.optim.Optimizer class such as torch.optim.SGD (its "
+        f"settings as keyword arguments: {owner}(params, torch.optim.SGD, rho=0.05, lr=0.1)), "
+        f"got {type(base_optimizer).__name__}")
+
+
+def _differs(a: Any, b: Any) -> bool:
+    try:
+        return bool(a != b)
+    except (RuntimeError, TypeError, ValueError):  # tensors, tuples of tensors
+        return a is not b

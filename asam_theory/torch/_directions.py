@@ -36,7 +36,7 @@ from asam_theory.torch._worker import (
     Result,
     VersionedWorker,
 )
-from asam_theory.torch.lookahead import LookAhead
+from asam_theory.torch.lookahead import LookAhead, StepBatches
 from asam_theory.validation import check_int
 
 
@@ -123,7 +123,7 @@ class SequentialDirections:
         batch_size: int | None,
         tau: int,
         keep_batch: bool,
-        lookahead: LookAhead | None = None,
+        lookahead: LookAhead | StepBatches | None = None,
     ) -> None:
         self._computer = computer
         self._lookahead = lookahead
@@ -153,8 +153,11 @@ class SequentialDirections:
         s = max(step - self._tau, 0)
         if s not in self._history:
             raise RuntimeError(f"AsyncSAM: iterate w_{s} missing from the history")
-        raw = (self._batches.draw(self._batch_size) if self._lookahead is None
-               else self._lookahead.ascent_batch(step, self._batch_size))  # B_t at w_s
+        la = self._lookahead
+        if la is None:
+            raw = self._batches.draw(self._batch_size)
+        else:  # look-ahead: B_t at w_s; step batches: B_s at w_s
+            raw = la.ascent_batch(step if la.lead else s, self._batch_size)
         batch = move_batch(raw, self._device)
         u = self._computer.direction(self._history[s], batch)
         return Result(s, u, batch if self._keep_batch else None)
@@ -192,7 +195,7 @@ class ThreadedDirections:
         max_staleness: int,
         descent_device: torch.device,
         options: WorkerOptions,
-        lookahead: LookAhead | None = None,
+        lookahead: LookAhead | StepBatches | None = None,
     ) -> None:
         self._device: torch.device = options.device  # type: ignore[assignment]
         self._lookahead = lookahead
@@ -251,9 +254,10 @@ class ThreadedDirections:
         la = self._lookahead
         if la is None:
             self.worker.submit(self._job(version, params, NO_BATCH))
-        elif la.available(version + self._tau):
-            # look-ahead: w_t goes with B_{t+tau}, the batch of the step that uses it
-            batch = la.ascent_batch(version + self._tau, self._batch_size)
+        elif la.available(version + la.lead):
+            # look-ahead: w_t goes with B_{t+tau}, the batch of the step that uses it;
+            # step batches: with B_t, the batch of the step that published it
+            batch = la.ascent_batch(version + la.lead, self._batch_size)
             self.worker.submit(self._job(version, params, batch))
         # else: the batches have ended, no step will use this version
 
@@ -295,7 +299,7 @@ class ThreadedDirections:
         jobs = {
             int(v): Job(int(v), _to(w, self._device)) if la is None else
             Job(int(v), _to(w, self._device),
-                batch=la.ascent_batch(int(v) + self._tau, self._batch_size))
+                batch=la.ascent_batch(int(v) + la.lead, self._batch_size))
             for v, w in state["snapshots"].items()
         }
         self.worker.restore(done, jobs, int(state["origin"]), version)

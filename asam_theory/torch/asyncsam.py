@@ -9,7 +9,19 @@ device, while the descent device works:
     u_t     = w_s² ⊙ g′_s / (‖|w_s| ⊙ g′_s‖₂ + 1e-12)                      (adaptive=True, ASAM)
     w_{t+1} = BaseOpt(w_t, ∇L_{B_t}(w_t + ρ u_t)).
 
-Usage (davda54/sam's signature plus the AsyncSAM arguments)::
+Usage — a model and a loss function, stepped with the batch (README, "Use AsyncSAM (or any
+method) in your PyTorch training loop")::
+
+    opt = AsyncSAM.for_model(model, torch.nn.CrossEntropyLoss(), torch.optim.SGD,
+                             rho=0.05, lr=0.1)
+    for x, y in loader:
+        loss = opt.step(x, y)      # w_t + ρu_{t−τ}: forward, backward, base step
+    opt.close()                    # (or ``with AsyncSAM.for_model(...) as opt:``)
+
+The worker evaluates each snapshot w_t on the batch of its own step (:class:`~asam_theory.
+torch.lookahead.StepBatches`); ``ascent_batches=LookAhead(loader, tau)`` gives the same-batch
+variant, any other ``ascent_batches`` an independent stream.  The general form (davda54/sam's
+signature plus the AsyncSAM arguments, stepped with a closure)::
 
     opt = AsyncSAM(model.parameters(), torch.optim.SGD, rho=0.05, tau=1,
                    ascent_loss=loss_fn, ascent_batches=sampler, ascent_batch_size=128,
@@ -76,7 +88,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from asam_theory.torch._common import bn_frozen, cosine, move_batch, normalized_direction
+from asam_theory.torch._common import (
+    bn_frozen,
+    cosine,
+    move_batch,
+    normalized_direction,
+    resolve_base_optimizer,
+)
 from asam_theory.torch._directions import (
     DirectionSource,
     SequentialDirections,
@@ -84,7 +102,7 @@ from asam_theory.torch._directions import (
     WorkerOptions,
 )
 from asam_theory.torch._worker import AscentComputer, AscentLoss, BatchSource, Result
-from asam_theory.torch.lookahead import LookAhead
+from asam_theory.torch.lookahead import LookAhead, StepBatches
 from asam_theory.validation import check_int, check_nonnegative
 
 __all__ = ["AsyncSAM", "WorkerOptions"]
@@ -99,23 +117,47 @@ _WORKER_KNOBS = {
 }
 
 
+_MISSING_ASCENT_LOSS = """\
+AsyncSAM() missing its ascent loss: the worker thread computes the perturbation itself, so it
+must know the loss (davda54/sam's SAM gets it from your backward pass, AsyncSAM cannot).
+For a model and a loss function, one line:
+    opt = AsyncSAM.for_model(model, loss_fn, torch.optim.SGD, rho=0.05, lr=0.1)
+then in the loop:  loss = opt.step(x, y)
+(general form: AsyncSAM(params, torch.optim.SGD, ascent_loss=lambda m, batch: ...,
+ascent_batches=..., model=model, lr=0.1), stepped with opt.step(closure))"""
+
+
+class CriterionLoss:
+    """``(model, (x, y)) -> loss_fn(model(x), y)``: a criterion as an AsyncSAM ascent loss."""
+
+    def __init__(self, loss_fn: Callable[[Any, Any], torch.Tensor]) -> None:
+        self.loss_fn = loss_fn
+
+    def __call__(self, model: Any, batch: Any) -> torch.Tensor:
+        inputs, targets = batch
+        return self.loss_fn(model(inputs), targets)
+
+
 class AsyncSAM(torch.optim.Optimizer):
     """Asynchronous SAM with the torch.optim contract (param groups, state_dict, closure step).
 
     The signature follows davda54/sam's ``SAM(params, base_optimizer, rho, adaptive, **kwargs)``
-    plus the AsyncSAM arguments after the ``*``.
+    plus the AsyncSAM arguments after the ``*``; :meth:`for_model` builds it from a model and a
+    loss function (the common case, stepped with ``opt.step(x, y)``).
 
     Args:
         params: parameters or param-group dicts (each group may set its own ``rho``).
         base_optimizer: optimizer *class* (``torch.optim.SGD``, ``torch.optim.AdamW``, ...)
             instantiated on the param groups with ``**kwargs`` (davda54/sam convention; attach LR
-            schedulers to ``.base_optimizer``).
+            schedulers to ``.base_optimizer``). A fresh instance is accepted too: its class and
+            settings are used (:func:`~asam_theory.torch._common.resolve_base_optimizer`).
         rho: radius ρ ≥ 0.
         adaptive: ASAM scaling T_w = diag|w| (davda54/sam ``adaptive=True``).
         tau: nominal staleness τ ≥ 0 (τ = 0: the direction at the current weights, i.e. SAM with
             the ascent on its own batch and device).
         ascent_loss: ``ascent_loss(model_or_params, batch) -> loss``; receives the replica model
             (if ``model`` is given) or the list of parameter tensors (functional mode).
+            Required (a ``TypeError`` shows the :meth:`for_model` one-liner when it is missing).
         ascent_batches: source of ascent batches (see :class:`~asam_theory.torch._worker.
             BatchSource`); batches are moved to the ascent device. Called from the worker thread.
             A :class:`~asam_theory.torch.lookahead.LookAhead` (built with the same τ) makes the
@@ -123,7 +165,9 @@ class AsyncSAM(torch.optim.Optimizer):
             step that will use it (its first b′ samples), so the stale ascent is computed on
             the batch its descent uses; the training loop takes its descent batches from the
             same LookAhead. With τ = 0 this is SAM. With ``max_staleness`` > τ a step that
-            takes an older version v gets the batch of step v + τ, not its own.
+            takes an older version v gets the batch of step v + τ, not its own. A
+            :class:`~asam_theory.torch.lookahead.StepBatches` evaluates w_t on the batch
+            passed to ``step(x, y)`` at step t (the :meth:`for_model` default).
         ascent_batch_size: b′ — ``None`` (``ascent_batches()`` decides) or a positive int
             (``ascent_batches(b′)``; with a LookAhead, the first b′ samples of the batch).
             :meth:`tuned` picks b′ by measurement.
@@ -151,7 +195,7 @@ class AsyncSAM(torch.optim.Optimizer):
         adaptive: bool = False,
         *,
         tau: int = 1,
-        ascent_loss: AscentLoss,
+        ascent_loss: AscentLoss | None = None,
         ascent_batches: Any = None,
         ascent_batch_size: int | None = None,
         model: nn.Module | None = None,
@@ -167,6 +211,9 @@ class AsyncSAM(torch.optim.Optimizer):
                 f"worker settings go in worker=WorkerOptions({_WORKER_KNOBS[moved[0]]}=...)"
             )
             raise ValueError(f"{moved[0]} is not an AsyncSAM argument: {hint}")
+        if ascent_loss is None:
+            raise TypeError(_MISSING_ASCENT_LOSS)
+        base_optimizer, kwargs = resolve_base_optimizer(base_optimizer, kwargs, "AsyncSAM")
         rho = check_nonnegative("rho", rho)
         tau = check_int("tau", tau, low=0)
         if worker is None:
@@ -210,9 +257,16 @@ class AsyncSAM(torch.optim.Optimizer):
             raise ValueError(f"ascent_batches is a LookAhead with tau={lookahead.tau}; it must "
                              f"be built with the optimizer's tau = {tau}")
         self.lookahead = lookahead
-        batches = BatchSource(None if lookahead is not None else ascent_batches)
+        #: the batches passed to ``step(x, y)`` when they are the ascent batches (for_model)
+        self.step_batches = ascent_batches if isinstance(ascent_batches, StepBatches) else None
+        if self.step_batches is not None:
+            self.step_batches.keep = max(self.step_batches.keep, tau + 1)
+        feed = lookahead if lookahead is not None else self.step_batches
+        #: ``loss_fn(model(inputs), targets)`` of ``step(inputs, targets)`` (set by for_model)
+        self.loss_fn: Callable[[Any, Any], torch.Tensor] | None = None
+        batches = BatchSource(None if feed is not None else ascent_batches)
         if (ascent_batch_size is not None and not batches.sized and ascent_batches is not None
-                and lookahead is None):
+                and feed is None):
             raise ValueError(
                 "ascent_batch_size given but ascent_batches is not a callable (batch_size) -> batch"
             )
@@ -235,15 +289,71 @@ class AsyncSAM(torch.optim.Optimizer):
         if self.deterministic:
             self._directions = SequentialDirections(
                 self._computer, batches, ascent_batch_size, tau, self.fidelity_every > 0,
-                lookahead,
+                feed,
             )
         else:
             self._directions = ThreadedDirections(
                 self._computer, batches, ascent_batch_size, tau, max_staleness,
-                self.descent_device, worker, lookahead,
+                self.descent_device, worker, feed,
             )
         # the source holds no reference to the optimizer: dropping it stops the worker
         self._finalizer = weakref.finalize(self, self._directions.close)
+
+    @classmethod
+    def for_model(
+        cls,
+        model: nn.Module,
+        loss_fn: Callable[[Any, Any], torch.Tensor],
+        base_optimizer: Any = torch.optim.SGD,
+        *,
+        rho: float = 0.05,
+        tau: int = 1,
+        adaptive: bool = False,
+        ascent_batches: Any = None,
+        ascent_batch_size: int | None = None,
+        worker: WorkerOptions | None = None,
+        deterministic: bool = False,
+        **kwargs: Any,
+    ) -> AsyncSAM:
+        """AsyncSAM for ``model`` trained on ``loss_fn(model(x), y)``, stepped with the batch.
+
+        ``loss = opt.step(x, y)`` runs the step's one descent pass (zero the gradients, forward
+        and backward at w_t + ρu, the base optimizer's update) and returns that loss; the
+        ascent runs in the worker thread on a private copy of ``model``.
+
+        Args:
+            model: the module to train (all its parameters are optimised; for param groups use
+                the constructor with ``model=``).
+            loss_fn: ``loss_fn(outputs, targets) -> scalar`` (``torch.nn.CrossEntropyLoss()``,
+                ``torch.nn.functional.cross_entropy``, ...); the worker calls it too, so it must
+                not keep state between calls.
+            base_optimizer: optimizer class (default ``torch.optim.SGD``) or a fresh instance;
+                its settings (``lr``, ``momentum``, ...) go in ``**kwargs``.
+            rho, tau, adaptive, ascent_batch_size, worker, deterministic: as in the constructor
+                (b′ = ``ascent_batch_size`` takes the first b′ samples of the ascent batch).
+            ascent_batches: ``None`` (default): the snapshot w_t is evaluated on the batch
+                passed to ``step`` at step t (:class:`~asam_theory.torch.lookahead.
+                StepBatches`); a :class:`LookAhead` on the descent loader: on the batch of the
+                step that uses it (the training loop then takes its batches from the
+                LookAhead); any other source of ``(x, y)`` batches: an independent stream, as
+                in the constructor.
+            **kwargs: passed to ``base_optimizer``.
+        """
+        if not isinstance(model, nn.Module):
+            raise ValueError("model must be a torch.nn.Module (for raw tensors use "
+                             f"AsyncSAM(params, ..., ascent_loss=...)), got {type(model).__name__}")
+        if not callable(loss_fn):
+            raise ValueError("loss_fn must be a callable (outputs, targets) -> loss, got "
+                             f"{type(loss_fn).__name__}")
+        tau = check_int("tau", tau, low=0)
+        if ascent_batches is None:
+            ascent_batches = StepBatches(keep=tau + 1)
+        opt = cls(model.parameters(), base_optimizer, rho, adaptive, tau=tau,
+                  ascent_loss=CriterionLoss(loss_fn), ascent_batches=ascent_batches,
+                  ascent_batch_size=ascent_batch_size, model=model, worker=worker,
+                  deterministic=deterministic, **kwargs)
+        opt.loss_fn = loss_fn
+        return opt
 
     @classmethod
     def tuned(
@@ -362,20 +472,37 @@ class AsyncSAM(torch.optim.Optimizer):
 
     # ------------------------------------------------------------------ step
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
-        """One AsyncSAM step.
+    def step(  # type: ignore[override]
+        self, closure: Any = None, targets: Any = None, *, inputs: Any = None,
+    ) -> Any:
+        """One AsyncSAM step: ``opt.step(x, y)`` (built by :meth:`for_model`) or
+        ``opt.step(closure)``.
 
-        ``closure`` must zero the gradients, run a forward+backward at the (perturbed) current
-        weights and return the loss; it is the only descent-device pass of the step.
+        With a batch (``step(x, y)`` or ``step(inputs=x, targets=y)``) the optimizer zeroes the
+        gradients, evaluates ``loss_fn(model(x), y)`` at the perturbed weights, back-propagates
+        and updates; it returns that loss, detached.  With a ``closure``, the closure must zero
+        the gradients, run a forward+backward at the (perturbed) current weights and return the
+        loss; it is the only descent-device pass of the step.
 
         A ``KeyboardInterrupt`` (or ``SystemExit``) raised during the step closes the optimizer
         (worker thread joined) before it propagates; the weights are w_t again unless it arrived
         inside the base optimizer's update.
         """
-        if closure is None:
-            raise ValueError("AsyncSAM.step requires closure (forward + backward, returns loss)")
         if self._closed:
             raise RuntimeError("AsyncSAM optimizer is closed")
+        if inputs is None and (closure is None or isinstance(closure, torch.Tensor)
+                               or not callable(closure)):
+            inputs = closure
+        elif inputs is not None and closure is not None:
+            raise ValueError("AsyncSAM.step takes a closure or a batch (inputs, targets), not both")
+        if inputs is not None or targets is not None:
+            closure = self._batch_closure(inputs, targets)
+        elif closure is None:
+            raise ValueError(
+                "AsyncSAM.step needs the batch or a closure: loss = opt.step(x, y) with an "
+                "optimizer from AsyncSAM.for_model(model, loss_fn, ...), or opt.step(closure) "
+                "where closure() zeroes the gradients, runs forward + backward and returns the "
+                "loss")
         try:
             return self._step(closure)
         except (KeyboardInterrupt, SystemExit):
@@ -384,6 +511,27 @@ class AsyncSAM(torch.optim.Optimizer):
                 self._finalizer.detach()
                 self._directions.close(join_timeout=5.0)
             raise
+
+    def _batch_closure(self, inputs: Any, targets: Any) -> Callable[[], Any]:
+        """The closure of ``step(inputs, targets)``; records the batch for the ascent."""
+        if self.loss_fn is None or self.model is None:
+            raise ValueError(
+                "opt.step(x, y) needs the model and the loss function: build the optimizer with "
+                "AsyncSAM.for_model(model, loss_fn, torch.optim.SGD, rho=..., lr=...); "
+                "this one takes opt.step(closure)")
+        if inputs is None or targets is None:
+            raise ValueError("AsyncSAM.step needs both inputs and targets: opt.step(x, y)")
+        if self.step_batches is not None:
+            self.step_batches.put(self._version, (inputs, targets))
+        model, loss_fn = self.model, self.loss_fn
+
+        def closure() -> torch.Tensor:
+            self.zero_grad()
+            loss = loss_fn(model(inputs), targets)
+            loss.backward()
+            return loss.detach()
+
+        return closure
 
     def _step(self, closure: Callable[[], Any]) -> Any:
         t = self._version
@@ -447,6 +595,8 @@ class AsyncSAM(torch.optim.Optimizer):
             "staleness_history": list(self.staleness_history),
             "source": self._directions.state_dict(self._version),
         }
+        if self.step_batches is not None:
+            extra["step_batches"] = self.step_batches.state_dict()
         return {"base": self.base_optimizer.state_dict(), "asyncsam": extra}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
@@ -464,4 +614,6 @@ class AsyncSAM(torch.optim.Optimizer):
         self.param_groups = self.base_optimizer.param_groups
         self._version = int(extra["version"])
         self.staleness_history = list(extra["staleness_history"])
+        if self.step_batches is not None and "step_batches" in extra:
+            self.step_batches.load_state_dict(extra["step_batches"])
         self._directions.load_state_dict(extra["source"], self._version)

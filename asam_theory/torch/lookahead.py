@@ -33,7 +33,7 @@ import torch
 
 from asam_theory.validation import check_int
 
-__all__ = ["LookAhead", "first_samples"]
+__all__ = ["LookAhead", "StepBatches", "first_samples"]
 
 
 def first_samples(batch: Any, k: int | None) -> Any:
@@ -135,6 +135,12 @@ class LookAhead:
 
     # -- the optimizer's side ------------------------------------------------------------------
     @property
+    def lead(self) -> int:
+        """How far ahead of its snapshot an ascent's batch lies: the snapshot w_v is evaluated
+        on B_{v+τ}."""
+        return self.tau
+
+    @property
     def horizon(self) -> int:
         """Latest index an ascent may receive now: the running step + τ."""
         return self.handed_out - 1 + self.tau
@@ -161,3 +167,54 @@ class LookAhead:
             raise LookupError(f"look-ahead: the batches ended before batch {index}")
         self.requests.append((index, self.handed_out - 1))
         return first_samples(self._buffer[index], batch_size)
+
+
+class StepBatches:
+    r"""Ascent batches taken from the steps themselves: the snapshot w_t is evaluated on (the
+    first b′ samples of) B_t, the batch step t descends on.
+
+    This is the ascent batch of :meth:`AsyncSAM.for_model <asam_theory.torch.AsyncSAM.for_model>`
+    when no other source is given: ``opt.step(x, y)`` hands its batch to the optimizer, the
+    worker computes u_t = ∇L_{B_t[:b′]}(w_t)/‖·‖ while step t descends, and step t + τ uses it,
+
+    .. math::
+        w_{t+1} = \mathrm{BaseOpt}\big(w_t,\ \nabla L_{B_t}(w_t+\rho\,u_{t-\tau})\big),
+        \qquad u_v = \frac{\nabla L_{B_v[:b']}(w_v)}{\|\nabla L_{B_v[:b']}(w_v)\|+10^{-12}},
+
+    (steps t < τ use u_0).  For τ ≥ 1 the perturbation of step t comes from the earlier batch
+    B_{t−τ}, independent of B_t when batches are drawn independently — the independent ascent
+    batch of AsyncSAM (Jo, Lim & Lee, 2025, arXiv:2503.11147) without a second data stream.
+    :class:`LookAhead` gives the same-batch variant.  The optimizer fills it (:meth:`put`) from
+    the main thread only; it keeps the last ``keep`` batches.
+    """
+
+    lead = 0
+
+    def __init__(self, keep: int = 1) -> None:
+        self.keep = check_int("keep", keep, low=1)
+        self._buffer: dict[int, Any] = {}
+
+    def put(self, index: int, batch: Any) -> None:
+        """Record B_index (the batch of step ``index``); batches older than ``keep`` go."""
+        self._buffer[index] = batch
+        for i in [i for i in self._buffer if i <= index - self.keep]:
+            del self._buffer[i]
+
+    def available(self, index: int) -> bool:
+        """Whether B_index is held."""
+        return index in self._buffer
+
+    def ascent_batch(self, index: int, batch_size: int | None = None) -> Any:
+        """The first ``batch_size`` samples of B_index (all of it for ``None``)."""
+        if index not in self._buffer:
+            raise RuntimeError(
+                f"AsyncSAM: the ascent needs the batch of step {index}, which was not passed to "
+                f"step (held: {sorted(self._buffer)}); call opt.step(x, y) with every batch")
+        return first_samples(self._buffer[index], batch_size)
+
+    def state_dict(self) -> dict[int, Any]:
+        """The held batches (a resumed optimizer evaluates pending snapshots on them)."""
+        return dict(self._buffer)
+
+    def load_state_dict(self, state: dict[int, Any]) -> None:
+        self._buffer = {int(i): b for i, b in state.items()}

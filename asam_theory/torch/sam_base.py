@@ -55,7 +55,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from asam_theory.torch._common import bn_frozen, global_norm
+from asam_theory.torch._common import bn_frozen, global_norm, resolve_base_optimizer
 from asam_theory.validation import check_nonnegative
 
 __all__ = ["PerSampleCriterion", "SAMFamily", "select_samples"]
@@ -79,7 +79,9 @@ class SAMFamily(torch.optim.Optimizer):
 
     Args:
         params: parameters or param-group dicts.
-        base_optimizer: optimizer *class* (e.g. ``torch.optim.SGD``).
+        base_optimizer: optimizer *class* (e.g. ``torch.optim.SGD``); a fresh instance is
+            accepted too (its class and settings: :func:`~asam_theory.torch._common.
+            resolve_base_optimizer`).
         rho: perturbation radius ρ ≥ 0 (per group overridable).
         method_defaults: the subclass's other hyperparameters, stored in every param group.
         model: the module (per-sample interface, and BatchNorm freezing of extra passes).
@@ -91,6 +93,8 @@ class SAMFamily(torch.optim.Optimizer):
                  rho: float = 0.05, *, method_defaults: dict[str, Any] | None = None,
                  model: nn.Module | None = None,
                  criterion: PerSampleCriterion | None = None, **kwargs: Any) -> None:
+        base_optimizer, kwargs = resolve_base_optimizer(base_optimizer, kwargs,
+                                                        type(self).__name__)
         rho = check_nonnegative("rho", rho)
         defaults = dict(rho=rho, **(method_defaults or {}), **kwargs)
         super().__init__(params, defaults)
