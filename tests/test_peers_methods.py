@@ -154,12 +154,17 @@ def test_aesam_decides_on_running_statistics():
     assert [r.threshold_coefficient(t) for t in (0, 5, 10, 20)] == [-1.0, 0.0, 1.0, 1.0]
 
 
-@given(sq=st.floats(0, 100), mu=st.floats(0, 100), var=st.floats(0, 100),
-       c=st.floats(-3, 3), k=st.integers(-6, 6))
+#: 0 or a normal float well above the subnormal range (so scaling by 4^k stays exact)
+_NONNEG = st.one_of(st.just(0.0), st.floats(1e-6, 100))
+_COEF = st.one_of(st.just(0.0), st.floats(1e-6, 3), st.floats(-3, -1e-6))
+
+
+@given(sq=_NONNEG, mu=_NONNEG, var=_NONNEG, c=_COEF, k=st.integers(-6, 6))
 def test_aesam_decision_is_invariant_under_a_rescaled_loss(sq, mu, var, c, k):
     """Scaling the loss by a > 0 scales ||g||^2 and mu by a^2 and sigma by a^2 (sigma^2 by
     a^4): the decision ||g||^2 >= mu + c sigma depends only on the standardised score.  With
-    a^2 = 4^k the scaled floats (and sqrt) are exact, so the decisions are equal exactly."""
+    a^2 = 4^k and no subnormal values the scaled floats (and sqrt) are exact, so the decisions
+    are equal exactly."""
     a = 4.0 ** k
     assert sam_wanted(a * sq, a * mu, a * a * var, c) == sam_wanted(sq, mu, var, c)
 
@@ -266,6 +271,22 @@ def test_ssam_dynamic_weight_scores_are_at_the_perturbed_weights():
 
     np.testing.assert_array_equal(new, expected(x + e))
     assert np.any(expected(x) != expected(x + e))
+
+
+def test_ksam_catalogue_default_selects_half_the_batch():
+    """The catalogue's K-SAM is not SAM plus a forward pass: k = floor(b / 2) (at least 1),
+    cost 1 F + 2k/b G; an explicit k wins."""
+    from asam_theory.methods.catalog import get_method
+
+    for b, k in ((8, 4), (5, 2), (1, 1)):
+        rule = get_method("ksam").build(lr=0.1, batch_size=b, rho=0.1)
+        assert rule.k_eff == k
+        assert rule.cost.grads_per_step == pytest.approx(2 * k / b)
+        assert rule.cost.forwards_per_step == 1.0
+    assert get_method("ksam").build(lr=0.1, batch_size=8, k=3).k_eff == 3
+    assert KSAM(lr=0.1, batch_size=8).k_eff == 8  # the rule's own default: all (SAM)
+    with pytest.raises(ValueError, match="k_fraction"):
+        KSAM(lr=0.1, k_fraction=0.0)
 
 
 @pytest.mark.parametrize("make, name", [

@@ -34,7 +34,7 @@ import numpy as np
 
 from asam_theory.methods.base import Cost, State, StepInfo
 from asam_theory.methods.rules import _Perturbed
-from asam_theory.validation import check_int
+from asam_theory.validation import check_int, check_real
 
 
 def top_k_columns(losses: np.ndarray, k: int) -> np.ndarray:
@@ -45,21 +45,29 @@ def top_k_columns(losses: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class KSAM(_Perturbed):
-    """K-SAM with ``k`` ∈ [1, batch_size] samples (default: all, i.e. SAM)."""
+    """K-SAM with ``k`` ∈ [1, batch_size] samples, or (``k=None``) the fraction ``k_fraction``
+    ∈ (0, 1] of the batch, :math:`k=\\max(\\lfloor\\text{k\\_fraction}\\cdot b\\rfloor,1)`.
+    The rule's default (``k=None``, fraction 1) is SAM on the whole batch after a forward pass;
+    the methods catalogue builds K-SAM with ``k_fraction = 0.5`` (half the batch: 1 F + 1 G per
+    step), since the paper's value of k is not stated in the sources read."""
 
     name = "ksam"
     needs_finite_sum: ClassVar[bool] = True
 
     k: int | None = None
+    k_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.k is not None:
             check_int("k", self.k, low=1, high=self.batch_size)
+        check_real("k_fraction", self.k_fraction, low=0.0, high=1.0, low_open=True)
 
     @property
     def k_eff(self) -> int:
-        return self.batch_size if self.k is None else self.k
+        if self.k is not None:
+            return self.k
+        return max(int(self.k_fraction * self.batch_size), 1)
 
     @property
     def cost(self) -> Cost:

@@ -265,12 +265,15 @@ class SAMPa(_Perturbed):
       :math:`y_{t+1}=x_t-\eta\nabla f(y_t)` before it and whenever μ = 0 (weight decay enters
       the y-step only together with a momentum buffer).
 
-    The descent :math:`x_{t+1}` is the base step with the mixed gradient.
+    The descent :math:`x_{t+1}` is the base step with the mixed gradient.  Defaults
+    ρ = 0.1, λ = 0.2: the official ``train.py`` (``--rho 0.1 --og 0.2``), as the torch
+    optimizer :class:`asam_theory.torch.SAMPa`; λ = 0 is SAMPa-0.
     """
 
     name = "sampa"
 
-    lam: float = 0.0
+    rho: float = 0.1
+    lam: float = 0.2
     start: str = "zero"
 
     def __post_init__(self) -> None:

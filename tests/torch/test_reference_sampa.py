@@ -94,3 +94,17 @@ def test_sampa_bad_start_is_refused():
     with pytest.raises(ValueError, match="start"):
         SAMPa(m.parameters(), torch.optim.SGD, m, smoothed_ce, start="one", lr=0.1,
               concurrent=False)
+
+
+def test_defaults_agree_between_the_faces():
+    """rho = 0.1 and lambda = 0.2 (the official train.py) on the numpy rule, its catalogue
+    entry and the torch optimizer."""
+    import inspect
+
+    from asam_theory.methods.catalog import get_method
+
+    sig = inspect.signature(SAMPa.__init__).parameters
+    rule = NpSAMPa(lr=0.1)
+    built = get_method("sampa").build(lr=0.1)
+    for name, value in (("rho", 0.1), ("lam", 0.2)):
+        assert sig[name].default == getattr(rule, name) == getattr(built, name) == value
