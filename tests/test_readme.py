@@ -30,3 +30,38 @@ def test_ci_runs_the_readme_test_command():
 def test_pyproject_keeps_an_open_torch_range():
     text = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'"torch>=\d', text) and "torch==" not in text
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
+def test_readme_python_blocks_run():
+    """Every ```python block of the README runs, in order, in one namespace (later blocks reuse
+    the model and loader of earlier ones), as a reader pasting them would run them."""
+    import torch
+
+    blocks = _python_blocks()
+    torch_section = (ROOT / "README.md").read_text().split(
+        "## Use AsyncSAM (or any method) in your PyTorch training loop", 1)
+    assert len(torch_section) == 2, "the README lost its training-loop section"
+    assert len(blocks) >= 4
+    threads = torch.get_num_threads()
+    namespace: dict = {"__name__": "__readme__"}
+    try:
+        for i, block in enumerate(blocks):
+            exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)
+    finally:
+        torch.set_num_threads(threads)
+    opt = namespace["opt"]  # the last block's optimizer: AsyncSAM with the look-ahead
+    assert type(opt).__name__ == "AsyncSAM" and opt.lookahead is not None
+    assert opt.version == 2 * len(namespace["loader"])
+    assert torch.isfinite(namespace["loss"])
+
+
+def test_readme_training_loop_section_shows_both_apis():
+    section = (ROOT / "README.md").read_text().split(
+        "## Use AsyncSAM (or any method) in your PyTorch training loop", 1)[1].split("\n## ", 1)[0]
+    assert "AsyncSAM.for_model(" in section and "opt.step(x, y)" in section
+    assert "first_step" in section and "second_step" in section  # davda54/sam's usage
+    assert "LookAhead(" in section

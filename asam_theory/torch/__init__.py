@@ -8,6 +8,8 @@
 * :class:`LookSAM`, :class:`AESAM`, :class:`KSAM`, :class:`SSAM` — efficient-SAM peers
   (same names as the numpy rules in :mod:`asam_theory.methods`).
 * :class:`LookAhead` — look-ahead ascent batches: the worker gets B_{t+τ} when step t starts.
+* :class:`StepBatches` — the short form's ascent batches (:meth:`AsyncSAM.for_model`): the
+  snapshot w_t is evaluated on the batch passed to ``step`` at step t.
 * :func:`tune_ascent_batch` — system-aware b′.
 * :func:`bn_frozen` — BatchNorm bypass for perturbed passes.
 * :class:`SAMFamily` — shared base of the SAM-family optimizers and the per-sample loss
@@ -28,7 +30,7 @@ from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.ausam import AUSAM
 from asam_theory.torch.bisam import BiSAM
 from asam_theory.torch.ksam import KSAM
-from asam_theory.torch.lookahead import LookAhead
+from asam_theory.torch.lookahead import LookAhead, StepBatches
 from asam_theory.torch.looksam import LookSAM
 from asam_theory.torch.rwp import RWP
 from asam_theory.torch.sam import SAM
@@ -53,6 +55,7 @@ __all__ = [
     "SAM",
     "SAMFamily",
     "SAMPa",
+    "StepBatches",
     "bn_frozen",
     "select_samples",
     "WorkerOptions",
