@@ -1,0 +1,120 @@
+"""``asam-theory power``: can every verdict fail?
+
+Runs every claim check on the correct code and under every mutant of the catalogue
+(:mod:`asam_theory.mutants`) with R master seeds, runs the tests that mutants name, and writes
+``DIR/power.json``, ``DIR/index.html`` and ``DIR/figures/power_matrix.png``
+(:mod:`asam_theory.mutants.power` describes the measurement and its targets).  Exit status:
+0 when every target is met, 1 when one is missed (the problems are printed), 2 on a usage error
+(an unknown id, a bad number, an output folder that cannot be created — all checked before any
+work starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+NAME = "power"
+HELP = ("Run every claim check under deliberately wrong code (mutants) and on the correct "
+        "code with R master seeds; write the kill matrix to DIR/power.json and DIR/index.html.")
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from asam_theory.mutants.power import DEFAULT_REPEATS
+
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                   help="smallest check settings (minutes in all; target: every mutant "
+                        "killed at least once)")
+    g.add_argument("--full", dest="mode", action="store_const", const="full",
+                   help="largest check settings (hours)")
+    p.set_defaults(mode="default")
+    p.add_argument("--repeats", type=int, default=None, metavar="R",
+                   help="master seeds per check (default: "
+                        + ", ".join(f"{k} {v}" for k, v in DEFAULT_REPEATS.items())
+                        + "); with R repeats the smallest non-zero rate is 1/R, so the "
+                        "targets kill rate >= 0.95 and false-alarm rate <= 0.05 need R >= 20")
+    p.add_argument("--out", default="power", metavar="DIR",
+                   help="output folder, created before any work starts (default: power)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="first master seed; repeat r uses S + r (default: 0)")
+    p.add_argument("--jobs", type=int, default=_cpus(), metavar="N",
+                   help="jobs run at once, each in its own process (checks that run threads "
+                        "or time against the machine's load always run alone); 0 runs every "
+                        "job in this process (debugging: module caches are shared) "
+                        "(default: the CPUs available, %(default)s here)")
+    p.add_argument("--mutants", nargs="+", metavar="ID", default=None,
+                   help="only these mutant ids (default: all)")
+    p.add_argument("--claims", nargs="+", metavar="ID", default=None,
+                   help="only the checks of these claim ids (default: all)")
+
+
+def check_out(out: str) -> Path:
+    """Create the output folder (and its parents); ``ValueError`` if it cannot be, e.g. a path
+    that is a file or lies under one, or a folder that is not writable."""
+    path = Path(out)
+    for parent in (path, *path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--out must be a folder that can be created, got {out!r}: "
+                             f"{str(parent)!r} is a file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out must be a folder that can be created, got {out!r}: "
+                         f"{exc.strerror or exc}") from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--out must be a writable folder, got {out!r}")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    from asam_theory.mutants import power
+    from asam_theory.report.power import write_power_report
+    from asam_theory.validation import check_int
+
+    repeats = power.DEFAULT_REPEATS[args.mode] if args.repeats is None else args.repeats
+    check_int("--repeats", repeats, low=1)
+    check_int("--seed", args.seed, low=0)
+    check_int("--jobs", args.jobs, low=0)
+    out = check_out(args.out)
+    p = power.plan(args.mutants, args.claims)
+    n_mutant_checks = sum(len(v) for v in p.mutant_checks.values())
+    n_mutant_tests = sum(len(v) for v in p.mutant_tests.values())
+    print(f"power: {len(p.mutants)} mutants, {len(p.checks)} checks; {p.n_jobs()} jobs, "
+          f"{p.n_runs(repeats)} runs ({len(p.checks)} checks on the correct code and "
+          f"{n_mutant_checks} (mutant, check) pairs, × {repeats} repeats; "
+          f"{len(p.tests)} tests on the correct code and {n_mutant_tests} under mutants, once "
+          f"each) on {max(args.jobs, 1)} process(es)"
+          + ("; at quick size this takes minutes" if args.mode == "quick" else
+             "; at this size it can take hours"), file=sys.stderr)
+    if not p.mutants:
+        print("warning: the mutant catalogue is empty: nothing can be killed", file=sys.stderr)
+    payload = power.run_power(args.mode, repeats, args.seed, mutant_ids=args.mutants,
+                              claim_ids=args.claims, jobs=max(args.jobs, 1),
+                              inline=args.jobs == 0)
+    try:
+        paths = write_power_report(out, payload,
+                                   command="asam-theory " + shlex.join(sys.argv[1:]))
+    except ValueError as exc:  # past argument validation a ValueError is a defect, not usage
+        raise RuntimeError(f"writing the power report failed: {exc}") from exc
+    width = max((len(m["id"]) for m in payload["mutants"]), default=10)
+    for m in payload["mutants"]:
+        rate = "not run" if m["kill_rate"] is None else f"{m['kill_rate']:.2f}"
+        print(f"{m['id']:<{width}}  kill rate {rate:>7}  by {', '.join(m['killed_by']) or '-'}")
+    for pr in payload["problems"]:
+        print(f"PROBLEM {pr['kind']}: {pr['message']}")
+    killed = sum(1 for m in payload["mutants"] if m["kill_rate"])
+    print(f"{killed} of {len(payload['mutants'])} mutants killed at least once; "
+          f"{len(payload['checks'])} checks; {len(payload['problems'])} problems; "
+          f"{payload['seconds']:.0f} s; report: {paths['index']}")
+    return 1 if payload["problems"] else 0

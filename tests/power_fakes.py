@@ -1,0 +1,95 @@
+"""A tiny synthetic catalogue for the power runner's tests (``power_fakes:catalogue``).
+
+Claim ``FAKE`` has three checks: ``guarded`` fails when the module attribute ``BROKEN`` is
+set, fails on seeds not divisible by 10 when ``WEAK`` is set (a kill rate of 0.9 over seeds
+0..19, 1/2 over seeds 0, 1) and sleeps for a minute when ``HANG`` is set; ``cached`` keeps its
+first answer in a module-level cache (so in one process the correct code's answer would hide
+the mutant's); ``flaky`` fails on odd master seeds (a false-alarm rate of 1/2 over seeds 0, 1)
+and no mutant names it.  Mutants: ``fake-breaks`` (``guarded`` kills it), ``fake-breaks-cached``
+(``cached`` kills it in a fresh process), ``fake-weak``, ``fake-hangs``, ``fake-survives`` (sets
+an attribute nothing reads), ``fake-bad-patch`` (patches an attribute that does not exist:
+an error, not a kill), ``fake-test-killed`` (names :data:`TEST_FILE`, written by
+:func:`write_test_root`, which fails when ``ASAM_MUTANT`` names it) and ``fake-test-missing``
+(names a test file that does not exist: pytest's usage error, not a kill).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from asam_theory.claims.base import Check, Claim, Outcome, Settings
+from asam_theory.mutants.base import Mutant
+
+BROKEN = False
+WEAK = False
+HANG = False
+UNUSED = False
+_CACHE: dict[str, bool] = {}
+TEST_FILE = "tests/test_fake_target.py"
+PROVIDER = "power_fakes:catalogue"
+
+
+def _me():
+    return sys.modules[__name__]
+
+
+def _guarded(settings: Settings) -> Outcome:
+    me = _me()
+    if me.HANG:
+        time.sleep(60)
+    weak = me.WEAK and settings.seed % 10 != 0
+    return Outcome.judged(not (me.BROKEN or weak), "BROKEN is not set", ratio=0.5)
+
+
+def _cached(settings: Settings) -> Outcome:
+    return Outcome.judged(_CACHE.setdefault("ok", not _me().BROKEN), "first answer kept")
+
+
+def _flaky(settings: Settings) -> Outcome:
+    return Outcome.judged(settings.seed % 2 == 0, "even seed")
+
+
+CLAIM = Claim("FAKE", "a fake claim", "guarded holds", "tests/power_fakes.py",
+              (Check("guarded", "exact", "holds unless BROKEN", _guarded),
+               Check("cached", "exact", "its first answer, kept", _cached),
+               Check("flaky", "exact", "fails on odd seeds", _flaky)))
+
+
+def _set(attr: str):
+    return lambda: [((_me(), attr), True)]
+
+
+MUTANTS = (
+    Mutant("fake-breaks", "method", "sets BROKEN", _set("BROKEN"), checks=("FAKE.guarded",)),
+    Mutant("fake-breaks-cached", "method", "sets BROKEN", _set("BROKEN"),
+           checks=("FAKE.cached",)),
+    Mutant("fake-weak", "method", "sets WEAK", _set("WEAK"), checks=("FAKE.guarded",)),
+    Mutant("fake-hangs", "method", "sets HANG", _set("HANG"), checks=("FAKE.guarded",)),
+    Mutant("fake-survives", "method", "sets an attribute nothing reads", _set("UNUSED"),
+           checks=("FAKE.guarded",)),
+    Mutant("fake-bad-patch", "method", "patches an attribute that does not exist",
+           lambda: [("power_fakes.NO_SUCH_ATTRIBUTE", 1)], checks=("FAKE.guarded",)),
+    Mutant("fake-test-killed", "method", "fails its test", _set("UNUSED"), tests=(TEST_FILE,)),
+    Mutant("fake-test-missing", "method", "names a missing test", _set("UNUSED"),
+           tests=("tests/test_no_such_file.py",)),
+)
+
+
+def catalogue():
+    return (CLAIM,), MUTANTS
+
+
+def catalogue_without_hang():
+    return (CLAIM,), tuple(m for m in MUTANTS if m.id != "fake-hangs")
+
+
+def write_test_root(root: Path) -> Path:
+    """A repository-like folder whose ``tests/test_fake_target.py`` fails exactly when
+    ``ASAM_MUTANT=fake-test-killed``."""
+    (root / "tests").mkdir(parents=True, exist_ok=True)
+    (root / TEST_FILE).write_text(
+        "import os\n\n\ndef test_target():\n"
+        "    assert os.environ.get('ASAM_MUTANT') != 'fake-test-killed'\n")
+    return root
