@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from asam_theory import __version__
-from asam_theory.commands import ablation, bench, proofs, simulate, train, verify
+from asam_theory.commands import ablation, bench, power, proofs, simulate, train, verify
 
 #: the sub-commands, in the order ``--help`` lists them
-COMMANDS: tuple[ModuleType, ...] = (verify, simulate, train, bench, proofs, ablation)
+COMMANDS: tuple[ModuleType, ...] = (verify, simulate, train, bench, proofs, ablation, power)
 
 
 def build_parser() -> argparse.ArgumentParser:
