@@ -59,6 +59,9 @@ def build() -> Proof:
     """The edge identities and inequalities (module docstring)."""
     p = Proof("EDGE", "Edges of stability of GD, USAM, SAM and stale USAM", STATEMENT)
     p.constants |= {eta, rho, kk, gn, a0s}
+    p.assume_domain("DOM", (kk, a, a0s, u, v, q, w2),
+                    "k = rho/eta > 0, a > 0, a_0 > 0; the case variables u = 1 - a >= 0, "
+                    "v = a - 1 > 0; q = 1 - r > 0 and w = 1 + r > 0 (r = sqrt(1 - 8k))")
 
     # --- GD, USAM, SAM
     p.identity(1 - eta * (2 / eta), -1, "GD: the factor 1 - eta lambda is -1 at lambda = 2/eta")

@@ -30,3 +30,31 @@ f1 = sym("f(w_t+1)", r"f(w_{t+1})")
 F = sp.Function("F")  # F(t) = E f(w_t)
 Gn = sp.Function("G_n")  # G_n(t) = E |grad f(w_t)|^2
 CONSTANTS = {eta, L, rho, sigma2, b, b_prime, mu, tau, T, Delta, f_star, M_H, G}
+
+#: the theorem's parameters whose declarations (positive, integer, ...) the proofs use
+DOMAIN_TEXT = ("step size, smoothness, radius, variance and batch sizes are positive; "
+               "T >= 1 steps; staleness tau >= 0 an integer")
+
+
+def declare(p, domain: tuple = (eta, L, rho, sigma2, b, T), text: str = DOMAIN_TEXT,
+            extra_constants: tuple = ()) -> None:
+    """The standard set-up of a proof ``p`` (a :class:`proofs.core.Proof`): the constants,
+    the step index ``t`` (the per-step quantities ``f(w_t)``, ``|g|^2`` ... are values at
+    step ``t``), the index ``k``, and the premise ``DOM`` listing the declarations of
+    ``domain`` that the proof uses."""
+    p.constants |= CONSTANTS | set(extra_constants)
+    if p.step_index is None:
+        p.index(t, step=True)
+        p.index(k)
+        p.assume_domain("DOM", domain, text)
+
+
+def define_per_step(p, names: dict, text: str) -> list:
+    """Definitions ``E q = Q(t)`` (each a premise holding for every step ``t``) naming the
+    per-step expectations by functions of the step index; returns the premises, for
+    :meth:`proofs.core.Proof.rename`."""
+    out = []
+    for lhs, rhs in names.items():
+        named = sorted(rhs.atoms(sp.core.function.AppliedUndef), key=str) or [lhs]
+        out.append(p.assume_eq(f"def {named[0]}", lhs, rhs, text, forall=(t,)))
+    return out

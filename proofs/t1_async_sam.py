@@ -35,7 +35,23 @@ from .core import (
     normsq,
     vec,
 )
-from .symbols import CONSTANTS, Delta, F, Gn, L, T, b, eta, f0, f1, f_star, rho, sigma2, t
+from .symbols import (
+    Delta,
+    F,
+    Gn,
+    L,
+    T,
+    b,
+    declare,
+    define_per_step,
+    eta,
+    f0,
+    f1,
+    f_star,
+    rho,
+    sigma2,
+    t,
+)
 
 g, e, xi, zeta = vec("g"), vec("e"), vec("xi"), vec("zeta")
 
@@ -48,14 +64,15 @@ FINAL_SAME_BATCH = 2 * Delta / (eta * T) + (1 + L * eta) * L**2 * rho**2 + 2 * L
 def per_step_independent(p: Proof, keep_e: bool = False) -> Fact:
     """Add the per-step steps of T1 (independent perturbation) to ``p``; return the fact
     ``E f(w_{t+1}) <= E f(w_t) - (eta/2) E|g|^2 + (eta/2) X + L eta^2 sigma2/(2b)`` with
-    ``X = L^2 rho^2`` (or ``X = E|e|^2`` when ``keep_e``)."""
-    p.constants |= CONSTANTS
+    ``X = L^2 rho^2`` (or ``X = E|e|^2`` when ``keep_e``).  The premises hold at every step t."""
+    declare(p)
     d = g + e + xi  # descent direction grad f_B(w_t + eps_t) = g + e + xi
     dl = p.assume_le(
         "DL",
         f1,
         f0 + inner(g, -eta * d) + L / 2 * normsq(-eta * d),
         "descent lemma of the L-smooth f at x = w_t, y = w_{t+1} = w_t - eta d",
+        forall=(t,),
     )
     ind = p.assume_independent(
         "IND",
@@ -64,9 +81,11 @@ def per_step_independent(p: Proof, keep_e: bool = False) -> Fact:
         "descent noise xi = grad f_B(w+eps) - grad f(w+eps) has E[xi | w_t, eps_t] = 0; "
         "g = grad f(w_t) and e = grad f(w_t+eps_t) - grad f(w_t) are functions of (w_t, eps_t) "
         "-- this is where independence of the perturbation from the descent batch is used",
+        forall=(t,),
     )
     var = p.assume_le(
-        "VAR", expectation_symbol(gram("xi", "xi")), sigma2 / b, "minibatch variance sigma2/b"
+        "VAR", expectation_symbol(gram("xi", "xi")), sigma2 / b, "minibatch variance sigma2/b",
+        forall=(t,),
     )
     ss = p.assume_le("STEP", L * eta, 1, "step-size condition eta <= 1/L")
     s1 = p.le(f1, sp.expand(dl.rhs), [Given(dl)], "descent lemma, expanded in the Gram algebra")
@@ -89,7 +108,8 @@ def per_step_independent(p: Proof, keep_e: bool = False) -> Fact:
     tail = Ee2
     if not keep_e:
         lip = p.assume_le(
-            "LIP", gram("e", "e"), L**2 * rho**2, "L-smoothness with |eps_t| = rho: |e| <= L rho"
+            "LIP", gram("e", "e"), L**2 * rho**2, "L-smoothness with |eps_t| = rho: |e| <= L rho",
+            forall=(t,),
         )
         elip = p.expect(lip, [], "expectation of the smoothness bound")
         cert.append(Prod(Pos(eta / 2), Given(elip)))
@@ -107,11 +127,9 @@ def telescope_average(p: Proof, per_step: Fact, c: sp.Expr) -> Fact:
     """From ``E f(w_{t+1}) <= E f(w_t) - (eta/2) E|g_t|^2 + c`` (every t) derive
     ``(1/T) sum_{t<T} E|g_t|^2 <= 2 Delta/(eta T) + 2c/eta``."""
     E = expectation_symbol
-    rel = p.relabel(
-        per_step,
-        {E(f0): F(t), E(f1): F(t + 1), E(gram("g", "g")): Gn(t)},
-        "name E f(w_t) = F(t), E|grad f(w_t)|^2 = G_n(t); the inequality holds for every t",
-    )
+    names = define_per_step(p, {E(f0): F(t), E(f1): F(t + 1), E(gram("g", "g")): Gn(t)},
+                            "F(t) = E f(w_t), G_n(t) = E|grad f(w_t)|^2 (w_{t+1} follows w_t)")
+    rel = p.rename(per_step, names, "the per-step inequality in F and G_n")
     low = p.assume_le("LOW", f_star, F(T), "f bounded below by f*")
     dlt = p.assume_eq("DELTA", Delta, F(0) - f_star, "Delta = f(w_0) - f*")
     sm = p.sum_over(rel, t, 0, T - 1, "sum over t = 0..T-1")
@@ -159,13 +177,14 @@ def build_same_batch() -> Proof:
     """T1', tau = 0 SAM with the perturbation drawn from the descent batch."""
     title = "T1': SAM, perturbation from the descent batch"
     p = Proof("T1-same-batch", title, STATEMENT_SAME_BATCH)
-    p.constants |= CONSTANTS
+    declare(p)
     E = expectation_symbol
     # d = grad f_B(w + eps) = g + zeta + e with zeta = grad f_B(w) - grad f(w) (mean 0
     # given w_t) and e = grad f_B(w + eps) - grad f_B(w), |e| <= L rho (f_B L-smooth).
     d = g + zeta + e
     dl = p.assume_le(
-        "DL", f1, f0 + inner(g, -eta * d) + L / 2 * normsq(-eta * d), "descent lemma at w_t"
+        "DL", f1, f0 + inner(g, -eta * d) + L / 2 * normsq(-eta * d), "descent lemma at w_t",
+        forall=(t,),
     )
     ind = p.assume_independent(
         "IND",
@@ -173,9 +192,12 @@ def build_same_batch() -> Proof:
         {"g"},
         "zeta = grad f_B(w_t) - grad f(w_t) has E[zeta | w_t] = 0; only g is known "
         "before the batch: e depends on the batch through eps, so <e,zeta> is NOT dropped",
+        forall=(t,),
     )
-    var = p.assume_le("VAR", E(gram("zeta", "zeta")), sigma2 / b, "variance sigma2/b")
-    lip = p.assume_le("LIP", gram("e", "e"), L**2 * rho**2, "each f_B L-smooth, |eps| = rho")
+    var = p.assume_le("VAR", E(gram("zeta", "zeta")), sigma2 / b, "variance sigma2/b",
+                      forall=(t,))
+    lip = p.assume_le("LIP", gram("e", "e"), L**2 * rho**2, "each f_B L-smooth, |eps| = rho",
+                      forall=(t,))
     ss = p.assume_le("STEP", L * eta, 1, "step-size condition eta <= 1/L")
     s1 = p.le(f1, sp.expand(dl.rhs), [Given(dl)], "descent lemma, expanded")
     y1 = p.le(

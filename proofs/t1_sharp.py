@@ -39,13 +39,30 @@ from .core import (
     normsq,
     sym,
 )
-from .symbols import CONSTANTS, Delta, F, Gn, L, T, b, eta, f0, f1, f_star, k, rho, sigma2, t
+from .symbols import (
+    Delta,
+    F,
+    Gn,
+    L,
+    T,
+    b,
+    declare,
+    define_per_step,
+    eta,
+    f0,
+    f1,
+    f_star,
+    k,
+    rho,
+    sigma2,
+    t,
+)
 from .young import assume_step, coefficients, expand_with_young, g
 
 a = sym("a", "a", positive=True)
 A_SYM = sym("A_sharp", "A", positive=True)
 C = sp.Function("C")  # prefix sums of G_n
-f_y = sym("f(y_T)", r"f(w_{T-1} - \nabla f(w_{T-1})/L)")
+f_y = sym("f(y_t)", r"f(w_t - \nabla f(w_t)/L)")
 
 A_COEF, B_COEF = coefficients(a)
 #: final bound (checked equal to bounds.t1_sharp_bound at a fixed weight)
@@ -65,13 +82,15 @@ STATEMENT = (
 def build() -> Proof:
     """The T1-sharp proof."""
     p = Proof("T1-sharp", "T1-sharp: the last step and the Young weight", STATEMENT)
-    p.constants |= CONSTANTS | {a, A_SYM}
+    declare(p, (eta, L, rho, sigma2, b, T, a), extra_constants=(a, A_SYM),
+            text="step size, smoothness, radius, variance, batch size and the Young weight a "
+                 "are positive; T >= 1 steps")
     E = expectation_symbol
     step = assume_step(p)
     var, ss = step.var, step.ss
     aw = p.assume_le("A1", a, 1, "Young weight a in (0, 1]")
     lip = p.assume_le("LIP", gram("e", "e"), L**2 * rho**2,
-                      "L-smoothness with |eps_t| <= rho: |e| <= L rho")
+                      "L-smoothness with |eps_t| <= rho: |e| <= L rho", forall=(t,))
     s2, ey = expand_with_young(p, step, a)
     g2 = gram("g", "g")
     elip = p.expect(lip, [], "expectation of the smoothness bound")
@@ -87,8 +106,9 @@ def build() -> Proof:
         ">= 0); |e|^2 <= L^2 rho^2 with weight eta B >= 0; variance",
         name="per-step",
     )
-    rel = p.relabel(ps, {E(f0): F(t), E(f1): F(t + 1), Eg2: Gn(t)},
-                    "E f(w_t) = F(t), E|grad f(w_t)|^2 = G_n(t); holds for every t")
+    names = define_per_step(p, {E(f0): F(t), E(f1): F(t + 1), Eg2: Gn(t)},
+                            "F(t) = E f(w_t), G_n(t) = E|grad f(w_t)|^2 (w_{t+1} follows w_t)")
+    rel = p.rename(ps, names, "the per-step inequality in F and G_n")
     sm = p.sum_over(rel, t, 0, T - 2, "sum over the first T - 1 steps t = 0..T-2")
     tel = p.telescope(F(t + 1) - F(t), sp.Lambda(t, F(t)), t, 0, T - 2)
     first = p.le(
@@ -98,15 +118,16 @@ def build() -> Proof:
         "telescoping over the first T - 1 steps",
     )
 
-    # ---- the last gradient: |g|^2 <= 2 L (f(w) - f*) at w = w_{T-1}
+    # ---- the last gradient: |g|^2 <= 2 L (f(w) - f*) at every w = w_t, then at t = T - 1
     dl_last = p.assume_le("DL-last", f_y, f0 + inner(g, -g / L) + L / 2 * normsq(g / L),
-                          "descent lemma at w = w_{T-1} and y = w - grad f(w)/L")
-    low_y = p.assume_le("LOW-y", f_star, f_y, "f bounded below by f*")
+                          "descent lemma at w = w_t and y = w - grad f(w)/L", forall=(t,))
+    low_y = p.assume_le("LOW-y", f_star, f_y, "f bounded below by f*", forall=(t,))
     pl_last = p.le(g2, 2 * L * (f0 - f_star),
                    [Prod(Pos(2 * L), Given(dl_last)), Prod(Pos(2 * L), Given(low_y))],
                    "|grad f(w)|^2 <= 2 L (f(w) - f*)")
     epl = p.expect(pl_last, [], "expectation")
-    last = p.relabel(epl, {Eg2: Gn(T - 1), E(f0): F(T - 1)}, "at w = w_{T-1}")
+    glast = p.rename(epl, [names[2], names[0]], "G_n(t) <= 2 L (F(t) - f*), every t")
+    last = p.relabel(glast, {t: T - 1}, "at t = T - 1")
     low = p.assume_le("LOW", f_star, F(T - 1), "f bounded below by f*")
     wt = p.le(2 * L * eta * A_COEF, 1,
               [Sq(1 - L * eta), Prod(Pos(L * eta * a), Given(ss))],
@@ -121,7 +142,7 @@ def build() -> Proof:
 
     # ---- sum_{t<T} G_n = sum_{t<T-1} G_n + G_n(T-1), by prefix sums
     cdef = p.assume_eq("CDEF", C(k + 1) - C(k), Gn(k),
-                       "prefix sums C(k) = sum_{j<k} G_n(j), every integer k")
+                       "prefix sums C(k) = sum_{j<k} G_n(j), every integer k", forall=(k,))
     i1 = p.relabel(cdef, {k: t}, "instance k = t")
     full = p.sum_over(i1, t, 0, T - 1, "sum over t = 0..T-1")
     tfull = p.telescope(C(t + 1) - C(t), sp.Lambda(t, C(t)), t, 0, T - 1)
@@ -141,9 +162,9 @@ def build() -> Proof:
     )
     ahalf = p.le(sp.Rational(1, 2), A_COEF, [Prod(Pos(sp.Rational(1, 2)), Given(ss), Given(aw))],
                  "A - 1/2 = (1 - L eta)(1 - a)/2 >= 0")
-    adef = p.assume_eq("ADEF", A_SYM, A_COEF,
-                       "name A (positive: A >= 1/2 by the previous step)")
-    del ahalf
+    adef = p.assume_eq("ADEF", A_SYM, A_COEF, "name A = 1 - L eta/2 - (1 - L eta) a/2")
+    p.positive(A_SYM, [Given(ahalf)], "A = (A - 1/2) + 1/2 >= 1/2 > 0", using=[adef],
+               name="A-pos")
     fin = p.le(
         Y / T,
         (Delta + (T - 1) * C1) / (eta * A_SYM * T),

@@ -31,7 +31,6 @@ from .core import (
     vec,
 )
 from .symbols import (
-    CONSTANTS,
     Delta,
     F,
     Gn,
@@ -39,6 +38,8 @@ from .symbols import (
     T,
     b,
     b_prime,
+    declare,
+    define_per_step,
     eta,
     f0,
     f1,
@@ -75,7 +76,9 @@ STATEMENT = (
 def build() -> Proof:
     """The T2-sharp proof."""
     p = Proof("T2-sharp", "T2-sharp: stale USAM with the Young weight", STATEMENT)
-    p.constants |= CONSTANTS | {a, K_SYM}
+    declare(p, (eta, L, rho, sigma2, b, b_prime, T, tau, a), extra_constants=(a, K_SYM),
+            text="step size, smoothness, radius, variance, batch sizes and the Young weight a "
+                 "are positive; T >= 1 steps; staleness tau >= 0 an integer")
     E = expectation_symbol
     step = assume_step(p)
     var, ss = step.var, step.ss
@@ -89,11 +92,13 @@ def build() -> Proof:
         "Young on -eta(1 - L eta)<g,e> (weight eta(1 - L eta) >= 0); variance",
     )
     lip = p.assume_le("LIP'", e2, L**2 * rho**2 * normsq(s_vec + zp),
-                      "L-smoothness with eps_t = rho g', g' = s + zeta', s = grad f(w_{t-tau})")
+                      "L-smoothness with eps_t = rho g', g' = s + zeta', s = grad f(w_{t-tau})",
+                      forall=(t,))
     ind2 = p.assume_independent(
-        "IND'", "zeta'", {"s"}, "ascent noise: E[zeta' | w_{t-tau}] = 0 (own ascent batch)")
+        "IND'", "zeta'", {"s"}, "ascent noise: E[zeta' | w_{t-tau}] = 0 (own ascent batch)",
+        forall=(t,))
     var2 = p.assume_le("VAR'", E(gram("zeta'", "zeta'")), sigma2 / b_prime,
-                       "variance sigma2/b'")
+                       "variance sigma2/b'", forall=(t,))
     elip = p.expect(lip, [ind2], "E|e|^2 <= L^2 rho^2 (E|s|^2 + E|zeta'|^2)")
     BL = B_COEF * L**2 * rho**2
     c = eta * BL * sigma2 / b_prime + L * eta**2 * sigma2 / (2 * b)
@@ -108,21 +113,22 @@ def build() -> Proof:
         "stale perturbation size, weight eta B = eta(1 - L eta)/(2a) + L eta^2/2 >= 0",
         name="per-step",
     )
-    rel = p.relabel(
-        step,
-        {E(f0): F(t), E(f1): F(t + 1), Eg2: Gn(t), Es2: Gn(t - tau)},
-        "G_n(k) = E|grad f(w_k)|^2 with G_n(k) = G_n(0) for k < 0 (stale iterate w_0)",
-    )
+    names = define_per_step(
+        p, {E(f0): F(t), E(f1): F(t + 1), Eg2: Gn(t), Es2: Gn(t - tau)},
+        "F(t) = E f(w_t), G_n(k) = E|grad f(w_k)|^2 with G_n(k) = G_n(0) for k < 0 (stale "
+        "iterate w_0)")
+    rel = p.rename(step, names, "the per-step inequality in F and G_n")
     sm = p.sum_over(rel, t, 0, T - 1, "sum over t = 0..T-1")
     telF = p.telescope(F(t + 1) - F(t), sp.Lambda(t, F(t)), t, 0, T - 1)
 
     # ---- reindexing the stale norms (as in T2): sum_t G_n(t - tau) <= sum_t G_n(t) + tau G_n(0)
     cdef = p.assume_eq("CDEF", C(k + 1) - C(k), Gn(k),
-                       "prefix sums C(k) = sum_{j<k} G_n(j), every integer k")
+                       "prefix sums C(k) = sum_{j<k} G_n(j), every integer k", forall=(k,))
     c0 = p.assume_eq("C0", C(0), 0, "empty prefix sum")
     cneg = p.assume_eq("CNEG", C(-tau), -tau * Gn(0), "G_n(k) = G_n(0) for k < 0")
     nn = p.le(0, g2, [NormSq(g)], "a squared norm is nonnegative")
-    gnn = p.relabel(p.expect(nn, [], "expectation"), {Eg2: Gn(k)}, "for every k")
+    gnt = p.rename(p.expect(nn, [], "expectation"), [names[2]], "G_n(t) >= 0")
+    gnn = p.relabel(gnt, {t: k}, "instance t = k")
     i1 = p.relabel(cdef, {k: t - tau}, "instance k = t - tau")
     e1 = p.sum_over(i1, t, 0, T - 1, "sum over t")
     e2s = p.telescope(C(t + 1 - tau) - C(t - tau), sp.Lambda(t, C(t - tau)), t, 0, T - 1)
@@ -157,8 +163,9 @@ def build() -> Proof:
     low = p.assume_le("LOW", f_star, F(T), "f bounded below")
     s_a = p.le(eta * A_COEF * Y, F(0) - F(T) + eta * BL * X + T * c,
                [Given(sm), EqUse(telF, -1)], "telescoping")
-    kd = p.assume_eq("KDEF", K_SYM, K_COEF,
-                     "K = A - B L^2 rho^2 > 0 (condition of the theorem; a = 1: rho < 1/L)")
+    kd = p.assume_eq("KDEF", K_SYM, K_COEF, "name K = A - B L^2 rho^2")
+    p.assume_domain("K>0", [K_SYM], "the theorem's condition K = A - B L^2 rho^2 > 0 "
+                                    "(a = 1: rho < 1/L)")
     w1 = eta * L**2 * rho**2 / (2 * a)  # eta B L^2 rho^2 = w1 (1 - L eta) + w2
     w2 = L**3 * rho**2 * eta**2 / 2
     bb = p.le(

@@ -35,7 +35,6 @@ from .core import (
     vec,
 )
 from .symbols import (
-    CONSTANTS,
     Delta,
     F,
     Gn,
@@ -43,6 +42,8 @@ from .symbols import (
     T,
     b,
     b_prime,
+    declare,
+    define_per_step,
     eta,
     f0,
     f1,
@@ -78,7 +79,8 @@ STATEMENT = (
 def build() -> Proof:
     """T2 proof."""
     p = Proof("T2", "T2: stale USAM", STATEMENT)
-    p.constants |= CONSTANTS | {kappa}
+    declare(p, (eta, L, rho, sigma2, b, b_prime, T, tau), extra_constants=(kappa,))
+    p.assume_domain("KAPPA>0", [kappa], "kappa = 1 - L^2 rho^2 > 0: the condition rho < 1/L")
     E = expectation_symbol
     ps = per_step_independent(p, keep_e=True)
     lip = p.assume_le(
@@ -86,11 +88,14 @@ def build() -> Proof:
         gram("e", "e"),
         L**2 * rho**2 * normsq(s_vec + zp),
         "L-smoothness with eps_t = rho g', g' = s + zeta', s = grad f(w_{t-tau})",
+        forall=(t,),
     )
     ind = p.assume_independent(
-        "IND'", "zeta'", {"s"}, "ascent noise: E[zeta' | w_{t-tau}] = 0 (own ascent batch)"
+        "IND'", "zeta'", {"s"}, "ascent noise: E[zeta' | w_{t-tau}] = 0 (own ascent batch)",
+        forall=(t,),
     )
-    var = p.assume_le("VAR'", E(gram("zeta'", "zeta'")), sigma2 / b_prime, "variance sigma2/b'")
+    var = p.assume_le("VAR'", E(gram("zeta'", "zeta'")), sigma2 / b_prime, "variance sigma2/b'",
+                      forall=(t,))
     kd = p.assume_eq("KAPPA", kappa, 1 - L**2 * rho**2, "kappa = 1 - L^2 rho^2 > 0 (rho < 1/L)")
     elip = p.expect(lip, [ind], "E|e|^2 <= L^2 rho^2 (E|s|^2 + E|zeta'|^2)")
     c = eta / 2 * L**2 * rho**2 * sigma2 / b_prime + L * eta**2 * sigma2 / (2 * b)
@@ -106,22 +111,24 @@ def build() -> Proof:
         "per-step inequality with the stale perturbation size",
         name="per-step",
     )
-    rel = p.relabel(
-        step,
-        {E(f0): F(t), E(f1): F(t + 1), Eg2: Gn(t), Es2: Gn(t - tau)},
-        "G_n(k) = E|grad f(w_k)|^2 with G_n(k) = G_n(0) for k < 0 (stale iterate w_0)",
-    )
+    names = define_per_step(
+        p, {E(f0): F(t), E(f1): F(t + 1), Eg2: Gn(t), Es2: Gn(t - tau)},
+        "F(t) = E f(w_t), G_n(k) = E|grad f(w_k)|^2 with G_n(k) = G_n(0) for k < 0 (stale "
+        "iterate w_0)")
+    rel = p.rename(step, names, "the per-step inequality in F and G_n")
     sm = p.sum_over(rel, t, 0, T - 1, "sum over t = 0..T-1")
     telF = p.telescope(F(t + 1) - F(t), sp.Lambda(t, F(t)), t, 0, T - 1)
 
     # ---- reindexing the stale norms: sum_t G_n(t - tau) <= sum_t G_n(t) + tau G_n(0)
     cdef = p.assume_eq(
-        "CDEF", C(k + 1) - C(k), Gn(k), "prefix sums C(k) = sum_{j<k} G_n(j), every integer k"
+        "CDEF", C(k + 1) - C(k), Gn(k), "prefix sums C(k) = sum_{j<k} G_n(j), every integer k",
+        forall=(k,),
     )
     c0 = p.assume_eq("C0", C(0), 0, "empty prefix sum")
     cneg = p.assume_eq("CNEG", C(-tau), -tau * Gn(0), "G_n(k) = G_n(0) for k < 0")
     nn = p.le(0, gram("g", "g"), [NormSq(vec("g"))], "a squared norm is nonnegative")
-    gnn = p.relabel(p.expect(nn, [], "expectation"), {Eg2: Gn(k)}, "for every k")
+    gnt = p.rename(p.expect(nn, [], "expectation"), [names[2]], "G_n(t) >= 0")
+    gnn = p.relabel(gnt, {t: k}, "instance t = k")
     i1 = p.relabel(cdef, {k: t - tau}, "instance k = t - tau")
     e1 = p.sum_over(i1, t, 0, T - 1, "sum over t")
     e2 = p.telescope(C(t + 1 - tau) - C(t - tau), sp.Lambda(t, C(t - tau)), t, 0, T - 1)

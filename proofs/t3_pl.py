@@ -14,7 +14,22 @@ from __future__ import annotations
 import sympy as sp
 
 from .core import EqUse, Given, Pos, Prod, Proof, expectation_symbol, gram, sym
-from .symbols import CONSTANTS, Delta, L, T, b, eta, f0, f1, f_star, mu, rho, sigma2, t
+from .symbols import (
+    Delta,
+    L,
+    T,
+    b,
+    declare,
+    define_per_step,
+    eta,
+    f0,
+    f1,
+    f_star,
+    mu,
+    rho,
+    sigma2,
+    t,
+)
 from .t1_async_sam import per_step_independent
 
 q = sym("q", "q", positive=True)
@@ -33,11 +48,15 @@ STATEMENT = (
 def build() -> Proof:
     """T3 proof."""
     p = Proof("T3", "T3: PL, linear convergence to a neighbourhood", STATEMENT)
-    p.constants |= CONSTANTS | {q}
+    declare(p, (eta, L, rho, sigma2, b, T, mu), extra_constants=(q,),
+            text="step size, smoothness, radius, variance, batch size and the PL constant are "
+                 "positive; T >= 1 steps")
+    p.assume_domain("Q>0", [q], "q = 1 - eta mu > 0: the condition eta mu < 1")
     ps = per_step_independent(p)
     E = expectation_symbol
     c = eta / 2 * L**2 * rho**2 + L * eta**2 * sigma2 / (2 * b)
-    pl = p.assume_le("PL", f0 - f_star, gram("g", "g") / (2 * mu), "PL inequality at w_t")
+    pl = p.assume_le("PL", f0 - f_star, gram("g", "g") / (2 * mu), "PL inequality at w_t",
+                     forall=(t,))
     qd = p.assume_eq("Q", q, 1 - eta * mu, "q = 1 - eta mu, in (0, 1) since eta mu < 1")
     dlt = p.assume_eq("DELTA", Delta, D(0), "Delta = f(w_0) - f* = D(0)")
     epl = p.expect(pl, [], "expectation of PL")
@@ -48,9 +67,9 @@ def build() -> Proof:
         "per-step inequality + PL: contraction by q = 1 - eta mu",
         using=[qd],
     )
-    rel = p.relabel(
-        rec, {E(f0): D(t) + f_star, E(f1): D(t + 1) + f_star}, "D(t) = E f(w_t) - f*, every t"
-    )
+    names = define_per_step(p, {E(f0): D(t) + f_star, E(f1): D(t + 1) + f_star},
+                            "D(t) = E f(w_t) - f* (w_{t+1} follows w_t)")
+    rel = p.rename(rec, names, "the recursion in D")
     w = p.le(
         q ** (-(t + 1)) * D(t + 1) - q ** (-t) * D(t),
         c * q ** (-(t + 1)),

@@ -87,6 +87,7 @@ def _remainder(p: Proof) -> None:
         N(s),
         M_H * s * rho * rho,
         "|H(w + s rho v) - H(w)| <= M_H s rho for s in [0,1], and |rho v| = rho",
+        forall=((s, 0, 1),),
     )
     ni = p.assume_le(
         "NI",
@@ -107,6 +108,16 @@ def build() -> Proof:
     """T4 proof."""
     p = Proof("T4", "T4: gradient-norm penalty under staleness", STATEMENT)
     p.constants |= CONSTANTS
+    p.index(t, step=True)
+    p.index(k)
+    p.index(s)
+    p.assume_domain("DOM", (eta, L, rho, tau, G, M_H),
+                    "step size, smoothness, radius, gradient bound and Hessian-Lipschitz "
+                    "constant positive; staleness tau >= 0 an integer")
+    p.assume_domain("NORMS", (A, B, Nab, Nuv, Phi, S, r_norm),
+                    "norms: |g_t|, |g_{t-tau}|, |g_t - g_{t-tau}| > 0 (the directions are "
+                    "defined and distinct), sin(theta/2) > 0 for theta in (0, pi], "
+                    "|u_{t-tau} - u_t|, |rho H(u_{t-tau} - u_t)|, |R| >= 0")
     _remainder(p)
 
     # (c) Cauchy-Schwarz and the direction lemma, a = g_t (fresh), b = g_{t-tau} (stale)
@@ -193,8 +204,9 @@ def build() -> Proof:
     # (d) drift of the gradient over tau steps
     p.telescope(gfun(k + 1) - gfun(k), sp.Lambda(k, gfun(k)), k, t - tau, t - 1,
                 "g_t - g_{t-tau} = sum_k (g_{k+1} - g_k), per coordinate")
-    smk = p.assume_le("SMK", Dg(k), L * eta * Dn(k), "L-smooth: |g_{k+1}-g_k| <= L|w_{k+1}-w_k|")
-    bnd = p.assume_le("BND", Dn(k), G, "descent directions bounded by G")
+    smk = p.assume_le("SMK", Dg(k), L * eta * Dn(k), "L-smooth: |g_{k+1}-g_k| <= L|w_{k+1}-w_k|",
+                      forall=(k,))
+    bnd = p.assume_le("BND", Dn(k), G, "descent directions bounded by G", forall=(k,))
     tri = p.assume_le(
         "TRI", Nab, sp.Sum(Dg(k), (k, t - tau, t - 1)), "triangle inequality on the telescoped sum"
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .core import Given, NormSq, Pos, Prod, Proof, expectation_symbol, gram, inner, normsq, vec
-from .symbols import L, b, eta, f0, f1, sigma2
+from .symbols import L, b, eta, f0, f1, sigma2, t
 
 #: the gradient at w_t, the perturbation's effect on it, the descent noise
 g, e, xi = vec("g"), vec("e"), vec("xi")
@@ -40,15 +40,18 @@ class StepAssumptions:
 
 def assume_step(p: Proof) -> StepAssumptions:
     """Descent lemma at ``w_t`` for ``d = g + e + xi``, E[xi | w_t, eps_t] = 0, the minibatch
-    variance sigma2/b and ``eta <= 1/L``."""
+    variance sigma2/b (each at every step t; ``p`` has its step index declared) and
+    ``eta <= 1/L``."""
     d = g + e + xi
     dl = p.assume_le("DL", f1, f0 + inner(g, -eta * d) + L / 2 * normsq(-eta * d),
-                     "descent lemma of the L-smooth f at w_t, w_{t+1} = w_t - eta d")
+                     "descent lemma of the L-smooth f at w_t, w_{t+1} = w_t - eta d",
+                     forall=(t,))
     ind = p.assume_independent(
         "IND", "xi", {"g", "e"},
-        "descent noise has E[xi | w_t, eps_t] = 0; g and e are functions of (w_t, eps_t)")
+        "descent noise has E[xi | w_t, eps_t] = 0; g and e are functions of (w_t, eps_t)",
+        forall=(t,))
     var = p.assume_le("VAR", expectation_symbol(gram("xi", "xi")), sigma2 / b,
-                      "minibatch variance sigma2/b")
+                      "minibatch variance sigma2/b", forall=(t,))
     ss = p.assume_le("STEP", L * eta, 1, "step-size condition eta <= 1/L")
     return StepAssumptions(dl, ind, var, ss)
 

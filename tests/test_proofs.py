@@ -75,7 +75,10 @@ def test_integral_certificate_and_product_check():
     s, c = sym("s_i"), sym("c_i", positive=True)
     n = sp.Function("n_i")
     p = Proof("int", "int", "")
-    h = p.assume_le("H", n(s), c * s, "pointwise bound")
+    p.constants |= {c}
+    p.index(s)
+    p.assume_domain("C", [c], "c > 0")
+    h = p.assume_le("H", n(s), c * s, "pointwise bound", forall=((s, 0, 1),))
     p.le(sp.Integral(n(s), (s, 0, 1)), c / 2, [Given_int(h, s)], "ok")
     p.le(sp.Integral(n(s), (s, 0, 1)), c / 3, [Given_int(h, s)], "wrong constant")
     p.le(0, c * (c - 1), [Prod(Pos(c), Pos(c - 1))], "c - 1 not known nonnegative")
@@ -127,7 +130,7 @@ def test_a_reused_lemma_is_counted_once_and_definitions_apart():
     lemma(p1)
     lemma(p2)
     p2.le(0, 2 * y**2, [Prod(Pos(2), Sq(y))], "another step")
-    p1.relabel(f, {}, "name it")
+    p1.rename(f, [], "name it")
     assert p1.counts() == {"checked": 1, "definitional": 1, "failed": 0, "unchecked": 0,
                            "premises": 1}
     s = proofs.summary((p1, p2))
