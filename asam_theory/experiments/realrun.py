@@ -35,6 +35,13 @@ class ThreadedQuadraticRun:
     f_gap: np.ndarray  # (T+1,) f(w_t) − f*
     wait_s: np.ndarray  # (T,) main-thread wait for the worker
     wall_s: float
+    #: (T, d) the descent noise ξ_t of each step, (T, d) the ascent noise of the direction the
+    #: step applied (NaN where the step applied none), (T,) the version of that direction's
+    #: snapshot, (T+1, d) the iterates w_0..w_T: with these a run can be replayed step by step
+    descent_noise: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    ascent_noise: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    versions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    iterates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     constants: dict[str, float] = field(default_factory=dict)  # L, mu, f_star, sigma2
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -109,6 +116,11 @@ def threaded_quadratic_run(
             return scale * torch.randn(d, generator=gen, dtype=torch.float64).to(dtype)
         return draw
 
+    def numpy(tensor: Any) -> np.ndarray:
+        if not isinstance(tensor, torch.Tensor) or tensor.numel() != d:
+            return np.full(d, np.nan)
+        return tensor.detach().double().cpu().numpy().reshape(d).copy()
+
     gen_d = torch.Generator().manual_seed(seed)
     gen_a = torch.Generator().manual_seed(seed + 1)
     descent_noise = noise_source(gen_d, batch_size)
@@ -118,9 +130,14 @@ def threaded_quadratic_run(
         r = wt - xs
         return 0.5 * r @ (Hm @ r) + f_star + xi @ wt
 
+    #: the ascent noise each snapshot's direction was computed with, keyed by the snapshot's
+    #: bytes (a snapshot is an exact copy of an iterate, so steps find theirs by version)
+    ascent_seen: dict[bytes, np.ndarray] = {}
+
     def ascent_loss(params: list[torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
         if ascent_delay_s > 0:
             time.sleep(ascent_delay_s)
+        ascent_seen[numpy(params[0]).tobytes()] = numpy(xi)
         return loss(params[0], xi, H_a, Xs_a)
 
     opt = AsyncSAM(
@@ -135,7 +152,7 @@ def threaded_quadratic_run(
         g = h @ r
         return float(g @ g), float(0.5 * r @ g)
 
-    g2, gaps = [], []
+    g2, gaps, xis, ws = [], [], [], []
     t0 = time.perf_counter()
     try:
         with opt:
@@ -143,7 +160,9 @@ def threaded_quadratic_run(
                 a, b = exact(w)
                 g2.append(a)
                 gaps.append(b)
+                ws.append(numpy(w))
                 xi = descent_noise(batch_size).to(dev)
+                xis.append(numpy(xi))
 
                 def closure(xi: torch.Tensor = xi) -> torch.Tensor:
                     opt.zero_grad()
@@ -160,15 +179,26 @@ def threaded_quadratic_run(
     a, b = exact(w)
     g2.append(a)
     gaps.append(b)
+    ws.append(numpy(w))
     g2_arr, gap_arr = np.array(g2), np.array(gaps)
+    iterates = np.array(ws).reshape(steps + 1, d)
+    staleness = np.array(opt.staleness_history, dtype=np.int64)
+    versions = np.arange(staleness.size) - staleness
+    nan = np.full(d, np.nan)
+    ascent = np.array([ascent_seen.get(iterates[v].tobytes(), nan) for v in versions]
+                      ).reshape(staleness.size, d)
     return ThreadedQuadraticRun(
-        staleness=np.array(opt.staleness_history, dtype=np.int64),
+        staleness=staleness,
         mean_grad_norm2=float(g2_arr[:-1].mean()) if steps else float("nan"),
         final_gap=float(gap_arr[-1]),
         grad_norm2=g2_arr,
         f_gap=gap_arr,
         wait_s=np.array(opt.wait_history),
         wall_s=wall,
+        descent_noise=np.array(xis).reshape(steps, d),
+        ascent_noise=ascent,
+        versions=versions,
+        iterates=iterates,
         constants={"L": float(eig[-1]), "mu": float(eig[0]), "f_star": f_star,
                    "sigma2": float(sigma2), "dim": d},
         config={

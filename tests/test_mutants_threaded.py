@@ -1,0 +1,46 @@
+"""The threaded mutants: each is killed by the THREADED checks at quick size, and the correct
+code passes them (two master seeds)."""
+
+import pytest
+
+from asam_theory.claims import Settings, registry, run_check
+from asam_theory.mutants import threaded as family
+
+
+def _check(check_id):
+    claim_id, name = check_id.split(".")
+    claim = registry()[claim_id]
+    return claim, next(c for c in claim.checks if c.name == name)
+
+
+@pytest.mark.parametrize("mutant", family.MUTANTS, ids=lambda m: m.id)
+def test_mutant_is_killed_at_quick_size(mutant):
+    claim, check = _check("THREADED.threaded_vs_simulated")
+    with mutant.apply():
+        v = run_check(claim, check, Settings(mode="quick", seed=1))
+    assert v.outcome == "fails", v.summary
+
+
+@pytest.mark.parametrize("mutant", [m for m in family.MUTANTS
+                                    if m.id in ("threaded-no-perturbation", "threaded-rho-10x")],
+                         ids=lambda m: m.id)
+def test_radius_mutants_break_the_tight_bounds(mutant):
+    claim, check = _check("THREADED.bounds_with_measured_staleness")
+    with mutant.apply():
+        v = run_check(claim, check, Settings(mode="quick", seed=0))
+    assert v.outcome == "fails", v.summary
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("check_id", ["THREADED.threaded_vs_simulated",
+                                      "THREADED.bounds_with_measured_staleness"])
+def test_correct_code_passes(check_id, seed):
+    claim, check = _check(check_id)
+    v = run_check(claim, check, Settings(mode="quick", seed=seed))
+    assert v.outcome == "holds", v.summary
+
+
+def test_every_mutant_names_the_threaded_checks():
+    ids = {f"{c.id}.{k.name}" for c in registry().values() for k in c.checks}
+    for m in family.MUTANTS:
+        assert m.family == "threaded" and set(m.checks) <= ids
