@@ -153,6 +153,44 @@ def test_gaussian_noise_oracle_moments_and_same_batch_reuse():
     assert p.noise_variance(x[:1], 4)[0] == pytest.approx(2 * 0.125)
 
 
+def test_noise_convention_one_name_per_quantity():
+    """sigma2_per_coord is the model's per-coordinate variance, sigma2_total the theorems'
+    E|g_B - g|^2 at b = 1 (d times it, as the oracle's exact noise_variance says); the old
+    name reads the per-coordinate value with a DeprecationWarning; a finite sum has no
+    constant total and says what to use."""
+    p = Quadratic([2.0, 1.0, 0.5]).with_noise(0.2)
+    x = np.ones((1, 3))
+    assert p.sigma2_per_coord == 0.2
+    assert p.sigma2_total == pytest.approx(3 * 0.2) == pytest.approx(p.noise_variance(x, 1)[0])
+    c = p.constants()
+    assert c["sigma2_per_coord"] == 0.2 and c["sigma2_total"] == pytest.approx(0.6)
+    assert "sigma2" not in c
+    with pytest.warns(DeprecationWarning, match="sigma2_per_coord"):
+        assert p.sigma2 == 0.2
+    assert Quadratic([1.0]).sigma2_total == 0.0
+    fs = FiniteSumQuadratic.random(6, 2, seed=0)
+    with pytest.raises(ValueError, match="noise_variance"):
+        _ = fs.sigma2_total
+    assert fs.constants()["sigma2_total"] is None
+    # a config written before the rename still rebuilds
+    old = {"type": "gaussian_noise", "params": {"problem": Quadratic([1.0]).config(),
+                                                "sigma2": 0.4}}
+    assert problem_from_config(old).sigma2_per_coord == 0.4
+
+
+def test_delta_uses_the_lower_bound():
+    x0 = np.full(4, 3.0)
+    clean = CauchyRegression(50, 4, outlier_fraction=0.0, seed=1)
+    outliers = CauchyRegression(50, 4, outlier_fraction=0.2, seed=1)
+    assert clean.delta(x0) == pytest.approx(float(clean.f(x0[None])[0]) - clean.f_star)
+    assert outliers.f_star is None
+    assert outliers.delta(x0) == pytest.approx(float(outliers.f(x0[None])[0]))  # f_lb = 0
+    np.testing.assert_allclose(outliers.delta(np.stack([x0, 2 * x0])),
+                               outliers.f(np.stack([x0, 2 * x0])))
+    with pytest.raises(ValueError, match="no known lower bound"):
+        Quadratic([1.0, -1.0]).delta(np.ones(2))
+
+
 def test_cauchy_regression_constants():
     p = CauchyRegression(50, 4, outlier_fraction=0.0, seed=1)
     assert p.f_star == 0.0 and np.allclose(p.f(p.minimizers), 0.0)
@@ -179,7 +217,7 @@ def test_config_round_trip(p):
     assert np.allclose(q.f(x), p.f(x)) and np.allclose(q.grad(x), p.grad(x))
     assert q.constants() == p.constants()
     noisy = problem_from_config(p.with_noise(0.3).config())
-    assert noisy.sigma2 == 0.3 and np.allclose(noisy.grad(x), p.grad(x))
+    assert noisy.sigma2_per_coord == 0.3 and np.allclose(noisy.grad(x), p.grad(x))
 
 
 @pytest.mark.parametrize("kwargs, match", [

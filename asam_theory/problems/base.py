@@ -17,10 +17,19 @@ batch (noise realisation, sample indices, or ``None`` for the exact oracle) and
 the *same* batch at two points uses the same realisation, which is what "same-batch" SAM
 means.  The plain :class:`Problem` is the exact oracle; :class:`GaussianNoise` adds
 :math:`\xi_B\sim\mathcal N(0,\tfrac{\sigma^2}{b}I)`; finite sums sample without replacement.
+
+Noise convention: one name per quantity.  ``sigma2_per_coord`` is the :math:`\sigma^2` of the
+additive noise above (per coordinate, one sample); ``sigma2_total`` is
+:math:`\mathbb E\|\nabla f_B(x)-\nabla f(x)\|^2` at b = 1, the :math:`\sigma^2` of the theorems
+(:mod:`asam_theory.theory.bounds`, whose argument is ``sigma2_total``): ``d * sigma2_per_coord``
+for additive noise; a finite sum's noise depends on x and has no such constant
+(``sigma2_total`` raises and names :meth:`Problem.noise_variance`).  The former name
+``sigma2`` (per coordinate) still reads, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -61,8 +70,9 @@ class Problem(ABC):
     minimizers: np.ndarray | None = None
     hessian_lipschitz: float | None = None
     region: Ball | None = None
-    #: additive gradient-noise variance per sample (σ² of the σ²/b model); 0 = exact oracle
-    sigma2: float = 0.0
+    #: variance per coordinate of one sample's additive gradient noise (σ² of the model
+    #: ξ_B ~ N(0, σ²/b I)); 0 = none.  The theorems' σ² is :attr:`sigma2_total`.
+    sigma2_per_coord: float = 0.0
 
     # -- exact derivatives ------------------------------------------------------------------
     @abstractmethod
@@ -83,8 +93,43 @@ class Problem(ABC):
 
     @property
     def f_lower_bound(self) -> float | None:
-        """A known lower bound on ``f`` (``f_star`` when known)."""
+        """A known lower bound on ``f`` (``f_star`` when known); ``None`` when ``f`` is
+        unbounded below or no bound is known.  The one accessor the theorems' Δ uses
+        (:meth:`delta`); ``f_star`` is ``None`` where only a bound is known (e.g. Cauchy
+        regression with outliers)."""
         return self.f_star
+
+    def delta(self, x0: np.ndarray) -> float | np.ndarray:
+        r"""The theorems' :math:`\Delta=f(x_0)-f_{\rm lb}` with ``f_lb`` = :attr:`f_lower_bound`
+        (:math:`\ge f(x_0)-f^*`, so a bound stated with Δ stays valid): a float for ``x0`` of
+        shape ``(d,)``, an array ``(M,)`` for ``(M, d)``.  ``ValueError`` when the problem has
+        no known lower bound (then T1–T3 do not apply)."""
+        lb = self.f_lower_bound
+        if lb is None:
+            raise ValueError(
+                f"{type(self).__name__} has no known lower bound on f (f_lower_bound is None: "
+                "unbounded below or unknown), so the theorems' delta = f(x0) - f_lb is undefined")
+        x = np.asarray(x0, dtype=np.float64)
+        if x.ndim == 1:
+            return float(self.f(x[None, :])[0]) - lb
+        return self.f(x) - lb
+
+    # -- noise ------------------------------------------------------------------------------
+    @property
+    def sigma2_total(self) -> float:
+        r""":math:`\mathbb E\|\nabla f_B(x)-\nabla f(x)\|^2` at b = 1, the same at every x:
+        ``dim * sigma2_per_coord`` (0 for the exact oracle).  Pass it to the bounds
+        (``t1_bound(..., sigma2_total=problem.sigma2_total)``)."""
+        return self.dim * self.sigma2_per_coord
+
+    @property
+    def sigma2(self) -> float:
+        """Deprecated name of :attr:`sigma2_per_coord` (per coordinate, not the bounds' σ²)."""
+        warnings.warn(
+            "problem.sigma2 is the per-coordinate noise variance; read "
+            "problem.sigma2_per_coord, or problem.sigma2_total (= dim * sigma2_per_coord) for "
+            "the bounds' sigma2_total", DeprecationWarning, stacklevel=2)
+        return self.sigma2_per_coord
 
     @property
     def eigenvalues(self) -> np.ndarray | None:
@@ -121,9 +166,10 @@ class Problem(ABC):
         """Exact :math:`\\mathbb E\\|\\nabla f_B(x)-\\nabla f(x)\\|^2` per row of ``x``."""
         return np.zeros(np.atleast_2d(x).shape[0])
 
-    def with_noise(self, sigma2: float) -> GaussianNoise:
-        """This problem with additive Gaussian gradient noise of variance ``sigma2 / b``."""
-        return GaussianNoise(self, sigma2)
+    def with_noise(self, sigma2_per_coord: float) -> GaussianNoise:
+        """This problem with additive Gaussian gradient noise of variance
+        ``sigma2_per_coord / b`` per coordinate (``sigma2_total = dim * sigma2_per_coord``)."""
+        return GaussianNoise(self, sigma2_per_coord)
 
     # -- description ------------------------------------------------------------------------
     @abstractmethod
@@ -131,7 +177,12 @@ class Problem(ABC):
         """A JSON-able description from which :func:`problem_from_config` rebuilds the problem."""
 
     def constants(self) -> dict:
-        """The problem's constants as a JSON-able dict."""
+        """The problem's constants as a JSON-able dict (``sigma2_total`` is ``None`` where the
+        noise has no x-independent constant)."""
+        try:
+            sigma2_total: float | None = self.sigma2_total
+        except ValueError:
+            sigma2_total = None
         return {
             "dim": self.dim,
             "L": self.L,
@@ -139,7 +190,8 @@ class Problem(ABC):
             "f_star": self.f_star,
             "f_lower_bound": self.f_lower_bound,
             "hessian_lipschitz": self.hessian_lipschitz,
-            "sigma2": self.sigma2,
+            "sigma2_per_coord": self.sigma2_per_coord,
+            "sigma2_total": sigma2_total,
             "region": None if self.region is None else self.region.describe(),
         }
 
@@ -164,7 +216,8 @@ class ProblemWrapper(Problem):
 
     #: constants copied from ``base``
     FORWARDED: ClassVar[tuple[str, ...]] = ("dim", "L", "mu", "f_star", "minimizers",
-                                             "hessian_lipschitz", "region", "sigma2")
+                                             "hessian_lipschitz", "region",
+                                             "sigma2_per_coord")
 
     def __init__(self, problem: Problem) -> None:
         self.base = problem
@@ -179,6 +232,10 @@ class ProblemWrapper(Problem):
     @property
     def f_lower_bound(self) -> float | None:
         return self.base.f_lower_bound
+
+    @property
+    def sigma2_total(self) -> float:
+        return self.base.sigma2_total
 
     @property
     def eigenvalues(self) -> np.ndarray | None:
@@ -227,30 +284,35 @@ class GaussianNoise(ProblemWrapper):
     :math:`\xi_B\sim\mathcal N(0,\tfrac{\sigma^2}{b}I_d)`, so
     :math:`\mathbb E\|\nabla f_B-\nabla f\|^2=d\,\sigma^2/b`.
 
-    ``sigma2`` is the per-coordinate variance of one sample's gradient noise.  The same batch
-    evaluated at two points carries the same :math:`\xi_B` (docs/theory.md §6, model (b)).
+    ``sigma2_per_coord`` is the per-coordinate variance of one sample's gradient noise, and
+    ``sigma2_total = dim * sigma2_per_coord`` the theorems' σ².  The same batch evaluated at
+    two points carries the same :math:`\xi_B` (docs/theory.md §6, model (b)).
     """
 
     kind = "gaussian_noise"
 
-    def __init__(self, problem: Problem, sigma2: float) -> None:
+    def __init__(self, problem: Problem, sigma2_per_coord: float) -> None:
         if isinstance(problem, GaussianNoise):
             raise ValueError("problem already carries Gaussian noise; wrap the exact problem")
         super().__init__(problem)
-        self.sigma2 = check_real("sigma2", sigma2, low=0.0)
+        self.sigma2_per_coord = check_real("sigma2_per_coord", sigma2_per_coord, low=0.0)
+
+    @property
+    def sigma2_total(self) -> float:
+        return self.dim * self.sigma2_per_coord
 
     @property
     def stochastic(self) -> bool:
-        return self.sigma2 > 0 or self.base.stochastic
+        return self.sigma2_per_coord > 0 or self.base.stochastic
 
     def check_batch_size(self, name: str, batch_size: int) -> int:
         return check_int(name, batch_size, low=1)
 
     def sample_batch(self, streams, stream, batch_size):
-        if self.sigma2 == 0.0:
+        if self.sigma2_per_coord == 0.0:
             return None
         xi = streams.normal(stream, (self.dim,))
-        return xi * np.sqrt(self.sigma2 / batch_size)
+        return xi * np.sqrt(self.sigma2_per_coord / batch_size)
 
     def batch_grad(self, x, batch, out=None):
         g = self.base.batch_grad(x, None, out)
@@ -259,11 +321,11 @@ class GaussianNoise(ProblemWrapper):
         return g
 
     def noise_variance(self, x, batch_size):
-        return np.full(np.atleast_2d(x).shape[0], self.dim * self.sigma2 / batch_size)
+        return np.full(np.atleast_2d(x).shape[0], self.sigma2_total / batch_size)
 
     def config(self) -> dict:
         return {"type": self.kind, "params": {"problem": self.base.config(),
-                                                "sigma2": self.sigma2}}
+                                                "sigma2_per_coord": self.sigma2_per_coord}}
 
     def constants(self) -> dict:
         return Problem.constants(self)
@@ -271,8 +333,10 @@ class GaussianNoise(ProblemWrapper):
     @classmethod
     def from_config(cls, params: dict) -> GaussianNoise:
         """``params["problem"]`` is the rebuilt wrapped problem (see
-        :func:`asam_theory.problems.catalog.problem_from_config`)."""
-        return cls(params["problem"], params["sigma2"])
+        :func:`asam_theory.problems.catalog.problem_from_config`); configs written before the
+        rename carry ``sigma2`` (the same per-coordinate variance)."""
+        s2 = params["sigma2_per_coord"] if "sigma2_per_coord" in params else params["sigma2"]
+        return cls(params["problem"], s2)
 
 
 class FiniteSum(Problem):
@@ -286,6 +350,14 @@ class FiniteSum(Problem):
     n: int
     #: smoothness constant of every component (max_i L_i), for bounds that need it
     L_component: float
+
+    @property
+    def sigma2_total(self) -> float:
+        """Undefined: the sampling noise depends on x (``ValueError`` saying what to use)."""
+        raise ValueError(
+            f"{type(self).__name__} is a finite sum: its gradient noise depends on x, so there "
+            "is no constant sigma2_total; use noise_variance(x, batch_size=1) (E|g_B - g|^2 at "
+            "x) or its maximum along the run (as asam_theory.sweeps.theorems does)")
 
     @abstractmethod
     def component_grads(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
