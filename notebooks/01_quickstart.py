@@ -43,17 +43,18 @@ STEPS, SEEDS = (300, 200) if QUICK else (3000, 2000)
 
 # %% [markdown]
 # A 20-dimensional rotated quadratic with condition number 50 and $L = 1$, with additive
-# Gaussian gradient noise of variance `s` **per coordinate** (so the total per-sample
-# variance that the bounds call $\sigma^2$ is $d\,s$).
+# Gaussian gradient noise of variance `s` **per coordinate** (`problem.sigma2_per_coord`), so
+# the total per-sample variance that the bounds call $\sigma^2$ is $d\,s$
+# (`problem.sigma2_total`, what the bounds take as `sigma2_total=`).
 
 # %%
 d, s = 20, 0.01
 problem = Quadratic.from_spectrum("condition_number", d, L=1.0, kappa=50, rotate=True,
                                   shift=True).with_noise(s)
 x0 = np.zeros(d)
-delta = float(problem.f(x0[None])[0] - problem.f_star)  # Δ = f(w_0) − f*
+delta = problem.delta(x0)  # Δ = f(w_0) − f* (f's lower bound where f* is unknown)
 print(f"d = {problem.dim}, L = {problem.L}, mu = {problem.mu:.3f}, "
-      f"noise per coordinate s = {problem.sigma2}, Δ = {delta:.4f}")
+      f"noise per coordinate s = {problem.sigma2_per_coord}, Δ = {delta:.4f}")
 
 # %% [markdown]
 # Three rules with the same step $\eta = 0.5$ and radius $\rho = 0.05$. SAM takes its
@@ -78,11 +79,11 @@ for name, tr in runs.items():
 # descent batch (`same_batch=True`).
 
 # %%
-SIGMA2 = d * s  # the bounds' σ²: total per-sample variance
+SIGMA2 = problem.sigma2_total  # the bounds' σ²: total per-sample variance, d · s
 
 def t1(name: str, t: int) -> float:
     r = 0.0 if name == "SGD" else rho
-    return bounds.t1_bound(delta, problem.L, r, lr, t, sigma2=SIGMA2,
+    return bounds.t1_bound(delta, problem.L, r, lr, t, sigma2_total=SIGMA2,
                            same_batch=(name == "SAM"))
 
 fig, ax = plt.subplots(figsize=(7, 4))

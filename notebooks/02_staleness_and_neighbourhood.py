@@ -52,17 +52,18 @@ else:
 # The problem: a rotated, shifted 10-dimensional quadratic, $L = 1$, condition number 20,
 # with Gaussian gradient noise of per-coordinate variance $s$. **Convention:**
 # `problem.with_noise(s)` draws $\xi\sim\mathcal N(0, \tfrac{s}{b}I_d)$, so
-# $\mathbb E\|\xi\|^2 = d\,s/b$; the bounds' `sigma2` is the *total* per-sample variance,
-# so we pass $\sigma^2 = d\,s$. AsyncSAM takes its ascent on its own batch
-# (`ascent_batch="independent"`, the default), the case T1's first form covers for every τ ≥ 0.
+# $\mathbb E\|\xi\|^2 = d\,s/b$; the bounds' $\sigma^2$ is the *total* per-sample variance,
+# so we pass `sigma2_total` $= d\,s$ (`problem.sigma2_total`). AsyncSAM takes its ascent on
+# its own batch (`ascent_batch="independent"`, the default), the case T1's first form covers
+# for every τ ≥ 0.
 
 # %%
 d, s = 10, 0.01
-SIGMA2 = d * s
 problem = Quadratic.from_spectrum("condition_number", d, L=1.0, kappa=20, rotate=True,
                                   shift=True).with_noise(s)
+SIGMA2 = problem.sigma2_total  # = d * s
 x0 = np.zeros(d)
-delta = float(problem.f(x0[None])[0] - problem.f_star)
+delta = problem.delta(x0)
 
 rows = []
 for tau in TAUS:
@@ -74,7 +75,7 @@ for tau in TAUS:
             rows.append(dict(tau=tau, rho=rho, lr=lr, measured=sm["mean_grad_norm2"],
                              sem=sm["mean_grad_norm2_sem"], diverged=sm["n_diverged"],
                              bound=bounds.t1_bound(delta, problem.L, rho, lr, STEPS,
-                                                   sigma2=SIGMA2)))
+                                                   sigma2_total=SIGMA2)))
 ratio = np.array([r["measured"] / r["bound"] for r in rows])
 print(f"{len(rows)} configurations; measured/T1 from {ratio.min():.3f} to {ratio.max():.3f}")
 

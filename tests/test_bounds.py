@@ -143,7 +143,7 @@ def test_b_prime_does_not_enter_t1():
         (lambda: B.t1_bound(1, 4.0, 0.1, 0.26, 10), "lr"),
         (lambda: B.t1_bound(1, -1.0, 0.1, 0.1, 10), "L"),
         (lambda: B.t1_bound(1, 1.0, 0.1, 0.1, 0), "steps"),
-        (lambda: B.t1_bound(1, 1.0, 0.1, 0.1, 10, sigma2=-1), "sigma2"),
+        (lambda: B.t1_bound(1, 1.0, 0.1, 0.1, 10, sigma2_total=-1), "sigma2_total"),
         (lambda: B.t1_bound(1, 1.0, 0.1, 0.1, 10, batch_size=0), "batch_size"),
         (lambda: B.t1_bound(1, 1.0, 0.1, 0.1, 10, ascent_batch_size=0), "ascent_batch_size"),
         (lambda: B.t1_bound(-1, 1.0, 0.1, 0.1, 10), "delta"),
@@ -171,3 +171,35 @@ def test_theorem_registry_points_at_existing_proofs():
         importlib.import_module(mod)
         assert th.proof_ids and all(pid in proofs.BUILDERS for pid in th.proof_ids)
         assert th.statement and th.step_size_condition and th.assumptions
+
+
+@pytest.mark.parametrize("name", ["t1_constants", "t1_bound", "t1_sharp_bound", "t2_bound",
+                                  "t2_sharp_bound", "t3_bound"])
+def test_bounds_refuse_the_ambiguous_sigma2_keyword(name):
+    """sigma2= (which problems used per coordinate) is refused with the conversion; the total
+    variance is sigma2_total=, and positional arguments mean the same as before."""
+    fn = getattr(B, name)
+    args = {"t1_constants": (1.0, 0.1, 0.5), "t1_bound": (1.0, 1.0, 0.1, 0.5, 10),
+            "t1_sharp_bound": (1.0, 1.0, 0.1, 0.5, 10), "t2_bound": (1.0, 1.0, 0.1, 0.5, 1, 10),
+            "t2_sharp_bound": (1.0, 1.0, 0.1, 0.5, 1, 10),
+            "t3_bound": (1.0, 1.0, 0.5, 0.1, 0.5, 10)}[name]
+    extra = {"batch_size": 1.0} if name == "t1_constants" else {}
+    with pytest.raises(TypeError, match=r"sigma2_total=.*dim \* problem\.sigma2_per_coord"):
+        fn(*args, sigma2=0.3, **extra)
+    by_name = fn(*args, sigma2_total=0.3, **extra)
+    by_position = fn(*args, 0.3, **extra)
+    assert by_name == by_position != fn(*args, sigma2_total=0.0, **extra)
+
+
+def test_problem_noise_meets_the_bound_as_the_total():
+    """The per-coordinate variance of a problem enters the bound d times: the bound computed
+    from problem.sigma2_total exceeds the one from the per-coordinate value by
+    L lr (d - 1) s / b in T1's noise term."""
+    from asam_theory.problems import Quadratic
+
+    d, s = 8, 0.05
+    p = Quadratic.from_spectrum("condition_number", d, L=1.0, kappa=10).with_noise(s)
+    x0 = np.ones(d)
+    total = B.t1_bound(p.delta(x0), p.L, 0.1, 0.5, 100, sigma2_total=p.sigma2_total)
+    per_coord = B.t1_bound(p.delta(x0), p.L, 0.1, 0.5, 100, sigma2_total=p.sigma2_per_coord)
+    assert total - per_coord == pytest.approx(p.L * 0.5 * (d - 1) * s, rel=1e-12)

@@ -8,15 +8,24 @@ its allowed range.
 
 Setting (``docs/architecture.md`` vocabulary): ``lr`` = :math:`\eta`, ``rho`` = :math:`\rho`,
 ``tau`` = :math:`\tau`, ``batch_size`` = b, ``ascent_batch_size`` = b', ``L``, ``mu``,
-``sigma2`` = :math:`\sigma^2`, ``steps`` = T, ``delta`` = :math:`\Delta = f(w_0) - f^*`.
+``sigma2_total`` = :math:`\sigma^2`, ``steps`` = T, ``delta`` = :math:`\Delta = f(w_0) - f^*`.
 Noise: unbiased minibatch gradients with :math:`\mathbb E\|\nabla f_B(x)-\nabla f(x)\|^2
-\le \sigma^2/b` at every x.
+\le \sigma^2/b` at every x.  :math:`\sigma^2` is the *total* variance of one sample's
+gradient, hence the name ``sigma2_total``: for additive noise :math:`\mathcal N(0,
+\tfrac{s}{b}I_d)` it is :math:`d\,s`, i.e. ``problem.sigma2_total`` = ``dim *
+problem.sigma2_per_coord`` (:mod:`asam_theory.problems`).  The former keyword ``sigma2=`` is
+refused with a ``TypeError`` that names this conversion (it was silently confused with the
+problems' per-coordinate ``sigma2``, which gives a bound d times too small); positional
+arguments are unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +67,26 @@ class Theorem:
 # ----------------------------------------------------------------- validation
 
 
+_SIGMA2_HINT = (
+    "takes sigma2_total= (the theorems' sigma^2 = E|grad f_B - grad f|^2 at b = 1, the total "
+    "over coordinates: problem.sigma2_total = dim * problem.sigma2_per_coord for additive "
+    "noise), not sigma2=; a problem's per-coordinate variance passed as sigma2_total gives a "
+    "bound d times too small")
+
+
+def _total_noise(fn: Callable[..., float]) -> Callable[..., float]:
+    """Refuse the former keyword ``sigma2=`` with the conversion (``TypeError``, as for any
+    unknown keyword); everything else is passed through."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> float:
+        if "sigma2" in kwargs:
+            raise TypeError(f"{fn.__name__} {_SIGMA2_HINT}; got sigma2={kwargs['sigma2']!r}")
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _lr(lr: float, L: float) -> float:
     lr = check_positive("lr", lr)
     if lr > 1.0 / L:
@@ -68,11 +97,12 @@ def _lr(lr: float, L: float) -> float:
 # ------------------------------------------------------------------------ T1
 
 
+@_total_noise
 def t1_constants(
     L: float,
     rho: float,
     lr: float,
-    sigma2: float,
+    sigma2_total: float,
     batch_size: float,
     ascent_batch_size: float | None = None,
     same_batch: bool = False,
@@ -80,10 +110,10 @@ def t1_constants(
     r"""Constants ``(A, B, C)`` of T1: ``(1/T) sum E|grad f(w_t)|^2 <= A Delta/(lr T) + B + C``.
 
     * independent perturbation (``tau >= 1``, or its own ascent batch): ``A = 2``,
-      ``B = L^2 rho^2``, ``C = L lr sigma2 / b``;
+      ``B = L^2 rho^2``, ``C = L lr sigma2_total / b``;
     * same batch (``tau = 0`` SAM, perturbation computed on the descent batch; needs every
       minibatch loss L-smooth): ``A = 2``, ``B = (1 + L lr) L^2 rho^2``,
-      ``C = 2 L lr sigma2 / b``.
+      ``C = 2 L lr sigma2_total / b``.
 
     ``ascent_batch_size`` (b') does not enter: the normalised perturbation has norm
     ``rho`` whatever batch it came from, and the proof uses nothing else about it.  It is
@@ -92,21 +122,23 @@ def t1_constants(
     """
     L, rho = check_positive("L", L), check_nonnegative("rho", rho)
     lr = _lr(lr, L)
-    sigma2, b = check_nonnegative("sigma2", sigma2), check_positive("batch_size", batch_size)
+    sigma2_total = check_nonnegative("sigma2_total", sigma2_total)
+    b = check_positive("batch_size", batch_size)
     if ascent_batch_size is not None:
         check_positive("ascent_batch_size", ascent_batch_size)
     if same_batch:
-        return 2.0, (1.0 + L * lr) * L**2 * rho**2, 2.0 * L * lr * sigma2 / b
-    return 2.0, L**2 * rho**2, L * lr * sigma2 / b
+        return 2.0, (1.0 + L * lr) * L**2 * rho**2, 2.0 * L * lr * sigma2_total / b
+    return 2.0, L**2 * rho**2, L * lr * sigma2_total / b
 
 
+@_total_noise
 def t1_bound(
     delta: float,
     L: float,
     rho: float,
     lr: float,
     steps: int,
-    sigma2: float = 0.0,
+    sigma2_total: float = 0.0,
     batch_size: float = 1.0,
     ascent_batch_size: float | None = None,
     same_batch: bool = False,
@@ -122,13 +154,13 @@ def t1_bound(
     or tau >= 0 with its own ascent batch), and, for tau = 0 SAM on the descent batch,
     :math:`\frac{2\Delta}{\eta T}+(1+L\eta)L^2\rho^2+\frac{2L\eta\sigma^2}{b}`
     (``same_batch=True``; Young's inequality pays for the correlation ``<e, zeta>``).
-    Deterministic case ``sigma2 = 0``: :math:`2\Delta/(\eta T)+L^2\rho^2`; the floor
+    Deterministic case ``sigma2_total = 0``: :math:`2\Delta/(\eta T)+L^2\rho^2`; the floor
     :math:`L^2\rho^2` is attained at :math:`\eta=1/L` (see :func:`sam_two_cycle`).
     Proofs: ``proofs/t1_async_sam.py`` (``T1``, ``T1-same-batch``), ``proofs/tightness.py``.
     """
     delta = check_nonnegative("delta", delta)
     T = check_int("steps", steps, low=1)
-    A, B, C = t1_constants(L, rho, lr, sigma2, batch_size, ascent_batch_size, same_batch)
+    A, B, C = t1_constants(L, rho, lr, sigma2_total, batch_size, ascent_batch_size, same_batch)
     return A * delta / (float(lr) * T) + B + C
 
 
@@ -163,13 +195,14 @@ def sam_two_cycle(eigenvalues: np.ndarray | list[float], lr: float, rho: float) 
     }
 
 
+@_total_noise
 def t1_sharp_bound(
     delta: float,
     L: float,
     rho: float,
     lr: float,
     steps: int,
-    sigma2: float = 0.0,
+    sigma2_total: float = 0.0,
     batch_size: float = 1.0,
     weight: float | None = None,
 ) -> float:
@@ -193,10 +226,11 @@ def t1_sharp_bound(
     T = check_int("steps", steps, low=1)
     L, rho = check_positive("L", L), check_nonnegative("rho", rho)
     lr = _lr(lr, L)
-    sigma2, b = check_nonnegative("sigma2", sigma2), check_positive("batch_size", batch_size)
+    sigma2_total = check_nonnegative("sigma2_total", sigma2_total)
+    b = check_positive("batch_size", batch_size)
     c = min(L * lr, 1.0)
     s = 1.0 - 1.0 / T
-    R, N, D = L**2 * rho**2, L * lr * sigma2 / (2 * b), delta / (lr * T)
+    R, N, D = L**2 * rho**2, L * lr * sigma2_total / (2 * b), delta / (lr * T)
     K, M = s * (1 - c) * R / 2, s * (c * R / 2 + N)
     P, Q = 1 - c / 2, (1 - c) / 2
     if weight is not None:
@@ -267,6 +301,7 @@ def usam_quadratic_witness(
 # ------------------------------------------------------------------------ T2
 
 
+@_total_noise
 def t2_bound(
     delta: float,
     L: float,
@@ -274,7 +309,7 @@ def t2_bound(
     lr: float,
     tau: int,
     steps: int,
-    sigma2: float = 0.0,
+    sigma2_total: float = 0.0,
     batch_size: float = 1.0,
     ascent_batch_size: float = 1.0,
 ) -> float:
@@ -289,9 +324,9 @@ def t2_bound(
     :math:`\tau\eta L^3\rho^2` (the first tau steps reuse w_0 and
     :math:`\|\nabla f(w_0)\|^2\le2L\Delta`); b' through :math:`E\|g'\|^2\le
     \|\nabla f\|^2+\sigma^2/b'`.  In form ``A Delta/(eta T) + B + C``: ``A = 2(1 + tau eta
-    L^3 rho^2)/(1 - L^2 rho^2)``, ``B = 0``, ``C = (L^2 rho^2 sigma2/b' + L eta sigma2/b)/(1 -
-    L^2 rho^2)``.  With the ascent on the descent batch of step t - tau (tau >= 1) replace b'
-    by b.  Proof: ``proofs/t2_stale_usam.py``.
+    L^3 rho^2)/(1 - L^2 rho^2)``, ``B = 0``, ``C = (L^2 rho^2 sigma2_total/b'
+    + L eta sigma2_total/b)/(1 - L^2 rho^2)``.  With the ascent on the descent batch of step
+    t - tau (tau >= 1) replace b' by b.  Proof: ``proofs/t2_stale_usam.py``.
     """
     delta = check_nonnegative("delta", delta)
     L, rho = check_positive("L", L), check_nonnegative("rho", rho)
@@ -299,17 +334,18 @@ def t2_bound(
         raise ValueError(f"rho must lie in [0, 1/L) = [0, {1.0 / L:.6g}), got {rho!r}")
     lr = _lr(lr, L)
     tau, T = check_int("tau", tau, low=0), check_int("steps", steps, low=1)
-    sigma2 = check_nonnegative("sigma2", sigma2)
+    sigma2_total = check_nonnegative("sigma2_total", sigma2_total)
     b = check_positive("batch_size", batch_size)
     bp = check_positive("ascent_batch_size", ascent_batch_size)
     kappa = 1 - L**2 * rho**2
     return (
         2 * delta * (1 + tau * lr * L**3 * rho**2) / (lr * T)
-        + L**2 * rho**2 * sigma2 / bp
-        + L * lr * sigma2 / b
+        + L**2 * rho**2 * sigma2_total / bp
+        + L * lr * sigma2_total / b
     ) / kappa
 
 
+@_total_noise
 def t2_sharp_bound(
     delta: float,
     L: float,
@@ -317,7 +353,7 @@ def t2_sharp_bound(
     lr: float,
     tau: int,
     steps: int,
-    sigma2: float = 0.0,
+    sigma2_total: float = 0.0,
     batch_size: float = 1.0,
     ascent_batch_size: float = 1.0,
     weight: float | None = None,
@@ -337,7 +373,7 @@ def t2_sharp_bound(
     result is a valid bound whatever the optimiser's accuracy).  ``a = 1`` is T2.
     Proof: ``proofs/t2_sharp.py``.
     """
-    t2 = t2_bound(delta, L, rho, lr, tau, steps, sigma2, batch_size, ascent_batch_size)
+    t2 = t2_bound(delta, L, rho, lr, tau, steps, sigma2_total, batch_size, ascent_batch_size)
     c, r2 = min(L * lr, 1.0), L**2 * rho**2
     T, b, bp = steps, batch_size, ascent_batch_size
 
@@ -347,8 +383,8 @@ def t2_sharp_bound(
         K = A - B * r2
         if K <= 0:
             return math.inf
-        num = (delta * (1 + 2 * tau * lr * B * L * r2) / (lr * T) + B * r2 * sigma2 / bp
-               + L * lr * sigma2 / (2 * b))
+        num = (delta * (1 + 2 * tau * lr * B * L * r2) / (lr * T) + B * r2 * sigma2_total / bp
+               + L * lr * sigma2_total / (2 * b))
         return num / K
 
     if weight is not None:
@@ -374,6 +410,7 @@ def t2_sharp_bound(
 # ------------------------------------------------------------------------ T3
 
 
+@_total_noise
 def t3_bound(
     delta: float,
     L: float,
@@ -381,7 +418,7 @@ def t3_bound(
     rho: float,
     lr: float,
     steps: int,
-    sigma2: float = 0.0,
+    sigma2_total: float = 0.0,
     batch_size: float = 1.0,
 ) -> float:
     r"""T3 (PL :math:`f-f^*\le\|\nabla f\|^2/(2\mu)`, normalised AsyncSAM, any tau,
@@ -402,8 +439,9 @@ def t3_bound(
     if lr * mu >= 1:
         raise ValueError(f"lr must lie in (0, 1/mu) = (0, {1.0 / mu:.6g}), got {lr!r}")
     T = check_int("steps", steps, low=0)
-    sigma2, b = check_nonnegative("sigma2", sigma2), check_positive("batch_size", batch_size)
-    return (1 - lr * mu) ** T * delta + (L**2 * rho**2 + L * lr * sigma2 / b) / (2 * mu)
+    sigma2_total = check_nonnegative("sigma2_total", sigma2_total)
+    b = check_positive("batch_size", batch_size)
+    return (1 - lr * mu) ** T * delta + (L**2 * rho**2 + L * lr * sigma2_total / b) / (2 * mu)
 
 
 # ------------------------------------------------------------------------ T4
