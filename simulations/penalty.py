@@ -164,6 +164,25 @@ def _vectorised_agreement(rng: np.random.Generator, args: np.ndarray, values: np
     return err
 
 
+class _PointRecorder:
+    r"""The oracle with every point its gradients were taken at recorded (``points``, in call
+    order; cleared by the caller per step): a SAM-type step's last call is its descent
+    gradient, at :math:`x_t+\epsilon_t`, and AsyncSAM's first its ascent, at the stale
+    iterate — so the perturbation and the staleness a step *applied* are measured, not read
+    from what the rule reports."""
+
+    def __init__(self, problem: Problem) -> None:
+        self._p = problem
+        self.points: list[np.ndarray] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._p, name)
+
+    def batch_grad(self, x, batch, out=None):
+        self.points.append(np.array(x, copy=True))
+        return self._p.batch_grad(x, batch, out=out)
+
+
 def fidelity_task(cfg: dict) -> dict:
     r"""AsyncSAM (normalised) with per-step penalty fidelity and the T4 bounds.
 
@@ -211,6 +230,7 @@ def fidelity_task(cfg: dict) -> dict:
     else:
         p = base.with_noise(cfg["sigma2"]) if noisy else base
     rule = AsyncSAM(lr=lr, rho=rho, tau=tau, batch_size=batch_size)
+    p = _PointRecorder(p)
     M, T = cfg["n_seeds"], cfg["steps"]
     scale = cfg.get("bound_scale", 1.0)  # 1; smaller only to show that the check can fail
     x0 = _starts(base, M, cfg["seed"])
@@ -222,35 +242,60 @@ def fidelity_task(cfg: dict) -> dict:
     gnorm = np.empty((T, M))
     dnorm = np.empty((T, M))
     inside = True
+    dtau = int(cfg.get("declared_tau", tau))
+    xnorm = np.empty((T, M))
+    iterates: list[np.ndarray] = []
+    norm_viol = stale_viol = 0
     for t in range(T):
+        p.points.clear()
+        iterates.append(state.x.copy())
         state, info = rule.step(state, p, streams)
+        # the perturbation *applied*: the point of the descent gradient (the step's last
+        # oracle call) minus the iterate; the ascent point is the step's first call
+        x_asc, x_desc = p.points[0], p.points[-1]
+        eps_applied = x_desc - info.x
         g = base.grad(info.x)
         gn = row_norms(g)
         u_t = unit_rows(g, eps=0.0)
-        u_s = unit_rows(info.ascent_grad, eps=0.0)
+        u_s = unit_rows(eps_applied, eps=0.0)  # its direction (the norm is checked below)
+        xnorm[t] = row_norms(info.x)
         diff = u_s - u_t
         dn = row_norms(diff)
-        fid[t] = info.fidelity()
+        en = row_norms(eps_applied)
+        # the normalised perturbation's norm, rho ||g'|| / (||g'|| + eps) (g' the ascent
+        # gradient), to 1e-9 relative
+        an = row_norms(info.ascent_grad)
+        norm_viol += int(np.sum(np.abs(en - rho * an / (an + rule.eps)) > 1e-9 * rho))
+        x_s = iterates[max(t - dtau, 0)]
+        stale_viol += int(np.sum(row_norms(x_asc - x_s) > 1e-12 * (1 + row_norms(x_s))))
+        ng_en = gn * en
+        fid[t] = np.divide(np.einsum("md,md->m", eps_applied, g), ng_en,
+                           out=np.zeros_like(ng_en), where=ng_en > 0)
         theta[t] = 2 * np.arcsin(np.minimum(1.0, dn / 2))
         loss[t] = rho * row_norms(base.hvp(info.x, diff))
         gnorm[t] = gn
         dnorm[t] = row_norms(info.descent_grad)
         if base.region is not None:
             inside &= bool(np.all(base.region.contains(info.x))
-                           and np.all(base.region.contains(info.x + info.perturbation)))
+                           and np.all(base.region.contains(x_desc)))
     valid = gnorm > 1e-10
+    # rounding: the applied perturbation is a difference of two points of norm ~||x||, so
+    # its direction carries an error of a few ulps of ||x|| / rho, and the loss rho ||H du||
+    # one of a few ulps of L ||x||
+    tol = 1e-15 + 16 * np.finfo(np.float64).eps * L * (1 + xnorm)
     # T4(b): 2 rho L sin(theta/2), the vectorised form of bounds.stale_fidelity_bound
     fbound = scale * 2 * rho * L * np.sin(theta / 2)
     rng_check = np.random.default_rng([cfg["seed"], 5])
     check = _vectorised_agreement(rng_check, theta, fbound / scale,
                                   lambda th: bounds.stale_fidelity_bound(L, rho, th))
     out: dict = {"L": L, "lr": lr, "inside_region": inside,
-                 "skipped_steps": int(np.sum(~valid))}
+                 "skipped_steps": int(np.sum(~valid)), "norm_violations": norm_viol,
+                 "staleness_violations": stale_viol}
     # penalty-term loss against 2 rho L sin(theta/2); rounding tolerance: hvp and the norm
     # carry ~1e-15 relative error, so a violation is loss > bound (1 + 1e-12) + 1e-15
     lv = loss[valid]
     bv = fbound[valid]
-    out["fid_violations"] = int(np.sum(lv > bv * (1 + 1e-12) + 1e-15))
+    out["fid_violations"] = int(np.sum(lv > bv * (1 + 1e-12) + tol[valid]))
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(bv > 0, lv / bv, 0.0)
     out["fid_worst_ratio"] = float(r.max()) if r.size else 0.0
@@ -281,9 +326,9 @@ def fidelity_task(cfg: dict) -> dict:
         out["angle_worst_ratio_nontrivial"] = float(ar[nontriv].max()) if nontriv.any() \
             else None
         # the drift form: loss <= rho L min(2, 2 L lr tau G/||g_t||)
-        out["drift_violations"] = int(np.sum(loss[valid] > drift[valid] * (1 + 1e-12) + 1e-15))
+        out["drift_violations"] = int(np.sum(loss[valid] > drift[valid] * (1 + 1e-12)
+                                             + tol[valid]))
         # the a-priori bound with the window's G_t = max_{s <= r < t} ||d_r||, s = max(t-tau, 0)
-        dtau = int(cfg.get("declared_tau", tau))
         g_win = np.zeros_like(dnorm)
         for t in range(1, T):
             g_win[t] = dnorm[max(t - dtau, 0):t].max(axis=0) if dtau > 0 else 0.0
@@ -293,7 +338,7 @@ def fidelity_task(cfg: dict) -> dict:
             rng_check, np.stack([g_win, gsafe]), pbound / scale,
             lambda a: bounds.stale_fidelity_drift_bound(L, rho, lr, dtau, a[0], a[1])))
         lv, pv = loss[valid], pbound[valid]
-        out["loss_violations"] = int(np.sum(lv > pv * (1 + 1e-12) + 1e-15))
+        out["loss_violations"] = int(np.sum(lv > pv * (1 + 1e-12) + tol[valid]))
         # step 0 uses the fresh direction (s = t = 0): no staleness to bound, left out
         stale = valid.copy()
         stale[0] = False
