@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from asam_theory.mutants import methods
+from asam_theory.mutants import methods, perturbation
 from asam_theory.mutants import proofs as proof_mutants
+from asam_theory.mutants import threaded as threaded_mutants
 from asam_theory.mutants.base import Mutant
 
 #: family modules in report order
-MODULES: tuple[ModuleType, ...] = (methods, proof_mutants)
+MODULES: tuple[ModuleType, ...] = (methods, proof_mutants, perturbation, threaded_mutants)
 
 
 def all_mutants() -> tuple[Mutant, ...]:
