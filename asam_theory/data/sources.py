@@ -29,17 +29,34 @@ from asam_theory.validation import check_choice, check_int
 DATASETS = ("mnist1d", "digits")
 
 
+#: MNIST-1D's published sizes: 4,000 training and 1,000 test sequences
+MNIST1D_TRAIN, MNIST1D_TEST = 4000, 1000
+
+
 @functools.lru_cache(maxsize=4)
-def raw_mnist1d(data_seed: int = 42) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """MNIST-1D's ``(x_train (4000, 40), y_train, x_test (1000, 40), y_test)`` generated with
-    the package's default arguments and ``seed = data_seed`` (42 is the published one)."""
+def raw_mnist1d(data_seed: int = 42, test_size: int = MNIST1D_TEST
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""MNIST-1D's ``(x_train (4000, 40), y_train, x_test (test_size, 40), y_test)`` generated
+    with the package's arguments and ``seed = data_seed`` (42 is the published one).
+
+    ``test_size`` other than 1,000 asks ``make_dataset`` for ``num_samples = 4000 + test_size``
+    sequences and ``train_split = 4000 / num_samples`` (its own arguments): the training split
+    keeps its 4,000 sequences, drawn by the same generator, and a larger test set shrinks the
+    test-set part of an accuracy's error (binomial, :math:`\sqrt{p(1-p)/n}`)."""
     data_seed = check_int("data_seed", data_seed, low=0)
+    test_size = check_int("test_size", test_size, low=10)
+    if test_size % 10:
+        raise ValueError(f"test_size must be a multiple of 10 (ten classes), got {test_size}")
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as exc:
         raise MissingExtraError("mnist1d", "data", "the MNIST-1D data set") from exc
     args = get_dataset_args()
     args.seed = data_seed
+    if test_size != MNIST1D_TEST:
+        args.num_samples = MNIST1D_TRAIN + test_size
+        # half a sample above the exact share: int(len * split) must give 4,000, not 3,999
+        args.train_split = (MNIST1D_TRAIN + 0.5) / args.num_samples
     py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002
     try:
         d = make_dataset(args)
@@ -70,18 +87,23 @@ def raw_digits(data_seed: int = 0, test_fraction: float = 0.3
 
 
 def load_dataset(name: str, *, seed: int = 0, label_noise: float = 0.0,
-                 val_fraction: float = 0.2, data_seed: int | None = None) -> Dataset:
+                 val_fraction: float = 0.2, data_seed: int | None = None,
+                 test_size: int | None = None) -> Dataset:
     """The data set ``name`` (one of :data:`DATASETS`) prepared for run ``seed``.
 
     The train/test split is fixed by ``data_seed`` (default: 42 for MNIST-1D, the published
     generation seed; 0 for digits), so every run is evaluated on the same test set; ``seed``
-    draws the validation split and the label noise.
+    draws the validation split and the label noise.  ``test_size`` (MNIST-1D only; default
+    the published 1,000) generates that many test sequences (:func:`raw_mnist1d`).
     """
     name = check_choice("dataset", name, DATASETS)
     if name == "mnist1d":
         ds = 42 if data_seed is None else data_seed
-        xtr, ytr, xte, yte = raw_mnist1d(ds)
+        xtr, ytr, xte, yte = raw_mnist1d(ds, MNIST1D_TEST if test_size is None else test_size)
         shape: tuple[int, ...] = (40,)
+    elif test_size is not None:
+        raise ValueError(f"test_size applies to mnist1d only (digits' test split is fixed), "
+                         f"got test_size={test_size!r} for {name!r}")
     else:
         ds = 0 if data_seed is None else data_seed
         xtr, ytr, xte, yte = raw_digits(ds)

@@ -55,6 +55,7 @@ from torch.nn import functional as F
 
 from asam_theory.experiments.training import (
     DigitsData,
+    SmallCNN,
     load_digits_data,
     make_model,
     recalibrate_bn,
@@ -117,7 +118,9 @@ class Recipe:
     split by :func:`split_validation`) or ``"mnist1d"`` (MNIST-1D, Greydanus & Kobak, ICML 2024,
     arXiv:2011.14439, from :func:`asam_theory.data.load_dataset` with its own stratified
     validation split and standardisation; the models of :mod:`asam_theory.experiments.models`, the
-    ``-bn`` kind when ``batchnorm``; needs the ``data`` extra)."""
+    ``-bn`` kind when ``batchnorm``; needs the ``data`` extra).  ``width``: the MLP's hidden
+    width or the CNN's first channel count (``None``: the model's default); ``test_size``:
+    MNIST-1D's test sequences (``None``: the published 1,000; digits' test split is fixed)."""
 
     model: str = "cnn"
     batchnorm: bool = True
@@ -130,10 +133,19 @@ class Recipe:
     rho: float = 0.05
     label_noise: float = 0.2
     validation_fraction: float = 0.2
+    width: int | None = None
+    test_size: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, ("mlp", "cnn"))
         check_choice("dataset", self.dataset, DATASETS)
+        if self.width is not None:
+            check_int("width", self.width, low=1)
+        if self.test_size is not None:
+            check_int("test_size", self.test_size, low=10)
+            if self.dataset != "mnist1d":
+                raise ValueError(f"test_size applies to mnist1d only, got test_size="
+                                 f"{self.test_size} with dataset {self.dataset!r}")
         check_int("steps", self.steps, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_real("lr", self.lr, low=0.0, low_open=True)
@@ -166,7 +178,8 @@ def load_data(recipe: Recipe, seed: int) -> DigitsData:
         from asam_theory.experiments.training import tensor_data
 
         return tensor_data(load_dataset("mnist1d", seed=seed, label_noise=recipe.label_noise,
-                                        val_fraction=recipe.validation_fraction))
+                                        val_fraction=recipe.validation_fraction,
+                                        test_size=recipe.test_size))
     return load_digits_data(label_noise=recipe.label_noise, seed=seed)
 
 
@@ -177,8 +190,12 @@ def build_model(recipe: Recipe, seed: int) -> nn.Module:
         from asam_theory.experiments.models import make_model as make_data_model
 
         kind = recipe.model + ("-bn" if recipe.batchnorm else "")
-        return make_data_model(kind, MNIST1D_SHAPE, 10, seed=seed)
-    model = make_model(recipe.model, seed)
+        return make_data_model(kind, MNIST1D_SHAPE, 10, width=recipe.width, seed=seed)
+    if recipe.model == "mlp":
+        model = make_model("mlp", seed, hidden=128 if recipe.width is None else recipe.width)
+    else:
+        torch.manual_seed(seed)
+        model = SmallCNN() if recipe.width is None else SmallCNN(channels=recipe.width)
     if not recipe.batchnorm:
         for parent in model.modules():
             for name, child in list(parent.named_children()):
@@ -194,11 +211,16 @@ def _loss(model: nn.Module, params: dict[str, torch.Tensor] | None, x: torch.Ten
 
 
 @torch.no_grad()
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """Per example: does the model (in eval mode) classify it right."""
     model.eval()
-    acc = float((model(x).argmax(1) == y).double().mean())
+    hit = (model(x).argmax(1) == y).numpy()
     model.train()
-    return acc
+    return hit
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(_correct(model, x, y).mean())
 
 
 def train_variant(variant: Variant, recipe: Recipe, seed: int,
@@ -206,8 +228,10 @@ def train_variant(variant: Variant, recipe: Recipe, seed: int,
                   dtype: torch.dtype = torch.float32, return_model: bool = False,
                   ) -> dict[str, Any]:
     """Train one (variant, seed) and return ``{"test_acc", "val_acc", "final_loss",
-    "fidelity"}`` (``fidelity``: mean cosine of the ascent direction used to SAM's fresh one,
-    :math:`\\nabla L_{B_t}(w_t)`, measured every ``fidelity_every`` steps; ``None`` if 0),
+    "fidelity", "test_correct"}`` (``test_correct``: per test example, classified right — the
+    test-set part of a paired difference's variance is computed from it; ``fidelity``: mean
+    cosine of the ascent direction used to SAM's fresh one, :math:`\\nabla L_{B_t}(w_t)`,
+    measured every ``fidelity_every`` steps; ``None`` if 0),
     plus ``"model"`` (the trained model) when ``return_model``.
 
     Pairing: the model's initialisation, the descent batches and the independent ascent
@@ -280,7 +304,8 @@ def train_variant(variant: Variant, recipe: Recipe, seed: int,
         raise FloatingPointError(f"variant {variant.name!r}, seed {seed}: training loss "
                                  f"became {float(loss.detach())} by step {T}")
     recalibrate_bn(model, train.x_train)
-    out = {"test_acc": _accuracy(model, data.x_test, data.y_test),
+    hit = _correct(model, data.x_test, data.y_test)
+    out = {"test_acc": float(hit.mean()), "test_correct": hit,
            "val_acc": _accuracy(model, val.x_train, val.y_train),
            "final_loss": float(loss.detach()),
            "fidelity": float(np.mean(cosines)) if cosines else None}
@@ -369,18 +394,25 @@ def run_config(config: Mapping[str, Any]) -> dict[str, Any]:
                             int(config.get("fidelity_every", 0)))
     finally:
         torch.set_num_threads(prev)
-    return {k: out[k] for k in ("test_acc", "val_acc", "final_loss", "fidelity")}
+    keys = ["test_acc", "val_acc", "final_loss", "fidelity"]
+    if config.get("per_example"):
+        keys.append("test_correct")
+    return {k: out[k] for k in keys}
 
 
 def _data_key(recipe: Recipe) -> Recipe:
     """What the data depend on (the cache key): data set, label noise, validation fraction."""
     return Recipe(dataset=recipe.dataset, label_noise=recipe.label_noise,
-                  validation_fraction=recipe.validation_fraction)
+                  validation_fraction=recipe.validation_fraction, test_size=recipe.test_size)
 
 
-def _config(variant: Variant, recipe: Recipe, seed: int, fidelity_every: int) -> dict:
-    return {"variant": asdict(variant), "recipe": asdict(recipe), "seed": int(seed),
-            "fidelity_every": int(fidelity_every)}
+def _config(variant: Variant, recipe: Recipe, seed: int, fidelity_every: int,
+            per_example: bool = False) -> dict:
+    out = {"variant": asdict(variant), "recipe": asdict(recipe), "seed": int(seed),
+           "fidelity_every": int(fidelity_every)}
+    if per_example:
+        out["per_example"] = True
+    return out
 
 
 def _sweep(configs: list[dict], executor: Executor | None, progress: bool,
@@ -401,21 +433,28 @@ def _collect(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
     fid_seed = {k: [float(r["fidelity"]) for r in rs] for k, rs in ordered.items()
                 if rs and rs[0]["fidelity"] is not None}
     fid = {k: float(np.mean(v)) for k, v in fid_seed.items()}
-    return {"recipe": asdict(recipe), "variants": [asdict(v) for v in variants],
-            "seeds": list(seeds), "per_seed": acc, "fidelity": fid,
-            "fidelity_per_seed": fid_seed, "table": decompose(acc)}
+    out = {"recipe": asdict(recipe), "variants": [asdict(v) for v in variants],
+           "seeds": list(seeds), "per_seed": acc, "fidelity": fid,
+           "fidelity_per_seed": fid_seed, "table": decompose(acc)}
+    if all("test_correct" in r for rs in ordered.values() for r in rs):
+        out["test_correct"] = {k: np.stack([np.asarray(r["test_correct"]) for r in rs])
+                               for k, rs in ordered.items()}
+    return out
 
 
 def run_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
                  fidelity_every: int = 0, progress: bool = False,
-                 executor: Executor | None = None) -> dict[str, Any]:
+                 executor: Executor | None = None, per_example: bool = False
+                 ) -> dict[str, Any]:
     """Every variant on every seed (paired), then :func:`decompose`.  Returns ``{"recipe",
     "variants", "seeds", "per_seed": {name: [acc, ...]}, "fidelity": {name: mean cosine},
     "fidelity_per_seed", "table": rows}`` (fidelity only for perturbed variants, when
-    ``fidelity_every`` > 0).  Each run uses one intra-op thread (:func:`run_config`);
+    ``fidelity_every`` > 0), and with ``per_example`` ``"test_correct": {name: bool array
+    (seeds, test examples)}``.  Each run uses one intra-op thread (:func:`run_config`);
     ``executor`` (e.g. a process pool) runs them side by side, ``None`` in this process."""
     check_int("fidelity_every", fidelity_every, low=0)
-    configs = [_config(v, recipe, s, fidelity_every) for s in seeds for v in variants]
+    configs = [_config(v, recipe, s, fidelity_every, per_example) for s in seeds
+               for v in variants]
     rows = _sweep(configs, executor, progress, "ablation")
     return _collect(variants, recipe, seeds, rows)
 
@@ -502,7 +541,7 @@ def penalty_gap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: 
     r"""The two penalties at the model's weights: :math:`\mathbb E_B\|\nabla L_B(w)\|` (SAM's,
     minibatch, estimated over ``n_batches`` draws of size ``batch_size``) and
     :math:`\|\nabla L(w)\|` (full batch, what an independent large ascent batch follows); and
-    their ratio (≥ 1 by Jensen's inequality)."""
+    their ratio (≥ 1 by Jensen's inequality), and the ``n_batches`` minibatch norms drawn."""
     params = [p for p in model.parameters() if p.requires_grad]
     gen = torch.Generator().manual_seed(seed)
     with bn_frozen(model):
@@ -515,4 +554,4 @@ def penalty_gap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: 
             norms.append(float(torch.sqrt(sum((gi.double() ** 2).sum() for gi in g))))
     mb = float(np.mean(norms))
     return {"minibatch_norm": mb, "full_norm": full_norm,
-            "ratio": mb / full_norm if full_norm > 0 else math.inf}
+            "ratio": mb / full_norm if full_norm > 0 else math.inf, "minibatch_norms": norms}
