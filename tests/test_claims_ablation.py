@@ -30,7 +30,7 @@ def _acc(sgd, sam, la, asy=0.90, ind=0.90, noise=0.002):
 
 
 @pytest.mark.parametrize("acc,status", [
-    (_acc(0.90, 0.89, 0.89), "inconclusive"),   # SAM does not beat SGD
+    (_acc(0.90, 0.89, 0.895), "inconclusive"),  # SAM does not beat SGD
     (_acc(0.85, 0.92, 0.92), "holds"),          # SAM helps, look-ahead keeps it
     (_acc(0.85, 0.92, 0.85), "fails"),          # SAM helps, look-ahead no better than SGD
     (_acc(0.85, 0.95, 0.875, asy=0.86), "fails"),  # beats SGD, keeps only 25 % of the gain
@@ -67,3 +67,37 @@ def test_full_mode_reports_the_three_studies(monkeypatch):
     assert out.status == "holds"
     assert {r["study"] for r in out.table} == {"batchnorm", "no_batchnorm", "rho_chosen"}
     assert out.config["rho_chosen"]["rho"] == {"sam": 0.1}
+
+
+def test_lookahead_far_below_sgd_fails_whatever_sam_does(monkeypatch):
+    """A remedy that loses more than the margin to SGD fails even when the precondition is not
+    met (SAM no better than SGD)."""
+    monkeypatch.setattr(ab, "run_ablation", _fake(_acc(0.90, 0.89, 0.85)))
+    out = ab.remedy_check(QUICK)
+    assert out.status == "fails", out.summary
+
+
+def test_kept_share_carries_its_fieller_interval(monkeypatch):
+    monkeypatch.setattr(ab, "run_ablation", _fake(_acc(0.85, 0.95, 0.91, asy=0.86)))
+    out = ab.remedy_check(QUICK)
+    low, high = out.config["kept_share_fieller90"]
+    assert low <= out.config["kept_share"] <= high
+    assert out.config["mde_pp"] >= 0
+
+
+def _fake_direction(la: list[float], ind: list[float]):
+    def run(variants, recipe, seeds, **kw):
+        fid = {"lookahead_tau1": la, "independent_tau0": ind, "asyncsam": ind}
+        return {"recipe": {}, "fidelity": {k: float(np.mean(v)) for k, v in fid.items()},
+                "fidelity_per_seed": fid}
+    return run
+
+
+@pytest.mark.parametrize("la,ind,status", [
+    ([0.99, 0.995], [0.25, 0.22], "holds"),
+    ([0.25, 0.22], [0.25, 0.22], "fails"),     # look-ahead on an independent batch
+    ([0.99, 0.995], [0.99, 0.995], "fails"),   # "independent" ascent on the descent batch
+])
+def test_direction_bounds_can_fail(monkeypatch, la, ind, status):
+    monkeypatch.setattr(ab, "run_ablation", _fake_direction(la, ind))
+    assert ab.direction_check(QUICK).status == status
