@@ -2,15 +2,16 @@
 
 Claim ``FAKE`` has three checks: ``guarded`` fails when the module attribute ``BROKEN`` is
 set, fails on seeds not divisible by 10 when ``WEAK`` is set (a kill rate of 0.9 over seeds
-0..19, 1/2 over seeds 0, 1) and sleeps for a minute when ``HANG`` is set; ``cached`` keeps its
-first answer in a module-level cache (so in one process the correct code's answer would hide
-the mutant's); ``flaky`` fails on odd master seeds (a false-alarm rate of 1/2 over seeds 0, 1)
-and no mutant names it.  Mutants: ``fake-breaks`` (``guarded`` kills it), ``fake-breaks-cached``
-(``cached`` kills it in a fresh process), ``fake-weak``, ``fake-hangs``, ``fake-survives`` (sets
-an attribute nothing reads), ``fake-bad-patch`` (patches an attribute that does not exist:
-an error, not a kill), ``fake-test-killed`` (names :data:`TEST_FILE`, written by
-:func:`write_test_root`, which fails when ``ASAM_MUTANT`` names it) and ``fake-test-missing``
-(names a test file that does not exist: pytest's usage error, not a kill).
+0..19, 1/2 over seeds 0, 1), sleeps for a minute when ``HANG`` is set and raises when
+``RAISE`` is set; ``cached`` keeps its first answer in a module-level cache (so in one process
+the correct code's answer would hide the mutant's); ``flaky`` fails on odd master seeds (a
+false-alarm rate of 1/2 over seeds 0, 1) and no mutant names it.  Mutants: ``fake-breaks``
+(``guarded`` kills it), ``fake-breaks-cached`` (``cached`` kills it in a fresh process),
+``fake-weak``, ``fake-hangs``, ``fake-raises``, ``fake-survives`` (sets an attribute nothing
+reads), ``fake-bad-patch`` (patches an attribute that does not exist: an error, not a kill),
+``fake-test-killed`` (names :data:`TEST_FILE`, written by :func:`write_test_root`, which fails
+when ``ASAM_MUTANT`` names it) and ``fake-test-missing`` (names a test file that does not
+exist: pytest's usage error, not a kill).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from asam_theory.mutants.base import Mutant
 BROKEN = False
 WEAK = False
 HANG = False
+RAISE = False
 UNUSED = False
 _CACHE: dict[str, bool] = {}
 TEST_FILE = "tests/test_fake_target.py"
@@ -39,6 +41,8 @@ def _guarded(settings: Settings) -> Outcome:
     me = _me()
     if me.HANG:
         time.sleep(60)
+    if me.RAISE:
+        raise RuntimeError("raised under the mutant")
     weak = me.WEAK and settings.seed % 10 != 0
     return Outcome.judged(not (me.BROKEN or weak), "BROKEN is not set", ratio=0.5)
 
@@ -67,6 +71,7 @@ MUTANTS = (
            checks=("FAKE.cached",)),
     Mutant("fake-weak", "method", "sets WEAK", _set("WEAK"), checks=("FAKE.guarded",)),
     Mutant("fake-hangs", "method", "sets HANG", _set("HANG"), checks=("FAKE.guarded",)),
+    Mutant("fake-raises", "method", "sets RAISE", _set("RAISE"), checks=("FAKE.guarded",)),
     Mutant("fake-survives", "method", "sets an attribute nothing reads", _set("UNUSED"),
            checks=("FAKE.guarded",)),
     Mutant("fake-bad-patch", "method", "patches an attribute that does not exist",

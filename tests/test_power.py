@@ -54,10 +54,13 @@ def test_kill_rates_and_false_alarms(quick):
     assert "NO_SUCH_ATTRIBUTE" in m["fake-bad-patch"]["errors"][0]["error"]
     assert m["fake-test-missing"]["kill_rate"] == 0.0
     assert "pytest exit code 4" in m["fake-test-missing"]["errors"][0]["error"]
+    # a check that raises fails, as in verify: a kill, its exception kept
+    assert m["fake-raises"]["kill_rate"] == 1.0
+    assert "RuntimeError: raised under the mutant" in m["fake-raises"]["errors"][0]["error"]
     assert m["fake-breaks"]["claims"] == ["FAKE"] and m["fake-test-killed"]["claims"] == []
     c = _by_id(quick["checks"])
     assert c["FAKE.guarded"]["false_alarm_rate"] == 0.0
-    assert c["FAKE.guarded"]["kills"] == 2  # fake-breaks and fake-weak
+    assert c["FAKE.guarded"]["kills"] == 3  # fake-breaks, fake-weak and fake-raises
     assert c["FAKE.flaky"]["false_alarm_rate"] == 0.5
     assert c["FAKE.flaky"]["outcomes"] == ["holds", "fails"]
     assert c[power_fakes.TEST_FILE]["false_alarm_rate"] == 0.0

@@ -13,7 +13,9 @@ For a mode (``quick``/``default``/``full``), ``R`` repeats and a master seed ``s
   no:cacheprovider <test>`` from the repository root with ``ASAM_MUTANT=<id>``
   (``tests/conftest.py`` applies the mutant); the test kills it iff pytest exits with 1 (a test
   failed).  Exit codes 2–5 (interrupted, internal error, usage error, nothing collected) and a
-  timeout are errors of the harness, not kills.  Each test is also run once on the correct
+  timeout are errors of the harness, not kills.  (A check that raises under a mutant fails,
+  as in ``asam-theory verify``, and so kills it; its exception line is kept in the mutant's
+  ``errors`` for review.)  Each test is also run once on the correct
   code: a test that fails there kills nothing credibly and counts as a false alarm.
 
 A mutant's kill rate is the best rate over its checks and tests.  With ``R`` repeats a rate is
@@ -453,9 +455,10 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
                "killed_by": [t for t, r in per_check.items() if r],
                "per_check": per_check, "checks": list(m.checks), "tests": list(m.tests),
                "errors": errors}
-        if errors:
-            problem("error", m.id, f"mutant {m.id}: {len(errors)} run(s) could not be "
-                    f"judged (not counted as kills): {errors[0]['error']}")
+        harness = [e for e in errors if e["outcome"] == "error"]
+        if harness:
+            problem("error", m.id, f"mutant {m.id}: {len(harness)} run(s) could not be "
+                    f"judged (not counted as kills): {harness[0]['error']}")
         if m.id in p.unknown:
             problem("unknown_check", m.id, f"mutant {m.id} names unknown check(s) "
                     f"{list(p.unknown[m.id])}")
