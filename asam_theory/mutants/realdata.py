@@ -1,0 +1,103 @@
+r"""Mutants of the real-data claims (``HEADLINE``, ``ABLATION``): families ``timing`` and
+``real_data``.
+
+* ``asyncsam-double-work`` (timing) — every threaded AsyncSAM step computes its descent
+  gradient twice (the first result is discarded by the closure's own ``zero_grad``), so the
+  trained weights are unchanged and only the time per step doubles: HEADLINE's time part,
+  timed on the same model with an idle second core, must fail (ratio ≈ 2 against 1.10).
+* ``lookahead-reads-independent-batch`` — the look-ahead ascent (τ ≥ 1, "same" batch) reads an
+  independent batch instead: the alignment to SAM's fresh direction drops from ≈ 1 to the
+  independent batch's ≈ 0.3, so ABLATION.direction's staleness bound must fail.
+* ``independent-reads-descent-batch`` — the "independent" ascent reads the descent batch: its
+  loss of alignment vanishes, so ABLATION.direction's independence bound must fail.
+* ``lookahead-without-perturbation`` — the look-ahead variant trains as plain SGD: it keeps
+  none of SAM's gain, so ABLATION.lookahead_recovers_sam must fail (where SAM beats SGD).
+* ``penalty-full-batch`` — the "minibatch" gradient norm of the penalty measurement is taken
+  on the whole training set: ratio 1, so ABLATION.penalty must fail.
+
+The emulation's variants are patched where they are rebuilt from a run's config
+(``asam_theory.experiments.ablation.Variant``, looked up by ``run_config`` at call time), so
+the constants the claims import keep their names and only the training changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from asam_theory.mutants.base import Mutant
+
+
+def _double_work() -> list[tuple[Any, Any]]:
+    import torch
+
+    from asam_theory.torch.asyncsam import AsyncSAM
+
+    original = AsyncSAM.step
+
+    def step(self: Any, closure: Any = None) -> Any:
+        if closure is not None:
+            with torch.enable_grad():
+                closure()  # extra descent gradient, zeroed again by the real closure
+        return original(self, closure)
+
+    return [((AsyncSAM, "step"), step)]
+
+
+def _variant_patch(change) -> list[tuple[Any, Any]]:
+    from asam_theory.experiments import ablation
+
+    cls = ablation.Variant
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        return change(cls(*args, **kwargs))
+
+    return [("asam_theory.experiments.ablation.Variant", make)]
+
+
+def _la_independent(v: Any) -> Any:
+    return replace(v, ascent="independent") if v.ascent == "same" and v.tau >= 1 else v
+
+
+def _independent_same(v: Any) -> Any:
+    return replace(v, ascent="same") if v.ascent == "independent" else v
+
+
+def _la_no_perturbation(v: Any) -> Any:
+    return replace(v, perturb=False) if v.ascent == "same" and v.tau >= 1 else v
+
+
+def _penalty_full_batch() -> list[tuple[Any, Any]]:
+    from asam_theory.experiments import ablation
+
+    original = ablation.penalty_gap
+
+    def gap(model: Any, x: Any, y: Any, batch_size: int, *args: Any, **kw: Any) -> Any:
+        out = original(model, x, y, batch_size, *args, **kw)
+        full = out["full_norm"]
+        # every "minibatch" is the whole set: its norm is the full one
+        return {**out, "minibatch_norm": full, "ratio": 1.0,
+                "minibatch_norms": [full] * len(out["minibatch_norms"])}
+
+    return [("asam_theory.experiments.ablation.penalty_gap", gap)]
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    Mutant("asyncsam-double-work", "timing",
+           "every threaded AsyncSAM step computes its descent gradient twice (same weights, "
+           "twice the work)", _double_work,
+           checks=("HEADLINE.asyncsam", "HEADLINE.lookahead")),
+    Mutant("lookahead-reads-independent-batch", "real_data",
+           "the look-ahead ascent reads an independent batch instead of the descent batch",
+           lambda: _variant_patch(_la_independent), checks=("ABLATION.direction",)),
+    Mutant("independent-reads-descent-batch", "real_data",
+           "the independent ascent reads the descent batch",
+           lambda: _variant_patch(_independent_same), checks=("ABLATION.direction",)),
+    Mutant("lookahead-without-perturbation", "real_data",
+           "the look-ahead variant trains without any perturbation (plain SGD)",
+           lambda: _variant_patch(_la_no_perturbation),
+           checks=("ABLATION.lookahead_recovers_sam",)),
+    Mutant("penalty-full-batch", "real_data",
+           "the penalty's minibatch gradient norm is measured on the whole training set",
+           _penalty_full_batch, checks=("ABLATION.penalty",)),
+)
