@@ -11,11 +11,13 @@ from types import ModuleType
 
 from asam_theory.mutants import methods, perturbation
 from asam_theory.mutants import proofs as proof_mutants
+from asam_theory.mutants import realdata as realdata_mutants
 from asam_theory.mutants import threaded as threaded_mutants
 from asam_theory.mutants.base import Mutant
 
 #: family modules in report order
-MODULES: tuple[ModuleType, ...] = (methods, proof_mutants, perturbation, threaded_mutants)
+MODULES: tuple[ModuleType, ...] = (methods, proof_mutants, perturbation, threaded_mutants,
+                                   realdata_mutants)
 
 
 def all_mutants() -> tuple[Mutant, ...]:
