@@ -137,37 +137,38 @@ _CACHE: dict[tuple[str, str, int], list[dict]] = {}
 def rows_for(tid: str, settings: Settings) -> list[dict]:
     """Solve (once per process, mode and seed) the theorem's grid; rows with the bound,
     the ratio worst/bound (worst = max(primal, dual)), the excess of primal and dual over
-    the bound (relative) and the row's status."""
+    the bound (relative) and the row's status.  Only the solves are cached: the bounds are
+    evaluated on every call, so a bound function patched later (a mutant) is the one used."""
     key = (tid, settings.mode, settings.seed)
     if key not in _CACHE:
-        raw = run_sweep(solve_task, _grid(tid, settings.mode), _executor(settings))
-        out = []
-        for r in raw:
-            b = _bound(tid, r)
-            worst = max(r["primal"], r["dual"]) if r["ok"] else None
-            row = {**r, "bound": b, "worst": worst,
-                   "ratio": None if worst is None else worst / b,
-                   "primal_excess": None if not r["ok"] else r["primal"] / b - 1,
-                   "dual_excess": None if not r["ok"] else r["dual"] / b - 1,
-                   "verdict": _judge_row(r, b)}
-            if tid == "T1" and r["method"] == "sam_ball":
-                w = bounds.t1_sharp_witness(1.0, 1.0, r["rho"], r["steps"], r["lr"])
-                row["witness"] = w["avg_grad_sq"]
-            if tid == "T2":
-                row["witness"] = bounds.usam_quadratic_witness(1.0, 1.0, r["rho"], r["lr"],
-                                                               r["steps"], r["tau"])
-            if "witness" in row and worst is not None:
-                row["witness_over_worst"] = row["witness"] / worst
-            if tid in ("T1", "T2"):
-                sb = (bounds.t1_sharp_bound(1.0, 1.0, r["rho"], r["lr"], r["steps"])
-                      if tid == "T1" else
-                      bounds.t2_sharp_bound(1.0, 1.0, r["rho"], r["lr"], r["tau"], r["steps"]))
-                row["sharp_bound"] = sb
-                row["ratio_sharp"] = None if worst is None else worst / sb
-                row["verdict_sharp"] = _judge_row(r, sb)
-            out.append(row)
-        _CACHE[key] = out
-    return [dict(r) for r in _CACHE[key]]
+        _CACHE[key] = run_sweep(solve_task, _grid(tid, settings.mode), _executor(settings))
+    raw = [dict(r) for r in _CACHE[key]]
+    out = []
+    for r in raw:
+        b = _bound(tid, r)
+        worst = max(r["primal"], r["dual"]) if r["ok"] else None
+        row = {**r, "bound": b, "worst": worst,
+               "ratio": None if worst is None else worst / b,
+               "primal_excess": None if not r["ok"] else r["primal"] / b - 1,
+               "dual_excess": None if not r["ok"] else r["dual"] / b - 1,
+               "verdict": _judge_row(r, b)}
+        if tid == "T1" and r["method"] == "sam_ball":
+            w = bounds.t1_sharp_witness(1.0, 1.0, r["rho"], r["steps"], r["lr"])
+            row["witness"] = w["avg_grad_sq"]
+        if tid == "T2":
+            row["witness"] = bounds.usam_quadratic_witness(1.0, 1.0, r["rho"], r["lr"],
+                                                           r["steps"], r["tau"])
+        if "witness" in row and worst is not None:
+            row["witness_over_worst"] = row["witness"] / worst
+        if tid in ("T1", "T2"):
+            sb = (bounds.t1_sharp_bound(1.0, 1.0, r["rho"], r["lr"], r["steps"])
+                  if tid == "T1" else
+                  bounds.t2_sharp_bound(1.0, 1.0, r["rho"], r["lr"], r["tau"], r["steps"]))
+            row["sharp_bound"] = sb
+            row["ratio_sharp"] = None if worst is None else worst / sb
+            row["verdict_sharp"] = _judge_row(r, sb)
+        out.append(row)
+    return out
 
 
 # ------------------------------------------------------------------------------ checks
@@ -354,11 +355,35 @@ def t2_sharpened(settings: Settings) -> Outcome:
                    out.config, out.table, out.figure)
 
 
+def _quadratic_validation_grid(mode: str) -> list[dict]:
+    """USAM / stale USAM at rho > 0 on the quadratic class: both measures, mu = 0 and > 0,
+    steps below and at 1/L (where a sign error in the perturbation changes the value)."""
+    pts = [dict(method="usam", lr=0.5, steps=3, rho=0.3, mu=0.1, measure="final_gap"),
+           dict(method="usam", lr=1.0, steps=3, rho=0.3, mu=0.0, measure="avg_grad_sq"),
+           dict(method="stale_usam", lr=0.7, steps=4, rho=0.5, tau=1, mu=0.2,
+                measure="final_gap"),
+           dict(method="stale_usam", lr=0.7, steps=3, rho=0.5, tau=2, mu=0.0,
+                measure="avg_grad_sq")]
+    if mode != "quick":
+        pts += [dict(method="usam", lr=0.25, steps=5, rho=0.8, mu=0.0, measure="final_gap"),
+                dict(method="stale_usam", lr=1.0, steps=5, rho=0.3, tau=1, mu=0.05,
+                     measure="avg_grad_sq")]
+    return [{"tau": 0, **p, "function_class": "quadratic"} for p in pts]
+
+
 def pep_validation(settings: Settings) -> Outcome:
     r"""The PEP layer itself: PEPit's published example (GD on L-smooth nonconvex f,
     :math:`\min_{t\le n}\|g_t\|^2\le\frac{4L}{3n}(f(w_0)-f(w_n))` at eta = 1/L;
     Abbaszadehpeivasti, de Klerk & Zamani, Optim. Lett. 2022, arXiv:2104.05468) is
-    reproduced, and with rho = 0 every SAM formulation has GD's worst case."""
+    reproduced; with rho = 0 every SAM formulation has GD's worst case; and at rho > 0 the
+    USAM and stale-USAM formulations on the quadratic class equal the exact worst case in
+    closed form (:func:`quadratic_worst_case`: :math:`\Delta\max_{\lambda\in[\mu,L]}
+    p_T(\lambda)^2` for :math:`f(w_T)-f^*`, :math:`\Delta\max_\lambda2\lambda\frac1T
+    \sum_{t<T}p_t(\lambda)^2` for the average squared gradient, with
+    :math:`p_{t+1}=p_t-\eta\lambda(p_t+\rho\lambda p_{t-\tau})`, derived in its
+    docstring and the recursion checked against the method by sympy), primal and dual both
+    within :data:`REL_TOL`.  A perturbation of the wrong sign or radius in the encoding
+    changes :math:`p_t` and is seen here (the ρ = 0 rows cannot see it)."""
     n = settings.pick(3, 5, 8)
     cfgs = [dict(method="gd", lr=1.0, steps=n, measure="min_grad_sq", initial="final",
                  include_last=True)]
@@ -367,7 +392,9 @@ def pep_validation(settings: Settings) -> Outcome:
     cfgs += [dict(method=m, lr=lr, steps=T, rho=0.0) for m in
              ("sam_ball", "usam", "asyncsam", "sampa")]
     cfgs += [dict(method="stale_usam", lr=lr, steps=T, rho=0.0, tau=1)]
-    raw = run_sweep(solve_task, cfgs, _executor(settings))
+    quad = _quadratic_validation_grid(settings.mode)
+    raw = run_sweep(solve_task, cfgs + quad, _executor(settings))
+    raw, raw_q = raw[:len(cfgs)], raw[len(cfgs):]
     rows = []
     ref = 4.0 / (3 * n)
     r0 = raw[0]
@@ -379,20 +406,96 @@ def pep_validation(settings: Settings) -> Outcome:
                else abs(max(r["primal"], r["dual"]) / max(gd["primal"], gd["dual"]) - 1))
         rows.append({**r, "reference": gd["primal"], "what": "rho = 0 equals GD",
                      "rel_error": rel})
+    for r in raw_q:
+        exact = quadratic_worst_case(r["measure"], r["lr"], r["rho"], r["tau"], r["steps"],
+                                     r["mu"])
+        # both the primal (lower) and the dual (upper estimate) must match the closed form
+        rel = (None if not r["ok"] else
+               max(abs(r["primal"] / exact - 1), abs(r["dual"] / exact - 1)))
+        rows.append({**r, "reference": exact, "rel_error": rel,
+                     "what": "rho > 0 on quadratics equals the closed form"})
+    sym_ok = _sympy_polynomials_ok()
     fails = [r for r in rows if not r["ok"]]
     # 1e-5: the rho = 0 problems carry degenerate perturbation directions (see REL_TOL)
     bad = [r for r in rows if r["ok"] and r["rel_error"] > REL_TOL]
     err = max((r["rel_error"] for r in rows if r["rel_error"] is not None), default=math.nan)
+    err_q = max((r["rel_error"] for r in rows[len(raw):] if r["rel_error"] is not None),
+                default=math.nan)
     summary = (f"PEPit example (n={n}): {r0['primal']!s} vs 4/(3n) = {ref:.10f}; rho = 0: "
-               f"{len(raw) - 1} formulations vs GD at T={T}, lr=0.5/L; largest relative "
+               f"{len(raw) - 1} formulations vs GD at T={T}, lr=0.5/L; rho > 0: "
+               f"{len(raw_q)} USAM / stale USAM PEPs on quadratics vs the closed-form worst "
+               f"case max_lambda (largest relative difference {err_q:.1e}; recursion = the "
+               f"method on f = lambda x^2/2 by sympy: {sym_ok}); largest relative "
                f"difference {err:.1e} (tol {REL_TOL:g}); {len(fails)} solver failures")
     fields = dict(measured=err, bound=REL_TOL, ratio=err / REL_TOL, table=rows,
-                  config={"tolerance": REL_TOL})
-    if bad:
+                  config={"tolerance": REL_TOL, "quadratic_grid": quad})
+    if bad or not sym_ok:
         return Outcome.judged(False, summary, **fields)
     if fails:
         return Outcome.inconclusive(summary, **fields)
     return Outcome.judged(True, summary, **fields)
+
+
+def linear_polynomials(lam, lr: float, rho: float, tau: int, steps: int) -> list:
+    r"""USAM / stale USAM on :math:`f=\tfrac\lambda2(x-x^*)^2`: :math:`w_t-x^*=p_t(\lambda)
+    (w_0-x^*)` with :math:`p_0=1`, :math:`p_{t+1}=p_t-\eta\lambda(p_t+\rho\lambda
+    p_{\max(t-\tau,0)})` (from :math:`w_{t+1}=w_t-\eta f'(w_t+\rho f'(w_{t-\tau}))`,
+    :math:`f'(x)=\lambda(x-x^*)`).  ``lam`` a float, array or sympy symbol."""
+    ps = [lam * 0 + 1]
+    for t in range(steps):
+        ps.append(ps[t] - lr * lam * (ps[t] + rho * lam * ps[max(t - tau, 0)]))
+    return ps
+
+
+def quadratic_worst_case(measure: str, lr: float, rho: float, tau: int, steps: int,
+                         mu: float, L: float = 1.0, delta: float = 1.0) -> float:
+    r"""Exact worst case of USAM (τ = 0) / stale USAM over the quadratics
+    :math:`\mu I\preceq H\preceq LI` with :math:`f(w_0)-f^*\le\Delta`, any dimension.
+
+    Derivation: the method is linear in the gradients, so in H's eigenbasis
+    :math:`w_t-x^*=p_t(H)(w_0-x^*)` with :func:`linear_polynomials`; writing
+    :math:`c_i` for the coordinates of :math:`w_0-x^*`, :math:`\Delta\ge\frac12\sum_i
+    \lambda_ic_i^2`, and
+
+    * :math:`f(w_T)-f^*=\frac12\sum_i\lambda_ip_T(\lambda_i)^2c_i^2\le\Delta\max_{\lambda
+      \in[\mu,L]}p_T(\lambda)^2`;
+    * :math:`\frac1T\sum_{t<T}\|\nabla f(w_t)\|^2=\sum_i\lambda_i^2c_i^2\frac1T\sum_t
+      p_t(\lambda_i)^2\le\Delta\max_\lambda2\lambda\frac1T\sum_{t<T}p_t(\lambda)^2`,
+
+    each attained by the 1-D quadratic with the maximising λ (all weight on one
+    eigenvalue).  The maximum over λ: a grid of 4001 points refined by bounded scalar
+    maximisation around the best one (relative accuracy far below :data:`REL_TOL`)."""
+    from scipy.optimize import minimize_scalar
+
+    def value(lam):
+        ps = linear_polynomials(lam, lr, rho, tau, steps)
+        if measure == "final_gap":
+            return ps[steps] ** 2
+        return 2 * lam * sum(p**2 for p in ps[:steps]) / steps
+
+    grid = np.linspace(mu, L, 4001)
+    vals = value(grid)
+    i = int(np.argmax(vals))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    res = minimize_scalar(lambda x: -value(x), bounds=(lo, hi), method="bounded",
+                          options={"xatol": 1e-12})
+    return delta * max(float(vals[i]), float(-res.fun))
+
+
+def _sympy_polynomials_ok(steps: int = 3, tau: int = 1) -> bool:
+    r"""sympy: the recursion of :func:`linear_polynomials` is the method run on the 1-D
+    quadratic :math:`f=\frac\lambda2x^2` (symbolic λ, η, ρ, w_0; τ = 0 and ``tau``)."""
+    import sympy as sp
+
+    lam, eta, rho, w0 = sp.symbols("lambda eta rho w0", positive=True)
+    for tt in (0, tau):
+        ws = [w0]
+        for t in range(steps):
+            ws.append(ws[t] - eta * lam * (ws[t] + rho * lam * ws[max(t - tt, 0)]))
+        ps = linear_polynomials(lam, eta, rho, tt, steps)
+        if any(sp.expand(w - p * w0) != 0 for w, p in zip(ws, ps, strict=True)):
+            return False
+    return True
 
 
 def tight_at_unit_step(settings: Settings) -> Outcome:
@@ -442,6 +545,77 @@ def pl_relaxation_consistent(settings: Settings) -> Outcome:
             f"{len(pairs)} shared configs")
     return Outcome(out.status, out.summary + note, out.measured, out.bound, out.ratio,
                    out.config, out.table, out.figure)
+
+
+#: T3's tightness at :data:`T3_TIGHT_SETTING`: the explicit witness must reach this share of
+#: the bound (measured 0.851 at T = 4 and 0.898 at T = 6; a T3 looser by 1/0.8 = 1.25 fails)
+T3_TIGHT_MIN = 0.8
+#: (eta L, mu / L, rho L): rho term dominant, contraction (1 - eta mu)^T = 0.19^T negligible
+T3_TIGHT_SETTING = (0.9, 0.9, 0.2)
+
+
+def t3_witness(delta: float, L: float, rho: float, lr: float, steps: int) -> float:
+    r""":math:`f(w_T)-f^*` of SAM with the adversarial perturbation
+    :math:`\epsilon_t=-\rho\,\mathrm{sign}(w_t)` on :math:`f=\frac L2x^2` (L-smooth,
+    μ-strongly convex for every μ ≤ L, hence μ-PL) from :math:`w_0=\sqrt{2\Delta/L}`:
+    :math:`w_{t+1}=(1-\eta L)w_t+\eta L\rho` (positive for ηL ≤ 1), so
+    :math:`w_T=(1-\eta L)^Tw_0+\rho(1-(1-\eta L)^T)` and the value is
+    :math:`\frac L2w_T^2`.  A member of T3's hypothesis class (any
+    :math:`\|\epsilon_t\|\le\rho`), so a lower bound on its worst case."""
+    w = math.sqrt(2 * delta / L)
+    q = (1 - lr * L) ** steps
+    w = q * w + rho * (1 - q)
+    return 0.5 * L * w * w
+
+
+def t3_tightness(settings: Settings) -> Outcome:
+    r"""T3 cannot be loosened: at ηL = 0.9, μ = 0.9L, ρ = 0.2/L (the ρ term dominant) the
+    explicit witness :func:`t3_witness` reaches at least :data:`T3_TIGHT_MIN` of T3's bound
+    (so the exact worst case does too), the exact strongly convex PEP value lies between the
+    witness and the bound (:data:`REL_TOL`), and the PL relaxation at least at the strongly
+    convex value.  A bound larger by a factor above 1/T3_TIGHT_MIN = 1.25 fails; so does a
+    PEP encoding whose value falls below the witness."""
+    lr, mu, rho = T3_TIGHT_SETTING
+    Ts = settings.pick([4], [4, 6], [4, 6, 8])
+    cfgs = [dict(method="sam_ball", lr=lr, steps=T, rho=rho, mu=mu, function_class=cls,
+                 measure="final_gap") for T in Ts for cls in ("strongly_convex", "pl")]
+    raw = run_sweep(solve_task, cfgs, _executor(settings))
+    rows, ok = [], True
+    for T in Ts:
+        sc, pl = (next(r for r in raw if r["steps"] == T and r["function_class"] == c)
+                  for c in ("strongly_convex", "pl"))
+        b = bounds.t3_bound(1.0, 1.0, mu, rho, lr, T)
+        wit = t3_witness(1.0, 1.0, rho, lr, T)
+        row = {"steps": T, "lr": lr, "mu": mu, "rho": rho, "bound": b, "witness": wit,
+               "tightness": wit / b, "sc_primal": sc["primal"], "sc_dual": sc["dual"],
+               "pl_primal": pl["primal"], "pl_dual": pl["dual"],
+               "solved": sc["ok"] and pl["ok"]}
+        if row["solved"]:
+            sc_v, pl_v = max(sc["primal"], sc["dual"]), max(pl["primal"], pl["dual"])
+            row.update(sc_over_witness=sc_v / wit, sc_over_bound=sc_v / b,
+                       pl_over_sc=pl_v / sc["primal"])
+            ok &= (sc_v >= wit * (1 - REL_TOL) and min(sc["primal"], sc["dual"])
+                   <= b * (1 + REL_TOL) and pl_v >= sc["primal"] * (1 - REL_TOL))
+        ok &= wit / b >= T3_TIGHT_MIN
+        rows.append(row)
+    tmin = min(r["tightness"] for r in rows)
+    summary = (f"eta L = {lr}, mu = {mu} L, rho = {rho}/L, T in {Ts}: witness / T3 = "
+               + ", ".join(f"{r['tightness']:.3f}" for r in rows)
+               + f" (minimum {T3_TIGHT_MIN}); exact strongly convex worst / witness = "
+               + ", ".join(f"{r.get('sc_over_witness', math.nan):.5f}" for r in rows)
+               + "; worst / T3 = "
+               + ", ".join(f"{r.get('sc_over_bound', math.nan):.4f}" for r in rows)
+               + "; PL relaxation / strongly convex = "
+               + ", ".join(f"{r.get('pl_over_sc', math.nan):.4f}" for r in rows))
+    fields = dict(measured=tmin, bound=T3_TIGHT_MIN, ratio=tmin, table=rows,
+                  config={"setting": {"lr": lr, "mu": mu, "rho": rho, "L": 1.0,
+                                      "delta": 1.0}, "min_tightness": T3_TIGHT_MIN,
+                          "rel_tol": REL_TOL})
+    if not ok:
+        return Outcome.judged(False, summary, **fields)
+    if not all(r["solved"] for r in rows):
+        return Outcome.inconclusive(summary + " -- a solve failed", **fields)
+    return Outcome.judged(True, summary, **fields)
 
 
 def plot_series(v: Verdict, ax) -> None:
@@ -541,6 +715,11 @@ PEP_T3 = Claim(
         Check("pl_relaxation", "pep", "PL relaxation >= strongly convex exact value; ratio "
               "against T.", pl_relaxation_consistent, plot_series,
               caption=_PL_CAPTION),
+        Check("tightness", "pep", f"At eta L = {T3_TIGHT_SETTING[0]}, mu = "
+              f"{T3_TIGHT_SETTING[1]} L, rho = {T3_TIGHT_SETTING[2]}/L: an explicit 1-D "
+              f"witness reaches >= {T3_TIGHT_MIN} of T3 (a looser T3 fails); witness <= "
+              "exact strongly convex worst case <= T3 <= PL relaxation chain.",
+              t3_tightness),
     ),
 )
 

@@ -41,6 +41,11 @@ Function classes (``function_class``):
   interpolation, Taylor et al. 2017, Thm 3.10);
 * ``"strongly_convex"`` -- L-smooth μ-strongly convex (μ = 0: convex), exact interpolation;
   :math:`f^*=f(w^*)` at the minimiser;
+* ``"quadratic"`` -- convex quadratics :math:`f=\tfrac12(x-x^*)^\top H(x-x^*)+f^*`,
+  :math:`\mu I\preceq H\preceq LI` (PEPit ``SmoothStronglyConvexQuadraticFunction``; exact
+  interpolation, Bousselmi, Hendrickx & Glineur, arXiv:2301.08111).  Every method that is
+  linear in the gradients (GD, USAM, stale USAM) has :math:`w_T-x^*=p_T(H)(w_0-x^*)`, so its
+  worst case is a 1-D quadratic's, in closed form (``asam_theory.claims.pep``'s validation);
 * ``"pl"`` -- L-smooth μ-PL, :math:`f-f^*\le\|\nabla f\|^2/(2\mu)`, through PEPit's
   ``SmoothQuadraticLojasiewiczFunctionCheap`` (Rubbens, Hendrickx & Taylor 2025,
   arXiv:2504.14377): necessary, not sufficient, conditions -- a **relaxation**, so the value
@@ -100,7 +105,7 @@ __all__ = [
 ]
 
 METHODS = ("gd", "sam_ball", "usam", "stale_usam", "asyncsam", "sampa")
-CLASSES = ("smooth", "strongly_convex", "pl")
+CLASSES = ("smooth", "strongly_convex", "pl", "quadratic")
 MEASURES = ("avg_grad_sq", "min_grad_sq", "final_gap")
 INITIAL = ("fstar", "final")
 PERTURBATIONS = ("ball", "sphere", "aligned")
@@ -200,7 +205,7 @@ def _validate(method, function_class, measure, initial, perturbation, L, lr, ste
     if method == "sam_ball" and perturbation == "aligned":
         raise ValueError("perturbation must be one of ['ball', 'sphere'] for method "
                          "'sam_ball' (an adversarial perturbation has no direction)")
-    if function_class == "strongly_convex" and mu > L:
+    if function_class in ("strongly_convex", "quadratic") and mu > L:
         raise ValueError(f"mu must lie in [0, L] = [0, {L:g}], got {mu!r}")
     if function_class == "pl" and not 0 < mu <= L:
         raise ValueError(f"mu must lie in (0, L] = (0, {L:g}] for the PL class, got {mu!r}")
@@ -241,6 +246,12 @@ def _perturb(problem, rho: float, kind: str, direction=None):
     return eps
 
 
+def _ascent_point(w, eps):
+    r"""The point :math:`w+\epsilon` at which the descent gradient is taken (every SAM-family
+    method goes through here, so the perturbation's encoding is one line)."""
+    return w + eps
+
+
 def _build(p: dict):
     """The PEP for the validated parameters ``p``: returns the PEPit problem."""
     from PEPit import PEP, Expression
@@ -249,6 +260,7 @@ def _build(p: dict):
         SmoothFunction,
         SmoothQuadraticLojasiewiczFunctionCheap,
         SmoothStronglyConvexFunction,
+        SmoothStronglyConvexQuadraticFunction,
     )
 
     problem = PEP()
@@ -259,8 +271,10 @@ def _build(p: dict):
     elif cls == "strongly_convex":
         func = (problem.declare_function(SmoothStronglyConvexFunction, L=L, mu=mu) if mu > 0
                 else problem.declare_function(SmoothConvexFunction, L=L))
-    else:
+    elif cls == "pl":
         func = problem.declare_function(SmoothQuadraticLojasiewiczFunctionCheap, L=L, mu=mu)
+    else:  # quadratic
+        func = problem.declare_function(SmoothStronglyConvexQuadraticFunction, L=L, mu=mu)
 
     fstar = None
     if p["initial"] == "fstar":
@@ -282,16 +296,16 @@ def _build(p: dict):
         if method == "gd":
             d = g
         elif method in ("usam", "stale_usam"):
-            d, fp = func.oracle(w + rho * gs[max(t - tau, 0)])
+            d, fp = func.oracle(_ascent_point(w, rho * gs[max(t - tau, 0)]))
             evaluated.append((d, fp))
         elif method in ("sam_ball", "asyncsam"):
             direction = gs[max(t - tau, 0)]
             eps = _perturb(problem, rho, p["perturbation"], direction)
-            d, fp = func.oracle(w + eps)
+            d, fp = func.oracle(_ascent_point(w, eps))
             evaluated.append((d, fp))
         else:  # sampa
             eps = _perturb(problem, rho, p["perturbation"], gy)
-            gt, ft = func.oracle(w + eps)
+            gt, ft = func.oracle(_ascent_point(w, eps))
             y = w - lr * gy
             gy, fy = func.oracle(y)
             evaluated += [(gt, ft), (gy, fy)]
