@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from asam_theory.mutants import bounds as bound_mutants
 from asam_theory.mutants import methods, perturbation
+from asam_theory.mutants import pep as pep_mutants
 from asam_theory.mutants import proofs as proof_mutants
 from asam_theory.mutants import realdata as realdata_mutants
 from asam_theory.mutants import threaded as threaded_mutants
@@ -17,7 +19,7 @@ from asam_theory.mutants.base import Mutant
 
 #: family modules in report order
 MODULES: tuple[ModuleType, ...] = (methods, proof_mutants, perturbation, threaded_mutants,
-                                   realdata_mutants)
+                                   realdata_mutants, bound_mutants, pep_mutants)
 
 
 def all_mutants() -> tuple[Mutant, ...]:
