@@ -74,8 +74,8 @@ print("largest stable η at ρ ≈ 0.1:",
 # ascent at $w_{t-\tau}$ reuses the descent batch of step $t-\tau$, which is `exact`'s
 # noise model `ascent_noise="descent_batch"`. **Noise convention:** `exact` draws
 # $\xi_B\sim\mathcal N(0, \tfrac{\sigma^2}{b}I)$ — per-coordinate $\sigma^2$, the same
-# convention as the engine's `with_noise(s)` — so we pass `sigma2 = s` unchanged (unlike
-# the bounds, whose σ² is the total $d\,s$). The last check below confirms this: the total
+# convention as the engine's `with_noise(s)` — so we pass `sigma2_per_coord = s` unchanged
+# (unlike the bounds, whose `sigma2_total` is $d\,s$). The last check below confirms this: the total
 # variance $d\,s$ would miss the Monte Carlo by a factor of about $d$.
 
 # %%
@@ -83,9 +83,9 @@ s, lr, rho = 0.05, 0.3, 0.1
 noisy = quad.with_noise(s)
 moments = []
 for tau in TAUS:
-    ex = exact.stationary_moments(quad, lr, rho, tau, sigma2=s,
+    ex = exact.stationary_moments(quad, lr, rho, tau, sigma2_per_coord=s,
                                   ascent_noise="descent_batch")
-    wrong = exact.stationary_moments(quad, lr, rho, tau, sigma2=quad.dim * s,
+    wrong = exact.stationary_moments(quad, lr, rho, tau, sigma2_per_coord=quad.dim * s,
                                      ascent_noise="descent_batch")
     rule = AsyncSAM(lr=lr, rho=rho, tau=tau, normalize=False, ascent_batch="descent")
     tr = simulate(noisy, rule, quad.center, steps=STEPS, n_seeds=SEEDS, seed=0,

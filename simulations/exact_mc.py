@@ -13,8 +13,9 @@ Every task is a module-level, picklable ``task(cfg: dict) -> dict`` (run through
 
 Noise convention.  ``problem.with_noise(sigma2)`` draws :math:`\xi_B\sim\mathcal N(0,
 (\sigma^2/b)I_d)` (per-coordinate variance :math:`\sigma^2/b`), and ``exact`` uses
-:math:`\xi_B\sim\mathcal N(0,(\sigma^2/b)I)` with the same ``sigma2`` and ``batch_size``: the
-two conventions coincide, so ``sigma2``, ``b`` and ``b'`` are passed through unchanged.  The
+:math:`\xi_B\sim\mathcal N(0,(\sigma^2/b)I)` with the same per-coordinate variance
+(its ``sigma2_per_coord``) and ``batch_size``: the two conventions coincide, so the config's
+``sigma2`` (per coordinate), ``b`` and ``b'`` are passed through unchanged.  The
 keys ``exact_ascent_noise`` and ``exact_sigma2`` of a config override what the *exact* side is
 told (default: the engine's own model and ``sigma2``); the tests use them to show that a wrong
 model makes the comparison fail.
@@ -59,10 +60,10 @@ def _exact_kwargs(cfg: dict) -> dict:
     b = int(cfg.get("batch_size", 1))
     sigma2 = float(cfg.get("exact_sigma2", cfg["sigma2"]))
     if model == "sgd":
-        return dict(lr=cfg["lr"], rho=0.0, tau=0, sigma2=sigma2, batch_size=b,
+        return dict(lr=cfg["lr"], rho=0.0, tau=0, sigma2_per_coord=sigma2, batch_size=b,
                     method="delayed_sgd")
-    return dict(lr=cfg["lr"], rho=cfg["rho"], tau=cfg["tau"], sigma2=sigma2, batch_size=b,
-                ascent_batch_size=cfg.get("ascent_batch_size"),
+    return dict(lr=cfg["lr"], rho=cfg["rho"], tau=cfg["tau"], sigma2_per_coord=sigma2,
+                batch_size=b, ascent_batch_size=cfg.get("ascent_batch_size"),
                 ascent_noise=cfg.get("exact_ascent_noise", model), method="stale_usam")
 
 

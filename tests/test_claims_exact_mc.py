@@ -78,9 +78,9 @@ def test_stationary_fails_with_slightly_wrong_sigma2() -> None:
 
 def test_stationary_reproduces_theory_md_s6_lyapunov() -> None:
     for tau, val in emc.THEORY_MD_S6_VALUES.items():
-        kw = {k: v for k, v in emc.THEORY_MD_S6.items()
-              if k in ("lr", "rho", "sigma2", "batch_size")}
-        st = exact.stationary_moments(np.diag(emc.THEORY_MD_S6["eigenvalues"]), tau=tau, **kw)
+        kw = {k: v for k, v in emc.THEORY_MD_S6.items() if k in ("lr", "rho", "batch_size")}
+        st = exact.stationary_moments(np.diag(emc.THEORY_MD_S6["eigenvalues"]), tau=tau,
+                                      sigma2_per_coord=emc.THEORY_MD_S6["sigma2"], **kw)
         assert abs(st.excess_loss - val) <= 0.6e-6
 
 
@@ -130,7 +130,7 @@ def test_engine_noise_convention_matches_exact() -> None:
            "steps": 1, "times": [1], "x0_offset": [0.0, 0.0, 0.0]}
     r = transient_task(cfg)
     assert abs(r["f_z"][0]) < 4.5
-    ex = exact.transient_moments(np.eye(3), np.zeros(3), lr=0.1, sigma2=0.3, steps=1,
+    ex = exact.transient_moments(np.eye(3), np.zeros(3), lr=0.1, sigma2_per_coord=0.3, steps=1,
                                  batch_size=4, method="delayed_sgd")
     assert ex.dist_sq[1] == pytest.approx(0.1**2 * 3 * 0.3 / 4)
 

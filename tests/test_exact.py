@@ -35,7 +35,7 @@ def test_theory_section6_model_b(tau: int, expected: float, dense: bool) -> None
     # docs/theory.md §6 (b): H = diag(2, 0.7), eta = 0.15, rho = 0.4, sigma = 0.3
     # (sigma2 = 0.09, b = 1).
     s = ex.stationary_moments(
-        np.diag([2.0, 0.7]), lr=0.15, rho=0.4, tau=tau, sigma2=0.09,
+        np.diag([2.0, 0.7]), lr=0.15, rho=0.4, tau=tau, sigma2_per_coord=0.09,
         ascent_noise="descent_batch", dense=dense,
     )
     # The sheet quotes 5 significant digits (x 1e-2). Half a unit in the last digit (0.5e-4) plus
@@ -49,7 +49,8 @@ def test_theory_section6_model_b(tau: int, expected: float, dense: bool) -> None
 def test_theory_section6_model_a(dense: bool) -> None:
     # docs/theory.md §6 (a): H = diag(2, 0.5), eta = 0.2, rho = 0.3, sigma = 0.1, tau = 1.
     s = ex.stationary_moments(
-        np.diag([2.0, 0.5]), lr=0.2, rho=0.3, tau=1, sigma2=0.01, ascent_noise="none", dense=dense
+        np.diag([2.0, 0.5]), lr=0.2, rho=0.3, tau=1, sigma2_per_coord=0.01, ascent_noise="none",
+        dense=dense,
     )
     assert abs(s.excess_loss * 1e3 - 1.0221) <= 0.5e-4
 
@@ -61,7 +62,7 @@ def test_model_b_tau0_collapses_to_same_batch_usam() -> None:
     lam, lr, rho, s2 = np.array([2.0, 0.7]), 0.15, 0.4, 0.09
     r = 1 - lr * lam - lr * rho * lam**2
     var = lr**2 * (1 + rho * lam) ** 2 * s2 / (1 - r**2)
-    got = ex.stationary_moments(np.diag(lam), lr=lr, rho=rho, tau=0, sigma2=s2)
+    got = ex.stationary_moments(np.diag(lam), lr=lr, rho=rho, tau=0, sigma2_per_coord=s2)
     np.testing.assert_allclose(got.excess_loss, 0.5 * np.sum(lam * var), rtol=1e-12)
     np.testing.assert_allclose(got.grad_norm_sq, np.sum(lam**2 * var), rtol=1e-12)
     np.testing.assert_allclose(got.dist_sq, np.sum(var), rtol=1e-12)
@@ -118,7 +119,8 @@ def test_delayed_gd_general_tau_classical(tau: int) -> None:
 def test_dense_form_matches_section6_layout(ascent_noise: str, tau: int) -> None:
     h = _rotated([1.5, 0.4, 0.9], 1)
     d, lr, rho = 3, 0.1, 0.3
-    sys = ex.companion_system(h, lr, rho, tau, sigma2=0.2, batch_size=2, ascent_batch_size=5,
+    sys = ex.companion_system(h, lr, rho, tau, sigma2_per_coord=0.2, batch_size=2,
+                              ascent_batch_size=5,
                               ascent_noise=ascent_noise)
     eye = np.eye(d)
     top = sys.A[:d]
@@ -155,7 +157,7 @@ def test_dense_form_matches_section6_layout(ascent_noise: str, tau: int) -> None
 def test_eigen_blocks_radius_matches_dense(method: str, tau: int) -> None:
     h = _rotated([3.0, 1.0, 0.25, -0.1], 2)
     rho = 0.2 if method == "stale_usam" else 0.0
-    sys = ex.companion_system(h, 0.3, rho, tau, sigma2=1.0, method=method)
+    sys = ex.companion_system(h, 0.3, rho, tau, sigma2_per_coord=1.0, method=method)
     dense = np.max(np.abs(np.linalg.eigvals(sys.A)))
     assert ex.spectral_radius(h, 0.3, rho, tau, method) == pytest.approx(dense, rel=1e-9)
 
@@ -166,7 +168,7 @@ def test_eigen_blocks_radius_matches_dense(method: str, tau: int) -> None:
 def test_transient_eigen_equals_dense(ascent_noise: str, tau: int, initial: str) -> None:
     h = _rotated([2.0, 0.7, 0.1], 4)
     prob = SimpleNamespace(hessian=h, minimizer=np.array([0.3, -0.2, 1.0]), f_star=1.5)
-    kw = dict(lr=0.2, rho=0.35, tau=tau, sigma2=0.05, steps=60, batch_size=2,
+    kw = dict(lr=0.2, rho=0.35, tau=tau, sigma2_per_coord=0.05, steps=60, batch_size=2,
               ascent_batch_size=3, ascent_noise=ascent_noise, initial_ascent_noise=initial)
     x0 = np.array([1.0, 2.0, -1.0])
     a = ex.transient_moments(prob, x0, dense=False, **kw)
@@ -182,7 +184,7 @@ def test_transient_eigen_equals_dense(ascent_noise: str, tau: int, initial: str)
 @pytest.mark.parametrize("tau", [0, 2, 4])
 def test_stationary_equals_transient_limit(ascent_noise: str, tau: int) -> None:
     h = _rotated([1.8, 0.6, 0.2], 5)
-    kw = dict(lr=0.25, rho=0.3, tau=tau, sigma2=0.04, batch_size=1, ascent_batch_size=4,
+    kw = dict(lr=0.25, rho=0.3, tau=tau, sigma2_per_coord=0.04, batch_size=1, ascent_batch_size=4,
               ascent_noise=ascent_noise)
     s = ex.stationary_moments(h, **kw)
     s_dense = ex.stationary_moments(h, dense=True, **kw)
@@ -199,7 +201,7 @@ def test_problem_object_with_minimizer_is_a_shift() -> None:
     h = _rotated([1.0, 0.3], 6)
     x_star = np.array([5.0, -3.0])
     prob = SimpleNamespace(hessian=lambda: h, minimizer=x_star, f_star=2.0)
-    kw = dict(lr=0.3, rho=0.2, tau=2, sigma2=0.1, steps=40)
+    kw = dict(lr=0.3, rho=0.2, tau=2, sigma2_per_coord=0.1, steps=40)
     a = ex.transient_moments(prob, x_star + np.array([1.0, 1.0]), **kw)
     b = ex.transient_moments(h, np.array([1.0, 1.0]), **kw)
     np.testing.assert_allclose(a.excess_loss, b.excess_loss, rtol=1e-12)
@@ -221,7 +223,7 @@ def test_radius_crosses_one_at_max_stable_lr(method: str, tau: int, rho: float) 
     lr = ex.max_stable_lr(h, rho, tau, method)
     assert 0 < lr < math.inf
     for scale, stable in ((1 - 1e-6, True), (1 + 1e-6, False)):
-        sys = ex.companion_system(h, lr * scale, rho, tau, sigma2=1.0, method=method)
+        sys = ex.companion_system(h, lr * scale, rho, tau, sigma2_per_coord=1.0, method=method)
         dense = np.max(np.abs(np.linalg.eigvals(sys.A)))
         assert (dense < 1.0) == stable
         assert ex.is_stable(h, lr * scale, rho, tau, method) == stable
@@ -264,16 +266,16 @@ def test_lyapunov_refuses_unstable_system() -> None:
     h = np.diag([2.0, 0.7])
     lr = ex.max_stable_lr(h, rho=0.4, tau=2)
     with pytest.raises(ex.UnstableSystemError, match="spectral radius"):
-        ex.stationary_moments(h, lr=lr * 1.01, rho=0.4, tau=2, sigma2=0.09)
+        ex.stationary_moments(h, lr=lr * 1.01, rho=0.4, tau=2, sigma2_per_coord=0.09)
     with pytest.raises(ex.UnstableSystemError, match="spectral radius"):
-        ex.stationary_moments(h, lr=lr * 1.01, rho=0.4, tau=2, sigma2=0.09, dense=True)
+        ex.stationary_moments(h, lr=lr * 1.01, rho=0.4, tau=2, sigma2_per_coord=0.09, dense=True)
     # docs/theory.md §6 caveat: scipy returns a negative "variance" at radius 1.06; we refuse it.
     with pytest.raises(ex.UnstableSystemError, match="1.06"):
         ex.stationary_covariance(np.array([[1.06]]), np.array([[1.0]]), np.array([[1.0]]))
 
 
 def test_lyapunov_residual_check_can_fire() -> None:
-    sys = ex.companion_system(np.diag([2.0, 0.7]), 0.15, 0.4, 2, sigma2=0.09)
+    sys = ex.companion_system(np.diag([2.0, 0.7]), 0.15, 0.4, 2, sigma2_per_coord=0.09)
     p = ex.stationary_covariance(sys.A, sys.B, sys.noise_cov)
     q = sys.B @ sys.noise_cov @ sys.B.T
     assert np.linalg.norm(sys.A @ p @ sys.A.T - p + q) < 1e-14
@@ -290,7 +292,7 @@ def test_lyapunov_residual_check_can_fire() -> None:
         (dict(tau=-1), "tau"),
         (dict(tau=1.5), "tau"),
         (dict(tau=True), "tau"),
-        (dict(sigma2=-1.0), "sigma2"),
+        (dict(sigma2_per_coord=-1.0), "sigma2_per_coord"),
         (dict(batch_size=0), "batch_size"),
         (dict(ascent_batch_size=0), "ascent_batch_size"),
         (dict(ascent_noise="same"), "ascent_noise"),
@@ -299,7 +301,7 @@ def test_lyapunov_residual_check_can_fire() -> None:
     ],
 )
 def test_validation_errors(kwargs: dict, match: str) -> None:
-    base = dict(lr=0.1, rho=0.2, tau=1, sigma2=0.1, batch_size=1, ascent_batch_size=None)
+    base = dict(lr=0.1, rho=0.2, tau=1, sigma2_per_coord=0.1, batch_size=1, ascent_batch_size=None)
     base.update(kwargs)
     with pytest.raises(ValueError, match=match):
         ex.companion_system(np.eye(2), **base)
@@ -321,7 +323,7 @@ def test_validation_hessian() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _simulate(h, x0, lr, rho, tau, sigma2, b, b_asc, model, n_chains, steps, seed):
+def _simulate(h, x0, lr, rho, tau, sigma2_per_coord, b, b_asc, model, n_chains, steps, seed):
     """Stale USAM with the additive noise model; returns f(x_t) - f* for t = 0..steps, per chain.
 
     s = max(t - tau, 0); model "descent_batch": the ascent at step t uses the descent batch of step
@@ -334,13 +336,13 @@ def _simulate(h, x0, lr, rho, tau, sigma2, b, b_asc, model, n_chains, steps, see
     out = np.empty((steps + 1, n_chains))
     out[0] = 0.5 * np.einsum("mi,ij,mj->m", x, h, x)
     for t in range(steps):
-        xi = rng.normal(scale=math.sqrt(sigma2 / b), size=(n_chains, d))
+        xi = rng.normal(scale=math.sqrt(sigma2_per_coord / b), size=(n_chains, d))
         xis.append(xi)
         s = max(t - tau, 0)
         if model == "descent_batch":
             asc_noise = xis[s]
         else:
-            asc_noise = rng.normal(scale=math.sqrt(sigma2 / b_asc), size=(n_chains, d))
+            asc_noise = rng.normal(scale=math.sqrt(sigma2_per_coord / b_asc), size=(n_chains, d))
         g_asc = xs[s] @ h + asc_noise
         x = x - lr * ((x + rho * g_asc) @ h + xi)
         xs.append(x)
@@ -355,7 +357,7 @@ def test_monte_carlo_independent_ascent_batch_tau2() -> None:
     # Model (c), tau = 2: 4000 chains, d = 2, 3000 steps (radius 0.93: stationary by t ~ 300).
     h = _rotated([2.0, 0.7], 11)
     x0 = np.array([1.0, -0.5])
-    kw = dict(lr=0.15, rho=0.4, tau=2, sigma2=0.09)
+    kw = dict(lr=0.15, rho=0.4, tau=2, sigma2_per_coord=0.09)
     f = _simulate(h, x0, **kw, b=2, b_asc=1, model="independent", n_chains=4000, steps=3000,
                   seed=20240601)
     exact = ex.transient_moments(h, x0, steps=3000, batch_size=2, ascent_batch_size=1,
@@ -386,7 +388,7 @@ def test_monte_carlo_descent_batch_startup_tau2() -> None:
     # (the stale ascent reuses the batch of step 0 for t <= tau). 40000 chains, 8 steps.
     h = _rotated([2.0, 0.7], 12)
     x0 = np.array([1.0, 0.8])
-    kw = dict(lr=0.3, rho=0.8, tau=2, sigma2=0.5)
+    kw = dict(lr=0.3, rho=0.8, tau=2, sigma2_per_coord=0.5)
     f = _simulate(h, x0, **kw, b=1, b_asc=1, model="descent_batch", n_chains=40000, steps=8,
                   seed=7)
     exact = ex.transient_moments(h, x0, steps=8, ascent_noise="descent_batch", **kw)
@@ -414,7 +416,7 @@ def test_monte_carlo_descent_batch_startup_tau2() -> None:
 )
 def test_property_scalar_radius_equals_dense(eigs, lr, rho, tau, noise) -> None:
     h = _rotated(eigs, 0)
-    sys = ex.companion_system(h, lr, rho, tau, sigma2=1.0, ascent_noise=noise)
+    sys = ex.companion_system(h, lr, rho, tau, sigma2_per_coord=1.0, ascent_noise=noise)
     dense = float(np.max(np.abs(np.linalg.eigvals(sys.A))))
     # Companion eigenvalues of a multiple root are ill-conditioned (error ~ eps^(1/m)); 1e-6
     # absolute covers m <= 2 at these magnitudes.
@@ -433,14 +435,15 @@ def test_property_stable_lyapunov_psd(eigs, frac, rho, tau, noise) -> None:
     lr = frac * ex.max_stable_lr(eigs, rho, tau)
     h = _rotated(eigs, 1)
     assert ex.is_stable(h, lr, rho, tau)
-    sys = ex.companion_system(h, lr, rho, tau, sigma2=0.3, ascent_batch_size=2, ascent_noise=noise)
+    sys = ex.companion_system(h, lr, rho, tau, sigma2_per_coord=0.3, ascent_batch_size=2,
+                              ascent_noise=noise)
     p = ex.stationary_covariance(sys.A, sys.B, sys.noise_cov)
     q = sys.B @ sys.noise_cov @ sys.B.T
     scale = np.linalg.norm(p) + np.linalg.norm(q)
     assert np.linalg.norm(sys.A @ p @ sys.A.T - p + q) <= 1e-9 * scale
     np.testing.assert_array_equal(p, p.T)
     assert np.min(np.linalg.eigvalsh(p)) >= -1e-9 * np.linalg.norm(p)
-    s = ex.stationary_moments(h, lr, rho, tau, sigma2=0.3, ascent_batch_size=2,
+    s = ex.stationary_moments(h, lr, rho, tau, sigma2_per_coord=0.3, ascent_batch_size=2,
                               ascent_noise=noise)
     assert s.excess_loss >= 0 and s.residual < 1e-9
 
@@ -448,8 +451,9 @@ def test_property_stable_lyapunov_psd(eigs, frac, rho, tau, noise) -> None:
 def test_transient_speed_large() -> None:
     # d = 50, tau = 8 (model (b): blocks of size 17), 2000 steps: well under a second or two.
     h = _rotated(np.linspace(0.05, 2.0, 50), 13)
-    tr = ex.transient_moments(h, np.ones(50), lr=0.1, rho=0.1, tau=8, sigma2=0.01, steps=2000)
-    s = ex.stationary_moments(h, lr=0.1, rho=0.1, tau=8, sigma2=0.01)
+    tr = ex.transient_moments(h, np.ones(50), lr=0.1, rho=0.1, tau=8, sigma2_per_coord=0.01,
+                              steps=2000)
+    s = ex.stationary_moments(h, lr=0.1, rho=0.1, tau=8, sigma2_per_coord=0.01)
     assert np.all(np.isfinite(tr.excess_loss))
     # Slowest mode 1 - 0.1 * 0.05 = 0.995: after 2000 steps its mean part is ~ 0.995^4000 ~ 2e-9.
     assert tr.excess_loss[-1] == pytest.approx(s.excess_loss, rel=1e-6)
@@ -463,3 +467,22 @@ def test_scan_fallback_agrees_with_root_condition() -> None:
         exact = ex.max_stable_lr([lam], rho=rho, tau=tau)
         scanned = ex._first_crossing_by_scan(a, c, tau, 3 * exact)
         assert scanned == pytest.approx(exact, rel=1e-9)
+
+
+def test_noise_names_and_a_noisy_problem_meet_exactly():
+    """sigma2_per_coord is the argument; the former sigma2= gives the same numbers with a
+    DeprecationWarning; a noisy problem supplies its own variance, and a different one given
+    beside it is refused (the d-times mix-up of per-coordinate and total variance)."""
+    from asam_theory.problems import Quadratic
+
+    q = Quadratic([2.0, 0.7, 0.3])
+    kw = dict(lr=0.15, rho=0.4, tau=2)
+    new = ex.stationary_moments(q, sigma2_per_coord=0.09, **kw)
+    with pytest.warns(DeprecationWarning, match="sigma2_per_coord"):
+        old = ex.stationary_moments(q, sigma2=0.09, **kw)
+    assert old.excess_loss == new.excess_loss
+    assert ex.stationary_moments(q.with_noise(0.09), **kw).excess_loss == new.excess_loss
+    with pytest.raises(ValueError, match="carries Gaussian noise"):
+        ex.stationary_moments(q.with_noise(0.09), sigma2_per_coord=3 * 0.09, **kw)
+    with pytest.raises(TypeError, match="sigma2_per_coord= only"):
+        ex.companion_system(q, sigma2=0.1, sigma2_per_coord=0.1, **kw)

@@ -10,6 +10,11 @@ Setting
 A minibatch gradient is :math:`\nabla f_B(x) = \nabla f(x) + \xi_B`, with
 :math:`\xi_B \sim \mathcal N(0, (\sigma^2/b) I)` independent across batches; the same batch
 evaluated at two points carries the same :math:`\xi_B`. Write :math:`e_t = x_t - x^*`.
+:math:`\sigma^2` here is per coordinate: the argument ``sigma2_per_coord``, the same as
+``problem.with_noise(sigma2_per_coord)`` (:mod:`asam_theory.problems`), and *not* the bounds'
+``sigma2_total`` (= d times it).  A noisy problem passed in supplies it (a different value
+given as well is a ``ValueError``); the former keyword ``sigma2=`` still works, with a
+``DeprecationWarning``.
 
 Methods (plain SGD base step, :math:`x_{t+1} = x_t - \eta\,\cdot` descent gradient):
 
@@ -67,7 +72,9 @@ not depend on the convention.
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -182,10 +189,43 @@ def _eigenvalues(problem_or_eigs: Any) -> np.ndarray:
     return np.linalg.eigvalsh(h)
 
 
+def _per_coord_noise(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Accept the former keyword ``sigma2=`` (always per coordinate here) for
+    ``sigma2_per_coord=``, with a ``DeprecationWarning``; both at once is a ``TypeError``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "sigma2" in kwargs:
+            if "sigma2_per_coord" in kwargs:
+                raise TypeError(f"{fn.__name__}: give sigma2_per_coord= only (sigma2= is its "
+                                "former name)")
+            warnings.warn(
+                f"{fn.__name__}(sigma2=...) is now sigma2_per_coord= (the per-coordinate "
+                "variance, as problem.with_noise; the bounds take sigma2_total = d times it)",
+                DeprecationWarning, stacklevel=2)
+            kwargs["sigma2_per_coord"] = kwargs.pop("sigma2")
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _resolve_noise(problem: Any, sigma2_per_coord: Any) -> float:
+    """The per-coordinate variance: the argument, or the noisy problem's own; a conflict (a
+    noisy problem and a different value) is a ``ValueError``."""
+    own = getattr(problem, "sigma2_per_coord", None)
+    if own is not None and own > 0:
+        if sigma2_per_coord is not None and float(sigma2_per_coord) != float(own):
+            raise ValueError(
+                f"sigma2_per_coord={sigma2_per_coord!r} but the problem carries Gaussian noise "
+                f"of sigma2_per_coord={own!r}; omit the argument or pass the exact problem")
+        return float(own)
+    return 0.0 if sigma2_per_coord is None else sigma2_per_coord
+
+
 def _noise_variances(
-    sigma2: Any, batch_size: Any, ascent_batch_size: Any
+    sigma2_per_coord: Any, batch_size: Any, ascent_batch_size: Any
 ) -> tuple[float, float]:
-    sigma2 = check_nonnegative("sigma2", sigma2)
+    sigma2 = check_nonnegative("sigma2_per_coord", sigma2_per_coord)
     b = check_int("batch_size", batch_size, low=1)
     b_asc = b if ascent_batch_size is None else check_int(
         "ascent_batch_size", ascent_batch_size, low=1
@@ -329,12 +369,13 @@ def _prepare(
     return method, rho, lr, tau, ascent_noise
 
 
+@_per_coord_noise
 def companion_system(
     problem: Any,
     lr: float,
     rho: float = 0.0,
     tau: int = 0,
-    sigma2: float = 0.0,
+    sigma2_per_coord: float | None = None,
     batch_size: int = 1,
     ascent_batch_size: int | None = None,
     ascent_noise: AscentNoise = "descent_batch",
@@ -352,7 +393,8 @@ def companion_system(
     ignored for ``method="delayed_sgd"``.
     """
     method, rho, lr, tau, ascent_noise = _prepare(method, rho, lr, tau, ascent_noise)
-    var_d, var_a = _noise_variances(sigma2, batch_size, ascent_batch_size)
+    var_d, var_a = _noise_variances(_resolve_noise(problem, sigma2_per_coord), batch_size,
+                                    ascent_batch_size)
     h, _, _ = _resolve_problem(problem)
     ha, hc = _coefficients(method, h, rho)
     a, b, cov, reg, first = _assemble(
@@ -362,12 +404,13 @@ def companion_system(
     return CompanionSystem(a[0], b[0], cov, h.shape[0], tau, reg, first_dense)
 
 
+@_per_coord_noise
 def eigen_companion_system(
     problem: Any,
     lr: float,
     rho: float = 0.0,
     tau: int = 0,
-    sigma2: float = 0.0,
+    sigma2_per_coord: float | None = None,
     batch_size: int = 1,
     ascent_batch_size: int | None = None,
     ascent_noise: AscentNoise = "descent_batch",
@@ -380,7 +423,8 @@ def eigen_companion_system(
     independent. Block size :math:`\tau+1` (+ :math:`\tau` in model (b), + noise dim 2 in (c)).
     """
     method, rho, lr, tau, ascent_noise = _prepare(method, rho, lr, tau, ascent_noise)
-    var_d, var_a = _noise_variances(sigma2, batch_size, ascent_batch_size)
+    var_d, var_a = _noise_variances(_resolve_noise(problem, sigma2_per_coord), batch_size,
+                                    ascent_batch_size)
     h, _, _ = _resolve_problem(problem)
     lam, q = np.linalg.eigh(h)
     lam3 = lam[:, None, None]
@@ -726,12 +770,13 @@ def _rel_residual(a: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
     return float(r / max(np.linalg.norm(p) + np.linalg.norm(q), 1e-300))
 
 
+@_per_coord_noise
 def stationary_moments(
     problem: Any,
     lr: float,
     rho: float = 0.0,
     tau: int = 0,
-    sigma2: float = 0.0,
+    sigma2_per_coord: float | None = None,
     batch_size: int = 1,
     ascent_batch_size: int | None = None,
     ascent_noise: AscentNoise = "descent_batch",
@@ -749,7 +794,7 @@ def stationary_moments(
     """
     h, _, _ = _resolve_problem(problem)
     kwargs = dict(
-        lr=lr, rho=rho, tau=tau, sigma2=sigma2, batch_size=batch_size,
+        lr=lr, rho=rho, tau=tau, sigma2_per_coord=sigma2_per_coord, batch_size=batch_size,
         ascent_batch_size=ascent_batch_size, ascent_noise=ascent_noise, method=method,
     )
     d = h.shape[0]
@@ -819,13 +864,14 @@ def _initial_state(
     return m, c
 
 
+@_per_coord_noise
 def transient_moments(
     problem: Any,
     x0: Any,
     lr: float,
     rho: float = 0.0,
     tau: int = 0,
-    sigma2: float = 0.0,
+    sigma2_per_coord: float | None = None,
     steps: int = 100,
     batch_size: int = 1,
     ascent_batch_size: int | None = None,
@@ -851,10 +897,11 @@ def transient_moments(
     if x0.shape != (d,) or not np.all(np.isfinite(x0)):
         raise ValueError(f"x0 must be a finite array of shape ({d},), got shape {x0.shape}")
     kwargs = dict(
-        lr=lr, rho=rho, tau=tau, sigma2=sigma2, batch_size=batch_size,
+        lr=lr, rho=rho, tau=tau, sigma2_per_coord=sigma2_per_coord, batch_size=batch_size,
         ascent_batch_size=ascent_batch_size, ascent_noise=ascent_noise, method=method,
     )
-    var_d, _ = _noise_variances(sigma2, batch_size, ascent_batch_size)
+    var_d, _ = _noise_variances(_resolve_noise(problem, sigma2_per_coord), batch_size,
+                                ascent_batch_size)
     e0 = x0 - x_star
     if dense:
         sys = companion_system(problem, **kwargs)
