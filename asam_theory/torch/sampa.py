@@ -48,6 +48,7 @@ from asam_theory.torch._common import (
     check_device,
     move_batch,
     normalized_direction,
+    resolve_base_optimizer,
 )
 from asam_theory.torch._worker import AscentComputer, AscentLoss, Job, VersionedWorker
 from asam_theory.validation import check_choice, check_nonnegative
@@ -60,7 +61,8 @@ class SAMPa(torch.optim.Optimizer):
 
     Args:
         params: parameters of ``model`` (or param groups).
-        base_optimizer: optimizer class, built on the param groups with ``**kwargs``.
+        base_optimizer: optimizer class, built on the param groups with ``**kwargs`` (or a
+            fresh instance: its class and settings).
         model: the module; ``loss_fn(model, batch) -> loss`` is evaluated on it (x̃ pass) and on a
             private replica on ``worker_device`` (y pass).
         loss_fn: minibatch loss.
@@ -88,6 +90,7 @@ class SAMPa(torch.optim.Optimizer):
         start: str = "zero",
         **kwargs: Any,
     ) -> None:
+        base_optimizer, kwargs = resolve_base_optimizer(base_optimizer, kwargs, "SAMPa")
         rho = check_nonnegative("rho", rho)
         self.start = check_choice("start", start, ("zero", "gradient"))
         lam_f = float(lam)

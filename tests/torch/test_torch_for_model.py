@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from asam_theory.torch import SAM, AsyncSAM, LookAhead, WorkerOptions
+from asam_theory.torch import SAM, AsyncSAM, LookAhead, SAMPa, WorkerOptions
 
 D_IN, CLASSES, B = 6, 3, 8
 
@@ -174,6 +174,9 @@ def test_optimizer_instance_is_taken_as_class_and_settings():
         assert (g["lr"], g["momentum"], g["weight_decay"]) == (0.3, 0.7, 1e-3)
     sam = SAM(model.parameters(), torch.optim.AdamW(model.parameters(), lr=0.01), rho=0.1)
     assert type(sam.base_optimizer) is torch.optim.AdamW and sam.param_groups[0]["lr"] == 0.01
+    sampa = SAMPa(model.parameters(), torch.optim.SGD(model.parameters(), lr=0.2), model,
+                  lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]), concurrent=False)
+    assert sampa.base_optimizer.param_groups[0]["lr"] == 0.2
 
 
 def test_optimizer_instance_with_state_or_groups_is_explained():
