@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from asam_theory.mutants import bounds as bound_mutants
+from asam_theory.mutants import literature as literature_mutants
 from asam_theory.mutants import methods, perturbation
 from asam_theory.mutants import pep as pep_mutants
 from asam_theory.mutants import proofs as proof_mutants
@@ -19,7 +20,8 @@ from asam_theory.mutants.base import Mutant
 
 #: family modules in report order
 MODULES: tuple[ModuleType, ...] = (methods, proof_mutants, perturbation, threaded_mutants,
-                                   realdata_mutants, bound_mutants, pep_mutants)
+                                   realdata_mutants, bound_mutants, pep_mutants,
+                                   literature_mutants)
 
 
 def all_mutants() -> tuple[Mutant, ...]:
