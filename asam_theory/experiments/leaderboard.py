@@ -224,6 +224,22 @@ def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, se
     )
 
 
+def sgd_baseline(dataset: str, model: str, seed: int, cfg: LeaderboardConfig, lr: float,
+                 steps: int | None = None) -> RunResult:
+    """One SGD run on ``dataset`` exactly as the leaderboard trains it — ``cfg``'s batch size,
+    momentum, weight decay, model width, label noise and (unless ``steps`` is given) steps,
+    the data set's split for ``seed``, one intra-op thread — at learning rate ``lr``: the run
+    behind the published-baseline check (``asam_theory.claims.baselines``)."""
+    from asam_theory.data import load_dataset
+
+    check_real("lr", lr, low=0.0, low_open=True)
+    ds = load_dataset(dataset, seed=seed, label_noise=cfg.label_noise)
+    sgd = LeaderboardMethod("sgd", "SGD", ({"lr": lr},))
+    with _Threads(1):
+        return _run(sgd, {"lr": lr}, tensor_data(ds), ds, model, seed, cfg,
+                    cfg.steps[dataset] if steps is None else steps)
+
+
 def _rotated(items: Sequence[Any], r: int) -> list[Any]:
     k = r % len(items)
     return list(items[k:]) + list(items[:k])
