@@ -3,7 +3,7 @@
 Each module listed in :data:`MODULES` exports its claims as a tuple ``CLAIMS``; nothing
 registers itself on import.  Order: our theorems (T1–T3, then T4 and the flat-basin claim),
 the exact analysis against Monte Carlo, the literature facts, the real threaded runs, the
-real-data ablation.  A new
+published baselines the real-data training reproduces, the real-data ablation.  A new
 claim module is added by writing it and naming it here.
 """
 
@@ -14,6 +14,7 @@ from types import ModuleType
 
 from asam_theory.claims import (
     ablation,
+    baselines,
     exact_mc,
     headline,
     literature,
@@ -27,7 +28,7 @@ from asam_theory.claims.base import Claim
 
 #: claim modules in report order
 MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded, pep,
-                                   peers, ablation, headline)
+                                   peers, baselines, ablation, headline)
 
 
 def all_claims() -> tuple[Claim, ...]:
