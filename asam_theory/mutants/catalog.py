@@ -12,6 +12,7 @@ from types import ModuleType
 from asam_theory.mutants import bounds as bound_mutants
 from asam_theory.mutants import literature as literature_mutants
 from asam_theory.mutants import methods, perturbation
+from asam_theory.mutants import peers as peer_mutants
 from asam_theory.mutants import pep as pep_mutants
 from asam_theory.mutants import proofs as proof_mutants
 from asam_theory.mutants import realdata as realdata_mutants
@@ -21,7 +22,7 @@ from asam_theory.mutants.base import Mutant
 #: family modules in report order
 MODULES: tuple[ModuleType, ...] = (methods, proof_mutants, perturbation, threaded_mutants,
                                    realdata_mutants, bound_mutants, pep_mutants,
-                                   literature_mutants)
+                                   literature_mutants, peer_mutants)
 
 
 def all_mutants() -> tuple[Mutant, ...]:
