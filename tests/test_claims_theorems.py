@@ -27,7 +27,13 @@ def test_every_check_passes_in_quick_mode(claim, check):
     v = run_check(claim, check, QUICK)
     assert v.error is None, v.error
     assert v.passed, v.summary
-    if check.method == "monte_carlo":
+    if check.name == "dominant_terms":
+        # rows where one term is (nearly) attained: the mean may exceed the bound by noise,
+        # never by more than the check's own allowance of 3 standard errors
+        assert v.table and all(r["status"] == "pass" for r in v.table)
+        assert all(r["measured"] <= r["bound"] + 3 * r["se"] for r in v.table)
+        assert max(r["ratio"] for r in v.table) > 0.8  # the rows do reach their bound
+    elif check.method == "monte_carlo":
         # quick mode stays quick by its size, not by a wall-clock limit: at most 2e5
         # seed-steps (configurations x steps x seeds) over the whole sweep
         assert len(v.table) * v.config["steps"] * v.config["n_seeds"] <= 200_000
