@@ -5,12 +5,14 @@ captions."""
 
 import io
 import json
+import re
 
 import pytest
 from report_html import parse, raw_tex
 
 from asam_theory import proofs
 from asam_theory.claims import Check, Claim, Outcome, Settings, registry, run_check
+from asam_theory.claims.base import RATIO_KINDS, STATUSES
 from asam_theory.cli import main
 from asam_theory.report import (
     VERDICTS_SCHEMA,
@@ -20,7 +22,8 @@ from asam_theory.report import (
     text_summary,
     write_report,
 )
-from asam_theory.report.summary import text_bar
+from asam_theory.report.build import _bar, bar_parts
+from asam_theory.report.summary import margin, text_bar
 
 
 def _holds(settings):
@@ -157,6 +160,93 @@ def test_text_bar_marks_one_and_overflow():
     assert text_bar(0.5, width=20) == "[#####     |         ]"
     assert text_bar(1.5, width=20).startswith("[" + "#" * 15)
     assert text_bar(3.0, width=20).endswith(">") and text_bar(None).strip() == ""
+    assert text_bar(1.03, width=20, kind="target") == "[          o         ]"
+    assert text_bar(0.5, width=20, kind=None).strip() == ""
+
+
+RATIOS = (0.0, 1e-4, 0.5, 0.9999999, 1.0, 1.0000000000000002, 1.03, 1.46, 2.0, 3.0, 1e6)
+
+
+@pytest.mark.parametrize("kind", [*RATIO_KINDS, None])
+@pytest.mark.parametrize("outcome", STATUSES)
+def test_bar_colour_follows_the_outcome_never_the_number(outcome, kind):
+    """Every outcome x ratio kind x ratio: the bar's colour is the outcome's, and no other
+    outcome's colour appears in it; the geometry follows the kind."""
+    for ratio in RATIOS:
+        tol = 0.1 if kind == "target" else None
+        parts = bar_parts(outcome, ratio, kind, tol)
+        assert parts["colour"] == outcome
+        html = _bar(outcome, ratio, kind, tol)
+        coloured = re.findall(r"class='(?:fill|marker) (\w+)'", html)
+        assert set(coloured) <= {outcome}
+        assert (len(coloured) == 1) == (kind is not None)
+        for other in set(STATUSES) - {outcome}:
+            assert f" {other}'" not in html
+        assert (parts["fill"] is not None) == (kind in ("bound", "threshold"))
+        assert (parts["marker"] is not None) == (kind == "target")
+        if parts["fill"] is not None:
+            assert parts["fill"] == pytest.approx(50 * min(ratio, 2.0))
+    assert bar_parts(outcome, None, kind) is None and _bar(outcome, None, kind) == "–"
+
+
+def test_a_target_ratio_needs_its_tolerance_and_kinds_are_checked():
+    with pytest.raises(ValueError, match="ratio_tol"):
+        Check("c", "exact", "d", _holds, ratio_kind="target")
+    with pytest.raises(ValueError, match="ratio_kind"):
+        Check("c", "exact", "d", _holds, ratio_kind="upper")
+    v = run_check(Claim("Z", "z", "z", "t", ()),
+                  Check("c", "exact", "d", _holds, ratio_kind="target", ratio_tol=0.1,
+                        ratio_note="slope / 2"), Settings(mode="quick"))
+    assert (v.ratio_kind, v.ratio_tol, v.ratio_note) == ("target", 0.1, "slope / 2")
+    assert v.to_json()["ratio_kind"] == "target"
+
+
+def test_the_claim_bar_is_that_of_the_deciding_check():
+    """A claim that holds shows the check nearest its limit in the kind's own terms (a
+    threshold at 1.2 is nearer than a bound at 0.5); one that fails shows a failing check,
+    whatever the numbers of the others."""
+    def v(outcome, ratio, kind, tol=None):
+        def out(settings):
+            return Outcome(outcome, "", ratio=ratio)
+        return run_check(Claim("Z", "z", "z", "t", ()),
+                         Check(f"c{ratio}", "exact", "d", out, ratio_kind=kind, ratio_tol=tol),
+                         Settings(mode="quick"))
+    assert margin(v("holds", 0.5, "bound")) == 0.5
+    assert margin(v("holds", 1.25, "threshold")) == pytest.approx(0.8)
+    assert margin(v("holds", 1.05, "target", 0.1)) == pytest.approx(0.5)
+    assert margin(v("holds", 1.05, None)) is None
+    c = Claim("Z", "z", "z", "t", ())
+    hold = [v("holds", 0.5, "bound"), v("holds", 1.25, "threshold"), v("holds", 0.1, None)]
+    assert glance([c], hold)[0].worst.ratio == 1.25
+    fail = [*hold, v("fails", 0.2, "bound"), v("inconclusive", 9.0, "bound")]
+    g = glance([c], fail)[0]
+    assert g.outcome == "fails" and g.worst.outcome == "fails" and g.worst_ratio == 0.2
+    g = glance([c], [*hold, v("inconclusive", 1.46, "bound")])[0]
+    assert g.outcome == "inconclusive" and g.worst.ratio == 1.46
+
+
+def test_measured_and_bound_dicts_are_key_value_tables(tmp_path):
+    def dicts(settings):
+        return Outcome.judged(True, "two parts", measured={"stale": 0.01, "indep": 0.4},
+                              bound={"stale": 0.15, "indep": 0.3}, ratio=0.43)
+    c = Claim("D", "dicts", "$x$", "test", (Check("parts", "real_data", "d", dicts),))
+    paths = write_report(tmp_path, [c], _verdicts([c]), mode="quick")
+    text = paths["index"].read_text()
+    assert "{&quot;" not in text and '{"' not in text.split("<body>", 1)[1]
+    assert "<tr><th>stale</th><td>0.01</td><td>0.15</td></tr>" in text
+
+
+def test_a_paragraph_repeated_across_claims_is_shown_once(tmp_path):
+    note = r"Bookkeeping: $\sigma^2$ is the total variance of one sample's gradient noise."
+    a = Claim("A", "a", f"First claim.\n\n{note}", "t",
+              (Check("x", "exact", "the same method text", _holds),))
+    b = Claim("B", "b", f"Second claim.\n\n{note}", "t",
+              (Check("x", "exact", "the same method text", _holds),))
+    paths = write_report(tmp_path, [a, b], _verdicts([a, b]), mode="quick")
+    text = paths["index"].read_text()
+    assert text.count("total variance of one sample") == 1
+    assert text.count("the same method text") == 1
+    assert "stated under <a href='#A-p2'>A</a>" in text and "<a href='#A.x'>A.x</a>" in text
 
 
 def test_figures_have_captions_and_long_tables_are_collapsed(synthetic):

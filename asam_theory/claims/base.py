@@ -27,6 +27,11 @@ Mode = Literal["quick", "default", "full"]
 METHODS = ("symbolic", "exact", "monte_carlo", "threaded", "numerical", "pep", "real_data")
 Status = Literal["holds", "fails", "inconclusive"]
 STATUSES: tuple[Status, ...] = ("holds", "fails", "inconclusive")
+RatioKind = Literal["bound", "target", "threshold"]
+#: what a check's ratio means: ``bound`` — measured/bound, ≤ 1 holds; ``target`` —
+#: measured/target, holds within ``1 ± ratio_tol``; ``threshold`` — measured/threshold, ≥ 1
+#: holds.  A check whose ratio has none of these meanings declares ``ratio_kind=None``.
+RATIO_KINDS: tuple[RatioKind, ...] = ("bound", "target", "threshold")
 
 
 @dataclass
@@ -69,8 +74,9 @@ class Outcome:
 
     ``measured``/``bound``/``ratio`` summarise it (for a sweep: the configuration with the
     worst ratio); ``table`` lists measured against bound per configuration; ``figure`` is
-    JSON-able data the check's ``plot`` turns into a PNG.  ``ratio`` is measured/bound where
-    a bound applies (≤ 1 means the bound holds), else ``None``.
+    JSON-able data the check's ``plot`` turns into a PNG.  ``ratio`` is measured/bound (or
+    None); what it means — a bound, a target or a threshold — the :class:`Check` declares
+    (``ratio_kind``).
     """
 
     status: Status
@@ -106,8 +112,9 @@ class Outcome:
 class Verdict:
     """One check's outcome as reported: the claim and check it belongs to, the method, the
     :class:`Outcome`'s fields, the traceback if the check raised (then it ``fails``) and the
-    run time in seconds.  ``passed`` is kept for readers of ``verdicts.json``: true iff the
-    outcome ``holds``."""
+    run time in seconds, and what its ratio means (``ratio_kind``, ``ratio_tol``,
+    ``ratio_note``: copied from the :class:`Check`).  ``passed`` is kept for readers of
+    ``verdicts.json``: true iff the outcome ``holds``."""
 
     claim_id: str
     check: str
@@ -122,6 +129,9 @@ class Verdict:
     figure: dict | None = None
     error: str | None = None
     seconds: float = 0.0
+    ratio_kind: RatioKind | None = "bound"
+    ratio_tol: float | None = None
+    ratio_note: str = ""
 
     @property
     def id(self) -> str:
@@ -140,7 +150,15 @@ class Verdict:
 class Check:
     """One independent way to test a claim: ``run(settings) -> Outcome``, and optionally
     ``plot(verdict, ax)`` drawing its figure with ``caption`` under it in the report: what
-    to look for in the figure and which way is good (a check with a plot should have one)."""
+    to look for in the figure and which way is good (a check with a plot should have one).
+
+    The check declares what the ratio of its outcomes means (the report draws it so, and
+    colours it by the outcome, never by the number): ``ratio_kind`` one of
+    :data:`RATIO_KINDS` — ``"bound"`` (measured/bound, ≤ 1 holds; the default),
+    ``"target"`` (measured/target, holds within ``1 ± ratio_tol``, which it then must give),
+    ``"threshold"`` (measured/threshold, ≥ 1 holds) — or ``None`` (the ratio has none of these
+    meanings); ``ratio_note`` says in a sentence what the ratio is when it is not plain
+    measured/bound (e.g. a statistical slack that lets a ratio a little above 1 hold)."""
 
     name: str
     method: str
@@ -148,10 +166,20 @@ class Check:
     run: Callable[[Settings], Outcome]
     plot: Callable[[Verdict, Any], None] | None = None
     caption: str = ""
+    ratio_kind: RatioKind | None = "bound"
+    ratio_tol: float | None = None
+    ratio_note: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.ratio_kind is not None and self.ratio_kind not in RATIO_KINDS:
+            raise ValueError(f"ratio_kind must be one of {list(RATIO_KINDS)} or None, got "
+                             f"{self.ratio_kind!r}")
+        if self.ratio_kind == "target" and not (
+                isinstance(self.ratio_tol, (int, float)) and 0 < self.ratio_tol < 1):
+            raise ValueError("ratio_tol must be a number in (0, 1) for ratio_kind 'target', "
+                             f"got {self.ratio_tol!r}")
 
 
 @dataclass(frozen=True)
@@ -186,7 +214,8 @@ def run_check(claim: Claim, check: Check, settings: Settings) -> Verdict:
     return Verdict(claim.id, check.name, check.method, out.status, measured=out.measured,
                    bound=out.bound, ratio=out.ratio, summary=out.summary, config=out.config,
                    table=out.table, figure=out.figure, error=error,
-                   seconds=time.perf_counter() - t0)
+                   seconds=time.perf_counter() - t0, ratio_kind=check.ratio_kind,
+                   ratio_tol=check.ratio_tol, ratio_note=check.ratio_note)
 
 
 def worst(rows: list[dict], measured: str = "measured", bound: str = "bound") -> dict:

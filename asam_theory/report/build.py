@@ -4,11 +4,13 @@
 ``DIR/figures/<id>.png`` — one figure per check that has figure data;
 ``DIR/index.html`` — one self-contained file (figures embedded as data URIs, mathematics as
 MathML converted at build time, no script, no external asset).  From the top: the verdict at
-a glance (per claim its outcome, the worst ratio measured/bound of its checks as a bar, each
-check's method and run time; counts of holds / fails / inconclusive), the contents (claims,
-then proofs), then per claim its statement, source and checks (anchors ``#<claim>`` and
-``#<claim>.<check>``; per-configuration tables collapsed with their row count; each figure
-with a caption saying what to look for), then the machine-checked proofs (``#proofs``,
+a glance (per claim its outcome and the ratio of the check that decides it as a bar coloured
+by the outcome, each check's method, ratio and run time; counts of holds / fails /
+inconclusive), the contents (claims, then proofs), then per claim its statement, source and
+checks (anchors ``#<claim>`` and ``#<claim>.<check>``; measured against bound, dicts as
+key–value tables; what the ratio means; per-configuration tables collapsed with their row
+count; each figure with a caption saying what to look for; a paragraph, method or caption
+that already appeared is a link to it), then the machine-checked proofs (``#proofs``,
 ``#proof-<id>``).
 """
 
@@ -23,9 +25,9 @@ import sys
 from pathlib import Path
 
 from asam_theory import __version__
-from asam_theory.claims.base import METHODS, STATUSES, Claim, Verdict
+from asam_theory.claims.base import METHODS, RATIO_KINDS, STATUSES, Claim, Verdict
 from asam_theory.report.mathml import MathConverter, md_to_html
-from asam_theory.report.summary import METHOD_LABEL, counts, glance
+from asam_theory.report.summary import KIND_MARK, METHOD_LABEL, counts, glance
 
 VERDICTS_SCHEMA = {
     "type": "array",
@@ -45,7 +47,14 @@ VERDICTS_SCHEMA = {
             "measured": {"description": "the measured value (number, list or object)"},
             "bound": {"description": "what it is held to (number, list, object or null)"},
             "ratio": {"type": ["number", "null"],
-                      "description": "measured/bound of the worst configuration; <= 1 holds"},
+                      "description": "measured/bound of the worst configuration; its meaning "
+                                     "is ratio_kind"},
+            "ratio_kind": {"type": ["string", "null"], "enum": [*RATIO_KINDS, None],
+                           "description": "bound: <= 1 holds; target: holds within 1 +- "
+                                          "ratio_tol; threshold: >= 1 holds; null: none"},
+            "ratio_tol": {"type": ["number", "null"]},
+            "ratio_note": {"type": "string", "description": "what the ratio is, in words, "
+                                                            "where not plain measured/bound"},
             "summary": {"type": "string"},
             "config": {"type": "object"},
             "table": {"type": "array", "items": {"type": "object"}},
@@ -59,6 +68,7 @@ VERDICTS_SCHEMA = {
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#1d1d1f;line-height:1.45}
+p,li,figcaption,td,th,h2,h3{overflow-wrap:break-word}
 h1{margin-bottom:.2em} .meta{color:#555}
 .claim{border:1px solid #ddd;border-radius:8px;padding:1em 1.2em;margin:1.4em 0}
 .holds{color:#0a7d32;font-weight:600} .fails{color:#c0182b;font-weight:600}
@@ -66,12 +76,19 @@ h1{margin-bottom:.2em} .meta{color:#555}
 .badge{display:inline-block;padding:.1em .6em;border-radius:1em;font-size:.85em;margin-left:.5em}
 .badge.holds{background:#e3f6e8} .badge.fails{background:#fde4e6}
 .badge.inconclusive{background:#fff3d6}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0;display:block;overflow-x:auto}
-th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right} th{background:#f5f5f7}
-table.glance td{text-align:left}
-pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0;display:block;overflow-x:auto;
+max-width:100%}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;vertical-align:top}
+th{background:#f5f5f7}
+table.glance td{text-align:left} td.nowrap{white-space:nowrap}
+table.kv{display:table;margin:0;font-size:1em} table.kv th{text-align:left;font-weight:normal;
+background:#fafafa} table.kv td,table.kv th{border-color:#eee;padding:.1em .4em}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em;max-width:100%}
+.mathbox{display:inline-block;max-width:100%;overflow-x:auto;overflow-y:hidden;
+vertical-align:middle}
+math[display=block]{display:block;max-width:100%;overflow-x:auto;overflow-y:hidden}
 figure{margin:.8em 0} figcaption{font-size:.9em;color:#333;max-width:640px}
-img{max-width:100%;border:1px solid #eee}
+img{max-width:100%;height:auto;border:1px solid #eee}
 .check{margin:1em 0 1em 1em;padding-left:1em;border-left:3px solid #eee}
 .statement{background:#fafafa;padding:.4em .8em;border-radius:6px}
 .proofs .unchecked,.proofs .failed{color:#c0182b}
@@ -79,9 +96,14 @@ code.tex{color:#c0182b}
 nav#contents ol ol{font-size:.92em}
 .bar{display:inline-block;position:relative;width:110px;height:.75em;background:#eee;
 border-radius:2px;vertical-align:middle;margin-right:.4em}
-.bar .fill{position:absolute;left:0;top:0;bottom:0;border-radius:2px}
-.bar .fill.ok{background:#3aa55d} .bar .fill.over{background:#d0394b}
+.bar .fill,.bar .band{position:absolute;left:0;top:0;bottom:0;border-radius:2px}
+.bar .band{background:#cfd8e3}
+.bar .marker{position:absolute;top:-2px;bottom:-2px;width:6px;margin-left:-3px;
+border-radius:3px}
+.bar .holds{background:#3aa55d} .bar .fails{background:#d0394b}
+.bar .inconclusive{background:#d9a400}
 .bar .one{position:absolute;left:50%;top:-3px;bottom:-3px;border-left:1.5px solid #222}
+.kind{color:#666;font-size:.8em;margin-left:.25em}
 """
 
 #: the bar's scale: ratio 0 .. BAR_CAP, the tick at ratio 1 sits in the middle
@@ -91,16 +113,29 @@ TABLE_LIMIT = 60
 
 
 def _fmt(v) -> str:
+    """A scalar as text (lists of up to 8 items joined; longer ones shortened)."""
     if v is None:
         return "–"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:.4g}"
-    if isinstance(v, (list, dict)):
-        s = json.dumps(v)
-        return s if len(s) <= 80 else s[:77] + "…"
+    if isinstance(v, (list, tuple)):
+        items = [_fmt(x) for x in v[:8]]
+        return ", ".join(items) + (f", … ({len(v)} values)" if len(v) > 8 else "")
+    if isinstance(v, dict):
+        return json.dumps(v)
     return str(v)
+
+
+def _cell(v, conv: MathConverter) -> str:
+    """HTML for one value: a dict as a small key–value table (nested dicts too), anything else
+    as text."""
+    if isinstance(v, dict) and v:
+        rows = "".join(f"<tr><th>{conv.inline(str(k))}</th><td>{_cell(x, conv)}</td></tr>"
+                       for k, x in v.items())
+        return f"<table class='kv'>{rows}</table>"
+    return html.escape(_fmt(v))
 
 
 def _table(rows: list[dict], conv: MathConverter, limit: int = TABLE_LIMIT) -> str:
@@ -110,22 +145,89 @@ def _table(rows: list[dict], conv: MathConverter, limit: int = TABLE_LIMIT) -> s
     head = "".join(f"<th>{conv.inline(str(k))}</th>" for k in keys)
     body = []
     for r in rows[:limit]:
-        cells = "".join(f"<td>{html.escape(_fmt(r.get(k)))}</td>" for k in keys)
+        cells = "".join(f"<td>{_cell(r.get(k), conv)}</td>" for k in keys)
         body.append(f"<tr>{cells}</tr>")
     more = f"<p class='meta'>{len(rows) - limit} more rows in verdicts.json</p>" if \
         len(rows) > limit else ""
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
-def _bar(ratio: float | None) -> str:
-    """A CSS bar for measured/bound on [0, BAR_CAP]; the tick marks ratio 1."""
+def _measured_table(v: Verdict, conv: MathConverter) -> str:
+    """The check's result: outcome, ratio and time; measured against bound either in the same
+    row (numbers) or, when either is a dict, one row per quantity."""
+    head = {"outcome": v.outcome, "ratio": v.ratio, "seconds": round(v.seconds, 2)}
+    if isinstance(v.measured, dict) or isinstance(v.bound, dict):
+        m = v.measured if isinstance(v.measured, dict) else {"value": v.measured}
+        b = v.bound if isinstance(v.bound, dict) else {"value": v.bound}
+        keys = list(dict.fromkeys([*m, *b]))
+        rows = "".join(f"<tr><th>{conv.inline(str(k))}</th><td>{_cell(m.get(k), conv)}</td>"
+                       f"<td>{_cell(b.get(k), conv)}</td></tr>" for k in keys)
+        return (_table([head], conv) + "<table class='measured'><tr><th>quantity</th>"
+                f"<th>measured</th><th>bound</th></tr>{rows}</table>")
+    return _table([{"outcome": v.outcome, "measured": v.measured, "bound": v.bound,
+                    **{k: x for k, x in head.items() if k != "outcome"}}], conv)
+
+
+#: how each ratio kind reads, for titles and the legend
+RATIO_MEANING = {"bound": "measured/bound, ≤ 1 holds", "threshold": "measured/threshold, ≥ 1 holds",
+                 "target": "measured/target, holds within 1 ± tolerance", None: "ratio"}
+
+
+def bar_parts(outcome: str, ratio: float | None, kind: str | None,
+              tol: float | None = None, cap: float = BAR_CAP) -> dict | None:
+    """What the bar of one ratio shows, as data (the unit tests check it): ``colour`` — the
+    outcome, always (never decided by the number); ``fill`` — the bar's width in % of the
+    scale 0..``cap`` (bound, threshold); ``marker`` — a dot's position in % (target);
+    ``band`` — the target's tolerance ``(left %, width %)``; ``one`` — where ratio 1 sits.
+    ``None`` without a ratio; no geometry (``fill``, ``marker`` and ``band`` ``None``) when
+    the ratio's kind is not declared."""
     if ratio is None:
+        return None
+    if outcome not in STATUSES:
+        raise ValueError(f"outcome must be one of {list(STATUSES)}, got {outcome!r}")
+
+    def pct(x: float) -> float:
+        return 100.0 * min(max(x, 0.0), cap) / cap
+
+    parts = {"colour": outcome, "kind": kind, "fill": None, "marker": None, "band": None,
+             "one": pct(1.0), "over": ratio > cap}
+    if kind in ("bound", "threshold"):
+        parts["fill"] = pct(ratio)
+    elif kind == "target":
+        parts["marker"] = pct(ratio)
+        if tol:
+            lo, hi = pct(1 - tol), pct(1 + tol)
+            parts["band"] = (lo, hi - lo)
+    return parts
+
+
+def _bar(outcome: str, ratio: float | None, kind: str | None = "bound",
+         tol: float | None = None, note: str = "") -> str:
+    """A CSS bar for a ratio on [0, BAR_CAP] coloured by ``outcome`` (see :func:`bar_parts`);
+    the tick marks ratio 1; after it the ratio and where it holds (≤1, ≥1, ≈1)."""
+    p = bar_parts(outcome, ratio, kind, tol)
+    if p is None:
         return "–"
-    width = 100.0 * min(max(ratio, 0.0), BAR_CAP) / BAR_CAP
-    cls = "ok" if ratio <= 1 else "over"
-    return (f"<span class='bar' title='measured/bound = {ratio:.4g}'>"
-            f"<span class='fill {cls}' style='width:{width:.1f}%'></span>"
-            f"<span class='one'></span></span>{ratio:.3g}")
+    meaning = RATIO_MEANING.get(kind, "ratio")
+    if kind == "target" and tol:
+        meaning = f"measured/target, holds within 1 ± {tol:g}"
+    title = html.escape(f"{meaning}; here {ratio:.6g}, {outcome}" + (f". {note}" if note else ""),
+                        quote=True)
+    mark = KIND_MARK.get(kind, "")
+    label = (f"{ratio:.3g}" + (f"<span class='kind'>{mark}</span>" if mark else ""))
+    if kind is None:
+        return f"<span title='{title}'>{label}</span>"
+    inner = []
+    if p["band"] is not None:
+        inner.append(f"<span class='band' style='left:{p['band'][0]:.1f}%;"
+                     f"width:{p['band'][1]:.1f}%'></span>")
+    if p["fill"] is not None:
+        inner.append(f"<span class='fill {outcome}' style='width:{p['fill']:.1f}%'></span>")
+    if p["marker"] is not None:
+        inner.append(f"<span class='marker {outcome}' style='left:{p['marker']:.1f}%'></span>")
+    inner.append("<span class='one'></span>")
+    return (f"<span class='bar' data-outcome='{outcome}' title='{title}'>{''.join(inner)}"
+            f"</span>{label}")
 
 
 def _badge(outcome: str, text: str | None = None) -> str:
@@ -146,10 +248,47 @@ def _figure(claim_checks: dict, v: Verdict, fig_dir: Path) -> Path | None:
         check.plot(v, ax)
         fig.tight_layout()
         path = fig_dir / f"{v.id}.png"
-        fig.savefig(path)
+        fig.savefig(path, bbox_inches="tight", pad_inches=0.08)
     finally:
         plt.close(fig)
     return path
+
+
+def _verdict_bar(v: Verdict | None) -> str:
+    return "–" if v is None else _bar(v.outcome, v.ratio, v.ratio_kind, v.ratio_tol,
+                                       v.ratio_note)
+
+
+def _ratio_line(v: Verdict, conv: MathConverter) -> str:
+    """One line saying what the check's ratio is and where it holds."""
+    if v.ratio is None:
+        return ""
+    meaning = RATIO_MEANING.get(v.ratio_kind, "ratio")
+    if v.ratio_kind == "target" and v.ratio_tol:
+        meaning = f"measured/target, holds within 1 ± {v.ratio_tol:g}"
+    if v.ratio_kind is None:
+        meaning = "a ratio with no bound, target or threshold meaning"
+    note = f" {conv.inline(v.ratio_note)}" if v.ratio_note else ""
+    return (f"<p class='meta'>Ratio {_verdict_bar(v)} — {html.escape(meaning)}.{note}</p>")
+
+
+class _Seen:
+    """Paragraphs already shown: the first time a text appears it is shown in full, later
+    times as a link to where it was (so no paragraph repeats on the page)."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, tuple[str, str]] = {}
+
+    def show(self, text: str, anchor: str, label: str, full: str, later: str) -> str:
+        """``full`` the first time ``text`` is seen (``anchor``/``label`` name where), later
+        ``later`` (already HTML) with ``{link}`` replaced by a link to the first place."""
+        key = " ".join(text.split())
+        if key not in self.first:
+            self.first[key] = (anchor, label)
+            return full
+        a, lab = self.first[key]
+        link = f"<a href='#{html.escape(a)}'>{html.escape(lab)}</a>"
+        return f"<p class='meta'>{later.format(link=link)}</p>"
 
 
 def _glance_html(claims: list[Claim], verdicts: list[Verdict]) -> str:
@@ -165,10 +304,15 @@ def _glance_html(claims: list[Claim], verdicts: list[Verdict]) -> str:
              f"<span class='fails'>{c_checks['fails']} fail</span>, "
              f"<span class='inconclusive'>{c_checks['inconclusive']} inconclusive</span> "
              f"of {len(verdicts)}.</p>",
-             "<p class='meta'>Bars: the worst ratio measured/bound on a scale from 0 to "
-             f"{BAR_CAP:g}; the tick marks 1, left of it the bound holds. Inconclusive: the "
-             "check's precondition was not met, so it says nothing either way.</p>",
-             "<table class='glance'><tr><th>claim</th><th>outcome</th><th>worst ratio</th>"
+             "<p class='meta'>Bars: a check's ratio on a scale from 0 to "
+             f"{BAR_CAP:g}, the tick marks 1; each check declares what its ratio means: "
+             "<b>≤1</b> measured/bound, the bound holds left of the tick; <b>≥1</b> "
+             "measured/threshold, it holds right of the tick; <b>≈1</b> measured/target, a dot "
+             "that holds inside the shaded tolerance. The colour is the outcome: green holds, "
+             "red fails, amber inconclusive (the check's precondition was not met, so it says "
+             "nothing either way). A claim's bar is that of the check that decides its "
+             "outcome.</p>",
+             "<table class='glance'><tr><th>claim</th><th>outcome</th><th>deciding ratio</th>"
              "<th>check</th><th>method</th><th>check outcome</th><th>ratio</th>"
              "<th>time</th></tr>"]
     for r in rows:
@@ -180,14 +324,15 @@ def _glance_html(claims: list[Claim], verdicts: list[Verdict]) -> str:
                 n = len(vs)
                 cells.append(f"<td rowspan='{n}'><a href='#{cid}'>{cid}</a></td>"
                              f"<td rowspan='{n}'>{_badge(r.outcome)}</td>"
-                             f"<td rowspan='{n}'>{_bar(r.worst_ratio)}</td>")
+                             f"<td rowspan='{n}' class='nowrap'>{_verdict_bar(r.worst)}</td>")
             if v is None:
                 cells.append("<td colspan='5'>no checks run</td>")
             else:
                 vid = html.escape(v.id)
                 cells.append(f"<td><a href='#{vid}'>{html.escape(v.check)}</a></td>"
                              f"<td>{html.escape(METHOD_LABEL.get(v.method, v.method))}</td>"
-                             f"<td>{_badge(v.outcome)}</td><td>{_bar(v.ratio)}</td>"
+                             f"<td>{_badge(v.outcome)}</td>"
+                             f"<td class='nowrap'>{_verdict_bar(v)}</td>"
                              f"<td>{v.seconds:.1f} s</td>")
             parts.append(f"<tr>{''.join(cells)}</tr>")
     parts.append("</table></section>")
@@ -282,6 +427,7 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
              f"<code>{html.escape(command)}</code></p>",
              _glance_html(claims, verdicts),
              _contents_html(claims, verdicts, proof_anchors, conv)]
+    seen = _Seen()
     for c in claims:
         vs = by_claim.get(c.id, [])
         outcome = outcome_of[c.id]
@@ -289,7 +435,15 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
         cid = html.escape(c.id)
         parts.append(f"<section class='claim' id='{cid}' data-claim-id='{cid}'>"
                      f"<h2>{cid}: {conv.inline(c.title)}{_badge(outcome)}</h2>")
-        parts.append(f"<div class='statement'>{conv.markdown(c.statement)}</div>")
+        paras = [x for x in re.split(r"\n\s*\n", c.statement) if x.strip()]
+        shown = []
+        for k, para in enumerate(paras):
+            pid = f"{c.id}-p{k + 1}"
+            words = " ".join(re.sub(r"\$[^$]*\$", "…", para).split()[:4])
+            shown.append(seen.show(para, pid, c.id, f"<div id='{html.escape(pid)}'>"
+                                   f"{conv.markdown(para)}</div>",
+                                   f"{html.escape(words)} … — stated under {{link}}."))
+        parts.append(f"<div class='statement'>{''.join(shown)}</div>")
         parts.append(f"<p class='meta'>Source: {conv.inline(c.source)}</p>")
         for v in vs:
             ch = checks.get(v.check)
@@ -300,11 +454,12 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
                          f"({html.escape(METHOD_LABEL.get(v.method, v.method))})</small>"
                          f"{_badge(v.outcome)}</h3>")
             if ch is not None:
-                parts.append(f"<p>{conv.inline(ch.description)}</p>")
+                parts.append(seen.show(ch.description, v.id, v.id,
+                                       f"<p>{conv.inline(ch.description)}</p>",
+                                       "Method: the same as {link}."))
             parts.append(f"<p>{conv.inline(v.summary)}</p>")
-            parts.append(_table([{"outcome": v.outcome, "measured": v.measured,
-                                  "bound": v.bound, "ratio": v.ratio,
-                                  "seconds": round(v.seconds, 2)}], conv))
+            parts.append(_measured_table(v, conv))
+            parts.append(_ratio_line(v, conv))
             if v.table:
                 shown = min(len(v.table), TABLE_LIMIT)
                 parts.append("<details><summary>measured against bound, per configuration"
@@ -323,17 +478,23 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
                 data = base64.b64encode(path.read_bytes()).decode()
                 caption = (ch.caption if ch is not None and ch.caption else
                            (ch.description if ch is not None else v.id))
+                cap_html = seen.show(caption, f"fig-{v.id}", f"{v.id}'s figure",
+                                     conv.inline(caption),
+                                     "Read this figure like {link}: its caption says what to "
+                                     "look for and which way is good.")
                 parts.append(f"<figure id='fig-{vid}'><img alt='figure of {vid}' "
                              f"src='data:image/png;base64,{data}' "
                              f"data-file='figures/{html.escape(path.name)}'>"
-                             f"<figcaption>{conv.inline(caption)}</figcaption></figure>")
+                             f"<figcaption>{cap_html}</figcaption></figure>")
             if v.error:
                 parts.append(f"<pre class='fails'>{html.escape(v.error)}</pre>")
             parts.append("</div>")
         parts.append("</section>")
     if proofs_body is not None:
         counts_html = ""
-        if proofs_summary is not None and "steps_checked" in proofs_summary:
+        # the proofs' Markdown may open with the same counts: say them once
+        if proofs_summary is not None and "steps_checked" in proofs_summary and \
+                "steps checked" not in proofs_markdown.split("\n## ", 1)[0]:
             extra = ""
             if "steps_definitional" in proofs_summary:
                 extra = (f"; apart from them {proofs_summary['steps_definitional']} "

@@ -29,6 +29,8 @@ _STRAY_LT = re.compile(r"<(?!/?(?:span|div|a|b|i|em|strong|code|sub|sup|br|p)(?:
 _CHARREF = re.compile(r"&#x([0-9A-Fa-f]+);")
 #: an ``<mrow>`` around a single token element: equivalent to the token alone (MathML Core)
 _LONE_MROW = re.compile(r"<mrow>(<(mi|mn|mo)(?: [^<>]*)?>[^<]*</\2>)</mrow>")
+#: an inline formula with a longer TeX source is put in a box that scrolls sideways
+WIDE_INLINE = 60
 _KEEP_ESCAPED = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
 
 
@@ -66,7 +68,11 @@ class MathConverter:
             self.failed.append((source, f"{type(exc).__name__}: {exc}"))
             return f"<code class='tex'>{html.escape(source)}</code>"
         self.converted += 1
-        return _compact(out)
+        out = _compact(out)
+        if not display and len(tex) > WIDE_INLINE:
+            # a long inline formula cannot wrap: it scrolls in its own box, not the page
+            out = f"<span class='mathbox'>{out}</span>"
+        return out
 
     def inline(self, text: str) -> str:
         """Plain text (not Markdown), HTML-escaped, with its math spans converted."""
