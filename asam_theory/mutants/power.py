@@ -442,9 +442,11 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
     for m in p.mutants:
         per_check: dict[str, float | None] = {}
         errors: list[dict] = []
+        seconds = 0.0
         for target in p.mutant_checks[m.id] + p.mutant_tests[m.id]:
             recs = results.get((m.id, target))
             per_check[target] = _rate(recs) if recs else None
+            seconds += sum(r["seconds"] for r in recs or [])
             errors += [{"target": target, "seed": r["seed"], "outcome": r["outcome"],
                         "error": r["error"]} for r in recs or [] if r["error"]]
         rates = [r for r in per_check.values() if r is not None]
@@ -454,7 +456,7 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
                "kill_rate": kill_rate,
                "killed_by": [t for t, r in per_check.items() if r],
                "per_check": per_check, "checks": list(m.checks), "tests": list(m.tests),
-               "errors": errors}
+               "errors": errors, "seconds": round(seconds, 2)}
         harness = [e for e in errors if e["outcome"] == "error"]
         if harness:
             problem("error", m.id, f"mutant {m.id}: {len(harness)} run(s) could not be "

@@ -63,13 +63,16 @@ def matrix_figure(payload: dict[str, Any], path: Path) -> Path | None:
     import numpy as np
 
     data = np.array([[np.nan if v is None else v for v in r] for r in rates], dtype=float)
+    labels = [c if len(c) <= 40 else c[:18] + "…" + c[-21:] for c in cols]
+    longest = max(len(c) for c in labels)
     fig, ax = plt.subplots(figsize=(min(6.4 + 0.32 * len(cols), 30.0),
-                                    min(2.2 + 0.26 * len(rows), 60.0)), dpi=100)
+                                    min(1.8 + 0.3 * len(rows) + 0.075 * longest, 60.0)),
+                           dpi=100)
     try:
         cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#eeeeee")
         im = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=0.0, vmax=1.0,
                        aspect="auto", interpolation="nearest")
-        ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7)
+        ax.set_xticks(range(len(cols)), labels, rotation=90, fontsize=7)
         ax.set_yticks(range(len(rows)), rows, fontsize=7)
         if len(rows) * len(cols) <= 900:
             for i in range(len(rows)):
