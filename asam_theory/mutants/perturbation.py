@@ -110,7 +110,7 @@ _ASYNC = ("EXACT-MC.transient", "EXACT-MC.stationary", "THREADED.threaded_vs_sim
 MUTANTS: tuple[Mutant, ...] = (
     Mutant("perturbation-missing", "method",
            "the descent gradient is taken at x (no perturbation) while eps = c g is reported",
-           _applied("0"), checks=_ASYNC),
+           _applied("0"), checks=(*_ASYNC, "FLAT-BASIN.flat_fraction")),
     Mutant("perturbation-sign-flipped", "method",
            "the descent gradient is taken at x - eps (a descent, not an ascent, step)",
            _applied("-1"), checks=_ASYNC),
