@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from asam_theory.mutants import baselines as baseline_mutants
+from asam_theory.mutants import basin as basin_mutants
 from asam_theory.mutants import bounds as bound_mutants
 from asam_theory.mutants import literature as literature_mutants
 from asam_theory.mutants import methods, perturbation
@@ -23,7 +24,8 @@ from asam_theory.mutants.base import Mutant
 #: family modules in report order
 MODULES: tuple[ModuleType, ...] = (methods, proof_mutants, perturbation, threaded_mutants,
                                    realdata_mutants, bound_mutants, pep_mutants,
-                                   literature_mutants, peer_mutants, baseline_mutants)
+                                   literature_mutants, peer_mutants, baseline_mutants,
+                                   basin_mutants)
 
 
 def all_mutants() -> tuple[Mutant, ...]:
