@@ -312,18 +312,25 @@ ABLATION = Claim(
               "Mean cosine of each variant's perturbation direction to SAM's fresh one on "
               "the descent batch; look-ahead vs independent batch, paired by seed.",
               direction_check, plot_cosines,
+              ratio_note="The ratio is the larger of two, each at most 1 when its part "
+                         "holds: the stale loss's upper 95 % bound over its maximum, and the "
+                         "independent loss's minimum over its lower 95 % bound.",
               caption="Mean cosine between the perturbation direction each variant used and "
                       "SAM's fresh direction on the descent batch; 1 means the variant perturbs "
                       "as SAM does. Look for the look-ahead bar (same batch, stale) near 1 and "
                       "the independent-batch bars far below it: higher is closer to SAM."),
         Check("penalty", "numerical",
               "Minibatch against full gradient norm on the zoo's finite sums (random and "
-              "stationary points, b = 2, 4, 8) and after SAM on the real data.",
-              penalty_check),
+              "stationary points, $b=2,4,8$) and after SAM on the real data.",
+              penalty_check,
+              ratio_note="The ratio is the required minimum over the measured one-sided "
+                         "lower 95 % bound on the real data: at most 1 holds."),
         Check("lookahead_recovers_sam", "real_data",
               "Paired test accuracies of SGD, SAM, AsyncSAM and the single-factor variants; "
               "inconclusive unless SAM beats SGD; the gap decomposition with intervals.",
-              remedy_check, plot_decomposition,
+              remedy_check, plot_decomposition, empirical=True,
+              ratio_note="The ratio is the share SAM's gain must keep over the lower 95 % "
+                         "bound of the share kept: at most 1 holds.",
               caption="Paired differences in test accuracy (percentage points, 95 % intervals) "
                       "over seeds: SAM's gain over SGD, the SAM - AsyncSAM gap and the part of "
                       "it each single factor (staleness, batch independence, b') accounts for. "

@@ -105,16 +105,18 @@ LIT_SAM_2CYCLE = Claim(
     source="Bartlett, Long & Bousquet, JMLR 24(316), 2023 (cycle); closed form docs/theory.md §2.1",
     checks=(
         Check("engine_vs_closed_form", "monte_carlo",
-              "Deterministic SAM in the engine on rotated quadratics over a grid of (lr, rho); "
-              "amplitude of the last iterate along v1 against the closed form.",
-              _two_cycle, _plot_two_cycle,
+              r"Deterministic SAM in the engine on rotated quadratics over a grid of "
+              r"$(\eta,\rho)$; amplitude of the last iterate along $v_1$ against the closed "
+              "form.",
+              _two_cycle, _plot_two_cycle, ratio_kind="target", ratio_tol=1e-8,
               caption="Measured amplitude of the last iterate along the top eigenvector "
                       "against the closed form $\\eta\\rho\\lambda_1/(2-\\eta\\lambda_1)$ "
                       "(both in the units of $x$, log–log). Good: every point on the dashed "
                       "diagonal; a point off it means the engine's SAM does not settle on the "
                       "predicted 2-cycle."),
         Check("t1_floor_attained", "exact",
-              "||grad f||^2 on the cycle at lr = 1/L equals L^2 rho^2.", _tight_floor),
+              r"$\|\nabla f\|^2$ on the cycle at $\eta=1/L$ equals $L^2\rho^2$.",
+              _tight_floor, ratio_kind="target", ratio_tol=1e-8),
     ),
 )
 
@@ -237,9 +239,13 @@ LIT_RHO2_FLOOR = Claim(
                r"as $\rho^2$ (log–log slope 2 in $\rho$)."),
     source="Si & Yun, NeurIPS 2023 (arXiv 2306.09850), abstract",
     checks=(Check("floor_scaling", "monte_carlo",
-                  "Stochastic SAM on a quadratic (sigma2 = 1e-4, lr = 0.1) for rho from 0.05 to "
-                  "0.8: stationary E||grad f||^2 minus SGD's, log-log slope in rho.",
-                  _rho2_floor, _plot_floor,
+                  r"Stochastic SAM on a quadratic ($\sigma^2=10^{-4}$, $\eta=0.1$) for "
+                  r"$\rho$ from 0.05 to 0.8: stationary $\mathbb E\|\nabla f\|^2$ minus "
+                  r"SGD's, log–log slope in $\rho$.",
+                  _rho2_floor, _plot_floor, ratio_kind="target", ratio_tol=0.1,
+                  ratio_note="The ratio is the fitted log–log slope over 2, the "
+                             "$\rho^2$ law's slope; it also needs the excess floor above 3 "
+                             "SE at every radius.",
                   caption="Stationary excess $\\mathbb E\\|\\nabla f\\|^2$ of stochastic SAM "
                           "over SGD against the radius $\\rho$ (log–log, squared-gradient "
                           "units of the quadratic), with the deterministic 2-cycle's value "

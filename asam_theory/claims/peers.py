@@ -141,12 +141,13 @@ PEERS = Claim(
     checks=(
         Check("t1", "monte_carlo",
               "Each T1-covered method on a noisy quadratic, a finite-sum quadratic, Cauchy "
-              "regression and softmax regression (transient setting: lr = 0.5/L, "
-              "rho = 0.2/L, b = 4) and, where the perturbation term dominates the bound, on "
+              r"regression and softmax regression (transient setting: $\eta=0.5/L$, "
+              r"$\rho=0.2/L$, $b=4$) and, where the perturbation term dominates the bound, on "
               "a quadratic, a finite-sum quadratic, clean Cauchy regression and overlapping "
-              "softmax regression started within rho of a stationary point (exact gradients, "
-              "lr = 0.8/L, rho = 0.05/L): the seed mean of (1/T) sum ||grad f||^2 below "
-              "t1_bound at every recorded horizon.",
+              r"softmax regression started within $\rho$ of a stationary point (exact "
+              r"gradients, $\eta=0.8/L$, $\rho=0.05/L$): the seed mean of "
+              r"$\frac1T\sum_{t<T}\|\nabla f(w_t)\|^2$ below t1_bound at every recorded "
+              "horizon.",
               _t1, _plot_t1,
               caption="One bar per method and problem: the worst ratio over horizons of the "
                       "measured time-averaged squared gradient norm to T1's bound. Every bar "

@@ -306,11 +306,11 @@ THREADED = Claim(
     source="our implementation (asam_theory.torch.AsyncSAM); theorems T1, T3",
     checks=(
         Check("threaded_vs_simulated", "threaded",
-              "Staleness forced by waiting: threaded runs with max_staleness = tau (the main "
-              "thread waits for the direction of version t - tau; every step's staleness is "
-              "checked to be tau after the warm-up), each replayed by the engine's AsyncSAM on "
-              "its recorded noise (iterates equal to 1e-9 relative) and the noise's variance "
-              "within 1 +- 0.25 of the declared (TOST).",
+              r"Staleness forced by waiting: threaded runs with max_staleness $=\tau$ (the "
+              r"main thread waits for the direction of version $t-\tau$; every step's "
+              r"staleness is checked to be $\tau$ after the warm-up), each replayed by the "
+              r"engine's AsyncSAM on its recorded noise (iterates equal to $10^{-9}$ relative) "
+              r"and the noise's variance within $1\pm0.25$ of the declared (TOST).",
               _vs_simulation, _plot_vs_simulation,
               caption="Largest distance over the runs between the threaded run's iterate and "
                       "the engine's replay of it on the same noise, per step (log scale, "
@@ -319,11 +319,11 @@ THREADED = Claim(
                       "staleness jumps to ~1e-2 at the first step it touches."),
         Check("bounds_with_measured_staleness", "threaded",
               "Staleness measured, not forced: threaded runs with a slow ascent device "
-              "(the descent takes the newest direction no fresher than t - tau and waits only "
+              r"(the descent takes the newest direction no fresher than $t-\tau$ and waits only "
               "beyond staleness 4); the staleness each step used is "
               "recorded (histogram), each run replayed at that staleness, and T1 and T3 are "
               "checked at the measured constants where they are attained (isotropic "
-              "quadratic, lr = 0.95/L): within the bound and at least "
+              r"quadratic, $\eta=0.95/L$): within the bound and at least "
               f"{TIGHT:g} of it (one-sided 95 %).",
               _bounds_with_measured_staleness, _plot_staleness,
               caption="Histogram of the staleness (in steps) the threaded AsyncSAM actually "
