@@ -6,6 +6,8 @@ measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_
 ``device``, ``equal_resources`` (SGD and SAM on all ``2 * threads`` cores against AsyncSAM's
 ``threads + threads``; ``null`` with CUDA descent or ``--no-equal-resources``) and
 ``bprime_sweep`` (AsyncSAM/SGD at each ``--sweep-bprime`` value, timed in the same rounds),
+``lookahead_over_sgd`` (the threaded look-ahead AsyncSAM, timed in the same rounds; its
+interval in ``ratio_ci95``, details in ``lookahead``; absent with ``--no-lookahead``),
 ``ratio_ci95`` (distribution-free 95 % intervals of the median ratios over rounds),
 ``allocator`` (the C allocator settings the run had; ``--default-allocator`` keeps glibc's
 defaults), ``minor_faults_per_step`` and
@@ -49,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "fixed so that no step faults in fresh pages)")
     parser.add_argument("--no-equal-resources", dest="equal_resources", action="store_false",
                         help="skip the SGD/SAM timings on 2 x threads cores")
+    parser.add_argument("--no-lookahead", dest="lookahead", action="store_false",
+                        help="skip the look-ahead AsyncSAM (worker reads the descent batch "
+                             "tau steps ahead)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, tau=args.tau, max_staleness=args.max_staleness,
         ascent_batch_size=bprime, margin=args.margin, contention=args.contention,
         equal_resources=args.equal_resources, bprime_sweep=sweep,
-        steady_allocator=args.steady_allocator,
+        steady_allocator=args.steady_allocator, lookahead=args.lookahead,
     )
     if res["load_warning"]:
         print(f"warning: {res['load_warning']}", file=sys.stderr)
@@ -92,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"AsyncSAM/SGD {res['asyncsam_over_sgd']:.3f} [{ci['asyncsam_over_sgd']['low']:.3f}"
               f", {ci['asyncsam_over_sgd']['high']:.3f}]   SAM/SGD {res['sam_over_sgd']:.3f}"
               f"   staleness {res['staleness_histogram']}   ([..]: the median's 95 % interval)")
+        if "lookahead_over_sgd" in res:
+            la = ci["lookahead_over_sgd"]
+            print(f"look-ahead AsyncSAM/SGD {res['lookahead_over_sgd']:.3f} [{la['low']:.3f}, "
+                  f"{la['high']:.3f}]   staleness {res['lookahead']['staleness_histogram']}")
         print(f"control (a second SGD)/SGD {res['control']['sgd_control_over_sgd']:.3f}: how "
               "far a median strays by chance in this run")
         for bp, row in res["bprime_sweep"].items():
@@ -105,5 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if eq is not None:
             print(f"equal resources (SGD, SAM on {eq['threads']['sgd']} threads, AsyncSAM "
                   f"{eq['threads']['asyncsam']}): AsyncSAM/SGD {eq['asyncsam_over_sgd']:.3f}   "
-                  f"SAM/SGD {eq['sam_over_sgd']:.3f}")
+                  f"SAM/SGD {eq['sam_over_sgd']:.3f}"
+                  + (f"   look-ahead/SGD {eq['lookahead_over_sgd']:.3f}"
+                     if "lookahead_over_sgd" in eq else ""))
     return 0

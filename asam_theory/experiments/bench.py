@@ -31,10 +31,17 @@ own model copy and worker) and reports ``bprime_sweep = {b′: {"asyncsam_over_s
 the price in step time of a larger ascent batch, measured in one run (with the per-round ratios
 and their interval, so that several runs can be pooled).
 
+Look-ahead (``lookahead``, on by default): the threaded AsyncSAM whose worker reads the
+descent batch τ steps ahead (:class:`asam_theory.torch.LookAhead`; same b′, τ and worker as
+AsyncSAM, its own model copy) is timed in the same rounds, with the same per-round ratio to SGD:
+``lookahead_over_sgd``, its interval in ``ratio_ci95``, its per-round ratios and quartiles, and
+``lookahead`` (its step time, staleness, CPU share).
+
 Equal resources (CPU descent): the default ratios give SGD and SAM one core while AsyncSAM uses
 two (descent + ascent thread).  ``equal_resources`` also times SGD and SAM with ``2 * threads``
 intra-op threads in the same rounds — the comparison a CPU-only user with two cores faces —
-and reports ``equal_resources = {"asyncsam_over_sgd", "sam_over_sgd", ...}``.
+and reports ``equal_resources = {"asyncsam_over_sgd", "sam_over_sgd", ...}`` (with
+``lookahead_over_sgd`` when the look-ahead is timed).
 
 Allocator: by default the benchmark first fixes the C allocator's thresholds for the process
 (:func:`~asam_theory.experiments.allocator.steady_malloc`), so that no method's steps pay for pages
@@ -70,6 +77,7 @@ from asam_theory.stats import median_interval
 from asam_theory.torch._common import bn_frozen
 from asam_theory.torch._worker import AscentComputer
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
+from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.tuning import tune_ascent_batch
 from asam_theory.validation import check_int
@@ -166,6 +174,7 @@ def run_bench(
     equal_resources: bool = True,
     bprime_sweep: Sequence[int] = (),
     steady_allocator: bool = True,
+    lookahead: bool = True,
 ) -> dict[str, Any]:
     """Run the interleaved benchmark and return its measurements (see module docstring).
 
@@ -173,6 +182,7 @@ def run_bench(
     (CPU descent only) also times SGD and SAM with ``2 * threads`` intra-op threads.
     ``steady_allocator`` fixes the C allocator's thresholds for the whole process first
     (:func:`~asam_theory.experiments.allocator.steady_malloc`; it stays set after the call).
+    ``lookahead`` also times the look-ahead AsyncSAM in the same rounds.
     """
     load_start = _loadavg()
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -223,7 +233,7 @@ def run_bench(
             bprime = tuning.ascent_batch_size
         else:
             bprime = int(ascent_batch_size)
-        def make_async(model: nn.Module, bp: int, batches: IndexSampler) -> AsyncSAM:
+        def make_async(model: nn.Module, bp: int, batches: Any) -> AsyncSAM:
             return AsyncSAM(
                 model.parameters(), torch.optim.SGD, rho=0.05, tau=tau,
                 ascent_batch_size=bp, ascent_loss=classification_loss,
@@ -259,9 +269,10 @@ def run_bench(
                 classification_loss(m_sam, batch).backward()
             o_sam.second_step(zero_grad=True)
 
-        def async_stepper(opt: AsyncSAM, model: nn.Module) -> Callable[[], None]:
+        def async_stepper(opt: AsyncSAM, model: nn.Module,
+                          loader: LookAhead | None = None) -> Callable[[], None]:
             def step_async() -> None:
-                batch = sampler(batch_size)
+                batch = sampler(batch_size) if loader is None else next(loader)
 
                 def closure() -> torch.Tensor:
                     opt.zero_grad()
@@ -284,6 +295,13 @@ def run_bench(
             methods[f"asyncsam@{bp}"] = async_stepper(opt, swept[bp])
             nominal[f"asyncsam@{bp}"] = threads
             asyncs[f"asyncsam@{bp}"] = opt
+        if lookahead:  # the descent batches, read tau ahead by the worker
+            m_la = _mlp(hidden, seed, dev)
+            loader = LookAhead(iter(lambda: sampler(batch_size), None), tau=tau)
+            o_la = make_async(m_la, bprime, loader)
+            methods["lookahead"] = async_stepper(o_la, m_la, loader)
+            nominal["lookahead"] = threads
+            asyncs["lookahead"] = o_la
         equal = equal_resources and dev.type == "cpu"
         if equal:
             methods.update({"sgd_all_cores": step_sgd, "sam_all_cores": step_sam})
@@ -337,6 +355,7 @@ def run_bench(
         ratio_async, ratio_sam, ratio_ctl = (_ratios(per_round, n)
                                              for n in ("asyncsam", "sam", "sgd_control"))
         cpw = {n: statistics.median(v) for n, v in cpu_per_wall.items()}
+        ratio_la = _ratios(per_round, "lookahead") if lookahead else None
         core = ("sgd", "sam", "asyncsam")
         if equal:
             eq_async = _ratios(per_round, "asyncsam", "sgd_all_cores")
@@ -354,10 +373,30 @@ def run_bench(
                 "cpu_per_wall_median": {"sgd": cpw["sgd_all_cores"],
                                         "sam": cpw["sam_all_cores"]},
             }
+            if lookahead:
+                eq_la = _ratios(per_round, "lookahead", "sgd_all_cores")
+                equal_block["lookahead_over_sgd"] = statistics.median(eq_la)
+                equal_block["threads"]["lookahead"] = f"{threads}+{threads}"
+                equal_block["step_ms_median"]["lookahead"] = (
+                    1e3 * statistics.median(per_round["lookahead"]))
+                equal_block["ratios_per_round"]["lookahead_over_sgd"] = eq_la
         else:
             equal_block = None
         load = load_check(load_start, cpw if dev.type == "cpu" else {}, nominal, threads)
-        return {
+        la_block: dict[str, Any] = {}
+        if lookahead:
+            la_block = {
+                "lookahead_over_sgd": statistics.median(ratio_la),
+                "lookahead": {
+                    "ascent_batch_size": bprime, "tau": tau,
+                    "step_ms_median": 1e3 * statistics.median(per_round["lookahead"]),
+                    "step_ms_per_round": [1e3 * x for x in per_round["lookahead"]],
+                    "cpu_per_wall_median": cpw["lookahead"],
+                    "staleness_histogram": {str(k): v for k, v in sorted(Counter(
+                        o_la.staleness_history[n_warm["lookahead"]:]).items())},
+                },
+            }
+        out = {
             "asyncsam_over_sgd": statistics.median(ratio_async),
             "sam_over_sgd": statistics.median(ratio_sam),
             "device": str(dev),
@@ -382,7 +421,8 @@ def run_bench(
             # rounds taken as independent; coverage below 0.95 for fewer than 6 rounds)
             "ratio_ci95": {n: median_ci95(r) for n, r in (
                 ("asyncsam_over_sgd", ratio_async), ("sam_over_sgd", ratio_sam),
-                ("sgd_control_over_sgd", ratio_ctl))},
+                ("sgd_control_over_sgd", ratio_ctl), ("lookahead_over_sgd", ratio_la))
+                if r is not None},
             # A/A control: a second, identical SGD timed in the same rounds; its ratio to SGD
             # shows how far from 1 the medians stray by chance on this machine in this run
             "control": {
@@ -410,5 +450,10 @@ def run_bench(
             "load_check": {k: v for k, v in load.items() if k != "warning"},
             "load_warning": load["warning"],
         }
+        out.update(la_block)
+        if lookahead:
+            out["ratios_per_round"]["lookahead_over_sgd"] = ratio_la
+            out["ratio_quartiles"]["lookahead_over_sgd"] = _quartiles(ratio_la)
+        return out
     finally:
         torch.set_num_threads(prev_threads)

@@ -34,14 +34,22 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     assert sum(res["staleness_histogram"].values()) == 2 * 2
     assert json.loads(path.read_text())["device"] == res["device"]
     eq = res["equal_resources"]  # CPU descent: SGD and SAM also timed on 2 x threads cores
-    assert eq["threads"] == {"sgd": 2, "sam": 2, "asyncsam": "1+1"}
+    assert eq["threads"] == {"sgd": 2, "sam": 2, "asyncsam": "1+1", "lookahead": "1+1"}
     assert eq["asyncsam_over_sgd"] > 0 and eq["sam_over_sgd"] > 0
     assert len(eq["ratios_per_round"]["asyncsam_over_sgd"]) == 2
     assert set(res["step_ms_median"]) == {"sgd", "sam", "asyncsam"}  # top-level keys unchanged
     check = res["load_check"]
     assert set(check["cpu_share"]) == {"sgd", "sam", "asyncsam", "sgd_all_cores",
                                        "sam_all_cores", "sgd_control", "asyncsam@8",
-                                       "asyncsam@16"}
+                                       "asyncsam@16", "lookahead"}
+    # the look-ahead AsyncSAM is timed in the same rounds, with its ratio and interval
+    la, la_r = res["lookahead"], res["ratios_per_round"]["lookahead_over_sgd"]
+    assert len(la_r) == 2 and res["lookahead_over_sgd"] == pytest.approx(sum(la_r) / 2)
+    ci = res["ratio_ci95"]["lookahead_over_sgd"]
+    assert (ci["low"], ci["high"]) == (min(la_r), max(la_r))
+    assert la["ascent_batch_size"] == res["ascent_batch_size"] and la["tau"] == 1
+    assert sum(la["staleness_histogram"].values()) == 2 * 2
+    assert eq["lookahead_over_sgd"] > 0
     # the A/A control and the b′ sweep are timed in the same rounds
     assert len(res["control"]["ratios_per_round"]) == 2 and res["control"][
         "sgd_control_over_sgd"] > 0
@@ -74,7 +82,19 @@ def test_bench_no_equal_resources(capsys) -> None:
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
     assert res["equal_resources"] is None
-    assert set(res["load_check"]["cpu_share"]) == {"sgd", "sam", "asyncsam", "sgd_control"}
+    assert set(res["load_check"]["cpu_share"]) == {"sgd", "sam", "asyncsam", "sgd_control",
+                                                   "lookahead"}
+
+
+def test_bench_no_lookahead(capsys) -> None:
+    rc = main(["bench", "--json", "--hidden", "16", "--batch-size", "32", "--rounds", "1",
+               "--steps", "1", "--warmup", "0", "--ascent-batch-size", "8", "--no-lookahead",
+               "--default-allocator"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert "lookahead_over_sgd" not in res and "lookahead" not in res
+    assert "lookahead_over_sgd" not in res["ratio_ci95"]
+    assert "lookahead_over_sgd" not in res["equal_resources"]
 
 
 def test_load_check_thresholds() -> None:
