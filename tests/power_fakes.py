@@ -55,10 +55,19 @@ def _flaky(settings: Settings) -> Outcome:
     return Outcome.judged(settings.seed % 2 == 0, "even seed")
 
 
+def _finding(settings: Settings) -> Outcome:
+    """An open question whose answer on the correct code is "fails"."""
+    return Outcome.judged(False, "the promise does not hold")
+
+
 CLAIM = Claim("FAKE", "a fake claim", "guarded holds", "tests/power_fakes.py",
               (Check("guarded", "exact", "holds unless BROKEN", _guarded),
                Check("cached", "exact", "its first answer, kept", _cached),
                Check("flaky", "exact", "fails on odd seeds", _flaky)))
+#: an empirical claim whose correct answer is "fails" (catalogue_with_finding)
+FINDING = Claim("FINDING", "an open question", "the promise", "tests/power_fakes.py",
+                (Check("promise", "real_data", "fails on the correct code", _finding,
+                       empirical=True),))
 
 
 def _set(attr: str):
@@ -84,6 +93,22 @@ MUTANTS = (
 
 def catalogue():
     return (CLAIM,), MUTANTS
+
+
+#: a mutant killed by its check that also names a test (the test runs only with tests="all")
+CHECKED_AND_TESTED = Mutant("fake-breaks-tested", "method", "sets BROKEN", _set("BROKEN"),
+                            checks=("FAKE.guarded",), tests=(TEST_FILE,))
+#: a mutant whose only "kill" is by the empirical check that fails on the correct code too
+ON_FINDING = Mutant("fake-on-finding", "real_data", "sets UNUSED", _set("UNUSED"),
+                    checks=("FINDING.promise",))
+
+
+def catalogue_tests_policy():
+    return (CLAIM,), (MUTANTS[0], CHECKED_AND_TESTED)
+
+
+def catalogue_with_finding():
+    return (CLAIM, FINDING), (MUTANTS[0], ON_FINDING)
 
 
 def catalogue_without_hang():

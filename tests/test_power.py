@@ -200,3 +200,39 @@ def test_real_catalogue_quick(tmp_path):
     assert survivors == [], survivors
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert {m["id"] for m in data["mutants"]} == {m.id for m in all_mutants()}
+
+
+def test_tests_run_only_when_the_checks_do_not_kill(tmp_path):
+    """tests="needed": a mutant its check kills has its tests skipped (and no test runs on the
+    correct code); tests="all" runs them, under the mutant and on the correct code."""
+    root = power_fakes.write_test_root(tmp_path)
+    cat = "power_fakes:catalogue_tests_policy"
+    needed = power.run_power("quick", 1, 0, inline=True, progress=False, root=root,
+                             catalogue=cat)
+    m = _by_id(needed["mutants"])["fake-breaks-tested"]
+    assert m["kill_rate"] == 1.0 and m["per_check"] == {"FAKE.guarded": 1.0}
+    assert m["tests_skipped"] == [power_fakes.TEST_FILE]
+    assert power_fakes.TEST_FILE not in _by_id(needed["checks"])
+    everything = power.run_power("quick", 1, 0, inline=True, progress=False, root=root,
+                                 catalogue=cat, tests="all")
+    m = _by_id(everything["mutants"])["fake-breaks-tested"]
+    assert m["tests_skipped"] == [] and power_fakes.TEST_FILE in m["per_check"]
+    assert _by_id(everything["checks"])[power_fakes.TEST_FILE]["false_alarm_rate"] == 0.0
+    with pytest.raises(ValueError, match="tests"):
+        power.run_power("quick", 1, 0, inline=True, catalogue=cat, tests="some")
+
+
+def test_empirical_check_reports_agreement_not_false_alarms():
+    """A finding on the correct code is not a false alarm, and a mutant's "fails" there is no
+    kill: the cell is uninformative (None)."""
+    out = power.run_power("quick", 2, 0, inline=True, progress=False,
+                          catalogue="power_fakes:catalogue_with_finding")
+    c = _by_id(out["checks"])["FINDING.promise"]
+    assert c["empirical"] is True and c["false_alarm_rate"] is None
+    assert c["agreement"] == 1.0 and c["outcomes"] == ["fails", "fails"]
+    m = _by_id(out["mutants"])["fake-on-finding"]
+    assert m["per_check"] == {"FINDING.promise": None} and m["kill_rate"] is None
+    kinds = _problems(out)
+    assert ("false_alarm", "FINDING.promise") not in kinds
+    assert ("uninformative", "fake-on-finding") in kinds
+    assert m["uninformative"] == ["FINDING.promise"]

@@ -158,7 +158,13 @@ class Check:
     ``"target"`` (measured/target, holds within ``1 ± ratio_tol``, which it then must give),
     ``"threshold"`` (measured/threshold, ≥ 1 holds) — or ``None`` (the ratio has none of these
     meanings); ``ratio_note`` says in a sentence what the ratio is when it is not plain
-    measured/bound (e.g. a statistical slack that lets a ratio a little above 1 hold)."""
+    measured/bound (e.g. a statistical slack that lets a ratio a little above 1 hold).
+
+    ``empirical`` marks a check of an open empirical question — a paper's promise on real
+    data, whose answer may be "fails" on correct code (then that is the finding).  Its
+    failures on the correct code are not false alarms: ``asam-theory power`` reports how often
+    its outcome agrees across master seeds instead, and counts a mutant's ``fails`` as a kill
+    only where the correct code's usual outcome is not ``fails``."""
 
     name: str
     method: str
@@ -169,6 +175,7 @@ class Check:
     ratio_kind: RatioKind | None = "bound"
     ratio_tol: float | None = None
     ratio_note: str = ""
+    empirical: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

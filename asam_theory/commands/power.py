@@ -57,6 +57,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only these mutant ids (default: all)")
     p.add_argument("--claims", nargs="+", metavar="ID", default=None,
                    help="only the checks of these claim ids (default: all)")
+    p.add_argument("--tests", choices=("needed", "all"), default="needed",
+                   help="'needed': run a mutant's named tests only when its checks did not "
+                        "kill it at the target rate (and on the correct code only the tests "
+                        "then run); 'all': every named test, under its mutant and on the "
+                        "correct code (default: needed)")
 
 
 def check_out(out: str) -> Path:
@@ -93,15 +98,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"power: {len(p.mutants)} mutants, {len(p.checks)} checks; {p.n_jobs()} jobs, "
           f"{p.n_runs(repeats)} runs ({len(p.checks)} checks on the correct code and "
           f"{n_mutant_checks} (mutant, check) pairs, × {repeats} repeats; "
-          f"{len(p.tests)} tests on the correct code and {n_mutant_tests} under mutants, once "
-          f"each) on {max(args.jobs, 1)} process(es)"
+          f"up to {len(p.tests)} tests on the correct code and {n_mutant_tests} under "
+          f"mutants, once each ({args.tests})) on {max(args.jobs, 1)} process(es)"
           + ("; at quick size this takes minutes" if args.mode == "quick" else
              "; at this size it can take hours"), file=sys.stderr)
     if not p.mutants:
         print("warning: the mutant catalogue is empty: nothing can be killed", file=sys.stderr)
     payload = power.run_power(args.mode, repeats, args.seed, mutant_ids=args.mutants,
                               claim_ids=args.claims, jobs=max(args.jobs, 1),
-                              inline=args.jobs == 0)
+                              inline=args.jobs == 0, tests=args.tests)
     try:
         paths = write_power_report(out, payload,
                                    command="asam-theory " + shlex.join(sys.argv[1:]))

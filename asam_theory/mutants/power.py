@@ -72,6 +72,8 @@ FALSE_ALARM_TARGET = 0.05
 EXCLUSIVE_METHODS = ("threaded", "real_data")
 #: the catalogue's provider: "module:function" returning (claims, mutants)
 DEFAULT_CATALOGUE = "asam_theory.mutants.power:real_catalogue"
+#: which named tests a run executes (see :func:`run_power`)
+TEST_POLICIES = ("needed", "all")
 #: pytest's exit code when tests ran and at least one failed
 PYTEST_FAILED = 1
 
@@ -345,7 +347,7 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
               jobs: int = 1, inline: bool = False, progress: bool = True,
               root: str | Path | None = None, catalogue: str | None = None,
               test_timeout: float = 1800.0, timeout_factor: float = 10.0,
-              min_timeout: float = 300.0) -> dict[str, Any]:
+              min_timeout: float = 300.0, tests: str = "needed") -> dict[str, Any]:
     """Run the power measurement and return the ``power.json`` payload (module docstring).
 
     ``jobs`` worker processes (each job in a fresh spawned process; ``inline=True`` runs
@@ -355,6 +357,11 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
     a mutant job is terminated after
     ``max(min_timeout, timeout_factor ×`` the correct code's time for the same check``)``
     seconds and a pytest run after ``test_timeout`` seconds.
+
+    ``tests="needed"`` (the default) runs a mutant's tests only when its checks did not kill
+    it at the target rate (:func:`targets`) — the tests are there for the mutants the claims
+    cannot see — and runs on the correct code only the tests that are then needed;
+    ``tests="all"`` runs every named test under its mutant and on the correct code.
     """
     check_choice("mode", mode, MODES)
     repeats = DEFAULT_REPEATS[mode] if repeats is None else repeats
@@ -362,6 +369,7 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
     check_int("seed", seed, low=0)
     check_int("jobs", jobs, low=1)
     check_positive("test_timeout", test_timeout)
+    check_choice("tests", tests, TEST_POLICIES)
     catalogue = catalogue or DEFAULT_CATALOGUE
     t0 = time.perf_counter()
     p = plan(mutant_ids, claim_ids, catalogue)
@@ -399,7 +407,7 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
                           "without its repository)")
     correct = [check_job(None, c, None) for c in p.checks]
     correct.sort(key=lambda j: (not j["exclusive"], j["target"]))
-    correct += [test_job(None, t) for t in p.tests if not_run_reason is None]
+    skipped: dict[str, list[str]] = {}
     try:
         _execute(correct, jobs, inline, done)
         cost = {c: sum(r["seconds"] for r in results[(None, c)]) for c in p.checks}
@@ -408,14 +416,28 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
             for c in p.mutant_checks[m.id]:
                 timeout = max(min_timeout, timeout_factor * cost.get(c, min_timeout))
                 mutant_jobs.append(check_job(m.id, c, timeout))
-            if not_run_reason is None:
-                mutant_jobs += [test_job(m.id, t) for t in p.mutant_tests[m.id]]
         _execute(_order(mutant_jobs, cost), jobs, inline, done)
+        test_jobs: list[dict] = []
+        if not_run_reason is None:
+            goal = targets(mode)["kill_rate_min"]
+            for m in p.mutants:
+                # an empirical check's kill may prove uninformative (see summarise)
+                rates = [_rate(results.get((m.id, c), [])) or 0.0 for c in p.mutant_checks[m.id]
+                         if not getattr(checks_by_id[c][1], "empirical", False)]
+                if tests == "needed" and rates and max(rates) >= (goal or 1.0 / repeats):
+                    skipped[m.id] = list(p.mutant_tests[m.id])
+                    continue
+                test_jobs += [test_job(m.id, t) for t in p.mutant_tests[m.id]]
+            needed = dict.fromkeys(j["target"] for j in test_jobs)
+            test_jobs = [test_job(None, t) for t in needed] + test_jobs
+        _execute(test_jobs, jobs, inline, done)
     finally:
         if bar is not None:
             bar.close()
     payload = summarise(p, results, mode=mode, repeats=repeats, seed=seed,
-                        not_run_reason=not_run_reason, checks_by_id=checks_by_id)
+                        not_run_reason=not_run_reason, checks_by_id=checks_by_id,
+                        skipped_tests=skipped)
+    payload["tests_policy"] = tests
     payload["seconds"] = round(time.perf_counter() - t0, 1)
     return payload
 
@@ -429,10 +451,26 @@ def _rate(records: list[dict]) -> float | None:
 
 def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mode: str,
               repeats: int, seed: int, not_run_reason: str | None,
-              checks_by_id: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+              checks_by_id: dict[str, tuple[Any, Any]],
+              skipped_tests: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """The ``power.json`` payload from the runs' records (``seconds`` is added by the
-    caller); ``problems`` lists every target missed."""
+    caller); ``problems`` lists every target missed.
+
+    An *empirical* check (``Check.empirical``: an open question whose correct answer may be
+    ``fails``) has no false-alarm rate: its row gives ``agreement``, the share of the correct
+    runs with its most common outcome, and a mutant's ``fails`` counts as a kill only where
+    that most common outcome is not ``fails`` (else the cell is ``None``: uninformative).
+    ``skipped_tests`` names, per mutant, the tests not run because its checks killed it."""
     tg = targets(mode)
+    skipped_tests = skipped_tests or {}
+
+    def empirical(target: str) -> bool:
+        return target in checks_by_id and bool(getattr(checks_by_id[target][1], "empirical",
+                                                       False))
+
+    def usual(target: str) -> str | None:
+        outs = [r["outcome"] for r in results.get((None, target), [])]
+        return max(set(outs), key=outs.count) if outs else None
     problems: list[dict] = []
 
     def problem(kind: str, id_: str, message: str) -> None:
@@ -445,7 +483,10 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
         seconds = 0.0
         for target in p.mutant_checks[m.id] + p.mutant_tests[m.id]:
             recs = results.get((m.id, target))
-            per_check[target] = _rate(recs) if recs else None
+            if recs is None and target in skipped_tests.get(m.id, ()):
+                continue
+            uninformative = empirical(target) and usual(target) == "fails"
+            per_check[target] = _rate(recs) if recs and not uninformative else None
             seconds += sum(r["seconds"] for r in recs or [])
             errors += [{"target": target, "seed": r["seed"], "outcome": r["outcome"],
                         "error": r["error"]} for r in recs or [] if r["error"]]
@@ -456,6 +497,7 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
                "kill_rate": kill_rate,
                "killed_by": [t for t, r in per_check.items() if r],
                "per_check": per_check, "checks": list(m.checks), "tests": list(m.tests),
+               "tests_skipped": skipped_tests.get(m.id, []),
                "errors": errors, "seconds": round(seconds, 2)}
         harness = [e for e in errors if e["outcome"] == "error"]
         if harness:
@@ -464,7 +506,14 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
         if m.id in p.unknown:
             problem("unknown_check", m.id, f"mutant {m.id} names unknown check(s) "
                     f"{list(p.unknown[m.id])}")
-        if kill_rate is None:
+        uninformative = [t for t, r in per_check.items() if r is None
+                         and results.get((m.id, t))]
+        if kill_rate is None and uninformative:
+            row["uninformative"] = uninformative
+            problem("uninformative", m.id, f"mutant {m.id} is named only by empirical checks "
+                    f"that fail on the correct code too ({', '.join(uninformative)}): their "
+                    "failures under it show nothing")
+        elif kill_rate is None:
             why = not_run_reason if not_run_reason and p.mutant_tests[m.id] else "nothing ran"
             row["not_run"] = why
             problem("not_run", m.id, f"mutant {m.id} was not measured: {why}")
@@ -476,10 +525,11 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
         mutant_rows.append(row)
 
     check_rows = []
-    for target in p.checks + p.tests:
+    run_tests = tuple(t for t in p.tests if (None, t) in results)
+    for target in p.checks + run_tests:
         recs = results.get((None, target), [])
         outcomes = [r["outcome"] for r in recs]
-        fa = _rate(recs)
+        fa = None if empirical(target) else _rate(recs)
         kills = sum(1 for row in mutant_rows if row["per_check"].get(target))
         method = checks_by_id[target][1].method if target in checks_by_id else "test"
         check_rows.append({"id": target, "false_alarm_rate": fa, "kills": kills,
@@ -487,6 +537,10 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
                            "seconds": round(sum(r["seconds"] for r in recs) / len(recs), 3)
                            if recs else None,
                            "errors": [r["error"] for r in recs if r["error"]]})
+        if empirical(target):
+            check_rows[-1]["empirical"] = True
+            check_rows[-1]["agreement"] = (outcomes.count(usual(target)) / len(outcomes)
+                                           if outcomes else None)
         if fa is not None and fa > tg["false_alarm_rate_max"]:
             problem("false_alarm", target, f"check {target} fails on the correct code in "
                     f"{outcomes.count('fails')} of {len(outcomes)} runs (rate {fa:.2f} > "
