@@ -15,6 +15,7 @@ from types import ModuleType
 from asam_theory.claims import (
     ablation,
     baselines,
+    edge,
     exact_mc,
     headline,
     literature,
@@ -28,7 +29,7 @@ from asam_theory.claims.base import Claim
 
 #: claim modules in report order
 MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded, pep,
-                                   peers, baselines, ablation, headline)
+                                   peers, baselines, ablation, headline, edge)
 
 
 def all_claims() -> tuple[Claim, ...]:
