@@ -1,9 +1,11 @@
 """``asam-theory train``: the real-data leaderboard.
 
-Every method (SGD, SAM, AsyncSAM τ = 1 with b′ tuned from measured timings, SAMPa-0.2) × data
-set (MNIST-1D, digits; 20 % symmetric label noise on the training labels) × model (MLP, CNN) ×
-seeds, each method's lr/ρ chosen on the validation split; test accuracy with 95 % intervals,
-interleaved time per step with an idle second core and with equal resources, counted gradient
+Every method (SGD, SAM, AsyncSAM τ = 1 with b′ tuned from measured timings, AsyncSAM with
+the look-ahead ascent batch, SAMPa-0.2) × data set (MNIST-1D, digits; 20 % symmetric label
+noise on the training labels) × model (MLP, CNN) × seeds, each method's lr/ρ chosen on the
+validation split; test accuracy with 95 % intervals, interleaved time per step with an idle
+second core and with equal resources (AsyncSAM at b′ = b/8 there, its accuracy at that b′
+reported too), counted gradient
 evaluations, AsyncSAM's staleness and penalty fidelity, and its crossover against model width
 (:mod:`asam_theory.experiments.leaderboard`).  Writes ``DIR/index.html`` (self-contained),
 ``DIR/results.json`` and ``DIR/figures/``.
@@ -32,33 +34,52 @@ HELP = ("the real-data leaderboard: every method x MNIST-1D/digits (label noise)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="leaderboard", help="output directory")
-    parser.add_argument("--quick", action="store_true", help="small setting (about a minute)")
-    parser.add_argument("--seeds", type=int, default=None, help="evaluation seeds (>= 2)")
+    parser.add_argument("--out", default="leaderboard", metavar="DIR",
+                        help="output folder, created before any run: DIR/index.html, "
+                             "DIR/results.json and DIR/figures/")
+    parser.add_argument("--quick", action="store_true",
+                        help="small setting (MLPs, 2 seeds, 150 steps; about a minute)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="evaluation seeds, >= 2 (default: 5; quick: 2)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="steps per run (default per data set)")
-    parser.add_argument("--datasets", default="mnist1d,digits")
-    parser.add_argument("--models", default=None,
-                        help="comma list of mlp, cnn, mlp-bn, cnn-bn (default mlp,cnn; "
+                        help="steps per run, >= 1 (default: 2000 on mnist1d and 600 on digits; "
+                             "quick: 150)")
+    parser.add_argument("--datasets", default="mnist1d,digits", metavar="LIST",
+                        help="comma list of data sets (mnist1d needs the data extra)")
+    parser.add_argument("--models", default=None, metavar="LIST",
+                        help="comma list of mlp, cnn, mlp-bn, cnn-bn (default: mlp,cnn; "
                              "quick: mlp)")
-    parser.add_argument("--methods", default=None, help="comma list (default: all)")
-    parser.add_argument("--label-noise", type=float, default=0.2,
-                        help="symmetric noise on the training labels (default 0.2); 0 gives "
-                             "the clean-label setting of the published MNIST-1D baselines "
-                             "(claim BASELINES)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lrs", default=None, help="lr grid, comma list")
-    parser.add_argument("--rhos", default=None, help="rho grid, comma list")
-    parser.add_argument("--timing-rounds", type=int, default=None)
-    parser.add_argument("--widths", default=None, help="crossover MLP widths, comma list")
-    parser.add_argument("--no-crossover", action="store_true")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--methods", default=None, metavar="LIST",
+                        help="comma list of method names (default: all)")
+    parser.add_argument("--label-noise", type=float, default=0.2, metavar="P",
+                        help="fraction of training labels replaced by a uniformly drawn "
+                             "class, in [0, 1)")
+    parser.add_argument("--batch-size", type=int, default=64, help="minibatch size (>= 1)")
+    parser.add_argument("--lrs", default=None, metavar="LIST",
+                        help="lr grid, comma list (default: 0.05,0.1; quick: 0.1)")
+    parser.add_argument("--rhos", default=None, metavar="LIST",
+                        help="rho grid, comma list (default: 0.05,0.1)")
+    parser.add_argument("--timing-rounds", type=int, default=None, metavar="N",
+                        help="interleaved timing rounds, >= 1 (default: 5; quick: 1)")
+    parser.add_argument("--widths", default=None, metavar="LIST",
+                        help="crossover MLP widths, comma list (default: 64,256,1024,2048; "
+                             "quick: 64,512)")
+    parser.add_argument("--no-crossover", action="store_true",
+                        help="skip the crossover against model width")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _floats(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
+def _floats(text: str | None, default: tuple[float, ...], option: str = "--lrs"
+            ) -> tuple[float, ...]:
     if text is None:
         return default
-    return tuple(float(x) for x in text.split(",") if x.strip())
+    try:
+        vals = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise ValueError(f"{option} must be a comma list of numbers > 0, got {text!r}") from exc
+    if not vals or any(not (v > 0 and v < float("inf")) for v in vals):
+        raise ValueError(f"{option} must be a comma list of numbers > 0, got {text!r}")
+    return vals
 
 
 def build_config(args: argparse.Namespace):
@@ -81,7 +102,18 @@ def build_config(args: argparse.Namespace):
     for m in models:
         if m not in MODEL_KINDS:
             raise ValueError(f"--models: {m!r} is not one of {list(MODEL_KINDS)}")
-    lrs, rhos = _floats(args.lrs, (0.1,) if q else (0.05, 0.1)), _floats(args.rhos, (0.05, 0.1))
+    from asam_theory.validation import check_int, check_real
+
+    if args.seeds is not None:
+        check_int("--seeds", args.seeds, low=2)
+    if args.steps is not None:
+        check_int("--steps", args.steps, low=1)
+    if args.timing_rounds is not None:
+        check_int("--timing-rounds", args.timing_rounds, low=1)
+    check_int("--batch-size", args.batch_size, low=1)
+    check_real("--label-noise", args.label_noise, low=0.0, high=1.0, high_open=True)
+    lrs = _floats(args.lrs, (0.1,) if q else (0.05, 0.1), "--lrs")
+    rhos = _floats(args.rhos, (0.05, 0.1), "--rhos")
     # the built-in four, then every other method of the methods catalogue with a torch face
     methods = default_methods(lrs=lrs, rhos=rhos) + catalogue_methods(lrs=lrs, rhos=rhos)
     if args.methods:
@@ -96,7 +128,14 @@ def build_config(args: argparse.Namespace):
         steps = dict.fromkeys(steps, args.steps)
     widths = (64, 512) if q else (64, 256, 1024, 2048)
     if args.widths:
-        widths = tuple(int(w) for w in args.widths.split(",") if w.strip())
+        try:
+            widths = tuple(int(w) for w in args.widths.split(",") if w.strip())
+        except ValueError as exc:
+            raise ValueError(f"--widths must be a comma list of integers >= 1, got "
+                             f"{args.widths!r}") from exc
+        if not widths or min(widths) < 1:
+            raise ValueError(f"--widths must be a comma list of integers >= 1, got "
+                             f"{args.widths!r}")
     cfg = LeaderboardConfig(
         datasets=datasets, models=models,
         seeds=args.seeds if args.seeds is not None else (2 if q else 5),
@@ -110,10 +149,12 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from asam_theory.commands.common import check_out_dir
     from asam_theory.experiments.leaderboard import run_leaderboard
     from asam_theory.report.leaderboard import leaderboard_rows, write_leaderboard
 
     cfg, methods = build_config(args)
+    check_out_dir("--out", args.out)  # before any run
     payload = run_leaderboard(cfg, methods, progress=not args.no_progress,
                               with_crossover=not args.no_crossover)
     out = Path(args.out)

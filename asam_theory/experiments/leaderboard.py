@@ -19,7 +19,12 @@ Protocol, per cell (data set, model):
    every other equally often), in
    two settings: *idle second device* — one intra-op thread per role, so SGD and SAM use one
    core and AsyncSAM's (and SAMPa's) worker the otherwise idle second one (the AsyncSAM paper's
-   setting) — and *equal resources* — SGD and SAM given both cores (two intra-op threads).
+   setting) — and *equal resources* — SGD and SAM given both cores (two intra-op threads)
+   while AsyncSAM keeps its 1 + 1 split, with b′ set by the equal-resources rule
+   :func:`asam_theory.torch.tuning.equal_resources_ascent_batch` (b′ = b/8, the smallest ascent
+   batch whose accuracy cost the ablation could not detect; the look-ahead variant too).  The
+   accuracy at that b′ is measured on the evaluation seeds beside the tuned b′'s
+   (``*_equal_resources`` fields; ``LeaderboardConfig.equal_resources_accuracy``).
    Medians and quartiles over rounds; the ratio to SGD per round.
 4. **Crossover.**  AsyncSAM/SGD and SAM/SGD time per step against the MLP width on one data
    set (interleaved rounds as above, idle-device setting): on a small model the thread hand-off
@@ -49,6 +54,7 @@ from asam_theory.design import balanced_order
 from asam_theory.experiments.models import make_model
 from asam_theory.experiments.training import RunResult, run_method, tensor_data
 from asam_theory.stats import paired_interval, t_interval
+from asam_theory.torch.tuning import equal_resources_ascent_batch
 from asam_theory.validation import check_int, check_real
 
 SCHEMA = "asam-theory/leaderboard/1"
@@ -92,8 +98,10 @@ def _grid(lrs: Sequence[float], rhos: Sequence[float] | None) -> tuple[dict[str,
 
 def default_methods(lrs: Sequence[float] = (0.05, 0.1),
                     rhos: Sequence[float] = (0.05, 0.1)) -> list[LeaderboardMethod]:
-    """SGD (grid over lr), SAM, AsyncSAM (τ = 1, b′ tuned) and SAMPa-0.2 (grid over lr × ρ);
-    every method uses SGD with momentum 0.9 and weight decay 5e-4 as base optimizer.
+    """SGD (grid over lr), SAM, AsyncSAM (τ = 1, b′ tuned), AsyncSAM with the look-ahead
+    ascent batch (τ = 1, AsyncSAM's tuned b′, :class:`asam_theory.torch.LookAhead`) and
+    SAMPa-0.2 (grid over lr × ρ); every method uses SGD with momentum 0.9 and weight decay 5e-4
+    as base optimizer.
 
     Another SAM-family optimizer joins by one entry, e.g.
     ``LeaderboardMethod("looksam", "LookSAM", _grid(lrs, rhos), {"k": 5, "alpha": 0.7},
@@ -103,6 +111,8 @@ def default_methods(lrs: Sequence[float] = (0.05, 0.1),
         LeaderboardMethod("sam", "SAM", _grid(lrs, rhos)),
         LeaderboardMethod("asyncsam", "AsyncSAM", _grid(lrs, rhos),
                           {"tau": 1, "ascent_batch_size": "auto"}, uses_second_device=True),
+        LeaderboardMethod("asyncsam-la", "AsyncSAM look-ahead", _grid(lrs, rhos),
+                          {"tau": 1, "ascent_batch_size": "auto"}, uses_second_device=True),
         LeaderboardMethod("sampa", "SAMPa", _grid(lrs, rhos), {"lam": 0.2},
                           uses_second_device=True),
     ]
@@ -110,7 +120,7 @@ def default_methods(lrs: Sequence[float] = (0.05, 0.1),
 
 #: methods the leaderboard runs through their own branch of :func:`run_method` (or not at all:
 #: USAM has no torch face here)
-BUILT_IN = ("sgd", "sam", "usam", "asyncsam", "sampa")
+BUILT_IN = ("sgd", "sam", "usam", "asyncsam", "asyncsam-la", "sampa")
 
 
 def catalogue_methods(lrs: Sequence[float] = (0.05, 0.1),
@@ -174,6 +184,8 @@ class LeaderboardConfig:
     confidence: float = 0.95
     width: dict[str, int] = field(default_factory=dict)
     timing_settings: tuple[str, ...] = ("idle", "equal")
+    #: also evaluate AsyncSAM-like methods at the equal-resources rule's b′ (when timed there)
+    equal_resources_accuracy: bool = True
 
     def validate(self) -> None:
         check_int("seeds", self.seeds, low=2)
@@ -214,6 +226,9 @@ def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, se
     kw.update(hp)
     if bprime is not None and "ascent_batch_size" in method.fixed and method.optimizer is None:
         kw["ascent_batch_size"] = bprime
+    if kw.get("ascent_batch_size") == "auto" and method.name == "asyncsam-la":
+        # the look-ahead does not tune b′ itself (run_method); without AsyncSAM's tuned b′: b/2
+        kw["ascent_batch_size"] = max(1, cfg.batch_size // 2)
     net = make_model(model, ds.input_shape, ds.n_classes,
                      width=width if width is not None else cfg.width.get(model), seed=seed)
     return run_method(
@@ -240,6 +255,11 @@ def sgd_baseline(dataset: str, model: str, seed: int, cfg: LeaderboardConfig, lr
                     cfg.steps[dataset] if steps is None else steps)
 
 
+def _tunes_bprime(m: LeaderboardMethod) -> bool:
+    """Whether ``m`` takes the cell's AsyncSAM b′ (a built-in AsyncSAM-like method)."""
+    return "ascent_batch_size" in m.fixed and m.optimizer is None
+
+
 def _rotated(items: Sequence[Any], r: int) -> list[Any]:
     k = r % len(items)
     return list(items[k:]) + list(items[:k])
@@ -263,18 +283,23 @@ def time_methods(methods: Sequence[LeaderboardMethod], hps: dict[str, dict], dat
         for setting in settings:
             for m in balanced_order(list(methods), r):
                 threads = 2 if setting == "equal" and not m.uses_second_device else 1
+                bp = (equal_resources_ascent_batch(cfg.batch_size)
+                      if setting == "equal" and _tunes_bprime(m) else bprime)
                 with _Threads(threads):
                     res = _run(m, hps[m.name], data, ds, model, 10_000 + r, cfg,
                                steps + cfg.timing_warmup, width=width, warmup=cfg.timing_warmup,
-                               bprime=bprime)
+                               bprime=bp)
                 per[setting][m.name].append(1e3 * res.time_per_step_s)
                 faults[setting][m.name].append(res.minor_faults_per_step)
-                if res.ascent_batch_size is not None:
+                if res.ascent_batch_size is not None and setting != "equal":
                     b_used[m.name] = res.ascent_batch_size
                 if tick is not None:
                     tick()
     out: dict[str, Any] = {"rounds": rounds, "steps": steps, "warmup": cfg.timing_warmup,
-                           "ascent_batch_size": b_used}
+                           "ascent_batch_size": b_used,
+                           "ascent_batch_size_equal_resources":
+                               equal_resources_ascent_batch(cfg.batch_size)
+                               if "equal" in settings else None}
     for setting, d in per.items():
         sgd = d.get("sgd")
         rows = {}
@@ -348,6 +373,10 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
         chosen[m.name] = dict(best[1])
     # 2. evaluation, methods in rotating order per seed
     runs: dict[str, list[RunResult]] = {m.name: [] for m in methods}
+    b_eq = equal_resources_ascent_batch(cfg.batch_size)
+    eq_acc = cfg.equal_resources_accuracy and "equal" in cfg.timing_settings
+    runs_eq: dict[str, list[RunResult]] = {m.name: [] for m in methods
+                                           if eq_acc and _tunes_bprime(m)}
     for s in range(cfg.seeds):
         ds = load_dataset(dataset, seed=s, label_noise=cfg.label_noise)
         td = tensor_data(ds)
@@ -357,6 +386,9 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
             if r.ascent_batch_size is not None and bprime is None:
                 bprime = int(r.ascent_batch_size)
             runs[m.name].append(r)
+            if m.name in runs_eq:  # the same seed at the equal-resources rule's b′
+                runs_eq[m.name].append(_run(m, chosen[m.name], td, ds, model, s, cfg, steps,
+                                            bprime=b_eq))
             tick()
     for m in methods:
         if len(m.grid) == 1:
@@ -421,6 +453,22 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
             entry["fidelity"] = ({"mean": float(np.mean(fid)), "min": float(np.min(fid)),
                                   "n": len(fid)} if fid else None)
             entry["ascent_batch_size"] = bprime
+        if m.name in runs_eq:
+            acc_eq = [r.test_acc for r in runs_eq[m.name]]
+            ci_eq = t_interval(acc_eq, cfg.confidence)
+            entry.update(ascent_batch_size_equal_resources=b_eq,
+                         test_acc_per_seed_equal_resources=acc_eq,
+                         test_acc_mean_equal_resources=ci_eq["mean"],
+                         test_acc_ci_equal_resources=[ci_eq["low"], ci_eq["high"]])
+            if sgd_acc is not None:
+                lo, hi = paired_interval(acc_eq, sgd_acc, confidence=cfg.confidence)
+                entry["acc_gain_over_sgd_equal_resources"] = float(np.mean(acc_eq)
+                                                                   - np.mean(sgd_acc))
+                entry["acc_gain_over_sgd_ci_equal_resources"] = [lo, hi]
+            # the rule's b′ against the tuned one, paired by seed
+            lo, hi = paired_interval(acc_eq, acc, confidence=cfg.confidence)
+            entry["acc_equal_resources_minus_tuned"] = float(np.mean(acc_eq) - np.mean(acc))
+            entry["acc_equal_resources_minus_tuned_ci"] = [lo, hi]
         results.append(entry)
     per_seed = [{"dataset": dataset, "model": model, "method": name, "seed": r.seed,
                  "test_acc": r.test_acc, "val_acc": r.val_acc,

@@ -71,6 +71,7 @@ import torch
 
 from asam_theory.torch._common import bn_frozen, move_batch
 from asam_theory.torch._worker import AscentComputer
+from asam_theory.validation import check_int
 
 
 @dataclass
@@ -214,6 +215,28 @@ def largest_passing(
         else:
             hi = mid
     return fitting[lo] if lo >= 0 else None
+
+
+#: b′/b of the equal-resources rule: the smallest fraction the ablation measured harmless
+EQUAL_RESOURCES_FRACTION = 8
+
+
+def equal_resources_ascent_batch(batch_size: int) -> int:
+    r"""b′ for the *equal-resources* setting: :math:`b' = \max(1, \lfloor b/8 \rfloor)`.
+
+    There SGD and SAM get both cores while AsyncSAM splits them 1 + 1 (descent on one, ascent
+    worker on the other), so AsyncSAM/SGD is at least the descent's one-core time over SGD's
+    two-core time, whatever b′; what b′ still changes is the worker's pressure on the
+    descent beside it (shared caches and memory bandwidth: b′ = 96 gave AsyncSAM/SGD 1.041
+    against 1.066 at b′ = 160–224 in the same rounds, and the smaller margin narrowed the
+    spread, above) and the risk of an ascent that is late.  The rule takes the smallest b′
+    whose accuracy cost the ablation could not detect: b′ = b/2, b/4 and b/8 were each within
+    1 pp of b′ = b (digits with 20 % label noise, CNN-BN, b = 64, 20 paired seeds, 95 %
+    intervals of ±1.2–1.9 pp; above and :mod:`asam_theory.experiments.ablation`).  It needs
+    no timing, so it is the same on every machine.  ``ValueError`` for ``batch_size`` < 1.
+    """
+    batch_size = check_int("batch_size", batch_size, low=1)
+    return max(1, batch_size // EQUAL_RESOURCES_FRACTION)
 
 
 def default_candidates(batch_size: int) -> list[int]:
