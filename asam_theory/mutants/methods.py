@@ -25,10 +25,16 @@ from __future__ import annotations
 
 from asam_theory.mutants.base import Mutant, PatchSpec
 
-_AESAM_TESTS = ("tests/test_peers_methods.py",)
-_AUSAM_TESTS = ("tests/test_peers_b_methods.py",)
-_SSAM_TESTS = ("tests/test_peers_methods.py",)
-_LOOKSAM_TESTS = ("tests/torch/test_peers_torch.py",)
+# pytest node ids: the tests that pin each rule's decision (whole files would also run their
+# slow neighbours for every mutant)
+_PM = "tests/test_peers_methods.py::"
+_AESAM_TESTS = (_PM + "test_aesam_decision_sequence_with_nonzero_thresholds",)
+_AUSAM_TESTS = ("tests/test_peers_b_methods.py::"
+                "test_ausam_selection_follows_the_table_probabilities",)
+_SSAM_TESTS = (_PM + "test_ssam_dynamic_mask_drops_and_grows_the_stated_counts",
+               _PM + "test_ssam_dynamic_weight_scores_are_at_the_perturbed_weights")
+_LOOKSAM_TESTS = ("tests/torch/test_peers_torch.py::"
+                  "test_looksam_global_mode_on_a_multi_tensor_model_is_the_numpy_rule",)
 
 
 def _aesam_sigma_squared() -> list[PatchSpec]:
