@@ -9,7 +9,7 @@ unless ``--include-warned``.
 
 Typical use (runs ≥ 45 s apart, nothing else running):
 
-    for i in $(seq 10); do asam-theory bench --json --out run_$i.json > /dev/null; sleep 45; done
+    for i in $(seq 10); do asam-theory bench --json-out run_$i.json > /dev/null; sleep 45; done
     python benchmarks/pool_bench.py run_*.json [--threshold 1.05] [--include-warned] [--json]
 """
 

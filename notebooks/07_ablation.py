@@ -26,7 +26,7 @@
 # changes between two variants and the initialisation, the descent batches and the
 # independent ascent batches are shared by seed, so every comparison is paired. The quick
 # setting trains a small MLP on noisy digits for a few dozen steps (seconds); a saved full
-# run (the command `asam-theory ablation --full --json OUT`, or a `run_ablation` result
+# run (the command `asam-theory ablation --full --json-out FILE`, or a `run_ablation` result
 # saved as JSON) can be loaded instead by setting `RESULTS_JSON` (and `STUDY`: with or
 # without BatchNorm, or ρ re-chosen per variant).
 

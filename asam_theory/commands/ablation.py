@@ -14,14 +14,16 @@ direction.  Settings:
   seeds): 440 runs at most; about 30 min on 2 cores with ``--workers 2``.
 
 ``--dataset mnist1d`` runs the same grid on MNIST-1D (:mod:`asam_theory.data`, its models
-from :mod:`asam_theory.experiments.models`).  ``--json OUT`` writes the whole result (per-seed
-accuracies, cosines, tables, chosen ρ).
+from :mod:`asam_theory.experiments.models`).  ``--json`` prints the whole result (per-seed
+accuracies, cosines, tables, chosen ρ) as JSON on stdout; ``--json-out FILE`` writes it to
+FILE.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +36,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--quick", action="store_true", help="tiny setting (seconds)")
     mode.add_argument("--full", action="store_true",
                       help="the real grid: BN on/off, rho re-chosen, 10 seeds (~30 min, 2 cores)")
-    parser.add_argument("--seeds", type=int, default=None, help="paired seeds (0, 1, ...)")
-    parser.add_argument("--steps", type=int, default=None, help="steps per run")
-    parser.add_argument("--model", choices=("mlp", "cnn"), default=None)
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="paired seeds 0, 1, ..., >= 2 (default: 4; quick 2; full 10)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per run, >= 1 (default: 300; quick 40; full 600)")
+    parser.add_argument("--model", choices=("mlp", "cnn"), default=None,
+                        help="the model (default: cnn; quick: mlp)")
     parser.add_argument("--dataset", choices=("digits", "mnist1d"), default="digits",
                         help="noisy digits (default) or MNIST-1D (the data extra)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="processes running side by side (default 2 with --full, else 1)")
-    parser.add_argument("--fidelity-every", type=int, default=None,
-                        help="measure the cosine to SAM's direction every k steps")
-    parser.add_argument("--json", dest="json_out", default=None, metavar="OUT",
-                        help="write the full result as JSON to OUT")
+                        help="processes running side by side (default: 2 with --full, else 1)")
+    parser.add_argument("--fidelity-every", type=int, default=None, metavar="K",
+                        help="measure the cosine to SAM's direction every K steps, 0 never "
+                             "(default: 20; quick 5)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the full result as JSON on stdout instead of the tables")
+    parser.add_argument("--json-out", default=None, metavar="FILE",
+                        help="also write the full result as JSON to FILE (checked before any "
+                             "run; default: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -107,19 +116,25 @@ def _print(res: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from asam_theory.commands.common import check_out_file
     from asam_theory.experiments.ablation import full_ablation
     from asam_theory.sweeps import make_executor
 
     cfg = settings(args)
+    if args.json_out:
+        check_out_file("--json-out", args.json_out)
     workers = cfg.pop("workers")
     with make_executor(workers) as executor:  # a spawned process pool for workers > 1
         res = full_ablation(cfg.pop("variants"), cfg.pop("recipe"), cfg.pop("seeds"),
                             executor=executor, progress=not args.no_progress, **cfg)
     res["workers"] = workers
-    _print(res)
+    text = json.dumps(res, indent=1)
+    if args.json:
+        print(text)
+    else:
+        _print(res)
     if args.json_out:
         path = Path(args.json_out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, indent=1))
-        print(f"wrote {path}")
+        path.write_text(text)
+        print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     return 0

@@ -2,7 +2,8 @@
 
 The logic and protocol live in :mod:`asam_theory.experiments.bench` (wide-MLP workload, b′ from
 ``tune_ascent_batch``, rounds with rotating order, medians over rounds). ``--json`` prints the
-measurements as one JSON object with at least ``asyncsam_over_sgd``, ``sam_over_sgd``,
+measurements on stdout (``--json-out FILE`` also writes them to FILE) as one JSON object with
+at least ``asyncsam_over_sgd``, ``sam_over_sgd``,
 ``device``, ``equal_resources`` (SGD and SAM on all ``2 * threads`` cores against AsyncSAM's
 ``threads + threads``; ``null`` with CUDA descent or ``--no-equal-resources``) and
 ``bprime_sweep`` (AsyncSAM/SGD at each ``--sweep-bprime`` value, timed in the same rounds),
@@ -26,26 +27,36 @@ HELP = "step-time ratios AsyncSAM/SGD and SAM/SGD (interleaved rounds, medians)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--hidden", type=int, default=None, help="MLP width H")
-    parser.add_argument("--batch-size", type=int, default=None, help="descent batch b")
-    parser.add_argument("--ascent-batch-size", default="auto", help="b′ or 'auto' (tuned)")
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON on stdout instead of text")
+    parser.add_argument("--json-out", default=None, metavar="FILE",
+                        help="also write the JSON result to FILE (checked before any timing; "
+                             "default: none)")
+    parser.add_argument("--hidden", type=int, default=None,
+                        help="MLP width H (default: the workload's, sized for the device)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="descent batch b (default: the workload's)")
+    parser.add_argument("--ascent-batch-size", default="auto",
+                        help="ascent batch b', an integer, or 'auto' (tuned from timings)")
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="interleaved rounds (medians are over rounds)")
     parser.add_argument("--steps", type=int, default=6, help="steps per method per round")
-    parser.add_argument("--warmup", type=int, default=4)
-    parser.add_argument("--device", default=None, help="descent device (default cuda if any)")
-    parser.add_argument("--ascent-device", default="cpu")
+    parser.add_argument("--warmup", type=int, default=4, help="untimed steps per method first")
+    parser.add_argument("--device", default=None,
+                        help="descent device (default: cuda if available, else cpu)")
+    parser.add_argument("--ascent-device", default="cpu", help="ascent worker's device")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads per role")
-    parser.add_argument("--tau", type=int, default=1)
-    parser.add_argument("--max-staleness", type=int, default=None)
+    parser.add_argument("--tau", type=int, default=1, help="AsyncSAM staleness tau >= 0")
+    parser.add_argument("--max-staleness", type=int, default=None,
+                        help="the descent waits beyond this staleness (default: none, "
+                             "never waits)")
     parser.add_argument("--margin", type=float, default=0.5,
                         help="tuner: largest ascent/descent time ratio, in (0, 1]")
     parser.add_argument("--no-contention", dest="contention", action="store_false",
                         help="tuner: time the roles alone only, not also together")
     parser.add_argument("--sweep-bprime", default="",
                         help="comma-separated b′ values also timed as AsyncSAM in the same "
-                             "rounds, e.g. 64,128,256,384")
-    parser.add_argument("--out", default=None, help="also write the JSON to this file")
+                             "rounds, e.g. 64,128,256,384 (default: none)")
     parser.add_argument("--default-allocator", dest="steady_allocator", action="store_false",
                         help="keep the C allocator's default thresholds (by default they are "
                              "fixed so that no step faults in fresh pages)")
@@ -57,8 +68,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from asam_theory.commands.common import check_out_file
     from asam_theory.experiments.bench import run_bench
+    from asam_theory.validation import check_int, check_real
 
+    for name, value, low in (("--rounds", args.rounds, 1), ("--steps", args.steps, 1),
+                             ("--warmup", args.warmup, 0), ("--threads", args.threads, 1),
+                             ("--tau", args.tau, 0)):
+        check_int(name, value, low=low)
+    for name, value in (("--hidden", args.hidden), ("--batch-size", args.batch_size),
+                        ("--max-staleness", args.max_staleness)):
+        if value is not None:
+            check_int(name, value, low=0 if name == "--max-staleness" else 1)
+    check_real("--margin", args.margin, low=0.0, high=1.0, low_open=True)
+    if args.json_out:
+        check_out_file("--json-out", args.json_out)
     bprime: int | str = args.ascent_batch_size
     if bprime != "auto":
         try:
@@ -82,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if res["load_warning"]:
         print(f"warning: {res['load_warning']}", file=sys.stderr)
     text = json.dumps(res, indent=2)
-    if args.out:
-        with open(args.out, "w") as fh:
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
             fh.write(text)
     if args.json:
         print(text)
@@ -117,4 +141,8 @@ def run(args: argparse.Namespace) -> int:
                   f"SAM/SGD {eq['sam_over_sgd']:.3f}"
                   + (f"   look-ahead/SGD {eq['lookahead_over_sgd']:.3f}"
                      if "lookahead_over_sgd" in eq else ""))
+            print(f"  AsyncSAM at the equal-resources rule's b'={eq['ascent_batch_size_rule']} "
+                  f"(b/8): AsyncSAM/SGD {eq['asyncsam_rule_over_sgd']:.3f} "
+                  f"[{eq['asyncsam_rule_ci95']['low']:.3f}, "
+                  f"{eq['asyncsam_rule_ci95']['high']:.3f}] (target <= {eq['target']})")
     return 0

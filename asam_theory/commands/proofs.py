@@ -10,8 +10,9 @@ HELP = ("check the machine-checked proofs of theorems T1-T4 (✓ checked, ≔ de
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--json``: print the JSON summary instead of the step list."""
-    parser.add_argument("--json", action="store_true", help="print the JSON summary")
+    """``--json``: print the JSON summary on stdout instead of the step list."""
+    parser.add_argument("--json", action="store_true",
+                        help="print the JSON summary on stdout instead of the step list")
 
 
 def run(args: argparse.Namespace) -> int:

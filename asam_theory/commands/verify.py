@@ -22,22 +22,30 @@ HELP = ("Run every claim's checks (proof, exact analysis, Monte Carlo, threaded 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                   help="smallest settings (seconds per claim)")
+                   help="smallest settings (seconds per claim; default: neither, the "
+                        "report's settings, several minutes)")
     g.add_argument("--full", dest="mode", action="store_const", const="full",
-                   help="largest settings (tens of minutes)")
+                   help="largest settings (tens of minutes; default: neither)")
     p.set_defaults(mode="default")
-    p.add_argument("--out", default="report", metavar="DIR", help="output folder (report)")
+    p.add_argument("--out", default="report", metavar="DIR",
+                   help="output folder, created before any check runs: the report is "
+                        "DIR/index.html, with DIR/verdicts.json and DIR/figures/")
     p.add_argument("--claims", nargs="+", metavar="ID", default=None,
                    help="only these claim ids (default: all)")
     p.add_argument("--jobs", type=int, default=2, metavar="N",
-                   help="worker processes for sweeps (default 2; 1 runs inline)")
+                   help="worker processes for sweeps (1 runs them in this process)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run sweeps on a Dask cluster at this scheduler address")
-    p.add_argument("--seed", type=int, default=0)
+                   help="run sweeps on a Dask cluster at this scheduler address (default: "
+                        "none, local processes)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="master seed of every check's randomness (>= 0)")
     p.add_argument("--no-proofs", action="store_true", help="leave the proofs section out")
 
 
 def run(args: argparse.Namespace) -> int:
+    from asam_theory.commands.common import check_out_dir
+
+    check_out_dir("--out", args.out)  # first: before the checks' heavy imports and any work
     from tqdm.auto import tqdm
 
     from asam_theory.claims import Settings, run_check, select

@@ -23,13 +23,14 @@ def test_train_bad_method_is_usage_error(tmp_path, capsys) -> None:
 def test_bench_json_tiny(capsys, tmp_path) -> None:
     path = tmp_path / "bench.json"
     rc = main(["bench", "--json", "--hidden", "32", "--batch-size", "64", "--rounds", "2",
-               "--steps", "2", "--warmup", "1", "--out", str(path), "--sweep-bprime", "8,16",
+               "--steps", "2", "--warmup", "1", "--json-out", str(path), "--sweep-bprime", "8,16",
                "--default-allocator"])  # the steady allocator would stay set in this process
     assert rc == 0
     captured = capsys.readouterr()
     res = json.loads(captured.out)
     assert {"asyncsam_over_sgd", "sam_over_sgd", "device"} <= set(res)
     assert res["asyncsam_over_sgd"] > 0 and res["sam_over_sgd"] > 0
+    assert json.loads(path.read_text()) == res
     assert 1 <= res["ascent_batch_size"] <= 64 and res["tuning"]["batch_size"] == 64
     assert sum(res["staleness_histogram"].values()) == 2 * 2
     assert json.loads(path.read_text())["device"] == res["device"]
@@ -121,7 +122,7 @@ def test_ablation_command_json_with_two_workers(tmp_path, capsys) -> None:
 
     out = tmp_path / "abl.json"
     rc = main(["ablation", "--quick", "--seeds", "2", "--steps", "4", "--workers", "2",
-               "--no-progress", "--json", str(out)])
+               "--no-progress", "--json-out", str(out)])
     assert rc == 0
     res = json.loads(out.read_text())
     assert res["workers"] == 2 and res["runs"] == 2 * 5
