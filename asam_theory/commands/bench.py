@@ -5,7 +5,8 @@ The logic and protocol live in :mod:`asam_theory.experiments.bench` (wide-MLP wo
 measurements on stdout (``--json-out FILE`` also writes them to FILE) as one JSON object with
 at least ``asyncsam_over_sgd``, ``sam_over_sgd``,
 ``device``, ``equal_resources`` (SGD and SAM on all ``2 * threads`` cores against AsyncSAM's
-``threads + threads``; ``null`` with CUDA descent or ``--no-equal-resources``) and
+``threads + threads``, also at the equal-resources rule's b′ = b/8:
+``asyncsam_rule_over_sgd``; ``null`` with CUDA descent or ``--no-equal-resources``) and
 ``bprime_sweep`` (AsyncSAM/SGD at each ``--sweep-bprime`` value, timed in the same rounds),
 ``lookahead_over_sgd`` (the threaded look-ahead AsyncSAM, timed in the same rounds; its
 interval in ``ratio_ci95``, details in ``lookahead``; absent with ``--no-lookahead``),

@@ -41,7 +41,11 @@ Equal resources (CPU descent): the default ratios give SGD and SAM one core whil
 two (descent + ascent thread).  ``equal_resources`` also times SGD and SAM with ``2 * threads``
 intra-op threads in the same rounds — the comparison a CPU-only user with two cores faces —
 and reports ``equal_resources = {"asyncsam_over_sgd", "sam_over_sgd", ...}`` (with
-``lookahead_over_sgd`` when the look-ahead is timed).
+``lookahead_over_sgd`` when the look-ahead is timed).  There AsyncSAM is also timed at the
+equal-resources rule's b′ (:func:`asam_theory.torch.tuning.equal_resources_ascent_batch`:
+b/8, the smallest ascent batch whose accuracy cost the ablation could not detect):
+``asyncsam_rule_over_sgd`` with its interval, against the target :data:`EQUAL_RESOURCES_TARGET`
+(reported, not judged).
 
 Allocator: by default the benchmark first fixes the C allocator's thresholds for the process
 (:func:`~asam_theory.experiments.allocator.steady_malloc`), so that no method's steps pay for pages
@@ -79,7 +83,7 @@ from asam_theory.torch._worker import AscentComputer
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.sam import SAM
-from asam_theory.torch.tuning import tune_ascent_batch
+from asam_theory.torch.tuning import equal_resources_ascent_batch, tune_ascent_batch
 from asam_theory.validation import check_int
 
 
@@ -112,6 +116,8 @@ def _quartiles(values: list[float]) -> list[float]:
     return [q[0], statistics.median(values), q[2]]
 
 
+#: AsyncSAM/SGD the equal-resources rule aims at (SGD and SAM on both cores, AsyncSAM 1 + 1)
+EQUAL_RESOURCES_TARGET = 1.3
 #: load-average slack (runnable processes) above the cores the benchmark leaves free
 LOAD_SLACK = 0.5
 #: least CPU share (CPU seconds / wall seconds / nominal threads) of every timed method
@@ -306,6 +312,12 @@ def run_bench(
         if equal:
             methods.update({"sgd_all_cores": step_sgd, "sam_all_cores": step_sam})
             nominal.update({"sgd_all_cores": 2 * threads, "sam_all_cores": 2 * threads})
+            b_rule = equal_resources_ascent_batch(batch_size)
+            m_rule = _mlp(hidden, seed, dev)
+            o_rule = make_async(m_rule, b_rule, IndexSampler(x_cpu, y_cpu, seed + 2 + len(sweep)))
+            methods["asyncsam_rule"] = async_stepper(o_rule, m_rule)
+            nominal["asyncsam_rule"] = threads
+            asyncs["asyncsam_rule"] = o_rule
         try:
             for n, fn in methods.items():
                 torch.set_num_threads(nominal[n])
@@ -373,6 +385,16 @@ def run_bench(
                 "cpu_per_wall_median": {"sgd": cpw["sgd_all_cores"],
                                         "sam": cpw["sam_all_cores"]},
             }
+            eq_rule = _ratios(per_round, "asyncsam_rule", "sgd_all_cores")
+            equal_block.update(
+                ascent_batch_size_rule=b_rule, asyncsam_rule_over_sgd=statistics.median(eq_rule),
+                asyncsam_rule_ci95=median_ci95(eq_rule), target=EQUAL_RESOURCES_TARGET)
+            equal_block["ratios_per_round"]["asyncsam_rule_over_sgd"] = eq_rule
+            equal_block["step_ms_median"]["asyncsam_rule"] = (
+                1e3 * statistics.median(per_round["asyncsam_rule"]))
+            equal_block["threads"]["asyncsam_rule"] = f"{threads}+{threads}"
+            equal_block["staleness_histogram_rule"] = {str(k): v for k, v in sorted(Counter(
+                o_rule.staleness_history[n_warm["asyncsam_rule"]:]).items())}
             if lookahead:
                 eq_la = _ratios(per_round, "lookahead", "sgd_all_cores")
                 equal_block["lookahead_over_sgd"] = statistics.median(eq_la)

@@ -35,14 +35,22 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     assert sum(res["staleness_histogram"].values()) == 2 * 2
     assert json.loads(path.read_text())["device"] == res["device"]
     eq = res["equal_resources"]  # CPU descent: SGD and SAM also timed on 2 x threads cores
-    assert eq["threads"] == {"sgd": 2, "sam": 2, "asyncsam": "1+1", "lookahead": "1+1"}
+    assert eq["threads"] == {"sgd": 2, "sam": 2, "asyncsam": "1+1", "lookahead": "1+1",
+                             "asyncsam_rule": "1+1"}
+    # the equal-resources rule: AsyncSAM also timed at b′ = b/8 against SGD on both cores
+    assert eq["ascent_batch_size_rule"] == 64 // 8 and eq["target"] == 1.3
+    rule = eq["ratios_per_round"]["asyncsam_rule_over_sgd"]
+    assert len(rule) == 2 and eq["asyncsam_rule_over_sgd"] == pytest.approx(sum(rule) / 2)
+    assert (eq["asyncsam_rule_ci95"]["low"], eq["asyncsam_rule_ci95"]["high"]) == (
+        min(rule), max(rule))
+    assert sum(eq["staleness_histogram_rule"].values()) == 2 * 2
     assert eq["asyncsam_over_sgd"] > 0 and eq["sam_over_sgd"] > 0
     assert len(eq["ratios_per_round"]["asyncsam_over_sgd"]) == 2
     assert set(res["step_ms_median"]) == {"sgd", "sam", "asyncsam"}  # top-level keys unchanged
     check = res["load_check"]
     assert set(check["cpu_share"]) == {"sgd", "sam", "asyncsam", "sgd_all_cores",
                                        "sam_all_cores", "sgd_control", "asyncsam@8",
-                                       "asyncsam@16", "lookahead"}
+                                       "asyncsam@16", "lookahead", "asyncsam_rule"}
     # the look-ahead AsyncSAM is timed in the same rounds, with its ratio and interval
     la, la_r = res["lookahead"], res["ratios_per_round"]["lookahead_over_sgd"]
     assert len(la_r) == 2 and res["lookahead_over_sgd"] == pytest.approx(sum(la_r) / 2)
