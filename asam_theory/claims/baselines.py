@@ -29,21 +29,26 @@ and is not part of the comparison),
   mean could have shown equivalence), with the seeds a decision would need at the observed
   per-seed SD.
 
-Sizes: ``--full`` runs both models on 5 seeds; default runs the MLP on 3 seeds and the CNN on
-2 (≈ 5 s per MLP run, ≈ 18 s per CNN run on one idle core; the CNN's per-seed SD is about
-0.5 pp, so 2 seeds can decide when they agree).  ``--quick`` runs a *smaller* claim on the MLP
+Sizes (≈ 5 s per MLP run, ≈ 18 s per CNN run on one idle core): ``--full`` runs both models
+on :data:`FULL_SEEDS` seeds — at the per-seed SDs measured below (MLP 0.9 pp, CNN 1.3 pp) the
+CNN's interval fits inside the band from about 6 seeds; default runs the MLP on 3 seeds and
+the CNN on 2 (about 50 s in all), which is underpowered for equivalence (half-widths of about
+2 pp and 12 pp against the 3 pp margin) and says so with the seeds a decision needs, but
+decides *fails* when training is broken.  ``--quick`` runs a *smaller* claim on the MLP
 only, since 2,000 steps do not fit a test: after :data:`QUICK_STEPS` steps (3 seeds) the MLP
 must beat the paper's linear baseline — the one-sided 95 % lower bound of its mean accuracy
 above logistic regression's 32 % (fails when the upper bound is below it); the CNN check is not
 run at quick size (inconclusive, said so).
 
 Measured on this code (clean labels, lr 0.05, 2,000 steps, one thread): MLP 0.647, 0.653,
-0.634, 0.641 (seeds 0–3; lr 0.1: 0.620, 0.625), CNN 0.934, 0.936 (lr 0.1: 0.933, 0.950); at
+0.634, 0.641, 0.658 (seeds 0–4, mean 64.7 %; lr 0.1: 0.620, 0.625), CNN 0.934, 0.936, 0.922,
+0.908 (seeds 0–3, mean 92.5 %; lr 0.1: 0.933, 0.950 on seeds 0–1); at
 6,000 steps MLP 0.61–0.66, CNN 0.934–0.949; the MNIST-1D repository's own MLP recipe (Adam
 10⁻², batch 100, 6,000 steps, width 100, all 4,000 training sequences) gave 0.644 (seed 0).
-So the CNN reproduces its 94 %, while the MLP sits about 3.5 pp below the published 68 % at
-this budget and at the recipe's — at the edge of the margin; its check says which side a run
-lands on.
+So the CNN reproduces its 94 % within the margin (about 1.5 pp below), while the MLP sits
+about 3.3 pp below the published 68 % at this budget and at the recipe's — at the edge of the
+margin: its check stays inconclusive unless a run of many seeds (about 40 at this SD) places
+the whole interval below 65 %.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ MARGIN = 0.03
 LR = 0.05
 #: the quick check's budget (steps) for its smaller claim
 QUICK_STEPS = 500
+#: evaluation seeds of ``--full`` (enough for the CNN's interval at its measured SD)
+FULL_SEEDS = 8
 #: confidence of the equivalence interval (two-sided) and of the quick check's bounds
 CONFIDENCE = 0.95
 
@@ -157,7 +164,7 @@ def baseline_check(model: str, settings: Settings) -> Outcome:
                 config={"model": model, "published": published, "mode": "quick"})
         n, steps = 3, QUICK_STEPS
     else:
-        n = settings.pick(3, 3 if model == "mlp" else 2, 5)
+        n = settings.pick(3, 3 if model == "mlp" else 2, FULL_SEEDS)
         steps = _config().steps["mnist1d"]
     seeds = list(range(settings.seed, settings.seed + n))
     acc = _runs(model, seeds, steps)
