@@ -498,10 +498,12 @@ def _plot_basin(v: Verdict, ax) -> None:
         ax.bar(x + (j - (k - 1) / 2) * width, y, width, yerr=err,
                capsize=2, label=name)
     ax.set_xticks(x)
-    ax.set_xticklabels([c["label"] for c in confs], rotation=70, ha="right", fontsize=6)
-    ax.set_ylabel("fraction ending in the flat basin (Wilson 95%)")
+    # a few configurations: horizontal labels, one setting per line
+    ax.set_xticklabels([c["label"].replace(", ", "\n") for c in confs], fontsize=7)
+    ax.set_ylabel("fraction in the flat basin\n(Wilson 95 % interval)")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7)
+    # above the axes, in one row: the bars reach 1, so a legend inside would cover them
+    ax.legend(fontsize=7, ncol=k, loc="lower center", bbox_to_anchor=(0.5, 1.01), frameon=False)
 
 
 FLAT_BASIN = Claim(
