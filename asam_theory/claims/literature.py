@@ -223,11 +223,16 @@ def _rho2_floor(settings: Settings) -> Outcome:
 
 
 def _plot_floor(v: Verdict, ax) -> None:
+    import matplotlib.ticker
+
     rho = np.array(v.figure["rho"])
     ax.loglog(rho, v.figure["excess"], "o-", label="stochastic SAM: floor − SGD floor")
     ax.loglog(rho, v.figure["cycle"], "k--", lw=1, label="deterministic 2-cycle")
     ax.set_xlabel(r"$\rho$")
     ax.set_ylabel(r"stationary excess $E\|\nabla f\|^2$")
+    # one labelled tick per radius run; log-axis minor labels would collide
+    ax.set_xticks(rho, [f"{r:g}" for r in rho])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend()
 
 
