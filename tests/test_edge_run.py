@@ -122,3 +122,18 @@ def test_config_validation() -> None:
         X.EdgeConfig(method="sam", rho=0.1, tau=2)
     with pytest.raises(ValueError, match="activation"):
         X.EdgeConfig(activation="gelu")
+
+
+@pytest.mark.parametrize("method,rho,tau", [("usam", 0.1, 0), ("stale_sam", 0.01, 1)])
+def test_minibatch_of_the_whole_set_reproduces_the_full_batch_run(method, rho, tau) -> None:
+    """b = n: every batch is the whole set in another order, so the run is the full-batch one
+    (up to summation order)."""
+    base = X.EdgeConfig(method=method, lr=0.5, rho=rho, tau=tau, n_train=48, width=8, steps=12,
+                        measure_every=4)
+    data = X.edge_data("digits", 48)
+    full = X.run_edge(base, data=data)
+    mini = X.run_edge(X.EdgeConfig(**{**base.__dict__, "batch_size": 48}), data=data)
+    np.testing.assert_allclose(mini.sharpness, full.sharpness, rtol=1e-7)
+    np.testing.assert_allclose(mini.norm, full.norm, rtol=1e-9)
+    with pytest.raises(ValueError, match="batch_size"):
+        X.EdgeConfig(n_train=48, batch_size=49)

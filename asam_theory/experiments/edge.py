@@ -68,7 +68,11 @@ class EdgeConfig:
     """One full-batch run. ``method`` is one of :data:`~asam_theory.theory.edge.EDGE_METHODS`;
     ``rho`` and ``tau`` are used by the methods that have them. ``n_train`` examples of the
     training split (the first ones of a permutation drawn by ``data_seed``); ``measure_every``:
-    steps between two sharpness measurements."""
+    steps between two sharpness measurements. ``batch_size``: ``None`` trains full-batch (the
+    claim's setting); a number trains on minibatches drawn without replacement from ``seed``,
+    the ascent on the descent batch for τ = 0 (SAM, USAM) and on a batch of its own at the
+    weights :math:`w_{t-\\tau}` for τ ≥ 1 (AsyncSAM's design); the sharpness is still the
+    full-batch loss's."""
 
     method: str = "gd"
     lr: float = 0.1
@@ -85,6 +89,7 @@ class EdgeConfig:
     seed: int = 0
     data_seed: int = 0
     lanczos_tol: float = 1e-5
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, EDGE_METHODS)
@@ -98,6 +103,8 @@ class EdgeConfig:
         check_int("depth", self.depth, low=1)
         check_int("steps", self.steps, low=1)
         check_int("measure_every", self.measure_every, low=1)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, low=1, high=self.n_train)
         if self.method in ("usam", "sam", "stale_usam", "stale_sam") and self.rho <= 0:
             raise ValueError(f"rho must be > 0 for method={self.method!r}, got {self.rho!r}")
         if self.method in ("gd", "usam", "sam") and self.tau != 0:
@@ -238,12 +245,13 @@ def _functional(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str,
     names = [n for n, _ in model.named_parameters()]
     onehot = nn.functional.one_hot(y, int(y.max()) + 1 if loss == "ce" else 10).to(x.dtype)
 
-    def loss_of(w: torch.Tensor) -> torch.Tensor:
+    def loss_of(w: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
         ps = {n: t.view(s) for n, t, s in zip(names, torch.split(w, sizes), shapes, strict=True)}
-        out = torch.func.functional_call(model, ps, (x,))
+        xb, yb, ob = (x, y, onehot) if idx is None else (x[idx], y[idx], onehot[idx])
+        out = torch.func.functional_call(model, ps, (xb,))
         if loss == "mse":
-            return 0.5 * ((out - onehot) ** 2).sum(dim=1).mean()
-        return nn.functional.cross_entropy(out, y)
+            return 0.5 * ((out - ob) ** 2).sum(dim=1).mean()
+        return nn.functional.cross_entropy(out, yb)
 
     return loss_of, torch.cat([p.reshape(-1) for p in params]), shapes
 
@@ -261,17 +269,27 @@ def run_edge(cfg: EdgeConfig, *, data: tuple[torch.Tensor, torch.Tensor] | None 
     """Train ``cfg`` full-batch in float64 and measure :math:`\\lambda_{\\max}` every
     ``measure_every`` steps in the second half, every ``2 * measure_every`` in the first (and
     at the last step). ``data``: a preloaded ``(X, y)``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny full-batch tensors: a second thread only spins
+    try:
+        return _run_edge(cfg, data)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_edge(cfg: EdgeConfig, data: tuple[torch.Tensor, torch.Tensor] | None) -> EdgeRun:
     t0, c0 = time.perf_counter(), time.process_time()
     x, y = edge_data(cfg.dataset, cfg.n_train, cfg.data_seed) if data is None else data
     model = edge_mlp(x.shape[1], cfg.width, cfg.depth, 10, cfg.activation, cfg.seed)
     loss_of, w, _ = _functional(model, x, y, cfg.loss)
 
-    def grad_fn(v: torch.Tensor) -> torch.Tensor:
+    def grad_fn(v: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
         v = v.detach().requires_grad_(True)
         with torch.enable_grad():
-            return torch.autograd.grad(loss_of(v), v)[0]
+            return torch.autograd.grad(loss_of(v, idx), v)[0]
 
     ascent = StaleAscent(cfg.tau)
+    minibatch = _Minibatch(cfg, x.shape[0]) if cfg.batch_size is not None else None
     rho = 0.0 if cfg.method == "gd" else cfg.rho
     losses, gnorms, snorms = [], [], []
     m_steps, m_sharp, m_norm = [], [], []
@@ -291,7 +309,10 @@ def run_edge(cfg: EdgeConfig, *, data: tuple[torch.Tensor, torch.Tensor] | None 
             with torch.no_grad():
                 losses.append(float(loss_of(w)))
             break
-        w_next, g, gs = stale_sam_step(w, grad_fn, ascent, cfg.lr, rho, cfg.normalized)
+        if minibatch is None:
+            w_next, g, gs = stale_sam_step(w, grad_fn, ascent, cfg.lr, rho, cfg.normalized)
+        else:
+            w_next, g, gs = minibatch.step(w, grad_fn, rho)
         losses.append(float(loss_of(w).detach()) if measure else math.nan)
         gnorms.append(float(torch.linalg.vector_norm(g)))
         snorms.append(float(torch.linalg.vector_norm(gs)))
@@ -312,6 +333,34 @@ def run_edge(cfg: EdgeConfig, *, data: tuple[torch.Tensor, torch.Tensor] | None 
     return EdgeRun(cfg, np.array(m_steps), np.array(m_sharp), np.array(m_norm),
                    np.array(losses), np.array(gnorms), acc, time.perf_counter() - t0, matvecs,
                    diverged, {"cpu_seconds": time.process_time() - c0})
+
+
+class _Minibatch:
+    r"""Minibatch steps: descent on :math:`B_t`; ascent at :math:`w_{t-\tau}` on :math:`B_t`
+    (τ = 0) or on a batch of its own (τ ≥ 1); a ring of the last τ + 1 weights."""
+
+    def __init__(self, cfg: EdgeConfig, n: int) -> None:
+        self.cfg, self.n = cfg, n
+        self.gen = torch.Generator().manual_seed(int(cfg.seed) * 7919 + 1)
+        self.ring: deque[torch.Tensor] = deque(maxlen=cfg.tau + 1)
+
+    def batch(self) -> torch.Tensor:
+        return torch.randperm(self.n, generator=self.gen)[: self.cfg.batch_size]
+
+    def step(self, w: torch.Tensor, grad_fn, rho: float):
+        cfg = self.cfg
+        if not self.ring:
+            for _ in range(cfg.tau):
+                self.ring.append(w)
+        self.ring.append(w)
+        idx = self.batch()
+        if rho == 0.0:
+            g = grad_fn(w, idx)
+            return w - cfg.lr * g, g, g
+        idx_a = idx if cfg.tau == 0 else self.batch()
+        gs = grad_fn(self.ring[0], idx_a)
+        g = grad_fn(w + perturbation(gs, rho, cfg.normalized), idx)
+        return w - cfg.lr * g, g, gs
 
 
 def run_many(configs: Sequence[EdgeConfig]) -> list[EdgeRun]:
