@@ -81,10 +81,11 @@ def scaled_probabilities(means: np.ndarray, fmin: float, fmax_t: float) -> np.nd
 
 @dataclass(frozen=True)
 class AUSAM(_Perturbed):
-    """AUSAM (module docstring).  ``alpha`` ∈ (0, 1] the subset fraction, ``fmin`` < ``fmax``
-    the probability scale, ``trans_epochs`` ≥ 1 the ramp, ``epoch_length`` the steps per epoch
-    (``None``: :math:`\\lceil n/b\\rceil`, one pass over the data).  Official defaults: α 0.5,
-    ρ 0.1, fmin 0.1, fmax 0.5, 30 ramp epochs."""
+    """AUSAM (module docstring).  ``alpha`` ∈ (0, 1] the subset fraction, 0 < ``fmin`` ≤
+    ``fmax`` the probability scale (``fmin = fmax``: uniform up to the 1e-9 offset),
+    ``trans_epochs`` ≥ 1 the ramp, ``epoch_length`` the steps per epoch (``None``:
+    :math:`\\lceil n/b\\rceil`, one pass over the data).  Official defaults: α 0.5, ρ 0.1,
+    fmin 0.1, fmax 0.5, 30 ramp epochs."""
 
     name = "ausam"
     needs_finite_sum = True
