@@ -64,5 +64,5 @@ MUTANTS: tuple[Mutant, ...] = (
            "USAM)",
            _fresh_ascent,
            checks=("EDGE.at_edge",),
-           tests=("tests/test_edge_run.py",)),
+           tests=("tests/experiments/test_edge_run.py",)),
 )
