@@ -31,6 +31,7 @@ NAMES = [
     "05_threaded_asyncsam",
     "06_leaderboard",
     "07_ablation",
+    "08_edge_of_stability",
 ]
 
 
