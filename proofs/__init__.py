@@ -82,7 +82,8 @@ def summary(proofs: tuple[Proof, ...] | None = None) -> dict:
             failed += st.status == "failed"
             unchecked += st.status == "unchecked"
         for a in p.assumptions:
-            premises.add((a.name, a.latex() if hasattr(a, "lhs") else a.text))
+            premises.add((a.name, a.latex() if hasattr(a, "lhs") or hasattr(a, "symbols")
+                          else a.text))
     return {"steps_checked": len(checked), "steps_checked_total": total,
             "steps_definitional": len(definitional), "premises": len(premises),
             "steps_failed": failed, "steps_unchecked": unchecked,
@@ -113,8 +114,9 @@ def render_markdown(proofs: tuple[Proof, ...] | None = None) -> str:
                      f"unchecked; {c['definitional']} definitional, {c['premises']} premises*")
         lines += ["", "**Premises** (stated, not checked)", ""]
         for a in p.assumptions:
-            if hasattr(a, "lhs"):
-                lines.append(f"- **{a.name}**: ${a.latex()}$ — {a.text}")
+            if hasattr(a, "lhs") or hasattr(a, "symbols"):  # a fact, or declared domains
+                tail = f" — {a.text}" if a.text else ""
+                lines.append(f"- **{a.name}**: ${a.latex()}${tail}")
             else:
                 lines.append(f"- **{a.name}**: {a.text}")
         lines += ["", "**Steps**", ""]

@@ -197,7 +197,7 @@ class Domain:
     text: str = ""
 
     def latex(self) -> str:
-        return ", ".join(_declaration(s) for s in self.symbols)
+        return r";\ ".join(_declaration(s) for s in self.symbols)
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,12 @@ def _declaration(s: sp.Symbol) -> str:
         props.remove("nonnegative")
     if ("positive" in props or "negative" in props) and "nonzero" in props:
         props.remove("nonzero")
-    return f"{latex(s)}: {' '.join(props) or 'real'}"
+    rel = {"positive": "> 0", "nonnegative": r"\ge 0", "negative": "< 0",
+           "nonpositive": r"\le 0", "nonzero": r"\ne 0"}
+    name = latex(s)
+    parts = [rf"{name} \in \mathbb{{Z}}"] if "integer" in props else []
+    parts += [f"{name} {rel[p]}" for p in props if p != "integer"]
+    return r",\ ".join(parts) or rf"{name} \in \mathbb{{R}}"
 
 
 def _declared(s: sp.Basic) -> bool:
@@ -739,7 +744,6 @@ class Proof:
             if s in self.indices:
                 raise ValueError(f"symbols: {s} is an index (its declaration is its range)")
         d = Domain(name, syms, text)
-        d.text = f"{d.latex()} -- {text}" if text else d.latex()
         for s in syms:
             self.licensed[s] = (Clause(name, s),)
         self.assumptions.append(d)
@@ -1197,7 +1201,9 @@ class Proof:
             "title": self.title,
             "statement": self.statement,
             "assumptions": [
-                a.latex() if isinstance(a, Fact) else f"{a.name}: {a.text}"
+                a.latex() if isinstance(a, Fact) else
+                f"{a.name}: {a.latex()} -- {a.text}" if isinstance(a, Domain) else
+                f"{a.name}: {a.text}"
                 for a in self.assumptions
             ],
             "counts": self.counts(),

@@ -45,8 +45,10 @@ def test_no_claim_fails_in_quick_mode(quick_report):
               if v["outcome"] == "fails" or v["error"]]
     assert not failed
     inconclusive = [v["id"] for v in verdicts if v["outcome"] == "inconclusive"]
+    # the real-data comparisons, and the CNN baseline (not trained at quick size: 2,000 CNN
+    # steps per seed are the published budget)
     assert set(inconclusive) <= {"ABLATION.lookahead_recovers_sam", "HEADLINE.asyncsam",
-                                 "HEADLINE.lookahead"}, \
+                                 "HEADLINE.lookahead", "BASELINES.cnn"}, \
         inconclusive
     assert code == 0
 
