@@ -9,7 +9,7 @@ Scope (measured, see the module's table): MSE on one-hot targets, float64, η = 
 ρ = 0.1 for the unnormalised methods (ρ/η = 0.2, where odd staleness raises USAM's edge by
 46 % (τ = 1) and 11 % (τ = 3) and even staleness leaves it), ρ = 0.01 for the normalised ones.
 On digits (tanh and ReLU MLPs) the sharpness sits at the edge itself; on MNIST-1D, whose runs
-oscillate with a gradient norm 3-5 times larger, it sits 7-18 % *above* every method's edge
+oscillate with a gradient norm 3-5 times larger, it sits 5-25 % *above* every method's edge
 alike, so MNIST-1D is checked relative to GD (the ratio of each method's sharpness to GD's
 against the ratio of their edges). Cross-entropy runs leave the edge as the loss goes to 0;
 ``--full`` reports them, outside the judged scope.
@@ -174,7 +174,14 @@ def at_edge(settings: Settings) -> Outcome:
         r["scope"] = "reported (cross-entropy)"
         r["holds"] = None
     holds = not failures and order_ok
-    worst = max(abs_rows, key=lambda r: abs(math.log(r["ratio"])))
+
+    def position(r: dict) -> float:
+        """Where a run's ratio sits in the band: 1 at either end, <= 1 inside."""
+        x = r.get("relative_ratio", r["ratio"]) if r["scope"] != "absolute" else r["ratio"]
+        return max((x - 1) / (BAND[1] - 1), (1 - x) / (1 - BAND[0]))
+
+    judged = abs_rows + rel_rows
+    worst = max(judged, key=position)
     summary = (
         f"{len(abs_rows)} digits runs: median λ_max/edge over the second half in "
         f"[{min(r['ratio'] for r in abs_rows):.3f}, {max(r['ratio'] for r in abs_rows):.3f}] "
@@ -191,7 +198,8 @@ def at_edge(settings: Settings) -> Outcome:
                         "steps": r.measured_steps.tolist(), "sharpness": r.sharpness.tolist(),
                         "edge": r.edge().tolist(), "lr": r.config.lr} for r in runs]}
     return Outcome.judged(
-        holds, summary, measured=worst["ratio"], bound=list(BAND), ratio=worst["ratio"],
+        holds, summary, measured=worst.get("relative_ratio", worst["ratio"]), bound=list(BAND),
+        ratio=position(worst),
         config={"lr": LR, "rho_unnormalised": RHO_U, "rho_normalised": RHO_S,
                 "band": list(BAND), "equal_factor": EQUAL_FACTOR, "gap_share": GAP_SHARE,
                 "reach": REACH, "n_train": absolute[0].n_train, "width": absolute[0].width,
@@ -255,7 +263,7 @@ EDGE = Claim(
         r"($\tau=1$ by 46 %, $\tau=3$ by 11 % at $\rho/\eta=0.2$), even staleness leaves it "
         rf"(pairs predicted equal within a factor {EQUAL_FACTOR}, others at least "
         rf"{GAP_SHARE:.0%} of the predicted log-gap in its direction). On MNIST-1D, where every "
-        r"method hovers 7-18 % above its edge, the same holds relative to GD."),
+        r"method hovers 5-25 % above its edge, the same holds relative to GD."),
     source="Cohen et al., ICLR 2021 (arXiv:2103.00065); Long & Bartlett, arXiv:2309.12488; "
            "Agarwala & Dauphin, ICML 2023 (arXiv:2302.08692); stale edges: docs/theory.md §2.4, "
            "proofs/edge.py",
