@@ -107,6 +107,19 @@ def catalogue_tests_policy():
     return (CLAIM,), (MUTANTS[0], CHECKED_AND_TESTED)
 
 
+def _undecided(settings: Settings) -> Outcome:
+    return Outcome.inconclusive("too small to decide")
+
+
+#: a check that never decides on the correct code, and no mutant that it kills
+UNDECIDED = Claim("SMALL", "an underpowered check", "a promise", "tests/power_fakes.py",
+                  (Check("undecided", "real_data", "always inconclusive", _undecided),))
+
+
+def catalogue_with_undecided():
+    return (CLAIM, UNDECIDED), (MUTANTS[0],)
+
+
 def catalogue_with_finding():
     return (CLAIM, FINDING), (MUTANTS[0], ON_FINDING)
 

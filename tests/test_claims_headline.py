@@ -84,7 +84,13 @@ def test_underpowered_run_says_so_with_its_mde(fake):
     assert out.config["seeds_needed"] is None or out.config["seeds_needed"] > 4
 
 
-def test_precondition_gates_the_accuracy_part(fake):
-    fake(_timing(1.0), _runs(gain=-0.02, nonin=-0.05, sd=0.0005, n_test=100_000))
+def test_precondition_gates_a_holds_only(fake):
+    """Without SAM's gain there is nothing to keep: a non-inferior variant is inconclusive; a
+    variant decisively below SAM still breaks the promise of SAM's accuracy."""
+    fake(_timing(1.0), _runs(gain=-0.02, nonin=0.0, sd=0.0005, n_test=100_000))
     out = hl.headline_check("asyncsam", DEFAULT)
     assert out.status == "inconclusive" and "precondition not met" in out.summary
+    fake(_timing(1.0), _runs(gain=-0.02, nonin=-0.05, sd=0.0005, n_test=100_000))
+    out = hl.headline_check("asyncsam", DEFAULT)
+    assert out.status == "fails" and out.config["parts"]["precondition"] != "holds"
+    assert out.config["parts"]["non_inferiority"] == "fails"

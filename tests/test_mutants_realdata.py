@@ -52,3 +52,19 @@ def test_double_work_fails_the_time_part_on_an_idle_machine(monkeypatch):
         t = hl._timing(settings, recipe, "asyncsam")
     status, reason = hl._time_part(t, "asyncsam")
     assert status == "fails", reason
+
+
+@pytest.mark.parametrize("check_id", ["HEADLINE.asyncsam", "HEADLINE.lookahead",
+                                      "ABLATION.lookahead_recovers_sam"])
+def test_stale_radius_20x_is_killed_without_the_precondition(check_id):
+    """A stale variant trained with 20 rho falls decisively below SAM (and SGD): the headline
+    and the remedy fail even at quick size, where SAM's gain over SGD is too small to decide."""
+    from asam_theory.mutants import by_id
+
+    claim_id, name = check_id.split(".")
+    claim = registry()[claim_id]
+    check = next(c for c in claim.checks if c.name == name)
+    mutant = "stale-radius-20x" if claim_id == "HEADLINE" else "lookahead-radius-20x"
+    with by_id(mutant).apply():
+        v = run_check(claim, check, Settings(mode="quick", seed=0))
+    assert v.outcome == "fails", v.summary

@@ -236,3 +236,12 @@ def test_empirical_check_reports_agreement_not_false_alarms():
     assert ("false_alarm", "FINDING.promise") not in kinds
     assert ("uninformative", "fake-on-finding") in kinds
     assert m["uninformative"] == ["FINDING.promise"]
+
+
+def test_a_check_undecided_at_quick_size_is_held_to_its_kills_at_default_only():
+    cat = "power_fakes:catalogue_with_undecided"
+    quick = power.run_power("quick", 1, 0, inline=True, progress=False, catalogue=cat)
+    assert _by_id(quick["checks"])["SMALL.undecided"]["undecided_at_this_size"] is True
+    assert ("kills_none", "SMALL.undecided") not in _problems(quick)
+    default = power.run_power("default", 1, 0, inline=True, progress=False, catalogue=cat)
+    assert ("kills_none", "SMALL.undecided") in _problems(default)

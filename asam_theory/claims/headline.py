@@ -30,8 +30,10 @@ reproducible across machines; the threaded optimizers' equivalence to that emula
 THREADED's subject.  The standard error includes the test-set variance common to all seeds
 (:func:`asam_theory.stats.paired_variance_budget`).
 
-Verdict: *fails* if (iii) fails on an idle machine or (ii) fails with (i) met; *holds* if all
-three hold; otherwise *inconclusive*, with every reason listed.  ``config.variant`` and
+Verdict: *fails* if (iii) fails on an idle machine or (ii) fails — the variant decisively
+below SAM breaks the promise of SAM's accuracy whether or not SAM beats SGD in the run (a
+failed precondition only stops a *holds*: a gain that is not there cannot be kept); *holds*
+if all three hold; otherwise *inconclusive*, with every reason listed.  ``config.variant`` and
 ``config.mde_pp`` (the non-inferiority MDE) are always set.
 
 Sizes (the variance budget of ``benchmarks/variance_budget.py``): quick and default runs are
@@ -128,7 +130,9 @@ def headline_check(variant: str, settings: Settings) -> Outcome:
     ni_status, ni_reason = non_inferiority(nonin, MARGIN)
     t_status, t_reason = _time_part(timing, method)
     ratio = timing["ratio_median"][method]
-    if t_status == "fails" or (pre_status == "holds" and ni_status == "fails"):
+    # (ii) decisively failed falsifies the headline whether or not SAM beats SGD here: the
+    # promise is SAM's accuracy, and a variant below SAM's by more than the margin breaks it
+    if t_status == "fails" or ni_status == "fails":
         status = "fails"
     elif t_status == pre_status == ni_status == "holds":
         status = "holds"
@@ -142,7 +146,7 @@ def headline_check(variant: str, settings: Settings) -> Outcome:
         f"(ii) {variant} − SAM {100 * nonin.mean:+.2f} pp, MDE {100 * nonin.mde:.2f} pp "
         f"[{ni_status}: {ni_reason}]; (iii) {variant}/SGD time per step on the same model "
         f"[{t_status}: {t_reason}]")
-    if pre_status != "holds" and t_status != "fails":
+    if pre_status != "holds" and status == "inconclusive":
         summary = ("precondition not met (SAM does not beat SGD by a one-sided 95 % bound), so "
                    "the accuracy part says nothing: " + summary)
     table = [

@@ -12,6 +12,10 @@ r"""Mutants of the real-data claims (``HEADLINE``, ``ABLATION``): families ``tim
   loss of alignment vanishes, so ABLATION.direction's independence bound must fail.
 * ``lookahead-without-perturbation`` — the look-ahead variant trains as plain SGD: it keeps
   none of SAM's gain, so ABLATION.lookahead_recovers_sam must fail (where SAM beats SGD).
+* ``lookahead-radius-20x`` — the look-ahead variant trains with 20 ρ: its accuracy falls far
+  below SGD's, so ABLATION.lookahead_recovers_sam must fail whatever SAM does (its
+  "look-ahead below SGD by more than the margin" side) — the check's one side that needs no
+  precondition, hence a kill even where SAM's gain is too small to decide;
 * ``penalty-full-batch`` — the "minibatch" gradient norm of the penalty measurement is taken
   on the whole training set: ratio 1, so ABLATION.penalty must fail.
 
@@ -67,6 +71,22 @@ def _la_no_perturbation(v: Any) -> Any:
     return replace(v, perturb=False) if v.ascent == "same" and v.tau >= 1 else v
 
 
+def _radius_20x(stale_only: bool) -> list[tuple[Any, Any]]:
+    """The look-ahead variant (``stale_only``: every stale variant, AsyncSAM's too) trains
+    with 20 times the recipe's radius (a units slip in the stale path alone): patched in
+    ``train_variant``, which ``run_config`` calls."""
+    from asam_theory.experiments import ablation
+
+    original = ablation.train_variant
+
+    def train(variant: Any, recipe: Any, *args: Any, **kw: Any) -> Any:
+        if variant.perturb and variant.tau >= 1 and (stale_only or variant.ascent == "same"):
+            recipe = replace(recipe, rho=20 * recipe.rho)
+        return original(variant, recipe, *args, **kw)
+
+    return [("asam_theory.experiments.ablation.train_variant", train)]
+
+
 def _penalty_full_batch() -> list[tuple[Any, Any]]:
     from asam_theory.experiments import ablation
 
@@ -96,7 +116,15 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("lookahead-without-perturbation", "real_data",
            "the look-ahead variant trains without any perturbation (plain SGD)",
            lambda: _variant_patch(_la_no_perturbation),
-           checks=("ABLATION.lookahead_recovers_sam",)),
+           checks=("ABLATION.lookahead_recovers_sam",),
+           tests=("tests/experiments/test_ablation.py::"
+                  "test_run_config_trains_the_variant_its_config_names",)),
+    Mutant("lookahead-radius-20x", "real_data",
+           "the look-ahead variant trains with 20 times the radius",
+           lambda: _radius_20x(False), checks=("ABLATION.lookahead_recovers_sam",)),
+    Mutant("stale-radius-20x", "real_data",
+           "every stale variant (AsyncSAM, look-ahead) trains with 20 times the radius",
+           lambda: _radius_20x(True), checks=("HEADLINE.asyncsam", "HEADLINE.lookahead")),
     Mutant("penalty-full-batch", "real_data",
            "the penalty's minibatch gradient norm is measured on the whole training set",
            _penalty_full_batch, checks=("ABLATION.penalty",)),

@@ -165,3 +165,25 @@ def test_mnist1d_recipe_uses_the_data_layer_and_its_models():
     assert all(0.0 <= a <= 1.0 for a in res["per_seed"]["sam"])
     with pytest.raises(ValueError, match="dataset"):
         Recipe(dataset="cifar")
+
+
+def test_run_config_trains_the_variant_its_config_names():
+    """The sweep task rebuilds each variant from its config faithfully: the look-ahead run
+    applies its perturbation (its loss differs from SGD's on the same seed and batches) and
+    equals the same variant trained directly."""
+    from dataclasses import asdict
+
+    from asam_theory.experiments.ablation import LOOKAHEAD, run_config
+
+    def cfg(v):
+        return {"variant": asdict(v), "recipe": asdict(RECIPE), "seed": 2}
+
+    la, sgd = run_config(cfg(LOOKAHEAD)), run_config(cfg(SGD_VARIANT))
+    assert la["final_loss"] != sgd["final_loss"]
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)  # as run_config trains
+    try:
+        direct = train_variant(LOOKAHEAD, RECIPE, 2)
+    finally:
+        torch.set_num_threads(prev)
+    assert la["final_loss"] == pytest.approx(direct["final_loss"], rel=1e-6)
