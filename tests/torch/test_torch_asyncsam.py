@@ -475,3 +475,26 @@ def test_param_groups_with_own_rho_match_sam() -> None:
     assert [g["lr"] for g in opt.param_groups] == [0.1, 0.05]
     train_asyncsam(m_async, opt, batches)
     torch.testing.assert_close(flat(m_async), flat(m_sam), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_one_descent_pass_per_step(deterministic: bool) -> None:
+    """The closure is the step's only descent-device pass: one forward + backward per step
+    (what AsyncSAM's SGD-like time per step rests on; a step that evaluates it twice doubles
+    the descent's work without changing a weight)."""
+    x, y = make_data()
+    batches = [(x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]) for i in range(5)]
+    model, calls = make_net(), []
+    with AsyncSAM(model.parameters(), torch.optim.SGD, rho=0.05, tau=1, lr=0.1,
+                  ascent_loss=classification_loss, ascent_batches=IndexSampler(x, y, 1),
+                  ascent_batch_size=16, model=model, deterministic=deterministic) as opt:
+        for batch in batches:
+            def closure(batch=batch) -> torch.Tensor:
+                calls.append(1)
+                opt.zero_grad()
+                loss = classification_loss(model, batch)
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+    assert len(calls) == len(batches)
