@@ -277,26 +277,30 @@ T4 = Claim(
               "The sympy-checked proofs T4 and EXP: every step checked, none failed or "
               "unchecked.", _proofs),
         Check("remainder", "numerical",
-              "R(rho) = grad f(w + rho u) - grad f(w) - rho H(w) u at random points of the "
-              "region (shrunk by rho_max) of TwoBasin, CauchyRegression and "
-              "MatrixFactorization, for random, fresh and stale unit directions u and rho in "
-              "[1e-3, 1e-1]: ||R|| <= (M_H/2) rho^2 everywhere, log-log slope 2 +- 0.1 "
-              "where the second-order term is not degenerate.", _remainder, _plot_remainder,
+              r"$R(\rho)=\nabla f(w+\rho u)-\nabla f(w)-\rho H(w)u$ at random points of "
+              r"the region (shrunk by $\rho_{\max}$) of TwoBasin, CauchyRegression and "
+              r"MatrixFactorization, for random, fresh and stale unit directions $u$ and "
+              r"$\rho\in[10^{-3},10^{-1}]$: $\|R\|\le\tfrac{M_H}{2}\rho^2$ everywhere, "
+              r"log–log slope $2\pm0.1$ where the second-order term is not degenerate.",
+              _remainder, _plot_remainder,
               caption="Median norm of the remainder $R(\\rho)$ against $\\rho$ per problem "
                       "(log–log, gradient units), its bound $M_H\\rho^2/2$ dotted in the same "
                       "colour, and a slope-2 reference dashed. Good: every solid line stays "
                       "below its dotted bound and runs parallel to the dashed slope 2 "
                       "(second order); a slope near 1 would mean the expansion is wrong."),
         Check("stale_fidelity", "monte_carlo",
-              "AsyncSAM (normalised) with tau in {0,1,2,4,8}, exact and noisy oracles, on a "
-              "quadratic, TwoBasin and CauchyRegression at a small and a large step: per step "
-              "the penalty-term loss ||rho H (u_{t-tau} - u_t)|| against the a-priori bound "
-              "rho L min(2, 2 L lr tau G_t/||g_t||) (G_t = the window's largest descent-"
-              "gradient norm), with its non-trivial fraction (minimum "
-              f"{100 * MIN_NONTRIVIAL:.0f}% of the tau > 0 steps at lr*L = 0.05) and worst "
-              "ratio there; also against 2 rho L "
-              "sin(theta/2) at the measured angle (tests ||H|| <= L) and the angle against "
-              "stale_angle_bound; mean fidelity against tau as data.", _fidelity,
+              r"AsyncSAM (normalised) with $\tau\in\{0,1,2,4,8\}$, exact and noisy "
+              r"oracles, on a quadratic, TwoBasin and CauchyRegression at a small and a large "
+              r"step. The perturbation *applied* is measured (the point where the descent "
+              r"gradient was taken minus the iterate): $\|\epsilon_t\|=\rho$ and its ascent "
+              r"point is $x_{t-\tau}$. Per step the penalty-term loss "
+              r"$\|\rho H(u_{t-\tau}-u_t)\|$ is held to the a-priori bound "
+              r"$\rho L\min(2,\,2L\eta\tau G_t/\|g_t\|)$ ($G_t$ the window's largest "
+              r"descent-gradient norm), with its non-trivial fraction (at least "
+              f"{100 * MIN_NONTRIVIAL:.0f} % of the $\\tau>0$ steps at $\\eta L=0.05$) and "
+              r"worst ratio there; also to $2\rho L\sin(\theta/2)$ at the measured angle "
+              r"(tests $\|H\|\le L$) and the angle to stale_angle_bound; mean fidelity "
+              r"against $\tau$ as data.", _fidelity,
               _plot_fidelity,
               caption="Mean fidelity $\\cos\\angle(\\epsilon_t,\\nabla f(x_t))$ of the "
                       "perturbation after burn-in (dimensionless, 1 = the fresh direction) "
