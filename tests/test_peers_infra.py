@@ -140,4 +140,4 @@ def test_simulate_methods_all_runs_every_catalogued_method(capsys):
     assert code == 0 and "skipping ksam" in captured.err
     assert [r["rule"] for r in json.loads(captured.out)["rows"]] == ["sam"]
     assert main(["simulate", "--methods", "nope"]) == 2
-    assert "method must be one of" in capsys.readouterr().err
+    assert "--methods must name methods among" in capsys.readouterr().err
