@@ -106,9 +106,10 @@ def find_root() -> Path | None:
 
 
 def targets(mode: str) -> dict[str, Any]:
-    """The targets a power run is held to at this size (at quick size a check that is
-    inconclusive on the correct code in every repeat is not held to ``kills_min``: it is too
-    small to decide there, and is marked ``undecided_at_this_size``)."""
+    """The targets a power run is held to at this size (at quick size a check that never
+    holds on the correct code — inconclusive in every repeat, or an empirical check whose
+    answer there is *fails* — is not held to ``kills_min``: no kill can show at that size, and
+    it is marked ``undecided_at_this_size``)."""
     quick = mode == "quick"
     return {"kill_rate_min": None if quick else KILL_RATE_TARGET,
             "killed_at_least_once": quick,
@@ -550,7 +551,10 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
         if "error" in outcomes:
             problem("error", target, f"check {target} could not run on the correct code: "
                     f"{next(r['error'] for r in recs if r['outcome'] == 'error')}")
-        undecided = bool(outcomes) and set(outcomes) == {"inconclusive"}
+        # never "holds" on the correct code: undecided at this size, or an empirical check
+        # whose answer here is "fails" (a finding) — either way no kill can show
+        undecided = bool(outcomes) and "holds" not in outcomes and (
+            set(outcomes) == {"inconclusive"} or empirical(target))
         if not recs and not_run_reason:
             check_rows[-1]["not_run"] = not_run_reason
         elif mode == "quick" and undecided and kills < tg["kills_min"]:
