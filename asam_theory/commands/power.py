@@ -15,7 +15,8 @@ import argparse
 import os
 import shlex
 import sys
-from pathlib import Path
+
+from asam_theory.commands.common import check_out_dir
 
 NAME = "power"
 HELP = ("Run every claim check under deliberately wrong code (mutants) and on the correct "
@@ -64,24 +65,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "correct code (default: needed)")
 
 
-def check_out(out: str) -> Path:
-    """Create the output folder (and its parents); ``ValueError`` if it cannot be, e.g. a path
-    that is a file or lies under one, or a folder that is not writable."""
-    path = Path(out)
-    for parent in (path, *path.parents):
-        if parent.exists() and not parent.is_dir():
-            raise ValueError(f"--out must be a folder that can be created, got {out!r}: "
-                             f"{str(parent)!r} is a file")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"--out must be a folder that can be created, got {out!r}: "
-                         f"{exc.strerror or exc}") from exc
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"--out must be a writable folder, got {out!r}")
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
     from asam_theory.mutants import power
     from asam_theory.report.power import write_power_report
@@ -91,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     check_int("--repeats", repeats, low=1)
     check_int("--seed", args.seed, low=0)
     check_int("--jobs", args.jobs, low=0)
-    out = check_out(args.out)
+    out = check_out_dir("--out", args.out)
     p = power.plan(args.mutants, args.claims)
     n_mutant_checks = sum(len(v) for v in p.mutant_checks.values())
     n_mutant_tests = sum(len(v) for v in p.mutant_tests.values())
