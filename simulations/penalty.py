@@ -87,7 +87,8 @@ def remainder_task(cfg: dict) -> dict:
 
     computes :math:`\|R(\rho)\|` for every ρ of ``rhos`` and the bound
     :math:`\frac{M_H}{2}\rho^2` (``bounds.penalty_remainder_bound``).  Per point: the worst
-    ratio over ρ, the least-squares log–log slope of :math:`\|R\|` in ρ, and the
+    ratio over ρ, the least-squares log–log slope of :math:`\|R\|` in ρ over the lowest
+    decade of ``rhos`` (:math:`[\rho_{\min}, 10\rho_{\min}]`), and the
     second-order coefficient :math:`c_2=\|R(\rho_{\min})\|/\rho_{\min}^2` (the slope is only
     meaningful where :math:`c_2` is not degenerate).
     """
@@ -120,7 +121,11 @@ def remainder_task(cfg: dict) -> dict:
     # a measured ||R|| below this floor carries no information about the bound
     floor = 64 * np.finfo(np.float64).eps * (row_norms(g0) + rhos.max() * row_norms(hu))
     ratio = R / bound[:, None]
-    lr_, lR = np.log(rhos), np.log(np.maximum(R, 1e-300))
+    # the slope over the lowest decade of radii: there the next term (c3 rho^3) bends the
+    # log-log line ten times less than over the whole range, so the slope reads the order of
+    # the expansion and not the size of its third-order coefficient
+    low = rhos <= 10 * rhos.min() * (1 + 1e-9)
+    lr_, lR = np.log(rhos[low]), np.log(np.maximum(R[low], 1e-300))
     slope = np.polyfit(lr_, lR, 1)[0]  # one slope per point (columns)
     c2 = R[0] / rhos[0] ** 2
     return {

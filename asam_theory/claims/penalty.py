@@ -58,9 +58,10 @@ RHOS = np.geomspace(1e-3, 1e-1, 9).tolist()
 #: (near) zero (TwoBasin: phi'''(w_1) u_1^2 ~ 0) and rho^3 dominates the fitted slope
 NONDEGENERATE = 1e-2
 #: slope tolerance 2 +- 0.1: the next term (c3 rho^3) bends the log-log line by
-#: log(1 + c3 rho / c2); the least-squares slope over [1e-3, 1e-1] moves by less than 0.1
-#: as long as c3 rho_max / c2 < ~0.5, which the non-degeneracy threshold keeps (the measured
-#: worst deviation is reported)
+#: log(1 + c3 rho / c2), so the slope is fitted over the lowest decade [1e-3, 1e-2] only; over
+#: the whole range [1e-3, 1e-1] near-degenerate points of Cauchy regression moved it by up to
+#: 0.116 (2 of 6 master seeds at default size), over the lowest decade ten times less (the
+#: measured worst deviation is reported)
 SLOPE_TOL = 0.1
 
 
@@ -281,7 +282,8 @@ T4 = Claim(
               r"the region (shrunk by $\rho_{\max}$) of TwoBasin, CauchyRegression and "
               r"MatrixFactorization, for random, fresh and stale unit directions $u$ and "
               r"$\rho\in[10^{-3},10^{-1}]$: $\|R\|\le\tfrac{M_H}{2}\rho^2$ everywhere, "
-              r"log–log slope $2\pm0.1$ where the second-order term is not degenerate.",
+              r"log–log slope $2\pm0.1$ over $\rho\in[10^{-3},10^{-2}]$ where the "
+              r"second-order term is not degenerate.",
               _remainder, _plot_remainder,
               caption="Median norm of the remainder $R(\\rho)$ against $\\rho$ per problem "
                       "(log–log, gradient units), its bound $M_H\\rho^2/2$ dotted in the same "
