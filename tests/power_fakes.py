@@ -120,6 +120,23 @@ def catalogue_with_undecided():
     return (CLAIM, UNDECIDED), (MUTANTS[0],)
 
 
+def _half_finding(settings: Settings) -> Outcome:
+    """An open question whose answer on the correct code splits: fails on odd seeds."""
+    return Outcome.judged(settings.seed % 2 == 0 and not _me().BROKEN, "even seeds hold")
+
+
+#: an empirical check that fails on half the seeds, and a mutant that makes it always fail
+SPLIT = Claim("SPLIT", "a split question", "the promise", "tests/power_fakes.py",
+              (Check("promise", "real_data", "fails on odd seeds", _half_finding,
+                     empirical=True),))
+ON_SPLIT = Mutant("fake-on-split", "real_data", "sets BROKEN", _set("BROKEN"),
+                  checks=("SPLIT.promise",))
+
+
+def catalogue_with_split():
+    return (SPLIT,), (ON_SPLIT,)
+
+
 def catalogue_with_finding():
     return (CLAIM, FINDING), (MUTANTS[0], ON_FINDING)
 

@@ -245,3 +245,14 @@ def test_a_check_undecided_at_quick_size_is_held_to_its_kills_at_default_only():
     assert ("kills_none", "SMALL.undecided") not in _problems(quick)
     default = power.run_power("default", 1, 0, inline=True, progress=False, catalogue=cat)
     assert ("kills_none", "SMALL.undecided") in _problems(default)
+
+
+def test_an_empirical_check_that_fails_in_half_the_repeats_still_counts_kills():
+    """"fails" is the correct code's usual outcome only when it fails in most repeats: with
+    one fail in two, the mutant's two fails are a kill."""
+    out = power.run_power("quick", 2, 0, inline=True, progress=False,
+                          catalogue="power_fakes:catalogue_with_split")
+    c = _by_id(out["checks"])["SPLIT.promise"]
+    assert c["outcomes"] == ["holds", "fails"] and c["agreement"] == 0.5
+    m = _by_id(out["mutants"])["fake-on-split"]
+    assert m["kill_rate"] == 1.0 and m["killed_by"] == ["SPLIT.promise"]

@@ -472,8 +472,15 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
                                                        False))
 
     def usual(target: str) -> str | None:
+        """``"fails"`` when the correct code fails in most repeats (a tie is not most: the
+        mutant's failures then still say something), else its most common other outcome."""
         outs = [r["outcome"] for r in results.get((None, target), [])]
-        return max(set(outs), key=outs.count) if outs else None
+        if not outs:
+            return None
+        if 2 * outs.count("fails") > len(outs):
+            return "fails"
+        rest = [o for o in outs if o != "fails"]
+        return max(sorted(set(rest)), key=rest.count)
     problems: list[dict] = []
 
     def problem(kind: str, id_: str, message: str) -> None:
