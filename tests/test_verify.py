@@ -41,16 +41,21 @@ def test_no_claim_fails_in_quick_mode(quick_report):
     comparison where SAM does not beat SGD), is inconclusive; none fails, none crashes."""
     code, out = quick_report
     verdicts = json.loads((out / "verdicts.json").read_text())
+    reg = registry()
+    empirical = {f"{c.id}.{ch.name}" for c in reg.values() for ch in c.checks if ch.empirical}
+    # an empirical check (an open question on real data, e.g. HEADLINE's step time on an idle
+    # machine) may fail on the correct code: that is a finding, not a defect; it never crashes
     failed = [(v["id"], v["summary"], v["error"]) for v in verdicts
-              if v["outcome"] == "fails" or v["error"]]
+              if (v["outcome"] == "fails" and v["id"] not in empirical) or v["error"]]
     assert not failed
+    findings = [v["id"] for v in verdicts if v["outcome"] == "fails"]
     inconclusive = [v["id"] for v in verdicts if v["outcome"] == "inconclusive"]
     # the real-data comparisons, and the CNN baseline (not trained at quick size: 2,000 CNN
     # steps per seed are the published budget)
     assert set(inconclusive) <= {"ABLATION.lookahead_recovers_sam", "HEADLINE.asyncsam",
                                  "HEADLINE.lookahead", "BASELINES.cnn"}, \
         inconclusive
-    assert code == 0
+    assert code == (1 if findings else 0)  # exit 1 whenever a check fails, findings included
 
 
 def test_verdicts_json_follows_the_schema(quick_report):
