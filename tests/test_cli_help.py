@@ -95,8 +95,9 @@ def test_train_bench_ablation_validate_paths_and_numbers_before_work(monkeypatch
     assert cli.main(["train", "--quick", "--out", "/dev/null/lb"]) == 2
     assert cli.main(["train", "--quick", "--label-noise", "1", "--out", str(tmp_path)]) == 2
     assert cli.main(["train", "--quick", "--lrs", "0.1,x", "--out", str(tmp_path)]) == 2
+    assert cli.main(["train", "--quick", "--jobs", "0", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("error:") == 7 and "Traceback" not in err
+    assert err.count("error:") == 8 and "Traceback" not in err and "--jobs" in err
 
 
 @pytest.mark.parametrize("argv", [["--steps", "0"], ["--n-seeds", "0"], ["--dim", "0"],

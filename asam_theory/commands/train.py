@@ -66,6 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "quick: 64,512)")
     parser.add_argument("--no-crossover", action="store_true",
                         help="skip the crossover against model width")
+    parser.add_argument("--markdown", default=None, metavar="FILE.md",
+                        help="also write the leaderboard as a Markdown page (e.g. "
+                             "docs/results.md), its figures copied beside it into FILE/")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="processes for the training runs (selection and evaluation; "
+                             "b' tuning and timing always run alone, the pool idle); the "
+                             "threaded methods' staleness then reflects the shared cores and "
+                             "is reported")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -151,17 +159,33 @@ def build_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from asam_theory.commands.common import check_out_dir
     from asam_theory.experiments.leaderboard import run_leaderboard
-    from asam_theory.report.leaderboard import leaderboard_rows, write_leaderboard
+    from asam_theory.report.leaderboard import (
+        leaderboard_rows,
+        write_leaderboard,
+        write_leaderboard_markdown,
+    )
+    from asam_theory.sweeps import make_executor
+    from asam_theory.validation import check_int
 
     cfg, methods = build_config(args)
+    check_int("--jobs", args.jobs, low=1)
+    if args.markdown is not None and not str(args.markdown).endswith(".md"):
+        raise ValueError(f"--markdown must name a .md file, got {args.markdown!r}")
     check_out_dir("--out", args.out)  # before any run
-    payload = run_leaderboard(cfg, methods, progress=not args.no_progress,
-                              with_crossover=not args.no_crossover)
+    with make_executor(args.jobs) as executor:
+        payload = run_leaderboard(cfg, methods, progress=not args.no_progress,
+                                  with_crossover=not args.no_crossover, executor=executor,
+                                  jobs=args.jobs)
     out = Path(args.out)
     command = "asam-theory " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if sys.argv and sys.argv[0].endswith("asam-theory") else "asam-theory train"
     paths = write_leaderboard(out, payload, command=command,
                               mode="quick" if args.quick else "default")
+    if args.markdown is not None:
+        md = write_leaderboard_markdown(args.markdown, payload, out / "figures",
+                                        command=command,
+                                        mode="quick" if args.quick else "default")
+        print(f"wrote {md}")
     for row in leaderboard_rows(payload["results"]):
         print(f"{row['dataset']:8s} {row['model']:6s} {row['method']:9s} "
               f"{row['test acc [95% CI]']}  {row['ms/step idle 2nd core']:8.3f} ms/step "

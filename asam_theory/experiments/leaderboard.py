@@ -38,12 +38,15 @@ loss evaluation with a backward pass, on either device.  The methods are a plain
 
 from __future__ import annotations
 
+import datetime as _dt
 import itertools
 import os
+import platform
 import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -53,7 +56,7 @@ import torch
 from asam_theory.design import balanced_order
 from asam_theory.experiments.models import make_model
 from asam_theory.experiments.training import RunResult, run_method, tensor_data
-from asam_theory.stats import paired_interval, t_interval
+from asam_theory.stats import minimum_detectable_effect, paired_interval, t_interval
 from asam_theory.torch.tuning import equal_resources_ascent_batch
 from asam_theory.validation import check_int, check_real
 
@@ -182,7 +185,12 @@ class LeaderboardConfig:
     crossover_rounds: int = 3
     crossover_steps: int = 40
     confidence: float = 0.95
-    width: dict[str, int] = field(default_factory=dict)
+    #: model widths by kind (others: :data:`asam_theory.experiments.models.DEFAULT_WIDTH`).
+    #: The MLP has 256 hidden units, as in the MNIST-1D repository's training script
+    #: (greydanus/mnist1d, ``notebooks/train.py``: ``hidden_size`` 256): at 128 SGD on clean
+    #: MNIST-1D reached 64.2 % [63.4, 65.0] (8 seeds), at 256 65.8 % (seeds 0–7, SD 0.6 pp),
+    #: against the published 68 % (``asam_theory.claims.baselines``)
+    width: dict[str, int] = field(default_factory=lambda: {"mlp": 256, "mlp-bn": 256})
     timing_settings: tuple[str, ...] = ("idle", "equal")
     #: also evaluate AsyncSAM-like methods at the equal-resources rule's b′ (when timed there)
     equal_resources_accuracy: bool = True
@@ -237,6 +245,58 @@ def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, se
         warmup=warmup, record_every=max(1, steps // cfg.record_points) if record else 0,
         fidelity_every=cfg.fidelity_every if fidelity else 0, ascent_num_threads=1, **kw,
     )
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One training run of a cell, self-contained so that a process pool can run it: the
+    data set is loaded in the worker from (``dataset``, ``seed``, ``cfg.label_noise``)."""
+
+    method: LeaderboardMethod
+    hp: dict[str, Any]
+    dataset: str
+    model: str
+    seed: int
+    cfg: LeaderboardConfig
+    steps: int
+    record: bool = False
+    bprime: int | None = None
+    fidelity: bool = False
+
+
+def run_task(task: RunTask) -> RunResult:
+    """Run ``task`` with one intra-op thread per role (the idle-device setting)."""
+    from asam_theory.data import load_dataset
+
+    ds = load_dataset(task.dataset, seed=task.seed, label_noise=task.cfg.label_noise)
+    with _Threads(1):
+        return _run(task.method, task.hp, tensor_data(ds), ds, task.model, task.seed, task.cfg,
+                    task.steps, record=task.record, bprime=task.bprime,
+                    fidelity=task.fidelity)
+
+
+def _map(tasks: Sequence[RunTask], executor: Executor | None,
+         tick: Callable[[], None]) -> list[RunResult]:
+    """:func:`run_task` over ``tasks``, results in order, on ``executor`` (``None``: here)."""
+    results = map(run_task, tasks) if executor is None else executor.map(run_task, tasks)
+    out = []
+    for r in results:
+        out.append(r)
+        tick()
+    return out
+
+
+def tune_ascent_batch(method: LeaderboardMethod, dataset: str, model: str,
+                      cfg: LeaderboardConfig, seed: int) -> int:
+    """The b′ ``AsyncSAM.tuned`` picks for ``method`` on this cell (measured timings, then
+    one step on the data of ``seed``), run in this process while no other run of the board
+    is (the pool, if any, is idle between cells' phases)."""
+    from asam_theory.data import load_dataset
+
+    ds = load_dataset(dataset, seed=seed, label_noise=cfg.label_noise)
+    with _Threads(1):
+        r = _run(method, dict(method.grid[0]), tensor_data(ds), ds, model, seed, cfg, 1)
+    return int(r.ascent_batch_size)
 
 
 def sgd_baseline(dataset: str, model: str, seed: int, cfg: LeaderboardConfig, lr: float,
@@ -329,42 +389,49 @@ def _mean_curve(runs: Sequence[RunResult]) -> list[dict[str, float]]:
 
 
 def run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
-             cfg: LeaderboardConfig, tick: Callable[[], None] | None = None
-             ) -> dict[str, Any]:
+             cfg: LeaderboardConfig, tick: Callable[[], None] | None = None,
+             executor: Executor | None = None) -> dict[str, Any]:
     """Selection, evaluation and timing of every method on one (data set, model) cell; returns
     ``{"results": [...], "selection": [...], "timing": {...}, "runs": [...]}``.  Training runs
-    use one intra-op thread per role (the idle-device setting)."""
+    use one intra-op thread per role (the idle-device setting); ``executor`` (a process pool)
+    runs the selection and evaluation runs side by side — the b′ tuning before them and the
+    timing after them run in this process with the pool idle."""
     with _Threads(1):
-        return _run_cell(dataset, model, methods, cfg, tick)
+        return _run_cell(dataset, model, methods, cfg, tick, executor)
 
 
 def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
-              cfg: LeaderboardConfig, tick: Callable[[], None] | None) -> dict[str, Any]:
+              cfg: LeaderboardConfig, tick: Callable[[], None] | None,
+              executor: Executor | None = None) -> dict[str, Any]:
     from asam_theory.data import load_dataset
 
     steps = cfg.steps[dataset]
     tick = tick or (lambda: None)
+    # 0. AsyncSAM's b′ for every AsyncSAM-like method of the cell: tuned once by measured
+    #    timings (before any other run) when it is "auto", else the given one
+    asy = next((m for m in methods if m.name == "asyncsam" and _tunes_bprime(m)), None)
+    bprime: int | None = None
+    if asy is not None:
+        given = asy.fixed["ascent_batch_size"]
+        bprime = (tune_ascent_batch(asy, dataset, model, cfg, 1000) if given == "auto"
+                  else int(given))
+    elif any(_tunes_bprime(m) for m in methods):  # the look-ahead alone: b/2 (see _run)
+        bprime = max(1, cfg.batch_size // 2)
     # 1. selection on validation (seeds 1000 + k: neither evaluation nor timing seeds)
     selection: list[dict[str, Any]] = []
     chosen: dict[str, dict[str, Any]] = {}
-    bprime: int | None = None
-    searched = any(len(m.grid) > 1 for m in methods)
-    sel_data = [load_dataset(dataset, seed=1000 + k, label_noise=cfg.label_noise)
-                for k in range(cfg.selection_seeds if searched else 0)]
-    sel_tensors = [tensor_data(d) for d in sel_data]
+    searched = [m for m in methods if len(m.grid) > 1]
+    sel_seeds = [1000 + k for k in range(cfg.selection_seeds if searched else 0)]
+    tasks = [RunTask(m, dict(hp), dataset, model, sd, cfg, steps, bprime=bprime)
+             for m in searched for hp in m.grid for sd in sel_seeds]
+    done = iter(_map(tasks, executor, tick))
     for m in methods:
         if len(m.grid) == 1:  # nothing to choose: validation accuracy from the evaluation runs
             chosen[m.name] = dict(m.grid[0])
             continue
         best = None
         for hp in m.grid:
-            vals = []
-            for ds, td in zip(sel_data, sel_tensors, strict=True):
-                r = _run(m, hp, td, ds, model, ds.seed, cfg, steps, bprime=bprime)
-                if r.ascent_batch_size is not None and bprime is None:
-                    bprime = int(r.ascent_batch_size)
-                vals.append(r.val_acc)
-                tick()
+            vals = [next(done).val_acc for _ in sel_seeds]
             row = {"dataset": dataset, "model": model, "method": m.name, **hp,
                    "val_acc_mean": float(np.mean(vals)), "val_acc_per_seed": vals}
             selection.append(row)
@@ -377,19 +444,18 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
     eq_acc = cfg.equal_resources_accuracy and "equal" in cfg.timing_settings
     runs_eq: dict[str, list[RunResult]] = {m.name: [] for m in methods
                                            if eq_acc and _tunes_bprime(m)}
+    tasks, keys = [], []
     for s in range(cfg.seeds):
-        ds = load_dataset(dataset, seed=s, label_noise=cfg.label_noise)
-        td = tensor_data(ds)
         for m in _rotated(list(methods), s):
-            r = _run(m, chosen[m.name], td, ds, model, s, cfg, steps, record=True,
-                     bprime=bprime, fidelity=True)
-            if r.ascent_batch_size is not None and bprime is None:
-                bprime = int(r.ascent_batch_size)
-            runs[m.name].append(r)
+            tasks.append(RunTask(m, chosen[m.name], dataset, model, s, cfg, steps, record=True,
+                                 bprime=bprime, fidelity=True))
+            keys.append(runs[m.name])
             if m.name in runs_eq:  # the same seed at the equal-resources rule's b′
-                runs_eq[m.name].append(_run(m, chosen[m.name], td, ds, model, s, cfg, steps,
-                                            bprime=b_eq))
-            tick()
+                tasks.append(RunTask(m, chosen[m.name], dataset, model, s, cfg, steps,
+                                     bprime=b_eq))
+                keys.append(runs_eq[m.name])
+    for dest, r in zip(keys, _map(tasks, executor, tick), strict=True):
+        dest.append(r)
     for m in methods:
         if len(m.grid) == 1:
             vals = [r.val_acc for r in runs[m.name]]
@@ -443,6 +509,11 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
             lo, hi = paired_interval(acc, sgd_acc, confidence=cfg.confidence)
             entry["acc_gain_over_sgd"] = float(np.mean(acc) - np.mean(sgd_acc))
             entry["acc_gain_over_sgd_ci"] = [lo, hi]
+            if m.name != "sgd":
+                # the smallest gain these seeds detect (one-sided 5 %, power 80 %)
+                diff = np.asarray(acc) - np.asarray(sgd_acc)
+                entry["acc_gain_over_sgd_mde"] = minimum_detectable_effect(
+                    float(diff.std(ddof=1)) if len(diff) > 1 else 0.0, len(diff))
         if m.name.startswith("asyncsam"):
             hist: Counter[int] = Counter()
             fid: list[float] = []
@@ -516,14 +587,32 @@ def _crossover(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod], mod
             "threshold": 1.10, "crossover_width": cross}
 
 
+def cpu_model() -> str | None:
+    """The processor's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`;
+    ``None`` where neither says)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def run_leaderboard(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod] | None = None,
-                    progress: bool = True, with_crossover: bool = True) -> dict[str, Any]:
+                    progress: bool = True, with_crossover: bool = True,
+                    executor: Executor | None = None, jobs: int = 1) -> dict[str, Any]:
     """Run every cell (and the crossover sweep); returns the ``results.json`` payload less its
-    ``figures`` list (see :data:`SCHEMA`)."""
+    ``figures`` list (see :data:`SCHEMA`).  ``executor`` runs each cell's selection and
+    evaluation runs side by side (``jobs`` is what it was given, recorded in the
+    environment); tuning and timing stay in this process with the pool idle."""
     cfg.validate()
     methods = list(default_methods() if methods is None else methods)
+    eq_runs = (cfg.seeds * sum(_tunes_bprime(m) for m in methods)
+               if cfg.equal_resources_accuracy and "equal" in cfg.timing_settings else 0)
     per_cell = (sum(len(m.grid) * cfg.selection_seeds for m in methods if len(m.grid) > 1)
-                + cfg.seeds * len(methods)
+                + cfg.seeds * len(methods) + eq_runs
                 + cfg.timing_rounds * len(cfg.timing_settings) * len(methods))
     n_runs = len(cfg.datasets) * len(cfg.models) * per_cell
     if with_crossover:
@@ -539,7 +628,8 @@ def run_leaderboard(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod]
         for d in cfg.datasets:
             for model in cfg.models:
                 bar.set_postfix_str(f"{d}/{model}")
-                cell = run_cell(d, model, methods, cfg, tick=lambda: bar.update(1))
+                cell = run_cell(d, model, methods, cfg, tick=lambda: bar.update(1),
+                                executor=executor)
                 payload["results"] += cell["results"]
                 payload["selection"] += cell["selection"]
                 payload["runs"] += cell["runs"]
@@ -554,7 +644,10 @@ def run_leaderboard(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod]
         {"name": m.name, "label": m.label, "grid": list(m.grid), "fixed": m.fixed}
         for m in methods]}
     payload["environment"] = {
-        "torch": torch.__version__, "cpu_count": os.cpu_count(),
+        "torch": torch.__version__, "cpu_count": os.cpu_count(), "cpu_model": cpu_model(),
+        "platform": platform.platform(), "python": platform.python_version(),
+        "training_processes": jobs,
+        "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "loadavg_1min": {"before": load0,
                          "after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
     }

@@ -280,3 +280,151 @@ CPUs.
     index = out / "index.html"
     index.write_text("\n".join(parts))
     return {"index": index, "results": res_path, "figures": [fig_dir / f for f in files]}
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _pct_ci(mean: float | None, ci: list[float] | None, signed: bool = False) -> str:
+    if mean is None or ci is None:
+        return "–"
+    f = "{:+.1f}" if signed else "{:.1f}"
+    return f"{f.format(100 * mean)} [{f.format(100 * ci[0])}, {f.format(100 * ci[1])}]"
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def leaderboard_markdown(payload: dict[str, Any], figures: list[str], *, command: str,
+                         mode: str = "default") -> str:
+    """The leaderboard as a Markdown page (for a repository's ``docs/``): the protocol, one
+    table per data set × model (accuracy in % with its 95 % t-interval over evaluation seeds,
+    the paired gain over SGD, time per step and its ratio to SGD in both timing settings,
+    gradient evaluations per step, the chosen lr and ρ), AsyncSAM's equal-resources b′ rows,
+    the crossover table, the figures (``figures``: paths relative to the page) and where it
+    ran: command, date, machine, load and wall time."""
+    cfg = payload.get("config", {})
+    env = payload.get("environment", {})
+    load = env.get("loadavg_1min") or {}
+    wall = payload.get("wall_s", 0.0)
+    lines = [
+        "# Real-data leaderboard",
+        "",
+        f"{len(cfg.get('methods', []))} methods "
+        f"({', '.join(m['label'] for m in cfg.get('methods', []))}) on "
+        f"{', '.join(cfg.get('datasets', []))} × {', '.join(cfg.get('models', []))}, "
+        f"**{cfg.get('seeds')} evaluation seeds** per method.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| command | `{command}` |",
+        f"| mode | {mode} |",
+        f"| finished | {env.get('finished', '–')} |",
+        f"| wall time | {wall / 60:.1f} min ({wall:.0f} s) |",
+        f"| machine | {env.get('cpu_count')} CPUs ({env.get('cpu_model') or 'unknown model'}), "
+        f"{env.get('platform', '–')}, Python {env.get('python', '–')}, "
+        f"torch {env.get('torch', '–')}; training runs in "
+        f"{env.get('training_processes', 1)} process(es), tuning and timing alone |",
+        f"| 1-minute load | {_num(load.get('before'))} before, {_num(load.get('after'))} after |",
+        f"| package | asam-theory {__version__} |",
+        "",
+        "## Protocol",
+        "",
+        f"- Symmetric label noise p = {cfg.get('label_noise')} on the training labels; "
+        "validation and test labels are clean.",
+        f"- Batch size {cfg.get('batch_size')}; every method's base optimizer is SGD with "
+        f"momentum {cfg.get('momentum')} and weight decay {cfg.get('weight_decay')}; steps per "
+        f"data set {json.dumps(cfg.get('steps'))}.",
+        f"- Learning rate and ρ chosen on the validation split (carved from train) over "
+        f"{cfg.get('selection_seeds')} selection seed(s) that are not evaluation seeds; the "
+        "test split is looked at only for the evaluation runs.",
+        "- Accuracy: mean over evaluation seeds with its 95 % t-interval; the gain over SGD is "
+        "paired by seed (same data split, same initial weights); MDE is the smallest gain "
+        "these seeds detect (one-sided 5 % t test, power 80 %, at the pairs' SD).",
+        f"- Models: {', '.join(cfg.get('models', []))}; widths "
+        f"{json.dumps(cfg.get('width') or {})} (others at their defaults).",
+        f"- Timing: methods interleaved in rotating order, {cfg.get('timing_rounds')} rounds "
+        f"of {cfg.get('timing_steps')} steps after {cfg.get('timing_warmup')} warm-up steps, "
+        "medians. *Idle 2nd core*: one intra-op thread per role (AsyncSAM's ascent and SAMPa's "
+        "second gradient on the otherwise idle core: the AsyncSAM paper's setting). *Equal*: "
+        "SGD and SAM get both cores (two intra-op threads), AsyncSAM splits them 1 + 1 at the "
+        "equal-resources b′ = max(1, b/8).",
+        "",
+        "## Results",
+        "",
+    ]
+    results = payload.get("results", [])
+    for d, model in _cells(results):
+        rows = [r for r in results if r["dataset"] == d and r["model"] == model]
+        lines += [f"### {d} / {model}", "",
+                  "| method | test acc % [95 % CI] | gain over SGD, pp [95 % CI] | MDE, pp | "
+                  "ms/step (idle 2nd core) | × SGD | × SGD (equal) | grads/step | lr | ρ |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sorted(rows, key=lambda r: -r["test_acc_mean"]):
+            hp = r["hyperparameters"]
+            gain = ("(reference)" if r["method"] == "sgd" else
+                    _pct_ci(r.get("acc_gain_over_sgd"), r.get("acc_gain_over_sgd_ci"), True))
+            lines.append(
+                f"| {r.get('label', r['method'])} "
+                f"| {_pct_ci(r['test_acc_mean'], r['test_acc_ci'])} "
+                f"| {gain} | {_pct(r.get('acc_gain_over_sgd_mde'))} "
+                f"| {_num(r['time_per_step_ms'])} | {_num(r.get('time_ratio_to_sgd'), 3)} "
+                f"| {_num(r.get('time_ratio_to_sgd_equal_resources'), 3)} "
+                f"| {_num(r['grad_evals_per_step'])} | {hp.get('lr', '–')} "
+                f"| {hp.get('rho', '–')} |")
+        eq = [r for r in rows if r.get("test_acc_mean_equal_resources") is not None]
+        if eq:
+            lines += ["", "At the equal-resources b′ (accuracy against the tuned b′, paired):",
+                      "", "| method | b′ tuned | b′ equal | test acc % [95 % CI] | "
+                      "equal − tuned, pp [95 % CI] |", "|---|---|---|---|---|"]
+            for r in eq:
+                acc = _pct_ci(r["test_acc_mean_equal_resources"],
+                              r["test_acc_ci_equal_resources"])
+                diff = _pct_ci(r.get("acc_equal_resources_minus_tuned"),
+                               r.get("acc_equal_resources_minus_tuned_ci"), True)
+                lines.append(
+                    f"| {r.get('label', r['method'])} | {r.get('ascent_batch_size', '–')} "
+                    f"| {r.get('ascent_batch_size_equal_resources', '–')} | {acc} | {diff} |")
+        lines.append("")
+    cross = payload.get("crossover")
+    if cross and cross.get("rows"):
+        keys = [k for k in cross["rows"][0] if not k.endswith("_iqr")]
+        lines += ["## AsyncSAM crossover against model width", "",
+                  f"Time per step relative to SGD against the MLP width on {cross['dataset']} "
+                  f"(idle second core, interleaved). Smallest width with AsyncSAM ≤ "
+                  f"{cross.get('threshold', 1.1):.2f} × SGD: "
+                  f"**{cross.get('crossover_width') or 'none'}**.", "",
+                  "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        for row in cross["rows"]:
+            lines.append("| " + " | ".join(
+                _num(row[k], 3) if isinstance(row[k], float) else str(row[k])
+                for k in keys) + " |")
+        lines.append("")
+    if figures:
+        lines += ["## Figures", ""]
+        for f in figures:
+            lines += [f"![{Path(f).stem}]({f})", ""]
+    return "\n".join(lines)
+
+
+def write_leaderboard_markdown(path: str | Path, payload: dict[str, Any],
+                               figure_dir: str | Path, *, command: str,
+                               mode: str = "default") -> Path:
+    """Write :func:`leaderboard_markdown` to ``path`` and copy the PNGs of ``figure_dir`` into
+    the folder ``path`` without its suffix (``docs/results.md`` → ``docs/results/``), which
+    the page links to; returns ``path``."""
+    import shutil
+
+    path = Path(path)
+    if path.suffix != ".md":
+        raise ValueError(f"--markdown must name a .md file, got {str(path)!r}")
+    assets = path.with_suffix("")
+    assets.mkdir(parents=True, exist_ok=True)
+    files = []
+    for png in sorted(Path(figure_dir).glob("*.png")):
+        shutil.copyfile(png, assets / png.name)
+        files.append(f"{assets.name}/{png.name}")
+    path.write_text(leaderboard_markdown(payload, files, command=command, mode=mode) + "\n")
+    return path

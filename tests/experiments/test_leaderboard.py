@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import numpy as np
@@ -60,9 +61,11 @@ def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
     for protocol in ("closure", "per_sample"):
         methods |= {next(m.name for m in catalogue_methods() if m.protocol == protocol)}
     rc = main(["train", "--quick", "--steps", "30", "--widths", "32,64", "--no-progress",
-               "--methods", ",".join(sorted(methods)), "--out", str(out)])
+               "--methods", ",".join(sorted(methods)), "--out", str(out),
+               "--markdown", str(tmp_path / "docs" / "results.md"), "--jobs", "2"])
     assert rc == 0
     payload = json.loads((out / "results.json").read_text())
+    _check_markdown(tmp_path / "docs" / "results.md", payload, len(methods))
     results = payload["results"]
     cells = {(r["method"], r["dataset"], r["model"]) for r in results}
     assert cells == {(m, d, "mlp") for m in methods for d in ("mnist1d", "digits")}
@@ -98,6 +101,35 @@ def test_train_quick_writes_the_leaderboard(tmp_path) -> None:
     assert html.count("src='data:image/png;base64,") == len(payload["figures"])
     assert "src='http" not in html and "validation" in html
     assert not [t for t in threading.enumerate() if t.name == "asam-ascent"]
+
+
+def _check_markdown(md_path, payload: dict, n_methods: int) -> None:
+    """The Markdown page: one table row per method and cell with the accuracy it was given,
+    every linked figure copied beside it, and where and how long it ran."""
+    md = md_path.read_text()
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", md)
+    assert links and len(links) == len(payload["figures"])
+    for link in links:
+        assert (md_path.parent / link).stat().st_size > 0
+    for d in ("mnist1d", "digits"):
+        block = md.split(f"### {d} / mlp")[1].split("###")[0]
+        rows = [ln for ln in block.splitlines() if ln.startswith("| ") and "%" not in ln
+                and not ln.startswith("| method")]
+        assert len(rows) >= n_methods
+        for r in payload["results"]:
+            if r["dataset"] == d:
+                assert f"| {r['label']} | {100 * r['test_acc_mean']:.1f} [" in block
+    env = payload["environment"]
+    assert f"| wall time | {payload['wall_s'] / 60:.1f} min" in md
+    assert env["finished"] in md and f"{env['cpu_count']} CPUs" in md
+    assert "`asam-theory train" in md or "`asam-theory " in md
+
+
+def test_markdown_must_name_a_md_file(tmp_path, capsys) -> None:
+    rc = main(["train", "--quick", "--out", str(tmp_path / "lb"), "--markdown",
+               str(tmp_path / "results.html")])
+    assert rc == 2 and "--markdown must name a .md file" in capsys.readouterr().err
+    assert not (tmp_path / "lb").exists()
 
 
 def test_an_optimizer_class_joins_by_one_entry() -> None:

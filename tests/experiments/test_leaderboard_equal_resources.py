@@ -82,3 +82,26 @@ def test_equal_resources_accuracy_can_be_switched_off() -> None:
     assert la["ascent_batch_size"] == 8 == la["hyperparameters"]["ascent_batch_size"]
     assert "test_acc_mean_equal_resources" not in la
     assert cell["timing"]["ascent_batch_size_equal_resources"] is None
+
+
+def test_a_process_pool_runs_the_same_cell() -> None:
+    """Selection and evaluation runs on a two-process pool give the runs of this process
+    (deterministic methods; the runs are independent and seeded by their task)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    methods = [LeaderboardMethod("sgd", "SGD", ({"lr": 0.05}, {"lr": 0.1})),
+               LeaderboardMethod("sam", "SAM", ({"lr": 0.05, "rho": 0.05},
+                                                {"lr": 0.1, "rho": 0.1}))]
+    cfg = LeaderboardConfig(datasets=("digits",), models=("mlp",), seeds=3,
+                            steps={"digits": 15}, batch_size=16, timing_rounds=1,
+                            timing_steps=2, timing_warmup=1, record_points=1,
+                            timing_settings=("idle",), width={"mlp": 8})
+    here = run_cell("digits", "mlp", methods, cfg)
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        pooled = run_cell("digits", "mlp", methods, cfg, executor=pool)
+    assert here["selection"] == pooled["selection"]
+    key = [(r["method"], r["seed"], r["test_acc"], r["val_acc"]) for r in here["runs"]]
+    assert key == [(r["method"], r["seed"], r["test_acc"], r["val_acc"])
+                   for r in pooled["runs"]]
+    assert len({r["test_acc"] for r in here["runs"]}) > 1  # the runs differ among themselves
