@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import asam_theory.claims.pep as cpep
-from asam_theory.claims import Settings, registry, run_check
+from asam_theory.claims import Settings, find_check, run_check
 from asam_theory.mutants import bounds as mb
 from asam_theory.mutants import pep as mp
 from asam_theory.theory import bounds
@@ -60,11 +60,8 @@ needs_pep = pytest.mark.skipif(not P.available(), reason="PEPit/cvxpy not instal
 
 
 def _run(check_id: str, seed: int) -> str:
-    claim, name = check_id.split(".")
-    c = registry()[claim]
-    ch = next(x for x in c.checks if x.name == name)
     cpep._CACHE.clear()  # PEP solves are cached per process; a mutant must solve afresh
-    return run_check(c, ch, Settings(mode="quick", seed=seed)).outcome
+    return run_check(*find_check(check_id), Settings(mode="quick", seed=seed)).outcome
 
 
 def _marks(check_id: str):

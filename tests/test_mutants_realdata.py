@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from asam_theory.claims import Settings, registry, run_check
+from asam_theory.claims import Settings, find_check, registry, run_check
 from asam_theory.mutants.realdata import MUTANTS
 
 BY_ID = {m.id: m for m in MUTANTS}
 
 
 def _run(check_id: str, seed: int) -> str:
-    claim_id, name = check_id.split(".")
-    claim = registry()[claim_id]
-    check = next(c for c in claim.checks if c.name == name)
-    return run_check(claim, check, Settings(mode="quick", seed=seed)).outcome
+    return run_check(*find_check(check_id), Settings(mode="quick", seed=seed)).outcome
 
 
 def test_every_mutant_names_checks_that_exist():

@@ -11,7 +11,7 @@ from asam_theory.claims.base import (
     run_check,
     worst,
 )
-from asam_theory.claims.catalog import all_claims, registry, select
+from asam_theory.claims.catalog import all_claims, find_check, registry, select
 
 __all__ = ["STATUSES", "Check", "Claim", "Outcome", "Settings", "Verdict", "all_claims",
-           "registry", "run_check", "select", "worst"]
+           "find_check", "registry", "run_check", "select", "worst"]

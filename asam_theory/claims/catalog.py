@@ -25,7 +25,7 @@ from asam_theory.claims import (
     theorems,
     threaded,
 )
-from asam_theory.claims.base import Claim
+from asam_theory.claims.base import Check, Claim
 
 #: claim modules in report order
 MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded, pep,
@@ -59,3 +59,15 @@ def select(ids: Iterable[str] | None) -> list[Claim]:
     if unknown:
         raise ValueError(f"unknown claim id(s) {unknown}; known: {list(reg)}")
     return [reg[i] for i in ids]
+
+
+def find_check(check_id: str) -> tuple[Claim, Check]:
+    """The claim and check named ``"CLAIM.check"`` (e.g. ``"HEADLINE.asyncsam"``);
+    ``ValueError`` names the known ids when there is none."""
+    claim_id, _, name = str(check_id).partition(".")
+    claim = registry().get(claim_id)
+    check = next((c for c in claim.checks if c.name == name), None) if claim else None
+    if check is None:
+        known = [f"{c.id}.{ch.name}" for c in all_claims() for ch in c.checks]
+        raise ValueError(f"unknown check id {check_id!r}; known: {known}")
+    return claim, check
