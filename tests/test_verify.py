@@ -177,3 +177,37 @@ def test_a_broken_plot_is_reported_not_fatal(tmp_path):
     v = run_check(claim, claim.checks[0], Settings(mode="quick"))
     paths = write_report(tmp_path, [claim], [v], mode="quick")
     assert paths["figure_errors"] and "figure could not be drawn" in paths["index"].read_text()
+
+
+def test_full_says_how_long_before_its_first_check(monkeypatch, capsys, tmp_path):
+    """``verify --full`` prints its measured estimate (and the checks it has none for) on
+    stderr before any check runs."""
+    import asam_theory.claims as claims_pkg
+    from asam_theory.claims import durations
+
+    seen: list[str] = []
+
+    def fake_run_check(claim, check, settings):
+        seen.append(capsys.readouterr().err)
+        raise KeyboardInterrupt  # stop before any work: only the order matters here
+
+    monkeypatch.setattr(claims_pkg, "run_check", fake_run_check)
+    with pytest.raises(KeyboardInterrupt):
+        main(["verify", "--full", "--jobs", "1", "--claims", "HEADLINE", "T1", "--out",
+              str(tmp_path)])
+    ids = ["HEADLINE.asyncsam", "HEADLINE.lookahead"]
+    minutes = sum(durations.FULL_SECONDS[i] for i in ids) / 60
+    assert f"about {minutes:.0f} min on a quiet 2-core machine for the 2 timed" in seen[0]
+    assert "not timed at --full yet (T1.proof" in seen[0]
+
+
+def test_full_estimate_sums_the_measured_and_names_the_rest():
+    from asam_theory.claims import all_claims
+    from asam_theory.claims.durations import FULL_SECONDS, announcement, full_estimate
+
+    known = {f"{c.id}.{ch.name}" for c in all_claims() for ch in c.checks}
+    assert set(FULL_SECONDS) <= known and all(s > 0 for s in FULL_SECONDS.values())
+    some = sorted(FULL_SECONDS)[:2] + ["T1.proof"]
+    secs, missing = full_estimate(some)
+    assert secs == sum(FULL_SECONDS[i] for i in some[:2]) and missing == ["T1.proof"]
+    assert "none timed" in announcement(["T1.proof"])

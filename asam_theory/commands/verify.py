@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="smallest settings (seconds per claim; default: neither, the "
                         "report's settings, several minutes)")
     g.add_argument("--full", dest="mode", action="store_const", const="full",
-                   help="largest settings (tens of minutes; default: neither)")
+                   help="largest settings (tens of minutes to hours; says how long before "
+                        "it starts; default: neither)")
     p.set_defaults(mode="default")
     p.add_argument("--out", default="report", metavar="DIR",
                    help="output folder, created before any check runs: the report is "
@@ -61,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
     with make_executor(args.jobs, args.scheduler) as executor:
         settings = Settings(mode=args.mode, executor=executor, seed=args.seed)
         jobs = [(c, ch) for c in claims for ch in c.checks]
+        if args.mode == "full":  # say how long it will take before it starts
+            from asam_theory.claims.durations import announcement
+
+            print(announcement([f"{c.id}.{ch.name}" for c, ch in jobs]), file=sys.stderr,
+                  flush=True)
         bar = tqdm(jobs, desc="verify", unit="check", file=sys.stderr)
         for claim, check in bar:
             bar.set_postfix_str(f"{claim.id}.{check.name}")
