@@ -50,23 +50,23 @@ def test_quick_claim_runs_and_reports_both_checks():
     assert vs[1].outcome in ("holds", "fails", "inconclusive") and vs[1].table
 
 
-def test_full_mode_reports_the_three_studies(monkeypatch):
-    """Full mode runs full_ablation: the verdict is read on the BatchNorm study and the table
-    holds the BatchNorm-off and rho-re-chosen studies too (synthetic accuracies)."""
-    fake = _fake(_acc(0.85, 0.92, 0.92) | {"previous_tau1": [0.9, 0.9]})
+def test_full_mode_decides_on_its_powered_seeds(monkeypatch):
+    """Full mode runs the core variants on FULL_REMEDY_SEEDS paired seeds from the master
+    seed (synthetic accuracies) and reads its verdict on them."""
+    seen = {}
+    fake = _fake({k: v * ab.FULL_REMEDY_SEEDS
+                  for k, v in _acc(0.85, 0.92, 0.92).items()})
 
-    def full(variants, recipe, seeds, **kw):
-        one = fake([v for v in variants if v.name in {"sgd", "sam", "asyncsam", "lookahead_tau1",
-                                                      "independent_tau0"}], recipe, seeds[:2])
-        return {"batchnorm": one, "no_batchnorm": one,
-                "rho_chosen": {**one, "rho": {"sam": 0.1}, "rho_scores": {"sam": {"0.1": 0.9}}},
-                "runs": 1, "wall_s": 0.0}
+    def run(variants, recipe, seeds, **kw):
+        seen.update(seeds=list(seeds), variants=[v.name for v in variants], steps=recipe.steps)
+        return fake(variants, recipe, seeds, **kw)
 
-    monkeypatch.setattr(ab, "full_ablation", full)
-    out = ab.remedy_check(Settings(mode="full", seed=0))
-    assert out.status == "holds"
-    assert {r["study"] for r in out.table} == {"batchnorm", "no_batchnorm", "rho_chosen"}
-    assert out.config["rho_chosen"]["rho"] == {"sam": 0.1}
+    monkeypatch.setattr(ab, "run_ablation", run)
+    out = ab.remedy_check(Settings(mode="full", seed=7))
+    assert seen["seeds"] == list(range(7, 7 + ab.FULL_REMEDY_SEEDS))
+    assert set(seen["variants"]) >= {"sgd", "sam", "asyncsam", "lookahead_tau1"}
+    assert seen["steps"] == 600 and out.config["seeds"] == seen["seeds"]
+    assert out.status == "holds" and {r["study"] for r in out.table} == {"batchnorm"}
 
 
 def test_lookahead_far_below_sgd_fails_whatever_sam_does(monkeypatch):
