@@ -79,7 +79,11 @@ PENALTY_RATIO_MIN = 1.2
 #: paired seeds of the remedy's decision at ``--full``.  A 10-seed ``--full`` run (master seeds
 #: 0: SGD 83.3 %, SAM 89.4 %, look-ahead 87.5 %, 600 steps) left the kept-share contrast at
 #: +1.21 pp with an MDE of 2.21 pp, "about 30 seeds would decide"; 40 seeds bring the MDE to
-#: about 1.0 pp (MDE ∝ 1/√n)
+#: about 1.0 pp (MDE ∝ 1/√n).  Measured at 40 seeds (master seeds 0 / 1000): look-ahead keeps
+#: 60 % / 61 % of SAM's gain, Fieller lower bound 47 % / 46 %, contrast +0.55 pp with MDE
+#: 1.06 / 1.17 pp — still *inconclusive*: the share sits near :data:`KEPT_SHARE`, where about
+#: 150–175 seeds would decide; look-ahead beats SGD (lower bounds +2.42 / +2.28 pp) and
+#: AsyncSAM (+1.78 / +1.17 pp) decisively
 FULL_REMEDY_SEEDS = 40
 
 

@@ -42,6 +42,22 @@ too small to decide non-inferiority at a 1 pp margin and say so with their MDE; 
 runs :data:`FULL_SEEDS` seeds, enough for an MDE below the margin at the per-seed SD measured
 on this recipe.
 
+Measured at ``--full`` (30 paired seeds, 600 steps, a quiet 2-core machine, 2026-12-06), the
+same outcome for master seeds 0 and 1000 — both checks *fail* on accuracy:
+
+==================  ==============  ====================================  ==================
+check               SAM − SGD, pp   variant − SAM, pp (upper bound; MDE)  time / SGD
+==================  ==============  ====================================  ==================
+asyncsam, seed 0    +5.81           −4.38 (−3.47; 1.37)                   1.200, inconclusive
+asyncsam, seed 1000 +5.79           −4.14 (−3.26; 1.31)                   1.157, fails
+lookahead, seed 0   +5.81           −3.16 (−2.23; 1.40)                   1.233, inconclusive
+lookahead, 1000     +5.79           −2.69 (−1.72; 1.46)                   1.212, fails
+==================  ==============  ====================================  ==================
+
+The time part is the noisy one (an earlier seed-0 run: 1.134 inconclusive, 1.096 holds); the
+accuracy part decides.  At b′ = b/2 the look-ahead keeps more of SAM's accuracy than the
+independent batch (≈ 1.4 pp more) but not SAM's.
+
 Source: Jo, Lim & Lee, "Asynchronous Sharpness-Aware Minimization", arXiv 2503.11147 (the
 claim of SAM-level generalisation at SGD-level time); SAM's robustness to label noise: Foret et
 al., ICLR 2021, arXiv 2010.01412, §3.3.
