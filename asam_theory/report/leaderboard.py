@@ -309,10 +309,11 @@ def leaderboard_markdown(payload: dict[str, Any], figures: list[str], *, command
     env = payload.get("environment", {})
     load = env.get("loadavg_1min") or {}
     wall = payload.get("wall_s", 0.0)
+    n_methods = len(cfg.get("methods", []))
     lines = [
         "# Real-data leaderboard",
         "",
-        f"{len(cfg.get('methods', []))} methods "
+        f"{n_methods} method{'' if n_methods == 1 else 's'} "
         f"({', '.join(m['label'] for m in cfg.get('methods', []))}) on "
         f"{', '.join(cfg.get('datasets', []))} × {', '.join(cfg.get('models', []))}, "
         f"**{cfg.get('seeds')} evaluation seeds** per method.",
