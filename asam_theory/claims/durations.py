@@ -21,6 +21,9 @@ FULL_SECONDS: dict[str, float] = {
     "ABLATION.direction": 89.0,
     "ABLATION.penalty": 4.0,
     "ABLATION.lookahead_recovers_sam": 456.0,
+    # master seed 0
+    "BASELINES.mlp": 22.0,
+    "BASELINES.cnn": 36.0,
 }
 
 
