@@ -145,5 +145,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  AsyncSAM at the equal-resources rule's b'={eq['ascent_batch_size_rule']} "
                   f"(b/8): AsyncSAM/SGD {eq['asyncsam_rule_over_sgd']:.3f} "
                   f"[{eq['asyncsam_rule_ci95']['low']:.3f}, "
-                  f"{eq['asyncsam_rule_ci95']['high']:.3f}] (target <= {eq['target']})")
+                  f"{eq['asyncsam_rule_ci95']['high']:.3f}] (target <= {eq['target']}; "
+                  f"floor of any split: SGD one core / SGD all cores "
+                  f"{eq['split_floor_over_sgd']:.3f})")
     return 0

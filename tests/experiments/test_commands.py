@@ -44,6 +44,11 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     assert (eq["asyncsam_rule_ci95"]["low"], eq["asyncsam_rule_ci95"]["high"]) == (
         min(rule), max(rule))
     assert sum(eq["staleness_histogram_rule"].values()) == 2 * 2
+    floor = eq["ratios_per_round"]["split_floor_over_sgd"]  # SGD 1 thread / SGD 2 threads
+    assert len(floor) == 2 and all(f > 0 for f in floor)
+    assert len(floor) == 2 and eq["split_floor_over_sgd"] == pytest.approx(sum(floor) / 2)
+    assert (eq["split_floor_ci95"]["low"], eq["split_floor_ci95"]["high"]) == (
+        min(floor), max(floor))
     assert eq["asyncsam_over_sgd"] > 0 and eq["sam_over_sgd"] > 0
     assert len(eq["ratios_per_round"]["asyncsam_over_sgd"]) == 2
     assert set(res["step_ms_median"]) == {"sgd", "sam", "asyncsam"}  # top-level keys unchanged
