@@ -68,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the crossover against model width")
     parser.add_argument("--markdown", default=None, metavar="FILE.md",
                         help="also write the leaderboard as a Markdown page (e.g. "
-                             "docs/results.md), its figures copied beside it into FILE/")
+                             "docs/results.md), its figures copied beside it into FILE/ "
+                             "(default: none)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="processes for the training runs (selection and evaluation; "
                              "b' tuning and timing always run alone, the pool idle); the "
