@@ -178,14 +178,13 @@ def run(args: argparse.Namespace) -> int:
                                   with_crossover=not args.no_crossover, executor=executor,
                                   jobs=args.jobs)
     out = Path(args.out)
+    mode = "quick" if args.quick else "default"
     command = "asam-theory " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if sys.argv and sys.argv[0].endswith("asam-theory") else "asam-theory train"
-    paths = write_leaderboard(out, payload, command=command,
-                              mode="quick" if args.quick else "default")
+    paths = write_leaderboard(out, payload, command=command, mode=mode)
     if args.markdown is not None:
         md = write_leaderboard_markdown(args.markdown, payload, out / "figures",
-                                        command=command,
-                                        mode="quick" if args.quick else "default")
+                                        command=command, mode=mode)
         print(f"wrote {md}")
     for row in leaderboard_rows(payload["results"]):
         print(f"{row['dataset']:8s} {row['model']:6s} {row['method']:9s} "

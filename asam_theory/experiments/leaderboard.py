@@ -234,9 +234,6 @@ def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, se
     kw.update(hp)
     if bprime is not None and "ascent_batch_size" in method.fixed and method.optimizer is None:
         kw["ascent_batch_size"] = bprime
-    if kw.get("ascent_batch_size") == "auto" and method.name == "asyncsam-la":
-        # the look-ahead does not tune b′ itself (run_method); without AsyncSAM's tuned b′: b/2
-        kw["ascent_batch_size"] = max(1, cfg.batch_size // 2)
     net = make_model(model, ds.input_shape, ds.n_classes,
                      width=width if width is not None else cfg.width.get(model), seed=seed)
     return run_method(
@@ -291,11 +288,7 @@ def tune_ascent_batch(method: LeaderboardMethod, dataset: str, model: str,
     """The b′ ``AsyncSAM.tuned`` picks for ``method`` on this cell (measured timings, then
     one step on the data of ``seed``), run in this process while no other run of the board
     is (the pool, if any, is idle between cells' phases)."""
-    from asam_theory.data import load_dataset
-
-    ds = load_dataset(dataset, seed=seed, label_noise=cfg.label_noise)
-    with _Threads(1):
-        r = _run(method, dict(method.grid[0]), tensor_data(ds), ds, model, seed, cfg, 1)
+    r = run_task(RunTask(method, dict(method.grid[0]), dataset, model, seed, cfg, 1))
     return int(r.ascent_batch_size)
 
 
@@ -305,14 +298,10 @@ def sgd_baseline(dataset: str, model: str, seed: int, cfg: LeaderboardConfig, lr
     momentum, weight decay, model width, label noise and (unless ``steps`` is given) steps,
     the data set's split for ``seed``, one intra-op thread — at learning rate ``lr``: the run
     behind the published-baseline check (``asam_theory.claims.baselines``)."""
-    from asam_theory.data import load_dataset
-
     check_real("lr", lr, low=0.0, low_open=True)
-    ds = load_dataset(dataset, seed=seed, label_noise=cfg.label_noise)
     sgd = LeaderboardMethod("sgd", "SGD", ({"lr": lr},))
-    with _Threads(1):
-        return _run(sgd, {"lr": lr}, tensor_data(ds), ds, model, seed, cfg,
-                    cfg.steps[dataset] if steps is None else steps)
+    return run_task(RunTask(sgd, {"lr": lr}, dataset, model, seed, cfg,
+                            cfg.steps[dataset] if steps is None else steps))
 
 
 def _tunes_bprime(m: LeaderboardMethod) -> bool:
@@ -415,7 +404,8 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
         given = asy.fixed["ascent_batch_size"]
         bprime = (tune_ascent_batch(asy, dataset, model, cfg, 1000) if given == "auto"
                   else int(given))
-    elif any(_tunes_bprime(m) for m in methods):  # the look-ahead alone: b/2 (see _run)
+    elif any(_tunes_bprime(m) for m in methods):
+        # the look-ahead does not tune b′ itself (run_method); without AsyncSAM's: b/2
         bprime = max(1, cfg.batch_size // 2)
     # 1. selection on validation (seeds 1000 + k: neither evaluation nor timing seeds)
     selection: list[dict[str, Any]] = []

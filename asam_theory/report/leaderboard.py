@@ -420,7 +420,7 @@ def write_leaderboard_markdown(path: str | Path, payload: dict[str, Any],
 
     path = Path(path)
     if path.suffix != ".md":
-        raise ValueError(f"--markdown must name a .md file, got {str(path)!r}")
+        raise ValueError(f"path must name a .md file, got {str(path)!r}")
     assets = path.with_suffix("")
     assets.mkdir(parents=True, exist_ok=True)
     files = []
