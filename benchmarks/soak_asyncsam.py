@@ -1,4 +1,5 @@
-r"""Soak test of the threaded AsyncSAM: random delays in both roles, every step checked.
+r"""Soak test of AsyncSAM's worker (thread or process backend): random delays in both roles,
+every step checked.
 
 Workload: :class:`asam_theory.torch.AsyncSAM` (SGD base, float64) on a rotated d = 8 quadratic
 f(w) = ½ (w − x*)ᵀ H (w − x*). The descent closure adds a Gaussian linear term ξ·w (fresh ξ per
@@ -33,6 +34,7 @@ from collections import Counter
 import numpy as np
 import torch
 
+from asam_theory.experiments.realrun import QuadraticLoss, RandomDelay
 from asam_theory.problems import Quadratic
 from asam_theory.torch import AsyncSAM, WorkerOptions
 
@@ -51,34 +53,29 @@ def soak(
     rho: float = 0.1,
     noise: float = 0.3,
     timeout: float = 30.0,
+    backend: str = "thread",
 ) -> dict:
     """Run the soak; returns counts, the staleness histogram, waits and the violations."""
     p = Quadratic(eigenvalues=np.linspace(0.5, 4.0, 8), rotate=True, shift=True, seed=seed)
     H = torch.tensor(p.hessian, dtype=torch.float64)
     xs = torch.tensor(p.minimizer, dtype=torch.float64)
     w = torch.nn.Parameter(torch.ones(8, dtype=torch.float64))
-    rng_main = np.random.default_rng([seed, 1])
-    rng_worker = np.random.default_rng([seed, 2])
+    delay_main = RandomDelay(p_delay, mean_delay_s, [seed, 1])
     gen_noise = torch.Generator().manual_seed(seed)
-
-    def delay(rng: np.random.Generator) -> None:
-        if rng.random() < p_delay:
-            time.sleep(rng.exponential(mean_delay_s))
 
     def f(x: torch.Tensor) -> torch.Tensor:
         r = x - xs
         return 0.5 * r @ (H @ r)
 
-    def ascent_loss(params: list[torch.Tensor], batch: object) -> torch.Tensor:
-        delay(rng_worker)
-        return f(params[0])
+    # the exact f, with the worker's own random delays (picklable for the worker process)
+    ascent_loss = QuadraticLoss(H, xs, delay_s=RandomDelay(p_delay, mean_delay_s, [seed, 2]))
 
     iterates: list[torch.Tensor] = []
     perturbations: list[torch.Tensor] = []
     violations: list[str] = []
     opt = AsyncSAM(
         [w], torch.optim.SGD, rho=rho, tau=tau, ascent_loss=ascent_loss, lr=lr,
-        worker=WorkerOptions(max_staleness=max_staleness, timeout=timeout),
+        worker=WorkerOptions(max_staleness=max_staleness, timeout=timeout, backend=backend),
     )
     t0 = time.perf_counter()
     done = 0
@@ -91,7 +88,7 @@ def soak(
                 def closure(xi: torch.Tensor = xi) -> torch.Tensor:
                     perturbations.append(w.detach() - iterates[-1])
                     opt.zero_grad()
-                    delay(rng_main)
+                    delay_main()
                     loss = f(w) + xi @ w
                     loss.backward()
                     return loss
@@ -123,6 +120,7 @@ def soak(
         "p_delay": p_delay,
         "mean_delay_s": mean_delay_s,
         "seed": seed,
+        "backend": backend,
         "staleness_histogram": {str(k): v for k, v in sorted(Counter(hist).items())},
         "wait_s": {"mean": float(waits.mean()) if done else 0.0,
                    "max": float(waits.max()) if done else 0.0},
@@ -142,14 +140,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--p-delay", type=float, default=0.1)
     ap.add_argument("--mean-delay", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backend", choices=("thread", "process"), default="thread",
+                    help="where the ascent runs (default: thread)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
     res = soak(steps=args.steps, tau=args.tau, max_staleness=args.max_staleness,
-               p_delay=args.p_delay, mean_delay_s=args.mean_delay, seed=args.seed)
+               p_delay=args.p_delay, mean_delay_s=args.mean_delay, seed=args.seed,
+               backend=args.backend)
     if args.json:
         print(json.dumps(res, indent=2))
     else:
-        print(f"steps {res['steps']} (tau={res['tau']}, max_staleness={res['max_staleness']}) "
+        print(f"steps {res['steps']} ({res['backend']}, tau={res['tau']}, "
+              f"max_staleness={res['max_staleness']}) "
               f"in {res['wall_s']:.1f} s; staleness histogram {res['staleness_histogram']}; "
               f"wait mean {res['wait_s']['mean'] * 1e3:.3f} ms, max "
               f"{res['wait_s']['max'] * 1e3:.1f} ms; snapshots copied by the main thread "

@@ -46,6 +46,68 @@ class ThreadedQuadraticRun:
     config: dict[str, Any] = field(default_factory=dict)
 
 
+class RandomDelay:
+    """Sleeps, with probability ``p`` per call, for an exponential time of mean ``mean_s``
+    (its own generator seeded by ``seed``, created at the first call in whichever process
+    calls): an emulated device whose step time jitters."""
+
+    def __init__(self, p: float, mean_s: float, seed: Any) -> None:
+        self.p, self.mean_s, self.seed = float(p), float(mean_s), seed
+        self._rng: np.random.Generator | None = None
+
+    def __call__(self) -> None:
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        if self._rng.random() < self.p:
+            time.sleep(self._rng.exponential(self.mean_s))
+
+
+class QuadraticLoss:
+    """f_ξ(w) = ½ (w − x*)ᵀ H (w − x*) + f* + ξᵀw of ``params = [w]`` and a noise ``ξ`` (the
+    ascent and descent loss of the run; ``ξ = None``: the exact f), optionally sleeping first
+    (``delay``: seconds, or a callable such as :class:`RandomDelay`: an emulated device time).
+    A module-level class, so the process backend's worker can unpickle it."""
+
+    def __init__(self, H: torch.Tensor, xstar: torch.Tensor, f_star: float = 0.0,
+                 delay_s: Any = 0.0) -> None:
+        self.H, self.xstar, self.f_star, self.delay_s = H, xstar, float(f_star), delay_s
+
+    def __call__(self, params: list[torch.Tensor], xi: torch.Tensor | None) -> torch.Tensor:
+        if callable(self.delay_s):
+            self.delay_s()
+        elif self.delay_s > 0:
+            time.sleep(self.delay_s)
+        w = params[0]
+        r = w - self.xstar
+        out = 0.5 * r @ (self.H @ r) + self.f_star
+        return out if xi is None else out + xi @ w
+
+
+class GaussianNoise:
+    """Draws ξ ~ N(0, (σ²/b) I_d) from its own generator seeded by ``seed`` (a "batch" of size
+    b); picklable (the generator is created at the first draw, in whichever process draws)."""
+
+    def __init__(self, sigma2: float, dim: int, seed: int, default_b: int,
+                 dtype: torch.dtype = torch.float64) -> None:
+        self.sigma2, self.dim, self.seed = float(sigma2), int(dim), int(seed)
+        self.default_b, self.dtype = int(default_b), dtype
+        self._gen: torch.Generator | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._gen is not None:
+            raise RuntimeError("GaussianNoise is pickled only before its first draw (its "
+                               "stream would otherwise fork)")
+        return dict(self.__dict__)
+
+    def __call__(self, b: int | None = None) -> torch.Tensor:
+        if self._gen is None:
+            self._gen = torch.Generator().manual_seed(self.seed)
+        b = self.default_b if b is None else b
+        scale = (self.sigma2 / b) ** 0.5
+        return scale * torch.randn(self.dim, generator=self._gen,
+                                   dtype=torch.float64).to(self.dtype)
+
+
 def _quadratic(eigenvalues: Any, seed: int, dim: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
     lam = np.asarray(eigenvalues, dtype=np.float64)
@@ -75,6 +137,7 @@ def threaded_quadratic_run(
     ascent_delay_s: float = 0.0,
     seed: int = 0,
     deterministic: bool = False,
+    backend: str = "thread",
     device: str = "cpu",
     ascent_device: str = "cpu",
     dtype: torch.dtype = torch.float64,
@@ -107,43 +170,21 @@ def threaded_quadratic_run(
     Xs = torch.tensor(xstar, dtype=dtype, device=dev)
     x_init = np.ones(d) if x0 is None else np.asarray(x0, dtype=np.float64).reshape(d)
     w = torch.nn.Parameter(torch.tensor(x_init, dtype=dtype, device=dev))
-    H_a = H.to(ascent_device)
-    Xs_a = Xs.to(ascent_device)
-
-    def noise_source(gen: torch.Generator, default_b: int) -> Any:
-        def draw(b: int = default_b) -> torch.Tensor:
-            scale = (sigma2 / b) ** 0.5
-            return scale * torch.randn(d, generator=gen, dtype=torch.float64).to(dtype)
-        return draw
-
     def numpy(tensor: Any) -> np.ndarray:
         if not isinstance(tensor, torch.Tensor) or tensor.numel() != d:
             return np.full(d, np.nan)
         return tensor.detach().double().cpu().numpy().reshape(d).copy()
 
-    gen_d = torch.Generator().manual_seed(seed)
-    gen_a = torch.Generator().manual_seed(seed + 1)
-    descent_noise = noise_source(gen_d, batch_size)
-
-    def loss(wt: torch.Tensor, xi: torch.Tensor, Hm: torch.Tensor, xs: torch.Tensor
-             ) -> torch.Tensor:
-        r = wt - xs
-        return 0.5 * r @ (Hm @ r) + f_star + xi @ wt
-
-    #: the ascent noise each snapshot's direction was computed with, keyed by the snapshot's
-    #: bytes (a snapshot is an exact copy of an iterate, so steps find theirs by version)
-    ascent_seen: dict[bytes, np.ndarray] = {}
-
-    def ascent_loss(params: list[torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
-        if ascent_delay_s > 0:
-            time.sleep(ascent_delay_s)
-        ascent_seen[numpy(params[0]).tobytes()] = numpy(xi)
-        return loss(params[0], xi, H_a, Xs_a)
-
+    descent_noise = GaussianNoise(sigma2, d, seed, batch_size, dtype)
+    loss = QuadraticLoss(H, Xs, f_star)
+    ascent_loss = QuadraticLoss(H.to(ascent_device), Xs.to(ascent_device), f_star,
+                                delay_s=ascent_delay_s)
     opt = AsyncSAM(
         [w], torch.optim.SGD, rho=rho, tau=tau, ascent_batch_size=ascent_batch_size,
-        ascent_loss=ascent_loss, ascent_batches=noise_source(gen_a, ascent_batch_size),
-        worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness, timeout=timeout),
+        ascent_loss=ascent_loss,
+        ascent_batches=GaussianNoise(sigma2, d, seed + 1, ascent_batch_size, dtype),
+        worker=WorkerOptions(device=ascent_device, max_staleness=max_staleness, timeout=timeout,
+                             backend=backend, keep_batches=True),
         deterministic=deterministic, lr=lr,
     )
 
@@ -152,7 +193,7 @@ def threaded_quadratic_run(
         g = h @ r
         return float(g @ g), float(0.5 * r @ g)
 
-    g2, gaps, xis, ws = [], [], [], []
+    g2, gaps, xis, ws, applied = [], [], [], [], []
     t0 = time.perf_counter()
     try:
         with opt:
@@ -168,11 +209,12 @@ def threaded_quadratic_run(
                     opt.zero_grad()
                     if descent_delay_s > 0:
                         time.sleep(descent_delay_s)
-                    out = loss(w, xi, H, Xs)
+                    out = loss([w], xi)
                     out.backward()
                     return out
 
                 opt.step(closure)
+                applied.append(numpy(opt.last_ascent_batch))
     finally:
         opt.close()
     wall = time.perf_counter() - t0
@@ -184,9 +226,7 @@ def threaded_quadratic_run(
     iterates = np.array(ws).reshape(steps + 1, d)
     staleness = np.array(opt.staleness_history, dtype=np.int64)
     versions = np.arange(staleness.size) - staleness
-    nan = np.full(d, np.nan)
-    ascent = np.array([ascent_seen.get(iterates[v].tobytes(), nan) for v in versions]
-                      ).reshape(staleness.size, d)
+    ascent = np.array(applied).reshape(staleness.size, d)
     return ThreadedQuadraticRun(
         staleness=staleness,
         mean_grad_norm2=float(g2_arr[:-1].mean()) if steps else float("nan"),
@@ -206,6 +246,7 @@ def threaded_quadratic_run(
             "max_staleness": opt.max_staleness, "sigma2": sigma2, "batch_size": batch_size,
             "ascent_batch_size": ascent_batch_size, "descent_delay_s": descent_delay_s,
             "ascent_delay_s": ascent_delay_s, "seed": seed, "deterministic": deterministic,
+            "backend": "deterministic" if deterministic else backend,
             "device": device, "ascent_device": ascent_device, "dtype": str(dtype),
             "x0": x_init.tolist(),
         },

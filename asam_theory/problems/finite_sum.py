@@ -12,7 +12,6 @@ Minibatches are drawn without replacement (see :class:`~asam_theory.problems.bas
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import special_ortho_group
 
 from asam_theory.problems._linalg import AffineGrad
 from asam_theory.problems.base import FiniteSum
@@ -81,6 +80,7 @@ class FiniteSumQuadratic(FiniteSum):
         lam = make_spectrum(spectrum, dim, L=L, kappa=kappa)
         Hs = np.empty((n, dim, dim))
         for i in range(n):
+            from scipy.stats import special_ortho_group  # scipy.stats: 1 s to import
             Q = special_ortho_group.rvs(dim, random_state=rng) if dim > 1 else np.eye(1)
             Hs[i] = (Q * lam) @ Q.T
         Hs = 0.5 * (Hs + Hs.transpose(0, 2, 1))

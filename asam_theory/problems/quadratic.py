@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import special_ortho_group
 
 from asam_theory.problems._linalg import AffineGrad
 from asam_theory.problems.base import Problem
@@ -84,6 +83,7 @@ class Quadratic(Problem):
                 raise ValueError("eigenvalues must be a non-empty list of finite numbers")
             order = np.argsort(lam)[::-1]
             lam = lam[order]
+            from scipy.stats import special_ortho_group  # scipy.stats: 1 s to import
             Q = special_ortho_group.rvs(lam.size, random_state=rng) if (
                 rotate and lam.size > 1) else np.eye(lam.size)
             H = (Q * lam) @ Q.T

@@ -82,6 +82,49 @@ def bn_frozen(model: nn.Module | None) -> Iterator[None]:
                 m.num_batches_tracked.copy_(nbt)
 
 
+class FrozenStats:
+    """BatchNorm running statistics kept across a block: AsyncSAM's perturbed descent pass.
+
+    The modules are found once, when the guard is built (no walk over the model per step);
+    entering copies their ``running_mean``, ``running_var`` and ``num_batches_tracked`` into
+    buffers allocated on the first use, leaving copies them back — two ``foreach`` calls per
+    step whatever the number of layers. The end state equals :func:`bn_frozen`'s (momentum 0
+    keeps ``running = 1·running + 0·batch``, the counter restored) whenever the batch statistics
+    are finite, and stays intact when they are not (``0·nan`` would poison momentum 0).
+    Normalisation inside the block uses the batch statistics in train mode, as always. The
+    buffers are read from the modules at every entry, so a model moved after the guard was
+    built is still covered; modules added later are not.
+    """
+
+    def __init__(self, model: nn.Module | None) -> None:
+        self.modules = [m for m in batchnorm_modules(model) if m.track_running_stats]
+        self._saved: list[torch.Tensor] | None = None
+        self._live: list[torch.Tensor] = []
+
+    def _buffers(self) -> list[torch.Tensor]:
+        out: list[torch.Tensor] = []
+        for m in self.modules:
+            out += [m.running_mean, m.running_var, m.num_batches_tracked]
+        return out
+
+    def __enter__(self) -> FrozenStats:
+        if not self.modules:
+            return self
+        live = self._live = self._buffers()
+        if self._saved is None or len(self._saved) != len(live):
+            self._saved = [b.clone() for b in live]
+            return self
+        try:
+            torch._foreach_copy_(self._saved, live)
+        except RuntimeError:  # a buffer changed shape, dtype or device: start again
+            self._saved = [b.clone() for b in live]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.modules:
+            torch._foreach_copy_(self._live, self._saved)
+
+
 def freeze_bn_permanently(model: nn.Module) -> None:
     """Set ``momentum = 0`` on every BatchNorm of ``model`` (used for private replicas)."""
     for m in batchnorm_modules(model):

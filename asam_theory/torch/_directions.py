@@ -37,7 +37,10 @@ from asam_theory.torch._worker import (
     VersionedWorker,
 )
 from asam_theory.torch.lookahead import LookAhead, StepBatches
-from asam_theory.validation import check_int
+from asam_theory.validation import check_choice, check_int
+
+#: where the ascent runs (:class:`WorkerOptions`)
+BACKENDS = ("thread", "process")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,16 @@ class WorkerOptions:
         num_threads: intra-op threads of the worker thread (``None``: the creator's count).
         fidelity_every: every k-th step (k > 0) also compute the fresh direction at w_t on the same
             ascent batch and record cos(u_stale, u_fresh) (0 = never).
+        backend: ``"thread"`` (default: a worker thread of this process; works with any loss,
+            model and batch source, lambdas included) or ``"process"`` (a spawned worker
+            process, :mod:`~asam_theory.torch._process`: no GIL shared with the training loop,
+            which on small models is most of the thread's cost; the loss, the model and an
+            independent batch source are pickled for it, and a script must guard its entry
+            point with ``if __name__ == "__main__":``). ``AsyncSAM.tuned`` and
+            ``asam-theory bench`` time both and pick the faster (``docs/performance.md``).
+        keep_batches: every step's :class:`~asam_theory.torch._worker.Result` carries the
+            ascent batch its direction was computed on (``AsyncSAM.last_ascent_batch``; for
+            replays and probes; costs a copy per step with the process backend).
     """
 
     device: str | torch.device = "cpu"
@@ -60,9 +73,13 @@ class WorkerOptions:
     timeout: float = 120.0
     num_threads: int | None = None
     fidelity_every: int = 0
+    backend: str = "thread"
+    keep_batches: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device", check_device("device", self.device))
+        object.__setattr__(self, "backend", check_choice("backend", self.backend, BACKENDS))
+        object.__setattr__(self, "keep_batches", bool(self.keep_batches))
         if self.max_staleness is not None:
             object.__setattr__(
                 self, "max_staleness", check_int("max_staleness", self.max_staleness, low=0)
@@ -216,7 +233,7 @@ class ThreadedDirections:
             num_threads=(
                 torch.get_num_threads() if options.num_threads is None else options.num_threads
             ),
-            keep_batch=options.fidelity_every > 0,
+            keep_batch=options.fidelity_every > 0 or options.keep_batches,
         )
 
     def _buffers(self, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -235,7 +252,7 @@ class ThreadedDirections:
         if self._defer:
             # the worker copies the live weights when it starts the job (off the main thread);
             # ``seal`` guarantees the copy precedes the base-optimizer update
-            return Job(version, bufs, None, batch, source=[p.detach() for p in params])
+            return Job(version, bufs, None, batch, source=list(params))
         self._copies += 1
         for b, p in zip(bufs, params, strict=True):
             b.copy_(p.detach(), non_blocking=True)

@@ -18,7 +18,7 @@ import copy
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,19 @@ class BatchSource:
         return None
 
 
+def param_positions(model: nn.Module, params: Sequence[torch.Tensor]) -> list[int]:
+    """For each optimised parameter, its index in ``list(model.parameters())`` (how a replica of
+    the model finds its copy); ``ValueError`` if ``model`` does not own one of them."""
+    index = {id(p): i for i, p in enumerate(model.parameters())}
+    missing = [i for i, p in enumerate(params) if id(p) not in index]
+    if missing:
+        raise ValueError(
+            "model must own every optimised parameter; parameters at positions "
+            f"{missing} are not in model.parameters()"
+        )
+    return [index[id(p)] for p in params]
+
+
 class AscentComputer:
     """Computes ascent directions at given weights on ``device``.
 
@@ -109,13 +122,7 @@ class AscentComputer:
         self.replica: nn.Module | None = None
         self.replica_params: list[torch.nn.Parameter] = []
         if model is not None:
-            index = {id(p): i for i, p in enumerate(model.parameters())}
-            missing = [i for i, p in enumerate(params) if id(p) not in index]
-            if missing:
-                raise ValueError(
-                    "model must own every optimised parameter; parameters at positions "
-                    f"{missing} are not in model.parameters()"
-                )
+            positions = param_positions(model, params)
             with torch.no_grad():
                 replica = copy.deepcopy(model).to(device)
             for p in replica.parameters():
@@ -124,7 +131,7 @@ class AscentComputer:
             replica.train()
             all_rp = list(replica.parameters())
             self.replica = replica
-            self.replica_params = [all_rp[index[id(p)]] for p in params]
+            self.replica_params = [all_rp[i] for i in positions]
 
     def gradient(
         self, weights: Sequence[torch.Tensor], batch: Any
@@ -171,6 +178,43 @@ def _own_storage(tensors: Sequence[torch.Tensor]) -> bool:
             return False
         seen.add(ptr)
     return True
+
+
+def window(step: int, tau: int, max_staleness: int, origin: int) -> tuple[int, int]:
+    """The versions step ``step`` may take its direction from: ``[lo, hi]`` with
+    ``lo = max(step − max_staleness, 0)`` and ``hi = max(step − τ, origin)`` (``origin``: the
+    pipeline's first version, 0, or the version a restored run resumed at)."""
+    return max(step - max_staleness, 0), max(step - tau, origin)
+
+
+def choose_pending(pending: Iterable[int], lo: int, hi: int) -> tuple[int | None, list[int]]:
+    """Which pending snapshot a worker computes next, given the window ``[lo, hi]`` of the next
+    step the main thread will ask for: ``(chosen, dropped)``.
+
+    Pending versions older than ``lo`` are useless and dropped.  If some pending version lies
+    in ``[lo, hi]``, the freshest of them is chosen and the older ones are dropped (the main
+    thread always prefers fresher directions, so they would never be used).  Otherwise the
+    oldest pending version is chosen (it is too fresh now and will be needed first); ``None``
+    when nothing is pending.  Both worker backends (thread and process) use this rule, so a
+    main thread can never wait for a version that will not be computed: every version is
+    published, and the one the next step needs is never dropped."""
+    versions = sorted(pending)
+    dropped = [v for v in versions if v < lo]
+    live = [v for v in versions if v >= lo]
+    if not live:
+        return None, dropped
+    in_range = [v for v in live if v <= hi]
+    if in_range:
+        chosen = in_range[-1]
+        return chosen, dropped + in_range[:-1]
+    return live[0], dropped
+
+
+def freshest(done: Iterable[int], lo: int, hi: int) -> int | None:
+    """The freshest completed version in ``[lo, hi]`` (``None`` if there is none): the direction
+    a step takes."""
+    usable = [v for v in done if lo <= v <= hi]
+    return max(usable) if usable else None
 
 
 NO_BATCH = object()
@@ -263,31 +307,18 @@ class VersionedWorker:
 
     # -- window / selection -------------------------------------------------------------------
     def window(self, step: int) -> tuple[int, int]:
-        sh = self.shared
-        return max(step - self.max_staleness, 0), max(step - self.tau, sh.origin)
+        return window(step, self.tau, self.max_staleness, self.shared.origin)
 
     def pick(self) -> int | None:
-        """Which pending snapshot to compute next (called with the lock held).
-
-        Let [lo, hi] be the window of the next step the main thread will ask for. Pending
-        snapshots older than lo are useless and dropped. If some pending version lies in
-        [lo, hi], compute the freshest of them and drop older pending ones (the main thread
-        always prefers fresher directions, so they would never be used). Otherwise compute the
-        oldest pending version (it is too fresh now and will be needed first).
-        """
+        """Which pending snapshot to compute next (called with the lock held): the rule of
+        :func:`choose_pending` on the window of the next step the main thread will ask for;
+        the snapshots it drops go back to the pool."""
         sh = self.shared
         lo, hi = self.window(sh.next_step)
-        for v in [v for v in sh.pending if v < lo]:
+        chosen, dropped = choose_pending(sh.pending, lo, hi)
+        for v in dropped:
             self._recycle(sh.pending.pop(v).tensors)
-        if not sh.pending:
-            return None
-        in_range = [v for v in sh.pending if v <= hi]
-        if in_range:
-            chosen = max(in_range)
-            for v in [v for v in in_range if v < chosen]:
-                self._recycle(sh.pending.pop(v).tensors)
-            return chosen
-        return min(sh.pending)
+        return chosen
 
     def _recycle(self, tensors: list[torch.Tensor]) -> None:
         if len(self.shared.pool) < 4:
@@ -356,9 +387,8 @@ class VersionedWorker:
                 self.raise_if_failed()
                 if sh.stop:
                     raise RuntimeError("AsyncSAM worker is closed; create a new optimizer")
-                usable = [v for v in sh.done if lo <= v <= hi]
-                if usable:
-                    v = max(usable)
+                v = freshest(sh.done, lo, hi)
+                if v is not None:
                     for old in [w for w in sh.done if w < v]:
                         del sh.done[old]
                     sh.next_step = step + 1

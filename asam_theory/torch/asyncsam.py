@@ -89,6 +89,7 @@ import torch
 from torch import nn
 
 from asam_theory.torch._common import (
+    FrozenStats,
     bn_frozen,
     cosine,
     move_batch,
@@ -271,31 +272,49 @@ class AsyncSAM(torch.optim.Optimizer):
                 "ascent_batch_size given but ascent_batches is not a callable (batch_size) -> batch"
             )
         self.ascent_batch_size = ascent_batch_size
-        self._computer = AscentComputer(
-            ascent_loss, self.ascent_device, model, self._params, self.adaptive
-        )
         self._ascent_loss = ascent_loss
         self.tuning: Any = None
+        #: where the ascent runs: "deterministic" (no worker), "thread" or "process"
+        self.backend = "deterministic" if self.deterministic else worker.backend
 
         self._version = 0
-        self._closed = False
+        self._closed = True  # until the direction source exists
         self._perturbed = [torch.empty_like(p) for p in self._params]  # w_t + ρu (descent)
+        self._frozen_stats = FrozenStats(model)
         self._last_result: Result | None = None
         self.staleness_history: list[int] = []
         self.wait_history: list[float] = []
         self.fidelity_history: list[tuple[int, float]] = []
         self.probe_seconds = 0.0
+        keep = self.fidelity_every > 0 or worker.keep_batches
+        self._computer: AscentComputer | None = None
         self._directions: DirectionSource
-        if self.deterministic:
-            self._directions = SequentialDirections(
-                self._computer, batches, ascent_batch_size, tau, self.fidelity_every > 0,
-                feed,
+        if self.backend == "process":
+            from asam_theory.torch._process import ProcessDirections
+
+            self._directions = ProcessDirections(
+                ascent_loss=ascent_loss, model=model, params=self._params,
+                adaptive=self.adaptive, ascent_batches=ascent_batches,
+                batch_size=ascent_batch_size, tau=tau, max_staleness=max_staleness,
+                descent_device=self.descent_device, device=self.ascent_device,
+                num_threads=(torch.get_num_threads() if worker.num_threads is None
+                             else worker.num_threads),
+                timeout=worker.timeout, keep_batch=keep, lookahead=feed,
             )
         else:
-            self._directions = ThreadedDirections(
-                self._computer, batches, ascent_batch_size, tau, max_staleness,
-                self.descent_device, worker, feed,
+            self._computer = AscentComputer(
+                ascent_loss, self.ascent_device, model, self._params, self.adaptive
             )
+            if self.deterministic:
+                self._directions = SequentialDirections(
+                    self._computer, batches, ascent_batch_size, tau, keep, feed,
+                )
+            else:
+                self._directions = ThreadedDirections(
+                    self._computer, batches, ascent_batch_size, tau, max_staleness,
+                    self.descent_device, worker, feed,
+                )
+        self._closed = False
         # the source holds no reference to the optimizer: dropping it stops the worker
         self._finalizer = weakref.finalize(self, self._directions.close)
 
@@ -426,27 +445,32 @@ class AsyncSAM(torch.optim.Optimizer):
         return self._directions.main_copies
 
     @property
+    def last_ascent_batch(self) -> Any:
+        """The ascent batch of the direction the last step applied, on the ascent device
+        (kept with ``WorkerOptions(keep_batches=True)`` or fidelity probes; else ``None``)."""
+        return None if self._last_result is None else self._last_result.batch
+
+    @property
     def version(self) -> int:
         """Number of updates taken so far (the version of the current weights)."""
         return self._version
 
     # ------------------------------------------------------------------ internals
-    def _perturb(self, u: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """Point the parameters at w_t + ρ u (one pass, into ``self._perturbed``); return w_t.
+    def _perturb(self, live: Sequence[torch.Tensor], u: Sequence[torch.Tensor]) -> None:
+        """Point the parameters at w_t + ρ u (one pass, into ``self._perturbed``).
 
-        w_t's tensors are returned for :meth:`_unperturb`; they are not modified meanwhile, so the
-        worker may read them (deferred snapshot) while the descent pass runs.
+        ``live`` are w_t's tensors (``p.data``), given back by :meth:`_unperturb`; they are not
+        modified meanwhile, so the worker may read them (deferred snapshot) while the descent
+        pass runs.
         """
         k = 0
         for group in self.param_groups:
             rho = group["rho"]
-            for p in group["params"]:
-                torch.add(p.detach(), u[k], alpha=rho, out=self._perturbed[k])
+            for _ in group["params"]:
+                torch.add(live[k], u[k], alpha=rho, out=self._perturbed[k])
                 k += 1
-        originals = [p.data for p in self._params]
         for p, q in zip(self._params, self._perturbed, strict=True):
             p.data = q
-        return originals
 
     def _unperturb(self, originals: Sequence[torch.Tensor]) -> None:
         for p, w in zip(self._params, originals, strict=True):
@@ -535,7 +559,8 @@ class AsyncSAM(torch.optim.Optimizer):
 
     def _step(self, closure: Callable[[], Any]) -> Any:
         t = self._version
-        self._directions.submit(t, self._params)
+        live = [p.data for p in self._params]  # w_t: the snapshot's source, restored after
+        self._directions.submit(t, live)
         t0 = time.perf_counter()
         res = self._directions.acquire(t)
         self.wait_history.append(time.perf_counter() - t0)
@@ -552,14 +577,14 @@ class AsyncSAM(torch.optim.Optimizer):
             self.probe_seconds += time.perf_counter() - tp
 
         u = res.direction
-        if self.ascent_device != self.descent_device:
+        if u[0].device != live[0].device:
             u = [d.to(p.device, non_blocking=True) for d, p in zip(u, self._params, strict=True)]
-        originals = self._perturb(u)
+        self._perturb(live, u)
         try:
-            with torch.enable_grad(), bn_frozen(self.model):
+            with torch.enable_grad(), self._frozen_stats:
                 loss = closure()
         finally:
-            self._unperturb(originals)
+            self._unperturb(live)
         self._directions.seal(t)  # the snapshot of w_t is taken: the update may change it
         self.base_optimizer.step()
         self._version += 1

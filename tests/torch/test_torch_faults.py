@@ -205,12 +205,14 @@ def load_soak():
     return mod
 
 
-def test_soak_short_random_delays() -> None:
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_soak_short_random_delays(backend: str) -> None:
     # 2,000 steps with random delays in both roles (the long run is
-    # `python benchmarks/soak_asyncsam.py --steps 10000`): no deadlock, staleness in the window,
-    # and every applied perturbation is the direction at its tagged (past) version
+    # `python benchmarks/soak_asyncsam.py --steps 10000 [--backend process]`): no deadlock,
+    # staleness in the window, and every applied perturbation is the direction at its tagged
+    # (past) version
     res = load_soak().soak(steps=2000, tau=1, max_staleness=3, p_delay=0.1, mean_delay_s=5e-4,
-                           seed=0)
+                           seed=0, backend=backend)
     assert res["violations"] == []
     assert res["steps"] == 2000
     hist = {int(k): v for k, v in res["staleness_histogram"].items()}

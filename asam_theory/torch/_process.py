@@ -1,0 +1,837 @@
+r"""AsyncSAM's ascent in a spawned process (``WorkerOptions(backend="process")``).
+
+The thread backend (:class:`~asam_theory.torch._directions.ThreadedDirections`) shares one
+interpreter with the training loop, so on a small model — where both roles spend most of a step
+in Python-level dispatch — the two threads queue up behind each other on the GIL (measured in
+``docs/performance.md``).  This backend runs the same worker logic in its own interpreter:
+
+* **Worker.** A process started with ``spawn`` (Linux and macOS) receives, pickled *by value*,
+  the ascent loss, the model (its private replica) and, for an independent ascent stream, the
+  batch source; it sets its own intra-op threads (``WorkerOptions.num_threads``) and computes
+  directions with :class:`~asam_theory.torch._worker.AscentComputer`, choosing what to compute
+  by the rule both backends share (:func:`~asam_theory.torch._worker.choose_pending`).
+* **Weights.** On the CPU the parameters' storage is moved to shared memory once
+  (``share_memory_()``, in place: the model, the optimizer and any view see the same tensors).
+  Publishing version t is then a message; the worker copies w_t into a snapshot slot itself
+  when it starts the job (a *deferred* snapshot), and :meth:`ProcessDirections.seal` — called
+  before the base optimizer changes the weights — takes the copy on the main thread only if
+  the worker has not started it.  A per-slot lock shared by both processes orders the two.
+  From a CUDA device the main thread copies w_t into the slot (pinned when the driver allows it)
+  and an inter-process CUDA event tells the worker when the copy has landed.
+* **Rings.** Weight snapshots and directions live in two shared-memory rings of
+  ``max_staleness + 2`` slots (:mod:`~asam_theory.torch._shared`).  Each slot has a version and
+  an owner: the training process hands a snapshot slot to the worker with the job and gets it
+  back with the result; the worker writes a direction only into a slot the training process has
+  released, and the training process releases a direction only once a fresher one has been
+  chosen — a direction in use is never overwritten.  Why ``max_staleness + 2`` is enough:
+  a step t may take a version in ``[t − m, t − τ]`` (m = ``max_staleness``), so at most
+  ``m + 1`` completed directions (versions ≥ the last chosen one, all ≤ t) are held, plus the
+  one being written; and every version the worker still holds a snapshot for is newer than its
+  last result d while the training loop cannot run ahead of d + m, so at most m snapshots are
+  out plus the one being published.
+* **Batches.** Step batches (:class:`~asam_theory.torch.lookahead.StepBatches`, the short form's
+  default) and look-ahead batches are copied into per-slot shared buffers and the job message
+  carries their shapes; an independent ascent stream is drawn inside the worker from its pickled
+  copy, one batch per computed job as in the thread backend (the training process's copy of the
+  source is then not advanced).
+* **Messages** travel over a pipe (a job, a release, a result or a dropped job are a few bytes);
+  a message also wakes the other side, and the end of the pipe tells each side the other died.
+
+Faults: an exception in the worker arrives as :class:`~asam_theory.torch._worker.
+AscentWorkerError` with the worker's traceback; a worker that dies (killed, out of memory) gives
+a ``RuntimeError`` naming its exit code at the next call, never a hang; a worker that does not
+deliver within ``WorkerOptions.timeout`` gives a ``TimeoutError`` saying what it was doing.
+``close()``, a ``with`` block, ``KeyboardInterrupt`` in ``step`` and garbage collection of the
+optimizer stop the process (joined, terminated if it does not stop within the join timeout);
+the worker ignores SIGINT (the training process decides when it ends) and exits when the
+training process's end of the pipe closes.  Objects that cannot be pickled for the worker
+(a lambda as the loss, a local class as the model, an unpicklable batch source) are refused
+with a ``ValueError`` naming them before the process starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import sys
+import time
+import traceback
+from array import array
+from dataclasses import dataclass
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
+
+import torch
+import torch.multiprocessing as tmp
+from torch import nn
+
+from asam_theory.torch._common import move_batch
+from asam_theory.torch._shared import Layout, flatten, leaf_view, unflatten
+from asam_theory.torch._worker import (
+    AscentComputer,
+    AscentWorkerError,
+    BatchSource,
+    Result,
+    choose_pending,
+    freshest,
+    param_positions,
+    window,
+)
+
+# snapshot slot states (shared array, guarded by the slot's lock)
+PUBLISHED, COPIED, DROPPED = 0, 1, 2
+# control words (shared int64 array): the next step the training loop asks for, the pipeline's
+# origin, and what the worker is doing (phase code, version)
+NEXT, ORIGIN, PHASE, PHASE_VERSION = 0, 1, 2, 3
+PHASES = {
+    0: "starting",
+    1: "idle",
+    2: "copying the weights of version {v} (deferred snapshot)",
+    3: "waiting for the snapshot copy of version {v} (CUDA event)",
+    4: "drawing an ascent batch for version {v} (in ascent_batches)",
+    5: "moving the ascent batch of version {v} to the ascent device",
+    6: "computing the ascent direction of version {v} (in ascent_loss: forward, backward, "
+       "normalisation)",
+    7: "writing the direction of version {v}",
+    8: "dead",
+}
+# batch modes of a job
+LEAVES, DRAW, NONE = 0, -1, -2
+#: how often a waiting side checks that the other one is alive (seconds)
+POLL_S = 0.2
+
+
+@dataclass
+class ProcessSpec:
+    """What the worker process needs, pickled by value: the loss, the model (``None``: the loss
+    takes the list of weight tensors) and which of its parameters are optimised, the ascent
+    stream when it is drawn in the worker, and the worker's settings."""
+
+    ascent_loss: Any
+    model: nn.Module | None
+    positions: list[int] | None
+    source: Any
+    batch_size: int | None
+    adaptive: bool
+    device: str
+    num_threads: int
+    tau: int
+    max_staleness: int
+    keep_batch: bool
+
+
+def check_picklable(name: str, obj: Any) -> None:
+    """``ValueError`` naming ``name`` if ``obj`` cannot be pickled for the worker process."""
+    try:
+        pickle.dumps(obj)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is the user's object's
+        raise ValueError(
+            f"{name} cannot be sent to the ascent worker process (WorkerOptions("
+            f"backend='process') pickles it): {type(exc).__name__}: {exc}. Define it at module "
+            "level (not a lambda, a local function or a class defined inside a function), "
+            "guard the script with `if __name__ == '__main__':`, or use backend='thread'."
+        ) from exc
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "its pipe closed while it still runs"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return (f"exit code {code} (killed by {name}"
+                + (": out of memory, or kill -9" if name == "SIGKILL" else "") + ")")
+    return f"exit code {code}"
+
+
+def _pack(tag: bytes, *ints: int) -> bytes:
+    return tag + array("q", ints).tobytes()
+
+
+def _unpack(msg: bytes) -> list[int]:
+    return array("q", msg[1:]).tolist()
+
+
+class ProcessDirections:
+    """The process backend: the training process's side (the interface of
+    :class:`~asam_theory.torch._directions.DirectionSource`; see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        ascent_loss: Any,
+        model: nn.Module | None,
+        params: list[torch.Tensor],
+        adaptive: bool,
+        ascent_batches: Any,
+        batch_size: int | None,
+        tau: int,
+        max_staleness: int,
+        descent_device: torch.device,
+        device: torch.device,
+        num_threads: int,
+        timeout: float,
+        keep_batch: bool,
+        lookahead: Any = None,
+        start_timeout: float | None = None,
+    ) -> None:
+        self._closed = True  # until the process runs
+        self._params = params
+        self._tau, self._ms = tau, max_staleness
+        self._lookahead = lookahead
+        self._batch_size = batch_size
+        self._timeout = timeout
+        self._keep_batch = keep_batch
+        self._descent_device = descent_device
+        self._device = device
+        self._cpu = descent_device.type == "cpu"
+        positions = None if model is None else param_positions(model, params)
+        source = None
+        if lookahead is None:
+            source = ascent_batches
+            BatchSource(source)  # the same validation as the thread backend
+        check_picklable("ascent_loss", ascent_loss)
+        if model is not None:
+            check_picklable("model", model)
+        if source is not None:
+            check_picklable("ascent_batches", source)
+        spec = ProcessSpec(ascent_loss, model, positions, source, batch_size, adaptive,
+                           str(device), num_threads, tau, max_staleness, keep_batch)
+        spec_bytes = pickle.dumps(spec)
+
+        self.slots = max_staleness + 2
+        layout = Layout.of(params)
+        self._snaps, self._dirs = layout.ring(self.slots), layout.ring(self.slots)
+        self._sviews = [layout.views(self._snaps, k) for k in range(self.slots)]
+        self._dviews = [layout.views(self._dirs, k) for k in range(self.slots)]
+        live = None
+        if self._cpu:
+            for p in params:
+                p.share_memory_()  # in place: the same tensors, their storage now shared
+            live = [p.detach() for p in params]
+            self._ptrs = [p.data_ptr() for p in params]
+        self._state_t = torch.zeros(self.slots, dtype=torch.int64).share_memory_()
+        self._ctrl_t = torch.zeros(4, dtype=torch.int64).share_memory_()
+        self._state, self._ctrl = self._state_t.numpy(), self._ctrl_t.numpy()
+        ctx = tmp.get_context("spawn")
+        self._locks = [ctx.Lock() for _ in range(self.slots)]
+        self._events: list[Any] | None = None
+        self._h2d: dict[int, Any] = {}
+        handles = None
+        if descent_device.type == "cuda":
+            self._pin(layout)
+            self._events = [torch.cuda.Event(interprocess=True) for _ in range(self.slots)]
+            for e in self._events:
+                e.record(torch.cuda.current_stream(descent_device))
+            handles = [e.ipc_handle() for e in self._events]
+        shared = {"live": live, "snaps": self._snaps, "dirs": self._dirs, "layout": layout,
+                  "state": self._state_t, "ctrl": self._ctrl_t, "locks": self._locks,
+                  "events": handles, "event_device": None if handles is None
+                  else descent_device.index or 0}
+
+        self._gen = 0
+        self._origin = 0
+        self._free_snaps = list(range(self.slots - 1, -1, -1))
+        self._free_dirs_known = self.slots  # for state checks only
+        self._slot_of: dict[int, int] = {}
+        self._done: dict[int, int] = {}
+        self._compute_s: dict[int, float] = {}
+        self._kept: dict[int, Any] = {}
+        self._leaf_bufs: list[list[torch.Tensor]] = [[] for _ in range(self.slots)]
+        self._structure: Any = None
+        self._error: dict[str, Any] | None = None
+        self._dead: str | None = None
+        self.main_copies = 0
+
+        self._conn, child_conn = ctx.Pipe(duplex=True)
+        self._proc = ctx.Process(target=_child_main, args=(child_conn, spec_bytes, shared),
+                                 name="asam-ascent", daemon=True)
+        self._proc.start()
+        child_conn.close()
+        self._closed = False
+        self.pid = self._proc.pid
+        self._wait_ready(start_timeout if start_timeout is not None else max(timeout, 60.0))
+
+    # -- setup --------------------------------------------------------------------------------
+    def _pin(self, layout: Layout) -> None:
+        """Page-lock the rings so copies from and to the device run asynchronously (best
+        effort: without it the copies are synchronous, still correct)."""
+        cudart = torch.cuda.cudart()
+        for ring in (self._snaps, self._dirs):
+            for t in ring.values():
+                with contextlib.suppress(Exception):
+                    cudart.cudaHostRegister(t.data_ptr(), t.numel() * t.element_size(), 0)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                raise TimeoutError(f"AsyncSAM: the ascent worker process did not start within "
+                                   f"{timeout:g}s")
+            if self._conn.poll(min(remaining, POLL_S)):
+                try:
+                    msg = self._conn.recv_bytes()
+                except (EOFError, OSError):
+                    self._died()
+                if msg[:1] == b"R":
+                    return
+                self._handle(msg)
+                self._raise_if_failed()
+            elif self._proc.exitcode is not None:
+                self._died()
+
+    # -- faults -------------------------------------------------------------------------------
+    def _died(self) -> None:
+        """Record that the worker process is gone and raise (its error first, if it sent one)."""
+        with contextlib.suppress(Exception):
+            while self._conn.poll():
+                self._handle(self._conn.recv_bytes())
+        self._proc.join(timeout=5.0)
+        if self._dead is None:
+            self._dead = (f"AsyncSAM: the ascent worker process (pid {self.pid}) died with "
+                          f"{_exit_text(self._proc.exitcode)}")
+        self._raise_if_failed()
+        raise RuntimeError(self._dead + "; create a new optimizer (and look for its cause: "
+                           "memory, a signal, a crash in native code)")
+
+    def _raise_if_failed(self) -> None:
+        err = self._error
+        if err is None:
+            return
+        cause = None
+        if err.get("exception") is not None:
+            with contextlib.suppress(Exception):
+                cause = pickle.loads(err["exception"])
+        text = (f"AsyncSAM ascent worker raised {err['type']}: {err['message']}\n"
+                f"--- worker traceback (process {self.pid}) ---\n{err['traceback']}")
+        if isinstance(cause, BaseException):
+            raise AscentWorkerError(text) from cause
+        raise AscentWorkerError(text)
+
+    def _check_alive(self) -> None:
+        if self._error is not None:
+            self._raise_if_failed()
+        if self._dead is not None or self._proc.exitcode is not None:
+            self._died()
+
+    # -- messages -----------------------------------------------------------------------------
+    def _send(self, msg: bytes) -> None:
+        try:
+            self._conn.send_bytes(msg)
+        except (BrokenPipeError, EOFError, OSError):
+            self._died()
+
+    def _handle(self, msg: bytes) -> None:
+        tag = msg[:1]
+        if tag == b"D":
+            version, dslot, slot, gen, ns = _unpack(msg)
+            if gen == self._gen:
+                self._done[version] = dslot
+                self._compute_s[version] = ns * 1e-9
+                self._free_snap(version, slot)
+        elif tag == b"X":
+            version, slot, gen = _unpack(msg)
+            if gen == self._gen:
+                self._free_snap(version, slot)
+        elif tag == b"K":
+            version, batch = ForkingPickler.loads(msg[1:])
+            self._kept[version] = batch
+        elif tag == b"E":
+            self._error = pickle.loads(msg[1:])
+        elif tag in (b"p", b"R"):
+            self._ack = tag
+        else:  # pragma: no cover - a protocol error
+            raise RuntimeError(f"AsyncSAM: unknown message {tag!r} from the worker process")
+
+    def _free_snap(self, version: int, slot: int) -> None:
+        if self._slot_of.get(version) == slot:
+            del self._slot_of[version]
+        self._free_snaps.append(slot)
+
+    def _drain(self) -> None:
+        try:
+            while self._conn.poll():
+                self._handle(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            self._died()
+        if self._error is not None:
+            self._raise_if_failed()
+
+    # -- the interface --------------------------------------------------------------------------
+    def submit(self, version: int, params: list[torch.Tensor]) -> None:
+        """Publish the weights as ``version`` (a job message; on the CPU the worker copies them
+        itself, see :meth:`seal`)."""
+        self._check_open()
+        la = self._lookahead
+        batch = None
+        if la is not None:
+            if not la.available(version + la.lead):
+                return  # the batches have ended: no step will use this version
+            batch = la.ascent_batch(version + la.lead, self._batch_size)
+        if self._cpu:
+            for p, ptr in zip(params, self._ptrs, strict=True):
+                if p.data_ptr() != ptr:
+                    raise RuntimeError(
+                        "AsyncSAM (backend='process'): a parameter's storage was replaced "
+                        "after the optimizer was built (e.g. model.to(...) or "
+                        "load_state_dict(assign=True)); the worker process reads the old one. "
+                        "Build the optimizer after moving the model.")
+        if not self._free_snaps:
+            self._drain()
+        deadline = time.monotonic() + self._timeout
+        while not self._free_snaps:
+            self._wait_message(deadline, f"a free snapshot slot for version {version}")
+        slot = self._free_snaps.pop()
+        self._state[slot] = PUBLISHED if self._cpu else COPIED
+        if not self._cpu:
+            torch._foreach_copy_(self._sviews[slot], [p.detach() for p in params],
+                                 non_blocking=True)
+        ints: list[int] = [version, slot, self._gen]
+        if la is None:
+            ints.append(DRAW)
+        else:
+            ints += self._put_batch(slot, batch)
+        if self._events is not None:
+            self._events[slot].record(torch.cuda.current_stream(self._descent_device))
+        self._slot_of[version] = slot
+        self._send(_pack(b"J", *ints))
+
+    def _put_batch(self, slot: int, batch: Any) -> list[int]:
+        """Copy ``batch`` into ``slot``'s leaf buffers (new buffers when it does not fit) and
+        return the job's batch fields: the number of leaves, then each leaf's ndim and shape."""
+        if batch is None:
+            return [NONE]
+        leaves, structure = flatten(batch)
+        if structure != self._structure:
+            self._send(b"T" + pickle.dumps(structure))
+            self._structure = structure
+        bufs = self._leaf_bufs[slot]
+        out = [len(leaves)]
+        for i, leaf in enumerate(leaves):
+            n = leaf.numel()
+            if i >= len(bufs) or bufs[i].dtype != leaf.dtype or bufs[i].numel() < n:
+                cap = max(n, 1) if i >= len(bufs) or bufs[i].dtype != leaf.dtype else 2 * n
+                buf = torch.empty(cap, dtype=leaf.dtype).share_memory_()
+                if i < len(bufs):
+                    bufs[i] = buf
+                else:
+                    bufs.append(buf)
+                self._send(b"B" + bytes(ForkingPickler.dumps((slot, i, buf))))
+            leaf_view(bufs[i], leaf.shape).copy_(leaf, non_blocking=not self._cpu)
+            out += [leaf.dim(), *leaf.shape]
+        return out
+
+    def seal(self, version: int) -> None:
+        """Make sure the snapshot of ``version`` is taken before the caller changes the weights:
+        copy it here if the worker has not started it (counted in ``main_copies``); wait if the
+        worker is copying it (it holds the slot's lock)."""
+        if not self._cpu:
+            return
+        slot = self._slot_of.get(version)
+        if slot is None:
+            return
+        lock = self._locks[slot]
+        deadline = time.monotonic() + self._timeout
+        while not lock.acquire(timeout=POLL_S):
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"AsyncSAM: the worker process did not finish copying the snapshot of "
+                    f"version {version} within timeout={self._timeout:g}s; it is "
+                    f"{self._phase()}")
+        try:
+            if self._state[slot] == PUBLISHED:
+                torch._foreach_copy_(self._sviews[slot], [p.detach() for p in self._params])
+                self._state[slot] = COPIED
+                self.main_copies += 1
+        finally:
+            lock.release()
+
+    def acquire(self, step: int) -> Result:
+        """Block until a direction in the window of ``step`` exists; return the freshest (its
+        tensors are views of the direction ring, valid until a later step takes a fresher
+        one)."""
+        self._check_open()
+        self._ctrl[NEXT] = step
+        lo, hi = window(step, self._tau, self._ms, self._origin)
+        deadline = time.monotonic() + self._timeout
+        self._drain()
+        while (v := freshest(self._done, lo, hi)) is None:
+            self._wait_message(deadline, f"a direction with version in [{lo}, {hi}] for step "
+                                         f"{step}")
+        old = [w for w in self._done if w < v]
+        if old:
+            slots = [self._done.pop(w) for w in old]
+            for w in old:
+                self._kept.pop(w, None)
+                self._compute_s.pop(w, None)
+            for d in slots:  # a direction still being copied to the device stays until it landed
+                event = self._h2d.pop(d, None)
+                if event is not None:
+                    event.synchronize()
+            self._send(_pack(b"R", *slots))
+        self._ctrl[NEXT] = step + 1
+        dslot = self._done[v]
+        direction = self._dviews[dslot]
+        if self._descent_device.type == "cuda":
+            direction = self._to_device(v, dslot, direction)
+        return Result(v, direction, self._kept.get(v), self._compute_s.get(v, 0.0))
+
+    def _to_device(self, version: int, dslot: int, direction: list[torch.Tensor]
+                   ) -> list[torch.Tensor]:
+        """The direction on the descent device (asynchronous from the pinned ring; the slot is
+        released only after the copy, see :meth:`_release_after_copy`)."""
+        out = [d.to(p.device, non_blocking=True) for d, p in zip(direction, self._params,
+                                                                 strict=True)]
+        event = torch.cuda.Event()
+        event.record(torch.cuda.current_stream(self._descent_device))
+        self._h2d[dslot] = event
+        return out
+
+    def _wait_message(self, deadline: float, what: str) -> None:
+        """Wait for one message from the worker (at most until ``deadline``), checking that it
+        is alive; ``TimeoutError`` past the deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            alive = self._proc.exitcode is None
+            raise TimeoutError(
+                f"AsyncSAM: no {what} after timeout={self._timeout:g}s (tau={self._tau}, "
+                f"max_staleness={self._ms}); the ascent worker process (pid {self.pid}) is "
+                f"{'alive' if alive else 'dead'} and {self._phase()}. Increase timeout, lower "
+                "ascent_batch_size, or check ascent_loss / ascent_batches for a hang.")
+        try:
+            if self._conn.poll(min(remaining, POLL_S)):
+                self._handle(self._conn.recv_bytes())
+                self._raise_if_failed()
+            else:
+                self._check_alive()
+        except (EOFError, OSError):
+            self._died()
+
+    def _phase(self) -> str:
+        code, v = int(self._ctrl[PHASE]), int(self._ctrl[PHASE_VERSION])
+        if code == 1:
+            return f"idle with pending versions {sorted(self._slot_of)}"
+        return PHASES.get(code, "in an unknown state").format(v=v)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("AsyncSAM worker is closed; create a new optimizer")
+        if self._dead is not None or self._error is not None:
+            self._check_alive()
+
+    # -- state ----------------------------------------------------------------------------------
+    def state_dict(self, version: int) -> dict[str, Any]:
+        """The thread backend's format (a state saved with either backend loads into both):
+        the completed directions and the published, not yet computed snapshots with version ≥
+        the lower end of the window of step ``version``, and the origin."""
+        self._drain()
+        lo, _ = window(version, self._tau, self._ms, self._origin)
+        directions = {v: [u.clone() for u in self._dviews[d]] for v, d in self._done.items()
+                      if v >= lo}
+        snapshots = {}
+        for v, slot in sorted(self._slot_of.items()):
+            if v < lo or v in directions or self._state[slot] == DROPPED:
+                continue
+            src = self._sviews[slot] if self._state[slot] == COPIED else self._params
+            snapshots[v] = [t.detach().clone() for t in src]
+        return {"directions": directions, "snapshots": snapshots, "origin": self._origin}
+
+    def load_state_dict(self, state: dict[str, Any], version: int) -> None:
+        """Replace the pipeline by a saved one: the worker stops, drops its jobs, and resumes
+        with the saved directions and snapshots (results in flight are discarded)."""
+        self._check_open()
+        self._ack = None
+        self._send(b"P")
+        deadline = time.monotonic() + self._timeout
+        while self._ack != b"p":
+            self._wait_message(deadline, "the worker process's acknowledgement of a restore")
+        self._gen += 1
+        self._done.clear()
+        self._slot_of.clear()
+        self._kept.clear()
+        self._free_snaps = list(range(self.slots - 1, -1, -1))
+        free_dirs = list(range(self.slots - 1, -1, -1))
+        for v, u in sorted(state["directions"].items()):
+            d = free_dirs.pop()
+            torch._foreach_copy_(self._dviews[d], [t.to("cpu") for t in u])
+            self._done[int(v)] = d
+        self._origin = int(state["origin"])
+        self._ctrl[ORIGIN] = self._origin
+        self._ctrl[NEXT] = version
+        jobs = []
+        la = self._lookahead
+        for v, w in sorted(state["snapshots"].items()):
+            v = int(v)
+            slot = self._free_snaps.pop()
+            torch._foreach_copy_(self._sviews[slot], [t.to("cpu") for t in w])
+            self._state[slot] = COPIED
+            fields = [DRAW] if la is None else self._put_batch(
+                slot, la.ascent_batch(v + la.lead, self._batch_size))
+            jobs.append([v, slot, self._gen, *fields])
+            self._slot_of[v] = slot
+        self._send(b"S" + pickle.dumps({"gen": self._gen, "jobs": jobs,
+                                        "free_dirs": free_dirs}))
+
+    def close(self, join_timeout: float = 30.0) -> None:
+        """Stop the worker process: ask it to stop, join it, terminate (then kill) it if it does
+        not stop within ``join_timeout`` seconds.  Idempotent; never raises for a worker that
+        already died."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._conn.send_bytes(b"Q")
+        self._proc.join(timeout=join_timeout)
+        if self._proc.exitcode is None:
+            self._proc.terminate()
+            self._proc.join(timeout=5.0)
+        if self._proc.exitcode is None:  # pragma: no cover - SIGTERM ignored
+            self._proc.kill()
+            self._proc.join()
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker process runs."""
+        return self._proc.exitcode is None
+
+
+# -- the worker process ------------------------------------------------------------------------
+def _error_payload(exc: BaseException, where: str) -> bytes:
+    try:
+        pickled = pickle.dumps(exc)
+        pickle.loads(pickled)
+    except Exception:  # noqa: BLE001 - an exception that does not survive pickling
+        pickled = None
+    return b"E" + pickle.dumps({"type": type(exc).__name__, "message": f"{exc} ({where})",
+                                "traceback": traceback.format_exc(), "exception": pickled})
+
+
+def _child_main(conn: Any, spec_bytes: bytes, shared: dict[str, Any]) -> None:
+    """Entry point of the worker process (spawned)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctrl = shared["ctrl"].numpy()
+    try:
+        child = _Child(conn, pickle.loads(spec_bytes), shared)
+    except BaseException as exc:  # noqa: BLE001 - reported to the training process
+        ctrl[PHASE] = 8
+        with contextlib.suppress(Exception):
+            conn.send_bytes(_error_payload(
+                exc, "while loading the ascent loss, model and batch source in the worker "
+                     "process"))
+        sys.exit(1)
+    conn.send_bytes(b"R")
+    try:
+        child.run()
+    except BaseException as exc:  # noqa: BLE001 - reported to the training process
+        ctrl[PHASE] = 8
+        with contextlib.suppress(Exception):
+            conn.send_bytes(_error_payload(exc, f"in the worker process, {child.where}"))
+        sys.exit(1)
+
+
+@dataclass
+class _Job:
+    version: int
+    slot: int
+    mode: int  # LEAVES, DRAW or NONE
+    shapes: list[tuple[int, ...]]
+    structure: Any
+
+
+class _Child:
+    """The worker process's loop: messages in, directions out (module docstring)."""
+
+    def __init__(self, conn: Any, spec: ProcessSpec, shared: dict[str, Any]) -> None:
+        self.conn = conn
+        self.spec = spec
+        torch.set_num_threads(spec.num_threads)
+        self.device = torch.device(spec.device)
+        layout: Layout = shared["layout"]
+        self.live = shared["live"]
+        self.snaps = [layout.views(shared["snaps"], k) for k in range(len(shared["locks"]))]
+        self.dirs = [layout.views(shared["dirs"], k) for k in range(len(shared["locks"]))]
+        self.state = shared["state"].numpy()
+        self.ctrl = shared["ctrl"].numpy()
+        self.locks = shared["locks"]
+        self.events = None
+        if shared["events"] is not None:
+            dev = shared["event_device"]
+            self.events = [torch.cuda.Event.from_ipc_handle(dev, h) for h in shared["events"]]
+        model = spec.model
+        params = None
+        if model is not None:
+            all_params = list(model.parameters())
+            params = [all_params[i] for i in spec.positions]
+        else:
+            params = self.snaps[0]
+        self.computer = AscentComputer(spec.ascent_loss, self.device, model, params,
+                                       spec.adaptive)
+        self.source = BatchSource(spec.source)
+        self.on_device = None
+        if self.device.type != "cpu":
+            self.on_device = [torch.empty_like(t, device=self.device) for t in self.snaps[0]]
+        self.pending: dict[int, _Job] = {}
+        self.free_dirs = list(range(len(self.dirs) - 1, -1, -1))
+        self.leaf_bufs: dict[int, dict[int, torch.Tensor]] = {}
+        self.structure: Any = None
+        self.gen = 0
+        self.stop = False
+        self.paused = False
+        self.where = "starting"
+
+    def phase(self, code: int, version: int = -1) -> None:
+        self.ctrl[PHASE] = code
+        self.ctrl[PHASE_VERSION] = version
+        self.where = PHASES[code].format(v=version)
+
+    # -- messages -------------------------------------------------------------------------------
+    def receive(self, block: bool) -> None:
+        """Handle the messages that arrived; with ``block``, wait for at least one (checking
+        that the training process is alive)."""
+        if block:
+            while not self.conn.poll(1.0):
+                parent = mp.parent_process()
+                if parent is not None and not parent.is_alive():
+                    self.stop = True
+                    return
+        try:
+            while self.conn.poll():
+                self.handle(self.conn.recv_bytes())
+        except (EOFError, OSError):  # the training process is gone
+            self.stop = True
+
+    def handle(self, msg: bytes) -> None:
+        tag = msg[:1]
+        if tag == b"J":
+            ints = _unpack(msg)
+            version, slot, gen, mode = ints[:4]
+            shapes: list[tuple[int, ...]] = []
+            if mode > 0:
+                k = 4
+                for _ in range(mode):
+                    nd = ints[k]
+                    shapes.append(tuple(ints[k + 1:k + 1 + nd]))
+                    k += 1 + nd
+            if gen == self.gen:
+                self.pending[version] = _Job(version, slot, LEAVES if mode >= 0 else mode,
+                                             shapes, self.structure)
+        elif tag == b"R":
+            self.free_dirs.extend(_unpack(msg))
+        elif tag == b"B":
+            slot, i, buf = ForkingPickler.loads(msg[1:])
+            self.leaf_bufs.setdefault(slot, {})[i] = buf
+        elif tag == b"T":
+            self.structure = pickle.loads(msg[1:])
+        elif tag == b"P":
+            self.pending.clear()
+            self.paused = True
+            self.conn.send_bytes(b"p")
+        elif tag == b"S":
+            state = pickle.loads(msg[1:])
+            self.gen = state["gen"]
+            self.free_dirs = list(state["free_dirs"])
+            self.pending = {}
+            for ints in state["jobs"]:
+                self.handle(_pack(b"J", *ints))
+            self.paused = False
+        elif tag == b"Q":
+            self.stop = True
+        else:  # pragma: no cover - a protocol error
+            raise RuntimeError(f"unknown message {tag!r} from the training process")
+
+    def send(self, msg: bytes) -> None:
+        try:
+            self.conn.send_bytes(msg)
+        except (BrokenPipeError, EOFError, OSError):
+            self.stop = True
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.phase(1)
+        while True:
+            self.receive(block=self.paused or not self.pending or not self.free_dirs)
+            if self.stop:
+                return
+            if self.paused or not self.free_dirs:
+                continue
+            lo, hi = window(int(self.ctrl[NEXT]), self.spec.tau, self.spec.max_staleness,
+                            int(self.ctrl[ORIGIN]))
+            chosen, dropped = choose_pending(self.pending, lo, hi)
+            for v in dropped:
+                self.drop(self.pending.pop(v))
+            if chosen is not None:
+                self.compute(self.pending.pop(chosen))
+                self.phase(1)
+
+    def drop(self, job: _Job) -> None:
+        with self.locks[job.slot]:
+            self.state[job.slot] = DROPPED
+        self.send(_pack(b"X", job.version, job.slot, self.gen))
+
+    def compute(self, job: _Job) -> None:
+        v, slot = job.version, job.slot
+        t0 = time.perf_counter_ns()
+        if self.live is not None:
+            self.phase(2, v)
+            with self.locks[slot]:
+                if self.state[slot] == PUBLISHED:
+                    torch._foreach_copy_(self.snaps[slot], self.live)
+                    self.state[slot] = COPIED
+        elif self.events is not None:
+            self.phase(3, v)
+            self.events[slot].synchronize()
+        if job.mode == DRAW:
+            self.phase(4, v)
+            raw = self.source.draw(self.spec.batch_size)
+        elif job.mode == NONE:
+            raw = None
+        else:
+            bufs = self.leaf_bufs[slot]
+            raw = unflatten(job.structure, [leaf_view(bufs[i], s)
+                                            for i, s in enumerate(job.shapes)])
+        self.phase(5, v)
+        batch = move_batch(raw, self.device)
+        weights = self.snaps[slot]
+        if self.on_device is not None:
+            torch._foreach_copy_(self.on_device, weights)
+            weights = self.on_device
+        self.phase(6, v)
+        u = self.computer.direction(weights, batch)
+        self.phase(7, v)
+        d = self.free_dirs.pop()
+        torch._foreach_copy_(self.dirs[d], u)
+        if self.spec.keep_batch:  # a copy (the slot's buffers serve later jobs), before the result
+            kept = unflatten(*_cloned(batch))
+            self.send(b"K" + bytes(ForkingPickler.dumps((v, kept))))
+        self.send(_pack(b"D", v, d, slot, self.gen, time.perf_counter_ns() - t0))
+
+
+def _cloned(batch: Any) -> tuple[Any, list[torch.Tensor]]:
+    leaves, structure = flatten(batch)
+    return structure, [t.detach().cpu().clone() for t in leaves]
+
+
+def worker_pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (exists and is not a zombie; for tests that check that no
+    worker outlives its optimizer)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's process
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:  # no /proc (macOS): existing is running
+        return True
