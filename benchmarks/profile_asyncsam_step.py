@@ -161,56 +161,92 @@ def timed(sections: dict[str, float], name: str, fn: Any) -> Any:
     return wrapper
 
 
+class Instrumented:
+    """An AsyncSAM (one backend) whose main-thread sections are timed (wall and thread CPU)."""
+
+    def __init__(self, backend: str, hidden: int, bprime: int, tau: int,
+                 sampler: IndexSampler, asampler: IndexSampler) -> None:
+        self.backend = backend
+        self.model = mlp(hidden)
+        self.opt = AsyncSAM(self.model.parameters(), torch.optim.SGD, rho=0.05, tau=tau,
+                            lr=0.01, momentum=0.9, ascent_loss=classification_loss,
+                            ascent_batches=asampler, ascent_batch_size=bprime, model=self.model,
+                            worker=WorkerOptions(num_threads=1, backend=backend))
+        self.sec: dict[str, float] = defaultdict(float)
+        sec, opt = self.sec, self.opt
+        src = opt._directions
+        src.submit = timed(sec, "publish", src.submit)  # type: ignore[method-assign]
+        src.acquire = timed(sec, "acquire", src.acquire)  # type: ignore[method-assign]
+        src.seal = timed(sec, "seal", src.seal)  # type: ignore[method-assign]
+        opt._perturb = timed(sec, "perturb", opt._perturb)  # type: ignore[method-assign]
+        opt.base_optimizer.step = timed(sec, "base_step",  # type: ignore[method-assign]
+                                        opt.base_optimizer.step)
+        self.fwd_bwd = timed(sec, "closure", fwd_bwd)
+        self.sampler = sampler
+        self.split: dict[str, list[float]] = defaultdict(list)
+
+    def step(self, batch: int) -> None:
+        b = self.sampler(batch)
+
+        def closure() -> torch.Tensor:
+            self.opt.zero_grad()
+            return self.fwd_bwd(self.model, b)
+
+        timed(self.sec, "step", self.opt.step)(closure)
+
+
+def fwd_bwd(model: nn.Module, b: Any) -> torch.Tensor:
+    loss = classification_loss(model, b)
+    loss.backward()
+    return loss
+
+
+def split_of(parts: dict[str, float], sgd: dict[str, float]) -> dict[str, float]:
+    """Where an AsyncSAM step's extra time over SGD's goes (ms; section medians of the same
+    rounds): ``blocked`` — wall minus CPU time of the main thread beyond SGD's (waiting for the
+    GIL, a lock or the worker); ``hand-off`` — the CPU time of publishing, acquiring and
+    sealing; ``extra calls`` — the perturbation and the step's other bookkeeping (CPU);
+    ``slowed work`` — the CPU time of the forward/backward and the base step beyond SGD's own
+    (interference: the GIL's hand-offs, caches, memory bandwidth)."""
+    blocked = (parts["step"] - parts["step cpu"]) - (
+        (sgd["fwd_bwd"] + sgd["base_step"]) - (sgd["fwd_bwd cpu"] + sgd["base_step cpu"]))
+    handoff = parts["publish cpu"] + parts["acquire cpu"] + parts["seal cpu"]
+    known = sum(parts[k + " cpu"] for k in ("publish", "acquire", "perturb", "closure", "seal",
+                                            "base_step"))
+    extra = parts["perturb cpu"] + (parts["step cpu"] - known)
+    slowed = (parts["closure cpu"] + parts["base_step cpu"]) - (sgd["fwd_bwd cpu"]
+                                                               + sgd["base_step cpu"])
+    return {"blocked": blocked, "hand-off": handoff, "extra calls": extra,
+            "slowed work": slowed, "total over SGD": parts["step"] - (sgd["fwd_bwd"]
+                                                                      + sgd["base_step"])}
+
+
 def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int = 7,
             steps: int = 8, tau: int = 1, use_cprofile: bool = False,
-            with_process: bool = False) -> dict[str, Any]:
+            with_process: bool = False, backends: tuple[str, ...] = ("thread",)
+            ) -> dict[str, Any]:
     torch.set_num_threads(1)
     data = load_digits_data(seed=0)
     sampler = IndexSampler(data.x_train, data.y_train, 0)
-    asampler = IndexSampler(data.x_train, data.y_train, 1)
-    m_sgd, m_async, m_bg = mlp(hidden), mlp(hidden), mlp(hidden)
+    m_sgd, m_bg = mlp(hidden), mlp(hidden)
     sgd = torch.optim.SGD(m_sgd.parameters(), lr=0.01, momentum=0.9)
-    opt = AsyncSAM(m_async.parameters(), torch.optim.SGD, rho=0.05, tau=tau, lr=0.01,
-                   momentum=0.9, ascent_loss=classification_loss, ascent_batches=asampler,
-                   ascent_batch_size=bprime, model=m_async, worker=WorkerOptions(num_threads=1))
+    runs = {b: Instrumented(b, hidden, bprime, tau, sampler,
+                            IndexSampler(data.x_train, data.y_train, 1)) for b in backends}
+    names = {b: "asyncsam" if b == "thread" else f"asyncsam[{b}]" for b in backends}
     bg = Background(m_bg, IndexSampler(data.x_train, data.y_train, 2), bprime)
-
-    sec: dict[str, float] = defaultdict(float)
-    src = opt._directions
-    src.submit = timed(sec, "publish", src.submit)  # type: ignore[method-assign]
-    src.acquire = timed(sec, "acquire", src.acquire)  # type: ignore[method-assign]
-    src.seal = timed(sec, "seal", src.seal)  # type: ignore[method-assign]
-    opt._perturb = timed(sec, "perturb", opt._perturb)  # type: ignore[method-assign]
-    opt.base_optimizer.step = timed(sec, "base_step", opt.base_optimizer.step)  # type: ignore
 
     sgd_sec: dict[str, float] = defaultdict(float)
 
-    def fwd_bwd(model: nn.Module, b: Any) -> torch.Tensor:
-        loss = classification_loss(model, b)
-        loss.backward()
-        return loss
-
     sgd_fwd_bwd = timed(sgd_sec, "fwd_bwd", fwd_bwd)
     sgd_base = timed(sgd_sec, "base_step", sgd.step)
-    async_fwd_bwd = timed(sec, "closure", fwd_bwd)
 
     def step_sgd() -> None:
         sgd.zero_grad()
         sgd_fwd_bwd(m_sgd, sampler(batch))
         sgd_base()
 
-    def step_async() -> None:
-        b = sampler(batch)
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            return async_fwd_bwd(m_async, b)
-
-        timed(sec, "step", opt.step)(closure)
-
     prof = cProfile.Profile() if use_cprofile else None
     per: dict[str, list[float]] = defaultdict(list)
-    split: dict[str, list[float]] = defaultdict(list)
     sgd_split: dict[str, dict[str, list[float]]] = {"sgd": defaultdict(list),
                                                     "sgd+bg": defaultdict(list),
                                                     "sgd+bgproc": defaultdict(list)}
@@ -218,11 +254,13 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
     try:
         for _ in range(3):
             step_sgd()
-            step_async()
+            for run in runs.values():
+                run.step(batch)
             bg.one()
-        n_warm = len(opt.staleness_history)
+        n_warm = {b: len(run.opt.staleness_history) for b, run in runs.items()}
+        by_name = {names[b]: run for b, run in runs.items()}
         for r in range(rounds):
-            order = ["sgd", "sgd+bg", "asyncsam", "bg_alone"]
+            order = ["sgd", "sgd+bg", *by_name, "bg_alone"]
             if bgproc is not None:
                 order.append("sgd+bgproc")
             for name in balanced_order(order, r):
@@ -248,48 +286,66 @@ def profile(hidden: int = 1024, batch: int = 512, bprime: int = 128, rounds: int
                     for _ in range(steps):
                         bg.one()
                 else:
-                    sec.clear()
-                    if prof is not None:
+                    run = by_name[name]
+                    run.sec.clear()
+                    if prof is not None and run.backend == "thread":
                         prof.enable()
                     for _ in range(steps):
-                        step_async()
-                    if prof is not None:
+                        run.step(batch)
+                    if prof is not None and run.backend == "thread":
                         prof.disable()
-                    for k, v in sec.items():
-                        split[k].append(v / steps)
+                    for k, v in run.sec.items():
+                        run.split[k].append(v / steps)
                 per[name].append((time.perf_counter() - t0) / steps)
-        main_copies = opt.main_thread_snapshots
-        worker_ms = None
-        res = opt._last_result
-        if res is not None:
-            worker_ms = 1e3 * res.compute_s
-        stale = opt.staleness_history[n_warm:]
-        waits = opt.wait_history[n_warm:]
+        extra: dict[str, dict[str, Any]] = {}
+        for b, run in runs.items():
+            res = run.opt._last_result
+            stale = run.opt.staleness_history[n_warm[b]:]
+            waits = run.opt.wait_history[n_warm[b]:]
+            extra[b] = {
+                "snapshots_copied_by_main_thread": run.opt.main_thread_snapshots,
+                "worker_last_compute_ms": None if res is None else 1e3 * res.compute_s,
+                "staleness_histogram": {str(s): stale.count(s) for s in sorted(set(stale))},
+                "mean_wait_ms": 1e3 * statistics.fmean(waits) if waits else 0.0}
     finally:
-        opt.close()
+        for run in runs.values():
+            run.opt.close()
     med = {k: 1e3 * statistics.median(v) for k, v in per.items()}
-    parts = {k: 1e3 * statistics.median(v) for k, v in split.items()}
-    known = sum(parts.get(k, 0.0) for k in ("publish", "acquire", "perturb", "closure", "seal",
-                                           "base_step"))
-    parts["rest (bookkeeping)"] = parts.get("step", 0.0) - known
     sgd_parts = {n: {k: 1e3 * statistics.median(v) for k, v in d.items()}
                  for n, d in sgd_split.items()}
+    sections, splits = {}, {}
+    for b, run in runs.items():
+        parts = {k: 1e3 * statistics.median(v) for k, v in run.split.items()}
+        known = sum(parts.get(k, 0.0) for k in ("publish", "acquire", "perturb", "closure",
+                                               "seal", "base_step"))
+        parts["rest (bookkeeping)"] = parts.get("step", 0.0) - known
+        sections[b] = parts
+        splits[b] = split_of(parts, sgd_parts["sgd"])
+    first = names[backends[0]]
     out: dict[str, Any] = {
         "config": {"hidden": hidden, "batch": batch, "bprime": bprime, "tau": tau,
-                   "rounds": rounds, "steps": steps, "threads_per_role": 1},
+                   "rounds": rounds, "steps": steps, "threads_per_role": 1,
+                   "backends": list(backends)},
         "ms_per_step": med,
-        "asyncsam_sections_ms": parts,
+        "asyncsam_sections_ms": sections[backends[0]],
+        "sections_ms_by_backend": sections,
+        "split_ms_by_backend": splits,
         "sgd_sections_ms": sgd_parts,
-        "worker_last_compute_ms": worker_ms,
-        "snapshots_copied_by_main_thread": main_copies,
+        "worker_last_compute_ms": extra[backends[0]]["worker_last_compute_ms"],
+        "snapshots_copied_by_main_thread": extra[backends[0]][
+            "snapshots_copied_by_main_thread"],
+        "by_backend": extra,
         "ratios": {
-            "asyncsam_over_sgd": med["asyncsam"] / med["sgd"],
+            "asyncsam_over_sgd": med[first] / med["sgd"],
             "sgd_with_background_over_sgd": med["sgd+bg"] / med["sgd"],
-            "asyncsam_over_sgd_with_background": med["asyncsam"] / med["sgd+bg"],
+            "asyncsam_over_sgd_with_background": med[first] / med["sgd+bg"],
+            **{f"{names[b]}_over_sgd": med[names[b]] / med["sgd"] for b in backends},
         },
-        "staleness_histogram": {str(s): stale.count(s) for s in sorted(set(stale))},
-        "mean_wait_ms": 1e3 * statistics.fmean(waits) if waits else 0.0,
+        "staleness_histogram": extra[backends[0]]["staleness_histogram"],
+        "mean_wait_ms": extra[backends[0]]["mean_wait_ms"],
     }
+    if "sgd+bgproc" in med:
+        out["ratios"]["sgd_with_background_process_over_sgd"] = med["sgd+bgproc"] / med["sgd"]
     if prof is not None:
         s = io.StringIO()
         pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(12)
@@ -308,13 +364,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--cprofile", action="store_true")
     ap.add_argument("--process", action="store_true",
                     help="also run SGD beside an ascent loop in a separate process")
+    ap.add_argument("--backends", default="thread",
+                    help="AsyncSAM worker backends to time, comma-separated (thread,process)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--default-allocator", action="store_true",
                     help="keep the C allocator's default thresholds (by default they are fixed, "
                          "as in `asam-theory bench`)")
     a = ap.parse_args(argv)
     allocator = None if a.default_allocator else steady_malloc()
-    res = profile(a.hidden, a.batch, a.bprime, a.rounds, a.steps, a.tau, a.cprofile, a.process)
+    backends = tuple(b.strip() for b in a.backends.split(",") if b.strip())
+    res = profile(a.hidden, a.batch, a.bprime, a.rounds, a.steps, a.tau, a.cprofile, a.process,
+                  backends)
     res["allocator"] = allocator_report(not a.default_allocator, allocator)
     if a.json:
         print(json.dumps(res, indent=2))

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import torch
 
 from asam_theory.torch._common import check_device, move_batch
+from asam_theory.torch._shared import contiguous_strides, dense_strides
 from asam_theory.torch._worker import (
     NO_BATCH,
     AscentComputer,
@@ -223,6 +224,7 @@ class ThreadedDirections:
         # launch already, and a worker-stream copy would race the main stream's pending update
         self._defer = self._device == descent_device and self._device.type == "cpu"
         self._copies = 0
+        self._filled = False
         self._timeout = options.timeout
         self.worker = VersionedWorker(
             compute=computer.direction,
@@ -240,10 +242,18 @@ class ThreadedDirections:
         bufs = self.worker.take_buffers()
         if bufs is None:
             pin = self._descent_device.type == "cuda" and self._device.type == "cpu"
-            bufs = [
-                torch.empty(p.shape, dtype=p.dtype, device=self._device, pin_memory=pin)
-                for p in params
-            ]
+
+            def make() -> list[torch.Tensor]:
+                # each parameter's own layout (channels_last stays channels_last)
+                return [torch.empty_strided(p.shape, p.stride() if dense_strides(
+                    p.shape, p.stride()) else contiguous_strides(p.shape), dtype=p.dtype,
+                    device=self._device, pin_memory=pin) for p in params]
+
+            if not self._filled:  # the first snapshot: every buffer set, once
+                self._filled = True
+                self.worker.fill_pool(make)
+                return self._buffers(params)
+            bufs = make()
         return bufs
 
     def _job(self, version: int, params: Sequence[torch.Tensor], batch: Any) -> Job:

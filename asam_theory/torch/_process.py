@@ -243,6 +243,7 @@ class ProcessDirections:
         self._compute_s: dict[int, float] = {}
         self._kept: dict[int, Any] = {}
         self._leaf_bufs: list[list[torch.Tensor]] = [[] for _ in range(self.slots)]
+        self._leaf_meta: list[list[tuple[torch.dtype, int]]] = [[] for _ in range(self.slots)]
         self._structure: Any = None
         self._error: dict[str, Any] | None = None
         self._dead: str | None = None
@@ -412,20 +413,21 @@ class ProcessDirections:
         if structure != self._structure:
             self._send(b"T" + pickle.dumps(structure))
             self._structure = structure
-        bufs = self._leaf_bufs[slot]
+        bufs, meta = self._leaf_bufs[slot], self._leaf_meta[slot]
         out = [len(leaves)]
         for i, leaf in enumerate(leaves):
-            n = leaf.numel()
-            if i >= len(bufs) or bufs[i].dtype != leaf.dtype or bufs[i].numel() < n:
-                cap = max(n, 1) if i >= len(bufs) or bufs[i].dtype != leaf.dtype else 2 * n
-                buf = torch.empty(cap, dtype=leaf.dtype).share_memory_()
+            shape, n, dtype = leaf.shape, leaf.numel(), leaf.dtype
+            if i >= len(bufs) or meta[i][0] != dtype or meta[i][1] < n:
+                cap = max(n, 1) if i >= len(bufs) or meta[i][0] != dtype else 2 * n
+                buf = torch.empty(cap, dtype=dtype).share_memory_()
                 if i < len(bufs):
-                    bufs[i] = buf
+                    bufs[i], meta[i] = buf, (dtype, cap)
                 else:
                     bufs.append(buf)
+                    meta.append((dtype, cap))
                 self._send(b"B" + bytes(ForkingPickler.dumps((slot, i, buf))))
-            leaf_view(bufs[i], leaf.shape).copy_(leaf, non_blocking=not self._cpu)
-            out += [leaf.dim(), *leaf.shape]
+            leaf_view(bufs[i], shape).copy_(leaf, non_blocking=not self._cpu)
+            out += [len(shape), *shape]
         return out
 
     def seal(self, version: int) -> None:

@@ -81,6 +81,15 @@ def dense_strides(shape: Sequence[int], stride: Sequence[int]) -> bool:
     return True
 
 
+def contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """The strides of a contiguous tensor of ``shape``."""
+    out, step = [], 1
+    for s in reversed(tuple(shape)):
+        out.append(step)
+        step *= max(s, 1)
+    return tuple(reversed(out))
+
+
 # -- batches ------------------------------------------------------------------------------------
 #: structure nodes: ("t", i) tensor leaf i; ("tuple"|"list", children); ("dict", ((k, child),
 #: ...)); ("c", value) a non-tensor constant

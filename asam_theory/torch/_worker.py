@@ -302,6 +302,9 @@ class VersionedWorker:
         self._keep_batch = keep_batch
         #: deferred snapshots the main thread copied itself (the worker had not started them)
         self.main_copies = 0
+        #: snapshot buffer sets kept for reuse: enough for every version that can be out at
+        #: once (the window's max_staleness + 1, and the one being published)
+        self.pool_size = max_staleness + 2
         self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self.thread.start()
 
@@ -321,8 +324,15 @@ class VersionedWorker:
         return chosen
 
     def _recycle(self, tensors: list[torch.Tensor]) -> None:
-        if len(self.shared.pool) < 4:
+        if len(self.shared.pool) < self.pool_size:
             self.shared.pool.append(tensors)
+
+    def fill_pool(self, make: Callable[[], list[torch.Tensor]]) -> None:
+        """Put ``pool_size`` buffer sets made by ``make`` in the pool (called once, before the
+        first job): in steady state a snapshot then never allocates."""
+        with self.shared.cond:
+            while len(self.shared.pool) < self.pool_size:
+                self.shared.pool.append(make())
 
     # -- main-thread API ----------------------------------------------------------------------
     def take_buffers(self) -> list[torch.Tensor] | None:

@@ -80,6 +80,8 @@ every method). Only parameters are snapshotted; the replica's buffers are its ow
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -102,7 +104,13 @@ from asam_theory.torch._directions import (
     ThreadedDirections,
     WorkerOptions,
 )
-from asam_theory.torch._worker import AscentComputer, AscentLoss, BatchSource, Result
+from asam_theory.torch._worker import (
+    AscentComputer,
+    AscentLoss,
+    BatchSource,
+    Result,
+    param_positions,
+)
 from asam_theory.torch.lookahead import LookAhead, StepBatches
 from asam_theory.validation import check_int, check_nonnegative
 
@@ -274,6 +282,8 @@ class AsyncSAM(torch.optim.Optimizer):
         self.ascent_batch_size = ascent_batch_size
         self._ascent_loss = ascent_loss
         self.tuning: Any = None
+        #: the measurements behind the backend when built by :meth:`tuned` (else ``None``)
+        self.backend_choice: Any = None
         #: where the ascent runs: "deterministic" (no worker), "thread" or "process"
         self.backend = "deterministic" if self.deterministic else worker.backend
 
@@ -388,16 +398,23 @@ class AsyncSAM(torch.optim.Optimizer):
         candidates: Sequence[int] | None = None,
         margin: float = 0.5,
         contention: bool = True,
+        backend: str | None = None,
         **kwargs: Any,
     ) -> AsyncSAM:
-        """AsyncSAM with b′ picked by measurement (:func:`~asam_theory.torch.tuning.
-        tune_ascent_batch`): the largest candidate whose ascent on the ascent device takes at
-        most ``margin`` times the descent at b = ``descent_batch_size``, timed alone and (with
-        ``contention``) timed while both run at once.
+        """AsyncSAM with b′ and the worker backend picked by measurement.
+
+        b′ (:func:`~asam_theory.torch.tuning.tune_ascent_batch`): the largest candidate whose
+        ascent on the ascent device takes at most ``margin`` times the descent at
+        b = ``descent_batch_size``, timed alone and (with ``contention``) timed while both run
+        at once.  The backend (``backend=None``; or give ``"thread"`` / ``"process"``):
+        :func:`~asam_theory.torch.backend_choice.choose_backend` times a few steps of AsyncSAM
+        at that b′ with each backend on a copy of the model (the given weights are not
+        touched) and keeps the faster; a backend that cannot start (an ascent loss that cannot
+        be pickled for a worker process) is skipped, and why is recorded.
 
         ``ascent_batches`` must be a callable ``(batch_size) -> batch`` (the tuner draws descent-
         and ascent-sized batches from it); the other arguments are those of the constructor. The
-        measurements are kept in ``.tuning``.
+        measurements are kept in ``.tuning`` and ``.backend_choice``.
         """
         from asam_theory.torch.tuning import tune_for_asyncsam
 
@@ -418,11 +435,47 @@ class AsyncSAM(torch.optim.Optimizer):
             candidates=candidates, margin=margin, contention=contention,
             ascent_threads=options.num_threads,
         )
+        choice = None
+        if backend is None:
+            from asam_theory.torch.backend_choice import choose_backend
+
+            descent_batch = batches.draw(b)
+
+            def build(name: str) -> tuple[AsyncSAM, Callable[[], None]]:
+                twin = None if model is None else copy.deepcopy(model)
+                if twin is None:
+                    ps = [p.detach().clone().requires_grad_(True) for p in flat]
+                    target: Any = ps
+                else:
+                    all_twin = list(twin.parameters())
+                    ps = [all_twin[i] for i in param_positions(model, flat)]
+                    target = twin
+                trial = cls(ps, base_optimizer, ascent_loss=ascent_loss,
+                            ascent_batches=ascent_batches,
+                            ascent_batch_size=tuning.ascent_batch_size, model=twin,
+                            worker=dataclasses.replace(options, backend=name), **kwargs)
+
+                def step() -> None:
+                    def closure() -> torch.Tensor:
+                        trial.zero_grad()
+                        loss = ascent_loss(target, descent_batch)
+                        loss.backward()
+                        return loss
+
+                    trial.step(closure)
+
+                return trial, step
+
+            choice = choose_backend(build)
+            options = dataclasses.replace(options, backend=choice.backend)
+        else:
+            options = dataclasses.replace(options, backend=backend)
         opt = cls(
             groups, base_optimizer, ascent_loss=ascent_loss, ascent_batches=ascent_batches,
             ascent_batch_size=tuning.ascent_batch_size, model=model, worker=options, **kwargs,
         )
         opt.tuning = tuning
+        opt.backend_choice = choice
         return opt
 
     # ------------------------------------------------------------------ lifecycle

@@ -464,3 +464,54 @@ def test_the_worker_exits_when_the_training_process_dies(tmp_path):
                          timeout=120)
     pid = int(out.stdout.split()[0])
     assert _gone(pid, within=15.0), f"worker {pid} outlived its training process"
+
+
+# ----------------------------------------------------------------------------- choosing
+
+
+def test_choose_backend_picks_the_faster_and_skips_one_that_cannot_start():
+    from asam_theory.torch.backend_choice import choose_backend
+
+    clock = {"t": 0.0}
+    cost = {"thread": 2.0, "process": 1.0}
+    closed = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def close(self):
+            closed.append(self.name)
+
+    def build(name):
+        def step():
+            clock["t"] += cost[name]
+        return Fake(name), step
+
+    got = choose_backend(build, rounds=3, steps=2, clock=lambda: clock["t"])
+    assert got.backend == "process" and got.step_s == {"thread": 2.0, "process": 1.0}
+    assert sorted(closed) == ["process", "thread"]
+    cost["thread"] = 0.5
+    assert choose_backend(build, clock=lambda: clock["t"]).backend == "thread"
+
+    def fails(name):
+        if name == "process":
+            raise ValueError("ascent_loss cannot be sent to the ascent worker process")
+        return build(name)
+
+    got = choose_backend(fails, clock=lambda: clock["t"])
+    assert got.backend == "thread" and "cannot be sent" in got.unavailable["process"]
+
+
+def test_tuned_measures_both_backends_on_a_copy_of_the_model():
+    model = net()
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = torch.randn(128, 10, dtype=torch.float64), torch.randint(0, 3, (128,))
+    with AsyncSAM.tuned(model.parameters(), torch.optim.SGD, lr=0.1, descent_batch_size=32,
+                        ascent_loss=criterion, ascent_batches=IndexSampler(x, y, 0),
+                        model=model, candidates=[4, 8]) as opt:
+        choice = opt.backend_choice
+        assert set(choice.step_s) == {"thread", "process"} and choice.unavailable == {}
+        assert opt.backend == choice.backend == min(choice.step_s, key=choice.step_s.get)
+    for a, b in zip(before, model.parameters(), strict=True):
+        assert torch.equal(a, b.detach())  # the trial steps ran on a copy
