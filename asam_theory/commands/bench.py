@@ -39,9 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="descent batch b (default: the workload's)")
     parser.add_argument("--ascent-batch-size", default="auto",
                         help="ascent batch b', an integer, or 'auto' (tuned from timings)")
-    parser.add_argument("--rounds", type=int, default=15,
-                        help="interleaved rounds (medians are over rounds)")
-    parser.add_argument("--steps", type=int, default=6, help="steps per method per round")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="interleaved rounds, medians are over rounds (default: 15; 7 "
+                             "with --crossover)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per method per round (default: 6; 30 with --crossover)")
     parser.add_argument("--warmup", type=int, default=4, help="untimed steps per method first")
     parser.add_argument("--device", default=None,
                         help="descent device (default: cuda if available, else cpu)")
@@ -66,6 +68,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-lookahead", dest="lookahead", action="store_false",
                         help="skip the look-ahead AsyncSAM (worker reads the descent batch "
                              "tau steps ahead)")
+    parser.add_argument("--backends", default="thread,process",
+                        help="AsyncSAM worker backends timed side by side, comma-separated; "
+                             "the faster is reported as AsyncSAM")
+    parser.add_argument("--crossover", action="store_true",
+                        help="instead: the crossover table (MNIST-1D MLP, b = 64, per width "
+                             "and backend: AsyncSAM, SAM, look-ahead and the floor over SGD; "
+                             "7 rounds of 30 steps unless --rounds/--steps are given)")
+    parser.add_argument("--widths", default="64,256,1024,2048",
+                        help="comma-separated MLP widths of --crossover")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,10 +84,20 @@ def run(args: argparse.Namespace) -> int:
     from asam_theory.experiments.bench import run_bench
     from asam_theory.validation import check_int, check_real
 
+    if args.rounds is None:
+        args.rounds = 7 if args.crossover else 15
+    if args.steps is None:
+        args.steps = 30 if args.crossover else 6
     for name, value, low in (("--rounds", args.rounds, 1), ("--steps", args.steps, 1),
                              ("--warmup", args.warmup, 0), ("--threads", args.threads, 1),
                              ("--tau", args.tau, 0)):
         check_int(name, value, low=low)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for b in backends:
+        if b not in ("thread", "process"):
+            raise ValueError(f"--backends entries must be 'thread' or 'process', got {b!r}")
+    if not backends:
+        raise ValueError("--backends must name at least one backend (thread, process)")
     for name, value in (("--hidden", args.hidden), ("--batch-size", args.batch_size),
                         ("--max-staleness", args.max_staleness)):
         if value is not None:
@@ -96,13 +117,18 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ValueError("--sweep-bprime must be comma-separated integers >= 1, got "
                          f"{args.sweep_bprime!r}") from exc
+    if args.crossover:
+        return _crossover(args, bprime, backends)
+    if "thread" not in backends:
+        raise ValueError("--backends must include 'thread' for the bench (its look-ahead, "
+                         "sweep and equal-resources blocks use it); --crossover takes either")
     res = run_bench(
         hidden=args.hidden, batch_size=args.batch_size, rounds=args.rounds, steps=args.steps,
         warmup=args.warmup, device=args.device, ascent_device=args.ascent_device,
         threads=args.threads, tau=args.tau, max_staleness=args.max_staleness,
         ascent_batch_size=bprime, margin=args.margin, contention=args.contention,
         equal_resources=args.equal_resources, bprime_sweep=sweep,
-        steady_allocator=args.steady_allocator, lookahead=args.lookahead,
+        steady_allocator=args.steady_allocator, lookahead=args.lookahead, backends=backends,
     )
     if res["load_warning"]:
         print(f"warning: {res['load_warning']}", file=sys.stderr)
@@ -120,8 +146,13 @@ def run(args: argparse.Namespace) -> int:
               f"asyncsam {ms['asyncsam']:.2f}")
         ci = res["ratio_ci95"]
         print(f"AsyncSAM/SGD {res['asyncsam_over_sgd']:.3f} [{ci['asyncsam_over_sgd']['low']:.3f}"
-              f", {ci['asyncsam_over_sgd']['high']:.3f}]   SAM/SGD {res['sam_over_sgd']:.3f}"
+              f", {ci['asyncsam_over_sgd']['high']:.3f}] ({res['backend']} backend, the faster)"
+              f"   SAM/SGD {res['sam_over_sgd']:.3f}"
               f"   staleness {res['staleness_histogram']}   ([..]: the median's 95 % interval)")
+        for b, row in res["backends"].items():
+            print(f"  {b} backend: AsyncSAM/SGD {row['asyncsam_over_sgd']:.3f} "
+                  f"[{row['ci95']['low']:.3f}, {row['ci95']['high']:.3f}]   staleness "
+                  f"{row['staleness_histogram']}")
         if "lookahead_over_sgd" in res:
             la = ci["lookahead_over_sgd"]
             print(f"look-ahead AsyncSAM/SGD {res['lookahead_over_sgd']:.3f} [{la['low']:.3f}, "
@@ -148,4 +179,42 @@ def run(args: argparse.Namespace) -> int:
                   f"{eq['asyncsam_rule_ci95']['high']:.3f}] (target <= {eq['target']}; "
                   f"floor of any split: SGD one core / SGD all cores "
                   f"{eq['split_floor_over_sgd']:.3f})")
+    return 0
+
+
+def _crossover(args: argparse.Namespace, bprime: int | str, backends: list[str]) -> int:
+    """``bench --crossover``: the table of :mod:`asam_theory.experiments.crossover`."""
+    from asam_theory.experiments.crossover import run_crossover
+
+    try:
+        widths = [int(w) for w in args.widths.split(",") if w.strip()]
+    except ValueError as exc:
+        raise ValueError(f"--widths must be comma-separated integers >= 1, got "
+                         f"{args.widths!r}") from exc
+    batch = 64 if args.batch_size is None else args.batch_size
+    res = run_crossover(widths, batch_size=batch, rounds=args.rounds, steps=args.steps,
+                        warmup=args.warmup, backends=backends, tau=args.tau,
+                        ascent_batch_size=bprime, margin=args.margin,
+                        progress=None if args.json else
+                        (lambda s: print(f"crossover: {s}", file=sys.stderr)))
+    text = json.dumps(res, indent=2)
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            fh.write(text)
+    if args.json:
+        print(text)
+        return 0
+    floor = {f["width"]: f for f in res["floor"]}
+    print("width  params   backend  b'   AsyncSAM/SGD [95 %]       SAM/SGD  look-ahead  floor")
+    for row in res["crossover"]:
+        ci, fl = row["asyncsam_ci95"], floor[row["width"]]
+        print(f"{row['width']:>5}  {row['params']:>8}  {row['backend']:>7}  "
+              f"{row['ascent_batch_size']:>3}  {row['asyncsam_over_sgd']:.3f} "
+              f"[{ci['low']:.3f}, {ci['high']:.3f}]   {row['sam_over_sgd']:.3f}    "
+              f"{row['lookahead_over_sgd']:.3f}      {fl['floor_over_sgd']:.3f}")
+    print("faster backend per width: " + ", ".join(f"{c['width']}: {c['backend']}"
+                                                   for c in res["chosen"]))
+    print(f"load average before {res['load']['loadavg_before']:.2f}, after "
+          f"{res['load']['loadavg_after']:.2f} ({res['load']['cpu_count']} cores); "
+          f"{res['load']['wall_s']:.0f} s")
     return 0

@@ -32,7 +32,18 @@ The direction of each step comes from a *direction source* (``_directions``): th
 worker or the deterministic emulation, both with ``submit``/``acquire``, so the optimizer's step
 and state code is the same in both modes.
 
-Threaded mode (default). A daemon worker thread owns a private replica of the model on the
+Worker backends (``WorkerOptions(backend=...)``). ``"thread"`` (the default) runs the worker as
+a thread of the training process: any loss, model and batch source work (lambdas included),
+but both roles share one interpreter, and on a small model, where a step is mostly Python
+dispatch, they queue up on the GIL (``docs/performance.md``). ``"process"`` runs the same worker
+in a spawned process (:mod:`asam_theory.torch._process`): snapshots, directions and step batches
+travel through shared-memory rings and a pipe, the loss, the model and an independent batch
+source are pickled for it, and a script must guard its entry point with
+``if __name__ == "__main__":``. Both follow the rules below (one window rule, one state format:
+a state saved with one backend resumes with the other); :meth:`AsyncSAM.tuned` times both and
+keeps the faster.
+
+Thread backend. A daemon worker thread owns a private replica of the model on the
 ascent device (``WorkerOptions.device``). At the start of step t the main thread publishes the
 weights w_t as version t = number of updates so far: on the CPU the worker copies them itself
 when it starts the job (a *deferred* snapshot, off the main thread; the main thread takes the
@@ -68,8 +79,9 @@ main thread at the stored iterate w_s, s = max(t − τ, 0), on a freshly drawn 
 trajectory is a pure function of the seeds; in float64 it reproduces
 ``asam_theory.methods.AsyncSAM`` run by ``asam_theory.engine.simulate``.
 
-BatchNorm: the perturbed descent pass runs inside :func:`bn_frozen` (momentum 0, running
-statistics and ``num_batches_tracked`` restored), and the worker's replica has momentum 0 — so
+BatchNorm: the perturbed descent pass keeps the running statistics and ``num_batches_tracked``
+(:class:`~asam_theory.torch._common.FrozenStats`: copied before the pass and back after it, two
+``foreach`` calls per step), and the worker's replica has momentum 0 — so
 AsyncSAM itself never changes running statistics (normalisation still uses batch statistics in
 train mode). Since there is no unperturbed descent pass, recompute the statistics before
 evaluation with :func:`asam_theory.experiments.training.recalibrate_bn` (what ``train_loop``

@@ -55,7 +55,15 @@ def test_bench_json_tiny(capsys, tmp_path) -> None:
     check = res["load_check"]
     assert set(check["cpu_share"]) == {"sgd", "sam", "asyncsam", "sgd_all_cores",
                                        "sam_all_cores", "sgd_control", "asyncsam@8",
-                                       "asyncsam@16", "lookahead", "asyncsam_rule"}
+                                       "asyncsam@16", "lookahead", "asyncsam_rule",
+                                       "asyncsam[process]"}
+    # both worker backends timed in the same rounds; the headline is the faster one's
+    back = res["backends"]
+    assert set(back) == {"thread", "process"} and res["backend"] in back
+    assert res["asyncsam_over_sgd"] == min(b["asyncsam_over_sgd"] for b in back.values())
+    for row in back.values():
+        assert len(row["ratios_per_round"]) == 2 and sum(
+            row["staleness_histogram"].values()) == 2 * 2
     # the look-ahead AsyncSAM is timed in the same rounds, with its ratio and interval
     la, la_r = res["lookahead"], res["ratios_per_round"]["lookahead_over_sgd"]
     assert len(la_r) == 2 and res["lookahead_over_sgd"] == pytest.approx(sum(la_r) / 2)
@@ -97,7 +105,7 @@ def test_bench_no_equal_resources(capsys) -> None:
     res = json.loads(capsys.readouterr().out)
     assert res["equal_resources"] is None
     assert set(res["load_check"]["cpu_share"]) == {"sgd", "sam", "asyncsam", "sgd_control",
-                                                   "lookahead"}
+                                                   "lookahead", "asyncsam[process]"}
 
 
 def test_bench_no_lookahead(capsys) -> None:
