@@ -30,7 +30,10 @@ The training stack (:mod:`asam_theory.torch.stack` holds the contract):
   the caller calls ``scaler.update()`` once after the step;
 * :meth:`ascent_pass` wraps the caller's first forward + backward: ``no_sync`` under DDP for
   the methods whose first gradient only builds the perturbation (``PER_REPLICA_ASCENT``: SAM,
-  SSAM), nothing for those that reuse it as a descent gradient;
+  SSAM), nothing for those that reuse it as a descent gradient; with a scaler the ranks then
+  agree on skipping a step (:func:`~asam_theory.torch.stack.agree_finite`).  The batch form
+  runs its own passes with ``torch.autograd.grad``, which DDP does not all-reduce, so it
+  refuses a DDP-wrapped ``model``;
 * ``add_param_group`` works for every method whose state is built lazily; a method with state
   fixed at construction refuses it with a ``ValueError`` (``ADD_PARAM_GROUP``).
 
@@ -71,11 +74,14 @@ from torch import nn
 
 from asam_theory.torch._common import bn_frozen, global_norm, resolve_base_optimizer
 from asam_theory.torch.stack import (
+    FlagPass,
     GradPass,
+    agree_finite,
     ascent_pass,
     check_max_grad_norm,
     check_scaler,
     clip_descent,
+    is_ddp,
     unscale_pass,
 )
 from asam_theory.validation import check_nonnegative
@@ -126,6 +132,12 @@ class SAMFamily(torch.optim.Optimizer):
                  max_grad_norm: float | None = None, **kwargs: Any) -> None:
         base_optimizer, kwargs = resolve_base_optimizer(base_optimizer, kwargs,
                                                         type(self).__name__)
+        if criterion is not None and is_ddp(model):
+            raise ValueError(
+                f"{type(self).__name__} runs forward and backward passes of its own with "
+                "torch.autograd.grad, which DistributedDataParallel does not all-reduce; "
+                "model must not be DDP-wrapped (pass model=ddp.module where the method allows "
+                "per-replica passes, as SSAM's Fisher mask)")
         rho = check_nonnegative("rho", rho)
         self.max_grad_norm = check_max_grad_norm(max_grad_norm)
         defaults = dict(rho=rho, **(method_defaults or {}), **kwargs)
@@ -142,6 +154,9 @@ class SAMFamily(torch.optim.Optimizer):
         #: steps skipped because a scaled gradient held an inf/NaN
         self.skipped_steps = 0
         self._passes = (GradPass(self, "ascent"), GradPass(self, "descent"))
+        self._flag_pass = FlagPass(self)
+        #: the DDP model whose ascent pass runs per replica (set by :meth:`ascent_pass`)
+        self._replica_model: nn.Module | None = None
         self._scaler: torch.amp.GradScaler | None = None
         self._snapshot: dict[str, Any] | None = None
         self._skipping = False
@@ -167,6 +182,7 @@ class SAMFamily(torch.optim.Optimizer):
         ``model=`` given at construction."""
         model = self.model if model is None else model
         if self.PER_REPLICA_ASCENT:
+            self._replica_model = model if is_ddp(model) else None
             return ascent_pass(model)
         return contextlib.nullcontext()
 
@@ -187,7 +203,10 @@ class SAMFamily(torch.optim.Optimizer):
         if which in self._unscaled:
             return not self._skipping
         self._unscaled.add(which)
-        if unscale_pass(self._scaler, self._passes[which]):
+        finite = unscale_pass(self._scaler, self._passes[which])
+        if which == 0 and self._replica_model is not None:  # per-replica: every rank agrees
+            finite = agree_finite(self._scaler, finite, self._replica_model, self._flag_pass)
+        if finite:
             return True
         self._skip()
         return False

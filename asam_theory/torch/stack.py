@@ -23,7 +23,10 @@ the whole step is skipped (no perturbation left on the weights, no base step, th
 state as before the step); the *caller* calls ``scaler.update()`` once per step, after the
 optimizer's step, as with any ``torch.optim`` optimizer — the scaler then backs off once if any
 pass of the step overflowed (its update sums the passes' records).  A :class:`GradPass` must
-live as long as its owner (the scaler keys its records by ``id``).
+live as long as its owner (the scaler keys its records by ``id``).  Under DDP a per-replica
+ascent pass is not all-reduced, so an overflow on one rank is not seen by the others:
+:func:`agree_finite` all-reduces the verdict (one scalar per step) and makes every rank's
+scaler record the overflow, so all ranks skip the same steps and keep the same scale.
 
 **Clipping** (:func:`clip_descent`).  ``max_grad_norm=c`` clips the descent gradient (the one
 the base optimizer applies) to global 2-norm ≤ c with ``torch.nn.utils.clip_grad_norm_``, after
@@ -68,7 +71,9 @@ from asam_theory.validation import check_positive
 __all__ = [
     "AutocastState",
     "GradPass",
+    "FlagPass",
     "accumulate",
+    "agree_finite",
     "ascent_pass",
     "batch_size_of",
     "check_max_grad_norm",
@@ -139,6 +144,41 @@ def unscale_pass(scaler: torch.amp.GradScaler, grad_pass: GradPass) -> bool:
     scaler.unscale_(grad_pass)  # type: ignore[arg-type]
     scaler.step(grad_pass)  # type: ignore[arg-type]
     return grad_pass.finite
+
+
+def agree_finite(scaler: torch.amp.GradScaler, finite: bool, model: nn.Module,
+                 flag_pass: GradPass) -> bool:
+    """Whether a per-replica pass was finite on *every* rank of ``model``'s process group
+    (all-reduce of one flag).  A rank whose own pass was finite while another's was not
+    records the overflow in its scaler through ``flag_pass`` (a pass whose one gradient is set
+    to inf), so that ``scaler.update()`` backs off on every rank alike."""
+    import torch.distributed as dist
+
+    device = next(iter(model.parameters())).device
+    bad = torch.tensor([0.0 if finite else 1.0], device=device)
+    dist.all_reduce(bad, op=dist.ReduceOp.MAX, group=model.process_group)
+    agreed = bool(bad.item() == 0.0)
+    if finite and not agreed:
+        flag_pass.raise_flag(device)
+        unscale_pass(scaler, flag_pass)
+    return agreed
+
+
+class FlagPass(GradPass):
+    """A pass over one private flag tensor whose gradient is inf (for :func:`agree_finite`)."""
+
+    def __init__(self, owner: torch.optim.Optimizer) -> None:
+        super().__init__(owner, "flag")
+        self._flag = torch.zeros(1, requires_grad=True)
+
+    def raise_flag(self, device: torch.device) -> None:
+        if self._flag.device != device:
+            self._flag = torch.zeros(1, device=device, requires_grad=True)
+        self._flag.grad = torch.full_like(self._flag, float("inf"))
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [{"params": [self._flag]}]
 
 
 def check_scaler(scaler: Any) -> torch.amp.GradScaler | None:
