@@ -102,8 +102,9 @@ def _bisam(params, model, base=torch.optim.SGD, **kw):
 
 
 def _rwp(params, model, base=torch.optim.SGD, **kw):
+    device = next(model.parameters()).device  # the noise is drawn on the weights' device
     return RWP(params, base, model=model, criterion=_ce, gamma=0.05,
-               generator=torch.Generator().manual_seed(6), **BASE, **kw)
+               generator=torch.Generator(device).manual_seed(6), **BASE, **kw)
 
 
 CASES: tuple[Case, ...] = (
