@@ -37,7 +37,8 @@ Training stack (:mod:`asam_theory.torch.stack`): the caller's autocast (read on 
 device's type at each step) is entered for the y-gradient too, in the worker thread as on the
 main thread; ``max_grad_norm=`` clips the mixed gradient before the base step;
 ``add_param_group`` is refused (the replica and the y-buffers cover the parameters given at
-construction).  No GradScaler: SAMPa runs its own backward passes; use bfloat16 autocast,
+construction), and so is a DDP-wrapped model (its ``torch.autograd.grad`` passes are not
+all-reduced).  No GradScaler: SAMPa runs its own backward passes; use bfloat16 autocast,
 which needs no loss scaling.
 """
 
@@ -59,7 +60,7 @@ from asam_theory.torch._common import (
     resolve_base_optimizer,
 )
 from asam_theory.torch._worker import AscentComputer, AscentLoss, Job, VersionedWorker
-from asam_theory.torch.stack import AutocastState, check_max_grad_norm, clip_descent
+from asam_theory.torch.stack import AutocastState, check_max_grad_norm, clip_descent, is_ddp
 from asam_theory.validation import check_choice, check_nonnegative
 
 __all__ = ["SAMPa"]
@@ -102,6 +103,10 @@ class SAMPa(torch.optim.Optimizer):
         **kwargs: Any,
     ) -> None:
         base_optimizer, kwargs = resolve_base_optimizer(base_optimizer, kwargs, "SAMPa")
+        if is_ddp(model):
+            raise ValueError("SAMPa computes its gradients with torch.autograd.grad, which "
+                             "DistributedDataParallel does not all-reduce; model must not be "
+                             "DDP-wrapped")
         self.max_grad_norm = check_max_grad_norm(max_grad_norm)
         rho = check_nonnegative("rho", rho)
         self.start = check_choice("start", start, ("zero", "gradient"))

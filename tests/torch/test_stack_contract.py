@@ -154,3 +154,67 @@ def test_recalibrate_bn_exported_and_equal_to_update_bn():
     assert bn.momentum == 0.3 and not model.training
     with pytest.raises(ValueError, match="batch_size"):
         recalibrate_bn(model, x, batch_size=0)
+
+
+# -- SAMPa ---------------------------------------------------------------------------------------
+def _sampa(model, **kw):
+    return SAMPa(model.parameters(), torch.optim.SGD, model,
+                 lambda m, b: F.cross_entropy(m(b[0]), b[1]), concurrent=False,
+                 start="gradient", lr=0.1, momentum=0.9, **kw)
+
+
+def test_channels_last_sampa_kept_and_same_update():
+    """SAMPa on a channels_last conv model: weights stay channels_last, trajectory equal to
+    the contiguous model's to float64 rounding (as for the SAM family above)."""
+    model, ref = convnet().to(memory_format=CL), convnet()
+    opt, ref_opt = _sampa(model), _sampa(ref)
+    four_d = [p for p in model.parameters() if p.dim() == 4]
+    for x, y in image_batches(3):
+        opt.step((x.contiguous(memory_format=CL), y))
+        ref_opt.step((x, y))
+        assert all(p.is_contiguous(memory_format=CL) for p in four_d)
+    for p, q in zip(params_of(model), params_of(ref), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
+
+
+def test_max_grad_norm_sampa_scheduler_state_dict_resume():
+    """SAMPa with ``max_grad_norm`` and a StepLR schedule, saved after 2 steps and resumed
+    into fresh objects, continues exactly as the uninterrupted run."""
+    data = [(torch.randn(N, 6), torch.arange(N) % N_CLASSES) for _ in range(4)]
+
+    def fresh():
+        model = mlp()
+        opt = _sampa(model, max_grad_norm=0.3)
+        return model, opt, torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    def steps(objs, ts):
+        for t in ts:
+            objs[1].step(data[t])
+            objs[2].step()
+
+    full, part = fresh(), fresh()
+    steps(full, range(4))
+    steps(part, range(2))
+    resumed = fresh()
+    for o, src in zip(resumed, part, strict=True):
+        o.load_state_dict(src.state_dict())
+    steps(resumed, range(2, 4))
+    for p, q in zip(params_of(resumed[0]), params_of(full[0]), strict=True):
+        assert torch.equal(p, q)
+    assert resumed[1].param_groups[0]["lr"] == full[1].param_groups[0]["lr"] == 0.1 * 0.5**4
+
+
+# -- README --------------------------------------------------------------------------------------
+def test_readme_training_stack_section_has_an_example_per_item():
+    """The README's "In your training stack" section shows each item in a python block (the
+    README test runs them) and the torchrun command."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("## In your training stack", 1)[1].split("\n## ", 1)[0]
+    code = "\n".join(section.split("```python")[1:])
+    for needle in ("torch.autocast(", "scaler=scaler", "scaler.update()", "ascent_pass(ddp)",
+                   "accumulate(", "max_grad_norm=", "channels_last", "torch.compile(",
+                   "lr_scheduler", "state_dict()", "recalibrate_bn("):
+        assert needle in code, needle
+    assert "torchrun --nproc_per_node 2" in section

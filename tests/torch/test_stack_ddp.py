@@ -128,16 +128,25 @@ def test_ddp_gloo_leaves_no_process_behind(ddp_results):
     assert [c.pid for c in psutil.Process().children(recursive=True) if c.pid in pids] == []
 
 
-def test_ddp_batch_form_refuses_a_ddp_model():
-    """The batch form runs its passes with torch.autograd.grad, which DDP does not
-    all-reduce: a DDP-wrapped model is refused with a clear error (no process group needed:
-    the check is on the type)."""
-    from stack_cases import _ksam, mlp
+@pytest.mark.parametrize("build", ["KSAM", "SSAM", "SAMPa"])
+def test_ddp_autograd_grad_passes_refuse_a_ddp_model(build):
+    """The batch form, SSAM's Fisher passes and SAMPa run their passes with
+    torch.autograd.grad, which DDP does not all-reduce: a DDP-wrapped model is refused with a
+    clear error (no process group needed: the check is on the type)."""
+    import torch.nn.functional as F
+    from stack_cases import _ksam, _ssam, mlp
+
+    from asam_theory.torch import SAMPa
 
     model = mlp()
     fake = torch.nn.parallel.DistributedDataParallel.__new__(
         torch.nn.parallel.DistributedDataParallel)
     torch.nn.Module.__init__(fake)
     fake.module = model
+    builders = {"KSAM": lambda: _ksam(model.parameters(), fake),
+                "SSAM": lambda: _ssam(model.parameters(), fake),
+                "SAMPa": lambda: SAMPa(model.parameters(), torch.optim.SGD, fake,
+                                       lambda m, b: F.cross_entropy(m(b[0]), b[1]),
+                                       concurrent=False, lr=0.1)}
     with pytest.raises(ValueError, match="DistributedDataParallel does not all-reduce"):
-        _ksam(model.parameters(), fake)
+        builders[build]()
