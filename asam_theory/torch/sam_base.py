@@ -83,6 +83,7 @@ from asam_theory.torch.stack import (
     clip_descent,
     is_ddp,
     unscale_pass,
+    weights_changed,
 )
 from asam_theory.validation import check_nonnegative
 
@@ -244,6 +245,7 @@ class SAMFamily(torch.optim.Optimizer):
         optimizer's step."""
         clip_descent(self._params(), self.max_grad_norm)
         self.base_optimizer.step()
+        weights_changed()
 
     # -- parameters ---------------------------------------------------------------------------
     def _params(self) -> list[torch.nn.Parameter]:
@@ -268,6 +270,7 @@ class SAMFamily(torch.optim.Optimizer):
         for p, e in pairs:
             self.state[p]["old_p"] = p.detach().clone()
             p.add_(e)
+        weights_changed()
 
     @torch.no_grad()
     def _restore(self) -> None:
@@ -276,6 +279,7 @@ class SAMFamily(torch.optim.Optimizer):
             st = self.state.get(p)
             if st and "old_p" in st:
                 p.copy_(st.pop("old_p"))
+        weights_changed()
 
     # -- evaluations (counted) ----------------------------------------------------------------
     def _closure_grad(self, closure: Callable[[], Any], fraction: float = 1.0) -> Any:

@@ -60,7 +60,13 @@ from asam_theory.torch._common import (
     resolve_base_optimizer,
 )
 from asam_theory.torch._worker import AscentComputer, AscentLoss, Job, VersionedWorker
-from asam_theory.torch.stack import AutocastState, check_max_grad_norm, clip_descent, is_ddp
+from asam_theory.torch.stack import (
+    AutocastState,
+    check_max_grad_norm,
+    clip_descent,
+    is_ddp,
+    weights_changed,
+)
 from asam_theory.validation import check_choice, check_nonnegative
 
 __all__ = ["SAMPa"]
@@ -155,6 +161,7 @@ class SAMPa(torch.optim.Optimizer):
         not reference the optimizer, so the worker thread does not keep it alive)."""
         def y_gradient(weights: list[torch.Tensor], batch: Any) -> list[torch.Tensor]:
             with amp.state.enter(device.type):
+                weights_changed()  # the replica's weights were replaced since the last pass
                 return computer.gradient(weights, batch)[0]
         return y_gradient
 
@@ -233,12 +240,14 @@ class SAMPa(torch.optim.Optimizer):
             for p in group["params"]:
                 p.add_(u[k], alpha=group["rho"])
                 k += 1
+        weights_changed()
         try:
             with bn_frozen(self.model):
                 g_tilde, loss = self._grad_main(self._prev_batch)
         finally:
             for p, o in zip(self._params, old, strict=True):
                 p.copy_(o)
+            weights_changed()
         if self._worker is not None:
             g_y_next = self._worker.acquire(t, self.timeout).direction
             self._worker.set_origin(t + 1)
@@ -254,6 +263,7 @@ class SAMPa(torch.optim.Optimizer):
             p.grad = (1.0 - lam) * gt + lam * gy
         clip_descent(self._params, self.max_grad_norm)
         self.base_optimizer.step()
+        weights_changed()
         self._g_y = g_y_next
         self._prev_batch = batch
         self._t += 1

@@ -9,7 +9,12 @@ optimizer runs on the caller's thread sees the caller's autocast, a pass on anot
 (SAMPa's y-gradient worker, AsyncSAM's ascent worker) does not.  ``AutocastState.capture(t)``
 reads the caller's autocast for device type ``t`` (enabled, dtype); ``state.enter(u)`` enters
 the same autocast (same dtype) for device type ``u`` in whichever thread calls it.  A disabled
-state enters nothing.
+state enters nothing.  Autocast also caches the low-precision copy of every weight for the
+whole autocast region, and an in-place change of the weights does not invalidate it: a step
+that runs inside the region (the batch form, SAMPa, SSAM's Fisher passes) would evaluate its
+pass at w + ε with the copy of w.  So every in-place change of the weights — the perturbation,
+its removal, the base step — is followed by :func:`weights_changed` (``torch.
+clear_autocast_cache()``, the calling thread's cache).
 
 **GradScaler** (:class:`GradPass`, :func:`unscale_pass`).  A SAM step has two gradient passes
 (the ascent at w, the descent at w + ε), each the backward of a loss scaled by the same
@@ -81,6 +86,7 @@ __all__ = [
     "is_ddp",
     "unscale_pass",
     "unwrap",
+    "weights_changed",
 ]
 
 
@@ -105,6 +111,17 @@ class AutocastState:
         if not self.enabled:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device_type, dtype=self.dtype)
+
+
+def weights_changed() -> None:
+    """The weights were changed in place: drop autocast's cached low-precision copies (of the
+    calling thread) so that the next pass casts the current weights.
+
+    Unconditional: the cache outlives an inner autocast region whenever an outer region is
+    open, even a disabled one (``torch.autocast(..., enabled=False)`` around a loop keeps the
+    nesting count above zero), so "autocast is off here" does not mean "the cache is empty".
+    """
+    torch.clear_autocast_cache()
 
 
 # -- GradScaler -------------------------------------------------------------------------------

@@ -141,18 +141,20 @@ def train_step(case: Case, opt: SAMFamily, model: nn.Module, x: torch.Tensor, y:
                autocast: torch.dtype | None = None, descent_inf: bool = False) -> Any:
     """One step of ``case`` on ``(x, y)``; ``descent_inf`` makes the closure's loss inf (the
     closure form's descent pass)."""
-    amp = (torch.autocast("cpu", dtype=autocast) if autocast is not None
-           else contextlib.nullcontext())
+    def amp():  # a fresh context each time: one torch.autocast object must not nest in itself
+        return (torch.autocast("cpu", dtype=autocast) if autocast is not None
+                else contextlib.nullcontext())
+
     options = case.step_options(opt, x, y)
     if case.form == "batch":
-        with amp:
+        with amp():
             return opt.step(inputs=x, targets=y, scaler=scaler, **options)
 
     def backward(loss):
         (loss if scaler is None else scaler.scale(loss)).backward()
 
     def closure():
-        with amp:
+        with amp():
             loss = _ce(model(x), y)
         if descent_inf:
             loss = loss * float("inf")
@@ -160,11 +162,10 @@ def train_step(case: Case, opt: SAMFamily, model: nn.Module, x: torch.Tensor, y:
         return loss
 
     opt.zero_grad()
-    with opt.ascent_pass(model), amp:
+    with opt.ascent_pass(model), amp():
         loss = _ce(model(x), y)
     backward(loss)
-    outer = amp if case.amp_around_step else contextlib.nullcontext()
-    with outer:
+    with amp() if case.amp_around_step else contextlib.nullcontext():
         return opt.step(closure, scaler=scaler, **options)
 
 

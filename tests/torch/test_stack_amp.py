@@ -5,6 +5,8 @@ equal the unscaled run, an inf/NaN skips exactly its step, the scaler backs off 
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -26,6 +28,15 @@ from asam_theory.torch import SAM, SAMPa
 SCALE = 2.0**12
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_autocast():
+    """Each test leaves CPU autocast as it found it (disabled): a leaked autocast would run
+    the next tests' passes in bfloat16."""
+    assert not torch.is_autocast_enabled("cpu")
+    yield
+    assert not torch.is_autocast_enabled("cpu")
+
+
 def _assert_same(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
     for p, q in zip(a, b, strict=True):
         assert torch.equal(p, q), float((p - q).abs().max())
@@ -38,13 +49,12 @@ def _relative(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
 
 
 # -- autocast -----------------------------------------------------------------------------------
-#: Discrete choices made from bfloat16 numbers may differ from float32 ones (K-SAM's top-k of
-#: the losses, SSAM's top-k of the Fisher entries), so their step is not compared.
-DISCRETE = {"KSAM", "SSAM"}
 #: bfloat16 keeps 8 significant bits (unit roundoff u = 2⁻⁸ ≈ 0.0039); a step of this 2-layer
 #: MLP rounds the inputs of 3 matrix products per pass over 2 passes (forward and backward of
 #: the ascent and the descent), so its update carries a relative error of about 6u ≈ 0.023
-#: when every rounding adds up; 0.05 leaves a factor 2 (fixed before any run).
+#: when every rounding adds up; 0.05 leaves a factor 2 (fixed before any run).  A discrete
+#: choice made from bfloat16 numbers (K-SAM's top-k of the losses, SSAM's top-k of the Fisher
+#: entries) could differ from the float32 one on other data; on this batch none does.
 BF16_UPDATE_RTOL = 0.05
 
 
@@ -64,13 +74,45 @@ def test_autocast_bfloat16_every_forward_and_float32_weights(case):
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in model.parameters())
     w1 = params_of(model)
     assert any(not torch.equal(a, b) for a, b in zip(w0, w1, strict=True))
-    if case.name not in DISCRETE:
-        ref = mlp()
-        ref_opt = case.build(ref.parameters(), ref)
-        train_step(case, ref_opt, ref, x, y)
-        upd = [a - b for a, b in zip(w1, w0, strict=True)]
-        ref_upd = [a - b for a, b in zip(params_of(ref), w0, strict=True)]
-        assert _relative(upd, ref_upd) <= BF16_UPDATE_RTOL
+    ref = mlp()
+    ref_opt = case.build(ref.parameters(), ref)
+    train_step(case, ref_opt, ref, x, y)
+    upd = [a - b for a, b in zip(w1, w0, strict=True)]
+    ref_upd = [a - b for a, b in zip(params_of(ref), w0, strict=True)]
+    assert _relative(upd, ref_upd) <= BF16_UPDATE_RTOL
+
+
+def test_autocast_one_region_around_the_whole_step_sees_the_perturbed_weights():
+    """Autocast caches its bfloat16 copy of each weight until the outermost autocast region
+    closes — an enabled one, or a disabled one (``enabled=False``, the usual switch of a
+    training script) — and an in-place change does not invalidate it.  SAM's step changes the
+    weights in place and drops that cache, so every pass sees the current weights: with an
+    outer region enabled, disabled, or absent, the steps are the same bit for bit (with the
+    stale copy the descent pass would run at w, not at w + ε)."""
+    x, y = batches(1)[0]
+    out = []
+    for outer in (True, False, None):
+        model = mlp()
+        opt = SAM(model.parameters(), torch.optim.SGD, rho=0.5, lr=0.1)
+        region = (contextlib.nullcontext() if outer is None
+                  else torch.autocast("cpu", dtype=torch.bfloat16, enabled=outer))
+        with region:
+            for _ in range(2):
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    loss = F.cross_entropy(model(x), y)
+                loss.backward()
+
+                def closure(model=model):
+                    with torch.autocast("cpu", dtype=torch.bfloat16):
+                        inner = F.cross_entropy(model(x), y)
+                    inner.backward()
+                    return inner
+
+                opt.step(closure)
+                opt.zero_grad()
+        out.append(params_of(model))
+    _assert_same(out[0], out[2])
+    _assert_same(out[1], out[2])
 
 
 @pytest.mark.parametrize("concurrent", [False, True], ids=["sequential", "worker-thread"])
@@ -85,17 +127,24 @@ def test_autocast_bfloat16_sampa_y_gradient_in_worker(concurrent, no_leftover_th
         x, y = batch
         return F.cross_entropy(m(x), y)
 
-    with SAMPa(model.parameters(), torch.optim.SGD, model, loss_fn, concurrent=concurrent,
-               lr=0.1) as opt:
+    ref = mlp()
+    w0 = params_of(model)
+    kw = dict(concurrent=concurrent, start="gradient", lr=0.1)
+    with SAMPa(model.parameters(), torch.optim.SGD, model, loss_fn, **kw) as opt, \
+            SAMPa(ref.parameters(), torch.optim.SGD, ref, loss_fn, **kw) as ref_opt:
         replica = opt._computer.replica
         replica_dtypes: list[torch.dtype] = []
         replica[0].register_forward_hook(lambda m, i, out: replica_dtypes.append(out.dtype))
         for x, y in batches(2):
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 opt.step((x, y))
+            ref_opt.step((x, y))
     assert set(dtypes) == {torch.bfloat16}
     assert replica_dtypes and set(replica_dtypes) == {torch.bfloat16}
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in model.parameters())
+    upd = [a - b for a, b in zip(params_of(model), w0, strict=True)]
+    ref_upd = [a - b for a, b in zip(params_of(ref), w0, strict=True)]
+    assert _relative(upd, ref_upd) <= BF16_UPDATE_RTOL
 
 
 # -- GradScaler ---------------------------------------------------------------------------------
