@@ -9,12 +9,13 @@ optimizer runs on the caller's thread sees the caller's autocast, a pass on anot
 (SAMPa's y-gradient worker, AsyncSAM's ascent worker) does not.  ``AutocastState.capture(t)``
 reads the caller's autocast for device type ``t`` (enabled, dtype); ``state.enter(u)`` enters
 the same autocast (same dtype) for device type ``u`` in whichever thread calls it.  A disabled
-state enters nothing.  Autocast also caches the low-precision copy of every weight for the
-whole autocast region, and an in-place change of the weights does not invalidate it: a step
-that runs inside the region (the batch form, SAMPa, SSAM's Fisher passes) would evaluate its
-pass at w + ε with the copy of w.  So every in-place change of the weights — the perturbation,
-its removal, the base step — is followed by :func:`weights_changed` (``torch.
-clear_autocast_cache()``, the calling thread's cache).
+state enters nothing.  Autocast also caches the low-precision copy of every weight until the
+outermost autocast region closes (a disabled ``torch.autocast(..., enabled=False)`` region
+counts), and an in-place change of the weights does not invalidate it: a step that runs inside
+such a region (the batch form, SAMPa, SSAM's Fisher passes, any step inside a loop-wide
+region) would evaluate its pass at w + ε with the copy of w.  So every in-place change of the
+weights — the perturbation, its removal, the base step — is followed by
+:func:`weights_changed` (``torch.clear_autocast_cache()``, the calling thread's cache).
 
 **GradScaler** (:class:`GradPass`, :func:`unscale_pass`).  A SAM step has two gradient passes
 (the ascent at w, the descent at w + ε), each the backward of a loss scaled by the same
@@ -58,7 +59,8 @@ it all-reduced: their :meth:`~asam_theory.torch.SAMFamily.ascent_pass` does noth
 Sources: ``torch.amp.GradScaler`` (its documented use with several optimizers per iteration);
 PyTorch's notes "Automatic Mixed Precision examples" (gradient clipping after ``unscale_``,
 gradient accumulation); ``DistributedDataParallel.no_sync``; the per-replica perturbation of
-SAM under data parallelism (Foret et al., ICLR 2021, arXiv 2010.01412, §3 "m-sharpness").
+SAM under data parallelism (Foret et al., ICLR 2021, arXiv 2010.01412, their discussion of
+m-sharpness).
 """
 
 from __future__ import annotations
