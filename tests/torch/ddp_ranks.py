@@ -24,7 +24,7 @@ STEPS = 4
 RHO = 0.05
 MAX_NORM = 0.2
 SCALE = 2.0**10
-INF_STEP, INF_RANK = 1, 0  # the step and the rank whose shard holds an inf (scaler scenario)
+INF_STEP, INF_RANK = 1, 0  # the step and the rank whose ascent overflows (scaler scenario)
 MICRO = (3, 5)  # micro-batch sizes of a rank's 8-sample shard (accumulation scenario)
 SCENARIOS = ("sam_closure", "sam_two_step_scaler_clip", "sam_accumulate", "looksam_synced")
 
@@ -40,12 +40,6 @@ def shard(x: torch.Tensor, r: int) -> torch.Tensor:
 
 def _loss(model, batch):
     return F.cross_entropy(model(batch[0]), batch[1])
-
-
-def _with_inf(x: torch.Tensor) -> torch.Tensor:
-    x = x.clone()
-    x[:, 0] = float("inf")
-    return x
 
 
 # -- ranks ---------------------------------------------------------------------------------------
@@ -82,10 +76,12 @@ def _sam_two_step_scaler_clip(rank: int) -> dict:
     scaler = fixed_scaler(SCALE)
     weights, scales = [], []
     for t, (x, y) in enumerate(global_batches()):
-        xs = shard(x, rank)
-        batch = (_with_inf(xs) if (t, rank) == (INF_STEP, INF_RANK) else xs, shard(y, rank))
+        batch = (shard(x, rank), shard(y, rank))
+        # an overflow in one rank's ascent pass only: its descent pass, all-reduced, is finite,
+        # so only the ranks' agreement makes the other rank skip the step too
+        blow_up = float("inf") if (t, rank) == (INF_STEP, INF_RANK) else 1.0
         with opt.ascent_pass(ddp):
-            scaler.scale(_loss(ddp, batch)).backward()
+            scaler.scale(_loss(ddp, batch) * blow_up).backward()
         opt.first_step(zero_grad=True, scaler=scaler)
         scaler.scale(_loss(ddp, batch)).backward()
         opt.second_step(zero_grad=True, scaler=scaler)

@@ -5,8 +5,9 @@ references to 1e-10 relative.
 * ``opt.ascent_pass(ddp)`` runs SAM's ascent without all-reduce (per-replica perturbation):
   the result equals the reference that perturbs each shard by its own gradient, and differs
   from the one with a global perturbation;
-* with a GradScaler, an inf in one rank's shard skips the step on both ranks (they agree) and
-  both scales halve; ``max_grad_norm`` clips the all-reduced descent gradient;
+* with a GradScaler, an overflow in one rank's (per-replica) ascent pass skips the step on
+  both ranks (they agree) and both scales halve; ``max_grad_norm`` clips the all-reduced
+  descent gradient;
 * :func:`accumulate` under DDP (micro-batches of each shard) gives the same step;
 * LookSAM reuses its first gradient, so its ``ascent_pass`` keeps the all-reduce: equal to
   LookSAM on the global batch.
