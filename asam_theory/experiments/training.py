@@ -28,8 +28,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from asam_theory.experiments.allocator import minor_faults
-from asam_theory.torch._common import batchnorm_modules, bn_frozen, check_device
+from asam_theory.torch._common import bn_frozen, check_device
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
+from asam_theory.torch.bn import recalibrate_bn
 from asam_theory.torch.lookahead import LookAhead
 from asam_theory.torch.sam import SAM
 from asam_theory.torch.sampa import SAMPa
@@ -178,26 +179,6 @@ class IndexSampler:
         idx = idx.to(self.x.device)
         self.last_indices = idx
         return self.x[idx], self.y[idx]
-
-
-@torch.no_grad()
-def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> None:
-    """Recompute BatchNorm running statistics at the current weights (cumulative average over
-    unperturbed train-mode forward passes on ``x``; as ``torch.optim.swa_utils.update_bn``)."""
-    bns = batchnorm_modules(model)
-    if not bns:
-        return
-    saved = [(m, m.momentum) for m in bns]
-    was_training = model.training
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    for i in range(0, len(x), batch_size):
-        model(x[i : i + batch_size])
-    for m, mom in saved:
-        m.momentum = mom
-    model.train(was_training)
 
 
 @torch.no_grad()

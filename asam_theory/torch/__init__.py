@@ -16,6 +16,10 @@
   interface (:mod:`asam_theory.torch.sam_base`).
 * :class:`ARSAM`, :class:`AUSAM`, :class:`BiSAM`, :class:`RWP` — efficient-SAM peers
   (``docs/methods.md`` §7, §8, §14b, §14).
+* :func:`recalibrate_bn` — BatchNorm statistics recomputed at the final weights.
+* :func:`ascent_pass`, :func:`accumulate` — the training stack (:mod:`asam_theory.torch.stack`:
+  DDP's per-replica ascent, gradient accumulation; mixed precision and ``max_grad_norm``
+  clipping are options of the optimizers' steps).
 
 The experiment drivers built on these optimizers (training loop, models, leaderboard,
 ablation, bench, threaded quadratic runs) live one layer up, in
@@ -29,6 +33,7 @@ from asam_theory.torch.arsam import ARSAM
 from asam_theory.torch.asyncsam import AsyncSAM, WorkerOptions
 from asam_theory.torch.ausam import AUSAM
 from asam_theory.torch.bisam import BiSAM
+from asam_theory.torch.bn import recalibrate_bn
 from asam_theory.torch.ksam import KSAM
 from asam_theory.torch.lookahead import LookAhead, StepBatches
 from asam_theory.torch.looksam import LookSAM
@@ -37,6 +42,7 @@ from asam_theory.torch.sam import SAM
 from asam_theory.torch.sam_base import SAMFamily, select_samples
 from asam_theory.torch.sampa import SAMPa
 from asam_theory.torch.ssam import SSAM
+from asam_theory.torch.stack import accumulate, ascent_pass
 from asam_theory.torch.tuning import AscentBatchTuning, tune_ascent_batch
 
 __all__ = [
@@ -59,5 +65,8 @@ __all__ = [
     "bn_frozen",
     "select_samples",
     "WorkerOptions",
+    "accumulate",
+    "ascent_pass",
+    "recalibrate_bn",
     "tune_ascent_batch",
 ]

@@ -37,13 +37,15 @@ class AESAM(SAMFamily):
     def __init__(self, params: Iterable[Any], base_optimizer: type[torch.optim.Optimizer],
                  rho: float = 0.05, delta: float = 0.9, lambda1: float = 0.0,
                  lambda2: float = 0.0, total_steps: int = 1000, *, eps: float = 1e-12,
-                 model: torch.nn.Module | None = None, **kwargs: Any) -> None:
+                 model: torch.nn.Module | None = None, max_grad_norm: float | None = None,
+                 **kwargs: Any) -> None:
         self.delta = check_real("delta", delta, low=0.0, high=1.0, high_open=True)
         self.lambda1 = check_threshold("lambda1", lambda1)
         self.lambda2 = check_threshold("lambda2", lambda2)
         self.total_steps = check_int("total_steps", total_steps, low=1)
         self.eps = check_nonnegative("eps", eps)
-        super().__init__(params, base_optimizer, rho, model=model, **kwargs)
+        super().__init__(params, base_optimizer, rho, model=model, max_grad_norm=max_grad_norm,
+                         **kwargs)
         self.mu = 0.0
         self.var = 0.0
         self.n_sam = 0
@@ -54,12 +56,17 @@ class AESAM(SAMFamily):
         return threshold_coefficient(t, self.total_steps, self.lambda1, self.lambda2)
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None, *,  # type: ignore[override]
+             scaler: torch.amp.GradScaler | None = None) -> Any:
         """One AE-SAM step; the gradient at ``w`` must be in ``p.grad``.  Returns the
-        closure's loss on SAM steps, ``None`` on SGD steps."""
+        closure's loss on SAM steps, ``None`` on SGD steps.  ``scaler``: the training stack's
+        GradScaler contract (:mod:`asam_theory.torch.stack`)."""
+        self.counts["grads"] += 1.0
+        self._begin_step(scaler)
+        if not self._pass_finite(0):
+            return None
         pairs = self._pairs_with_grad()
         g = [p.grad for _, p in pairs]
-        self.counts["grads"] += 1.0
         sq = float(sum(float((gi.double() * gi.double()).sum()) for gi in g))
         self.mu, self.var = update_statistics(sq, self.mu, self.var, self.delta)
         use = bool(sam_wanted(sq, self.mu, self.var, self.threshold_coefficient(self.t)))
@@ -72,9 +79,11 @@ class AESAM(SAMFamily):
                            for group, p in pairs])
             self.zero_grad()
             loss = self._closure_grad(closure)
+            if self._skipping:
+                return loss
             self._restore()
             self.n_sam += 1
-        self.base_optimizer.step()
+        self._base_step()
         self.t += 1
         return loss
 

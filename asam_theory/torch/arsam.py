@@ -45,7 +45,7 @@ class ARSAM(SAMFamily):
                  a2: float = 0.13, warmup_steps: int | None = None, last_layer: int = 10,
                  sampling_probability: float | None = None, rng: random.Random | None = None,
                  eps: float = 1e-12, model: torch.nn.Module | None = None,
-                 **kwargs: Any) -> None:
+                 max_grad_norm: float | None = None, **kwargs: Any) -> None:
         self.beta = check_real("beta", beta, low=0.0, high=1.0, high_open=True)
         self.reuse_steps = check_int("reuse_steps", reuse_steps, low=0)
         self.window = check_int("window", window, low=2)
@@ -63,7 +63,8 @@ class ARSAM(SAMFamily):
             "sampling_probability", sampling_probability, low=0.0, high=1.0)
         self.rng = random.Random(0) if rng is None else rng
         self.eps = check_real("eps", eps, low=0.0)
-        super().__init__(params, base_optimizer, rho, model=model, **kwargs)
+        super().__init__(params, base_optimizer, rho, model=model, max_grad_norm=max_grad_norm,
+                         **kwargs)
         K = self.window
         self.max_sr = int(K * self.max_p)
         self.flag, self.sr_now, self.base_sr, self.prob = 1, 0, 1.0, 0.5
@@ -111,12 +112,17 @@ class ARSAM(SAMFamily):
 
     # -- step -------------------------------------------------------------------------------
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None, *,  # type: ignore[override]
+             scaler: torch.amp.GradScaler | None = None) -> Any:
         """One step; the first backward (at w) must already be done by the caller.  Returns
-        the closure's loss on SAM steps, ``None`` on reuse steps."""
+        the closure's loss on SAM steps, ``None`` on reuse steps.  ``scaler``: the training
+        stack's GradScaler contract (:mod:`asam_theory.torch.stack`)."""
         if closure is None:
             raise ValueError("ARSAM.step requires closure (a full forward-backward pass)")
         self.counts["grads"] += 1.0  # the caller's backward at w
+        self._begin_step(scaler)
+        if not self._pass_finite(0):
+            return None
         pairs = self._pairs_with_grad()
         use = self.decide()
         self.last_sampled = use
@@ -128,6 +134,8 @@ class ARSAM(SAMFamily):
                            for (group, p), g in zip(pairs, grads, strict=True)])
             self.zero_grad()
             loss = self._closure_grad(closure)
+            if self._skipping:
+                return loss
             self._restore()
             psf = []
             for (_, p), g in zip(pairs, grads, strict=True):
@@ -148,7 +156,7 @@ class ARSAM(SAMFamily):
                     p.grad = p.grad + self.w * self.state[p]["psf"]
         if self.t < self.warmup:
             self.sr_now = 1
-        self.base_optimizer.step()
+        self._base_step()
         self.t += 1
         return loss
 

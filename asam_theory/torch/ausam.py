@@ -45,6 +45,7 @@ class AUSAM(SAMFamily):
         probability scale; trans_epochs: ramp length ≥ 1; eps: norm guard.
         generator: ``torch.Generator`` of the subset draws (default: the global one).
         sampler: optional ``sampler(probs, k) -> LongTensor`` replacing ``torch.multinomial``.
+        max_grad_norm: clip the descent gradient (``None``: no clipping).
     """
 
     def __init__(self, params: Iterable[Any], base_optimizer: type[torch.optim.Optimizer],
@@ -53,7 +54,7 @@ class AUSAM(SAMFamily):
                  fmax: float = 0.5, trans_epochs: int = 30, eps: float = 1e-12,
                  generator: torch.Generator | None = None,
                  sampler: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
-                 **kwargs: Any) -> None:
+                 max_grad_norm: float | None = None, **kwargs: Any) -> None:
         self.n_samples = check_int("n_samples", n_samples, low=1)
         self.epoch_length = check_int("epoch_length", epoch_length, low=1)
         self.alpha = check_real("alpha", alpha, low=0.0, high=1.0, low_open=True)
@@ -64,7 +65,7 @@ class AUSAM(SAMFamily):
         self.generator = generator
         self.sampler = sampler
         super().__init__(params, base_optimizer, rho, model=model, criterion=criterion,
-                         **kwargs)
+                         max_grad_norm=max_grad_norm, **kwargs)
         self.table = torch.ones((self.n_samples, 3), dtype=torch.float64)
 
     def fmax_at(self, epoch: int) -> float:
@@ -92,21 +93,28 @@ class AUSAM(SAMFamily):
             return torch.as_tensor(self.sampler(p, k), dtype=torch.long)
         return torch.multinomial(p, k, replacement=False, generator=self.generator)
 
-    def _losses_and_grads(self, inputs, targets, b, freeze_bn):
+    def _losses_and_grads(self, inputs, targets, b, freeze_bn, which):
+        """Per-sample losses and the gradient of their mean (unscaled as pass ``which`` with
+        a scaler; ``None`` when the step is skipped)."""
         model, criterion = self._require_per_sample()
         with torch.enable_grad():
             with bn_frozen(model) if freeze_bn else contextlib.nullcontext():
                 losses = criterion(model(inputs), targets, reduction="none")
-            grads = torch.autograd.grad(losses.mean(), self._params(), allow_unused=True)
+            grads = torch.autograd.grad(self._scaled(losses.mean()), self._params(),
+                                        allow_unused=True)
         self.counts["grads"] += inputs.shape[0] / b
-        return losses.detach(), grads
+        return losses.detach(), self._grads_finite(grads, which)
 
     @torch.no_grad()
     def step(self, closure: None = None, *, inputs: torch.Tensor,  # type: ignore[override]
-             targets: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        """One AUSAM step; returns the subset's mean loss at ``w``."""
+             targets: torch.Tensor, indices: torch.Tensor,
+             scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+        """One AUSAM step; returns the subset's mean loss at ``w``.  ``scaler``: the training
+        stack's GradScaler contract (:mod:`asam_theory.torch.stack`); a skipped step leaves
+        the table and the generator as they were."""
         if closure is not None:
             raise ValueError("AUSAM takes inputs=, targets= and indices=, not a closure")
+        self._begin_step(scaler)
         indices = torch.as_tensor(indices, dtype=torch.long)
         b = inputs.shape[0]
         if indices.shape != (b,):
@@ -115,11 +123,15 @@ class AUSAM(SAMFamily):
         epoch = self.t // self.epoch_length
         sel = self.select(indices, epoch)
         x_s, y_s = select_samples(inputs, sel), select_samples(targets, sel)
-        loss_bef, g = self._losses_and_grads(x_s, y_s, b, freeze_bn=False)
+        loss_bef, g = self._losses_and_grads(x_s, y_s, b, False, 0)
+        if g is None:
+            return loss_bef.mean()
         triples = grouped(self.param_groups, g)
         norm = self._grad_norm([gp for _, _, gp in triples])
         self._perturb(normalized_perturbation(triples, norm, self.eps))
-        loss_aft, g_s = self._losses_and_grads(x_s, y_s, b, freeze_bn=True)
+        loss_aft, g_s = self._losses_and_grads(x_s, y_s, b, True, 1)
+        if g_s is None:
+            return loss_bef.mean()
         self._restore()
         self._base_step_with([torch.zeros_like(p) if gp is None else gp
                               for p, gp in zip(self._params(), g_s, strict=True)])

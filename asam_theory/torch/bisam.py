@@ -47,36 +47,46 @@ class BiSAM(SAMFamily):
     Args:
         model, criterion: the per-sample loss interface (``model`` returns logits).
         rho: radius ρ; bound: ``"log"`` or ``"tanh"``; mu: temperature μ > 0; alpha: tanh
-        slope; eps: norm guard (1e-12 as the official code).
+        slope; eps: norm guard (1e-12 as the official code); max_grad_norm: clip the descent
+        gradient (``None``: no clipping).
     """
 
     def __init__(self, params: Iterable[Any], base_optimizer: type[torch.optim.Optimizer],
                  *, model: nn.Module, criterion: PerSampleCriterion, rho: float = 0.05,
                  bound: str = "log", mu: float = 1.0, alpha: float = 0.1, eps: float = 1e-12,
-                 **kwargs: Any) -> None:
+                 max_grad_norm: float | None = None, **kwargs: Any) -> None:
         self.bound = check_choice("bound", bound, BOUNDS)
         self.mu = check_real("mu", mu, low=0.0, low_open=True)
         self.alpha = check_real("alpha", alpha, low=0.0, low_open=True)
         self.eps = check_real("eps", eps, low=0.0)
         super().__init__(params, base_optimizer, rho, model=model, criterion=criterion,
-                         **kwargs)
+                         max_grad_norm=max_grad_norm, **kwargs)
 
     @torch.no_grad()
     def step(self, closure: None = None, *, inputs: torch.Tensor,  # type: ignore[override]
-             targets: torch.Tensor) -> torch.Tensor:
-        """One BiSAM step on the batch; returns the descent loss at ``w + ε``."""
+             targets: torch.Tensor,
+             scaler: torch.amp.GradScaler | None = None) -> torch.Tensor | None:
+        """One BiSAM step on the batch; returns the descent loss at ``w + ε`` (``None`` when a
+        scaled ascent gradient overflows and the step is skipped).  ``scaler``: the training
+        stack's GradScaler contract (:mod:`asam_theory.torch.stack`)."""
         if closure is not None:
             raise ValueError("BiSAM takes inputs= and targets=, not a closure")
         model, _ = self._require_per_sample()
+        self._begin_step(scaler)
         params = self._params()
         with torch.enable_grad():
             q = lower_bound_loss(model(inputs), targets, self.bound, self.mu, self.alpha)
-            grads = torch.autograd.grad(q.mean(), params, allow_unused=True)
+            grads = torch.autograd.grad(self._scaled(q.mean()), params, allow_unused=True)
         self.counts["grads"] += 1.0
+        grads = self._grads_finite(grads, 0)
+        if grads is None:
+            return None
         triples = grouped(self.param_groups, grads)
         norm = self._grad_norm([g for _, _, g in triples])
         self._perturb(normalized_perturbation(triples, norm, self.eps))
         g_s, loss = self._mean_loss_grad(inputs, targets, batch_size=inputs.shape[0])
+        if g_s is None:
+            return loss
         self._restore()
         self._base_step_with(g_s)
         self.t += 1

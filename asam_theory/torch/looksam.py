@@ -59,21 +59,28 @@ class LookSAM(SAMFamily):
     def __init__(self, params: Iterable[Any], base_optimizer: type[torch.optim.Optimizer],
                  rho: float = 0.05, k: int = 10, alpha: float = 0.7, *, eps: float = 1e-12,
                  decomposition: str = "global", restore: str = "perturbed",
-                 model: torch.nn.Module | None = None, **kwargs: Any) -> None:
+                 model: torch.nn.Module | None = None, max_grad_norm: float | None = None,
+                 **kwargs: Any) -> None:
         self.k = check_int("k", k, low=1)
         self.alpha = check_nonnegative("alpha", alpha)
         self.eps = check_nonnegative("eps", eps)
         self.decomposition = check_choice("decomposition", decomposition, DECOMPOSITIONS)
         self.restore = check_choice("restore", restore, RESTORES)
-        super().__init__(params, base_optimizer, rho, model=model, **kwargs)
+        super().__init__(params, base_optimizer, rho, model=model, max_grad_norm=max_grad_norm,
+                         **kwargs)
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None, *,  # type: ignore[override]
+             scaler: torch.amp.GradScaler | None = None) -> Any:
         """One LookSAM step; the gradient at ``w`` must be in ``p.grad``.  Returns the
-        closure's loss on refresh steps, ``None`` on reuse steps."""
+        closure's loss on refresh steps, ``None`` on reuse steps.  ``scaler``: the training
+        stack's GradScaler contract (:mod:`asam_theory.torch.stack`)."""
+        self.counts["grads"] += 1.0  # the caller's backward at w
+        self._begin_step(scaler)
+        if not self._pass_finite(0):
+            return None
         pairs = self._pairs_with_grad()
         params = [p for _, p in pairs]
-        self.counts["grads"] += 1.0  # the caller's backward at w
         loss = None
         if self.t % self.k == 0:
             if closure is None:
@@ -88,6 +95,8 @@ class LookSAM(SAMFamily):
                     self.state[p]["snapshot"] = self.state[p]["old_p"].clone()
             self.zero_grad()
             loss = self._closure_grad(closure)
+            if self._skipping:
+                return loss
             g_s = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
             for p, gv in zip(params, self._orthogonal(g, g_s), strict=True):
                 self.state[p]["g_v"] = gv
@@ -109,7 +118,7 @@ class LookSAM(SAMFamily):
                 for p in params:
                     if "snapshot" in self.state[p]:
                         p.copy_(self.state[p]["snapshot"])
-        self.base_optimizer.step()
+        self._base_step()
         self.t += 1
         return loss
 

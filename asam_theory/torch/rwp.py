@@ -44,19 +44,20 @@ class RWP(SAMFamily):
         gamma: relative noise scale γ ≥ 0.
         generator: ``torch.Generator`` of the noise (default: the global one).
         noise: optional ``noise(params) -> list[Tensor]`` of standard-normal draws.
+        max_grad_norm: clip the mixed descent gradient (``None``: no clipping).
     """
 
     def __init__(self, params: Iterable[Any], base_optimizer: type[torch.optim.Optimizer],
                  *, model: nn.Module, criterion: PerSampleCriterion, alpha: float = 0.5,
                  gamma: float = 0.01, generator: torch.Generator | None = None,
                  noise: Callable[[list[torch.nn.Parameter]], list[torch.Tensor]] | None = None,
-                 **kwargs: Any) -> None:
+                 max_grad_norm: float | None = None, **kwargs: Any) -> None:
         self.alpha = check_real("alpha", alpha, low=0.0, high=1.0)
         self.gamma = check_real("gamma", gamma, low=0.0)
         self.generator = generator
         self.noise = noise
         super().__init__(params, base_optimizer, 0.0, model=model, criterion=criterion,
-                         **kwargs)
+                         max_grad_norm=max_grad_norm, **kwargs)
 
     def std(self, p: torch.Tensor) -> torch.Tensor | float:
         """Noise standard deviation of ``p``: per filter (rows) or one for a 1-D tensor."""
@@ -84,10 +85,15 @@ class RWP(SAMFamily):
     @torch.no_grad()
     def step(self, closure: None = None, *, inputs: torch.Tensor,  # type: ignore[override]
              targets: torch.Tensor, shard_inputs: torch.Tensor | None = None,
-             shard_targets: torch.Tensor | None = None) -> torch.Tensor:
-        """One RWP step; returns the clean shard's mean loss at ``w``."""
+             shard_targets: torch.Tensor | None = None,
+             scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+        """One RWP step; returns the clean shard's mean loss at ``w``.  ``scaler``: the
+        training stack's GradScaler contract (:mod:`asam_theory.torch.stack`; the clean and
+        the perturbed gradient are its two passes); a skipped step leaves the generator as it
+        was."""
         if closure is not None:
             raise ValueError("RWP takes inputs= and targets=, not a closure")
+        self._begin_step(scaler)
         if (shard_inputs is None) != (shard_targets is None):
             raise ValueError("shard_inputs and shard_targets must be given together")
         if shard_inputs is None:
@@ -97,10 +103,15 @@ class RWP(SAMFamily):
             inputs, targets, shard_inputs, shard_targets = (
                 inputs[:half], targets[:half], inputs[half:], targets[half:])
         b = inputs.shape[0]
-        g_clean, loss = self._mean_loss_grad(inputs, targets, batch_size=b, freeze_bn=False)
+        g_clean, loss = self._mean_loss_grad(inputs, targets, batch_size=b, freeze_bn=False,
+                                             which=0)
+        if g_clean is None:
+            return loss
         eps = self.draw()
         self._perturb(list(zip(self._params(), eps, strict=True)))
         g_pert, _ = self._mean_loss_grad(shard_inputs, shard_targets, batch_size=b)
+        if g_pert is None:
+            return loss
         self._restore()
         a = self.alpha
         self._base_step_with([a * gp + (1 - a) * gc for gp, gc in zip(g_pert, g_clean,

@@ -15,6 +15,12 @@ BatchNorm: pass ``model=`` and :meth:`SAM.step` runs the closure inside
 ``second_step`` wrap the second forward yourself.  Built on
 :class:`asam_theory.torch.sam_base.SAMFamily` (state dicts include the base optimizer's state;
 ``counts`` of gradient evaluations).
+
+Training stack (:mod:`asam_theory.torch.stack`): ``first_step(scaler=)``/``second_step(scaler=)``
+and ``step(closure, scaler=)`` take a ``torch.amp.GradScaler`` (the backward passes scale their
+loss, ``scaler.scale(loss).backward()``; the caller calls ``scaler.update()`` after the step);
+``max_grad_norm=`` clips the descent gradient; :meth:`SAM.ascent_pass` runs the first pass
+without all-reduce under DDP (per-replica perturbation).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import torch
 
 from asam_theory.torch._common import normalized_direction
 from asam_theory.torch.sam_base import SAMFamily
+from asam_theory.torch.stack import check_scaler
 
 
 class SAM(SAMFamily):
@@ -37,8 +44,11 @@ class SAM(SAMFamily):
         rho: perturbation radius ρ ≥ 0 (per group overridable).
         adaptive: ASAM scaling T_w = diag|w| (davda54 convention, every tensor).
         model: optional module whose BatchNorm statistics :meth:`step` freezes in the closure.
+        max_grad_norm: clip the descent gradient to this global 2-norm (``None``: no clipping).
         **kwargs: passed to ``base_optimizer`` (lr, momentum, weight_decay, ...).
     """
+
+    PER_REPLICA_ASCENT = True
 
     def __init__(
         self,
@@ -48,15 +58,23 @@ class SAM(SAMFamily):
         adaptive: bool = False,
         *,
         model: torch.nn.Module | None = None,
+        max_grad_norm: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(params, base_optimizer, rho,
-                         method_defaults={"adaptive": bool(adaptive)}, model=model, **kwargs)
+                         method_defaults={"adaptive": bool(adaptive)}, model=model,
+                         max_grad_norm=max_grad_norm, **kwargs)
 
     @torch.no_grad()
-    def first_step(self, zero_grad: bool = False) -> None:
-        """w ← w + ε(w) from the gradients currently in ``p.grad``; stores ``old_p``."""
-        pairs = self._pairs_with_grad()
+    def first_step(self, zero_grad: bool = False,
+                   scaler: torch.amp.GradScaler | None = None) -> None:
+        """w ← w + ε(w) from the gradients currently in ``p.grad``; stores ``old_p``.
+
+        With ``scaler`` the gradients are unscaled first; if they hold an inf/NaN the step is
+        skipped: no perturbation, and :meth:`second_step` takes no base step.
+        """
+        self._begin_step(scaler)
+        pairs = self._pairs_with_grad() if self._pass_finite(0) else []
         if pairs:
             adaptive = [g["adaptive"] for g, _ in pairs]
             if any(adaptive) and not all(adaptive):
@@ -69,25 +87,43 @@ class SAM(SAMFamily):
             self.zero_grad()
 
     @torch.no_grad()
-    def second_step(self, zero_grad: bool = False) -> None:
-        """Restore w where it was perturbed and take the base optimizer's step."""
-        self._restore()
-        self.base_optimizer.step()
-        self.t += 1
+    def second_step(self, zero_grad: bool = False,
+                    scaler: torch.amp.GradScaler | None = None) -> None:
+        """Restore w where it was perturbed and take the base step (the descent gradient
+        clipped to ``max_grad_norm``).
+
+        ``scaler`` must be the one given to :meth:`first_step`: the descent gradient is
+        unscaled, and the step is skipped (w restored, no base step) if it or the ascent
+        gradient held an inf/NaN.
+        """
+        if check_scaler(scaler) is not self._scaler:
+            raise ValueError("scaler must be the one given to first_step (or None for both)")
+        if not self._skipping and self._pass_finite(1):
+            self._restore()
+            self._base_step()
+            self.t += 1
+        self._scaler = None
         if zero_grad:
             self.zero_grad()
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None, *,  # type: ignore[override]
+             scaler: torch.amp.GradScaler | None = None) -> Any:
         """One SAM step. The first backward (at w) must already be done by the caller.
 
         ``closure`` performs a full forward+backward (at the perturbed weights) and returns
-        the loss; it is required, as in davda54/sam.
+        the loss; it is required, as in davda54/sam.  With ``scaler`` both backward passes
+        scale their loss (``scaler.scale(loss).backward()``); a step whose first gradient
+        holds an inf/NaN is skipped without calling the closure (returns ``None``), one whose
+        closure gradient does is skipped after it.
         """
         if closure is None:
             raise ValueError("SAM.step requires closure (a full forward-backward pass)")
         self.counts["grads"] += 1.0  # the caller's backward at w
-        self.first_step(zero_grad=True)
+        self.first_step(zero_grad=True, scaler=scaler)
+        if self._skipping:
+            self._scaler = None
+            return None
         loss = self._closure_grad(closure)
-        self.second_step()
+        self.second_step(scaler=scaler)
         return loss

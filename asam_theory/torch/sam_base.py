@@ -21,6 +21,22 @@ davda54/sam (``docs/methods.md`` §2.5) and of ``torch.optim``:
   step — the caller's first backward included — so ``counts / steps`` can be compared with
   the numpy rule's declared :class:`~asam_theory.methods.Cost`.
 
+The training stack (:mod:`asam_theory.torch.stack` holds the contract):
+
+* ``max_grad_norm=c`` clips the gradient the base optimizer applies (:meth:`_base_step`);
+* ``step(..., scaler=scaler)`` takes a ``torch.amp.GradScaler``: every gradient pass is
+  unscaled before use (the perturbation is built from unscaled gradients), a step whose passes
+  hold an inf/NaN is skipped whole (weights and method state as before it, no base step), and
+  the caller calls ``scaler.update()`` once after the step;
+* :meth:`ascent_pass` wraps the caller's first forward + backward: ``no_sync`` under DDP for
+  the methods whose first gradient only builds the perturbation (``PER_REPLICA_ASCENT``: SAM,
+  SSAM), nothing for those that reuse it as a descent gradient; with a scaler the ranks then
+  agree on skipping a step (:func:`~asam_theory.torch.stack.agree_finite`).  The batch form
+  runs its own passes with ``torch.autograd.grad``, which DDP does not all-reduce, so it
+  refuses a DDP-wrapped ``model``;
+* ``add_param_group`` works for every method whose state is built lazily; a method with state
+  fixed at construction refuses it with a ``ValueError`` (``ADD_PARAM_GROUP``).
+
 Two step interfaces, one per kind of method:
 
 **Closure** (methods that need only mean-loss gradients: SAM, LookSAM, AE-SAM, SSAM).  As in
@@ -49,6 +65,7 @@ outputs themselves (logits) calls ``model(inputs)`` and reads them before the cr
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -56,6 +73,18 @@ import torch
 from torch import nn
 
 from asam_theory.torch._common import bn_frozen, global_norm, resolve_base_optimizer
+from asam_theory.torch.stack import (
+    FlagPass,
+    GradPass,
+    agree_finite,
+    ascent_pass,
+    check_max_grad_norm,
+    check_scaler,
+    clip_descent,
+    is_ddp,
+    unscale_pass,
+    weights_changed,
+)
 from asam_theory.validation import check_nonnegative
 
 __all__ = ["PerSampleCriterion", "SAMFamily", "select_samples"]
@@ -86,16 +115,32 @@ class SAMFamily(torch.optim.Optimizer):
         method_defaults: the subclass's other hyperparameters, stored in every param group.
         model: the module (per-sample interface, and BatchNorm freezing of extra passes).
         criterion: per-sample loss ``criterion(output, targets, reduction="none")``.
+        max_grad_norm: clip the descent gradient to this global 2-norm before the base step
+            (``None``: no clipping).
         **kwargs: passed to ``base_optimizer``.
     """
+
+    #: whether the caller's first gradient only builds the perturbation (so that under DDP it
+    #: may stay per replica: :meth:`ascent_pass`)
+    PER_REPLICA_ASCENT: bool = False
+    #: ``None`` when ``add_param_group`` works after construction, else why it is refused
+    ADD_PARAM_GROUP: str | None = None
 
     def __init__(self, params: Iterable[Any], base_optimizer: type[torch.optim.Optimizer],
                  rho: float = 0.05, *, method_defaults: dict[str, Any] | None = None,
                  model: nn.Module | None = None,
-                 criterion: PerSampleCriterion | None = None, **kwargs: Any) -> None:
+                 criterion: PerSampleCriterion | None = None,
+                 max_grad_norm: float | None = None, **kwargs: Any) -> None:
         base_optimizer, kwargs = resolve_base_optimizer(base_optimizer, kwargs,
                                                         type(self).__name__)
+        if criterion is not None and is_ddp(model):
+            raise ValueError(
+                f"{type(self).__name__} runs forward and backward passes of its own with "
+                "torch.autograd.grad, which DistributedDataParallel does not all-reduce; "
+                "model must not be DDP-wrapped (pass model=ddp.module where the method allows "
+                "per-replica passes, as SSAM's Fisher mask)")
         rho = check_nonnegative("rho", rho)
+        self.max_grad_norm = check_max_grad_norm(max_grad_norm)
         defaults = dict(rho=rho, **(method_defaults or {}), **kwargs)
         super().__init__(params, defaults)
         for group in self.param_groups:
@@ -107,6 +152,100 @@ class SAMFamily(torch.optim.Optimizer):
         self.criterion = criterion
         self.t = 0
         self.counts: dict[str, float] = {"grads": 0.0, "forwards": 0.0}
+        #: steps skipped because a scaled gradient held an inf/NaN
+        self.skipped_steps = 0
+        self._passes = (GradPass(self, "ascent"), GradPass(self, "descent"))
+        self._flag_pass = FlagPass(self)
+        #: the DDP model whose ascent pass runs per replica (set by :meth:`ascent_pass`)
+        self._replica_model: nn.Module | None = None
+        self._scaler: torch.amp.GradScaler | None = None
+        self._snapshot: dict[str, Any] | None = None
+        self._skipping = False
+        self._unscaled: set[int] = set()
+        self._constructed = True
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """``torch.optim.Optimizer.add_param_group``; the base optimizer shares the list of
+        groups, so it steps the new group too.  Refused (``ValueError``) by methods whose state
+        is fixed at construction (``ADD_PARAM_GROUP`` says why)."""
+        if getattr(self, "_constructed", False) and self.ADD_PARAM_GROUP is not None:
+            raise ValueError(f"{type(self).__name__} does not support add_param_group after "
+                             f"construction: {self.ADD_PARAM_GROUP}; build it with every "
+                             "param group instead")
+        super().add_param_group(param_group)
+
+    # -- the training stack (asam_theory.torch.stack) -----------------------------------------
+    def ascent_pass(self, model: nn.Module | None = None):
+        """Context for the caller's first forward + backward (the one before ``step``):
+        ``model.no_sync()`` under DDP when this method's first gradient only builds the
+        perturbation (``PER_REPLICA_ASCENT``), otherwise nothing, since the method reuses that
+        gradient as a descent gradient and it must be all-reduced.  ``model`` defaults to the
+        ``model=`` given at construction."""
+        model = self.model if model is None else model
+        if self.PER_REPLICA_ASCENT:
+            self._replica_model = model if is_ddp(model) else None
+            return ascent_pass(model)
+        return contextlib.nullcontext()
+
+    def _begin_step(self, scaler: torch.amp.GradScaler | None) -> None:
+        """Start a step with ``scaler`` (or none); with a scaler, remember the method state
+        for a possible skip."""
+        self._scaler = check_scaler(scaler)
+        self._skipping = False
+        self._unscaled = set()
+        self._snapshot = None if self._scaler is None else self._method_state()
+
+    def _pass_finite(self, which: int) -> bool:
+        """With a scaler: unscale ``p.grad`` as gradient pass ``which`` (0 the ascent, 1 the
+        descent), once per step; on an inf/NaN skip the step (:meth:`_skip`) and return
+        False."""
+        if self._scaler is None:
+            return True
+        if which in self._unscaled:
+            return not self._skipping
+        self._unscaled.add(which)
+        finite = unscale_pass(self._scaler, self._passes[which])
+        if which == 0 and self._replica_model is not None:  # per-replica: every rank agrees
+            finite = agree_finite(self._scaler, finite, self._replica_model, self._flag_pass)
+        if finite:
+            return True
+        self._skip()
+        return False
+
+    def _grads_finite(self, grads: Sequence[torch.Tensor | None],
+                      which: int) -> list[torch.Tensor | None] | None:
+        """Unscale gradients returned by ``torch.autograd.grad`` (they pass through
+        ``p.grad``); ``None`` when the step is skipped."""
+        if self._scaler is None:
+            return list(grads)
+        params = self._params()
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        if not self._pass_finite(which):
+            return None
+        return [p.grad for p in params]
+
+    def _scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss to backpropagate: ``scaler.scale(loss)`` with a scaler."""
+        return loss if self._scaler is None else self._scaler.scale(loss)
+
+    def _skip(self) -> None:
+        """Skip the current step: weights restored, method state as before the step (the
+        counts keep the work done)."""
+        self._restore()
+        counts = dict(self.counts)
+        if self._snapshot is not None:
+            self._load_method_state(self._snapshot)
+        self.counts = counts
+        self.skipped_steps += 1
+        self._skipping = True
+
+    def _base_step(self) -> None:
+        """Clip the descent gradient in ``p.grad`` to ``max_grad_norm`` and take the base
+        optimizer's step."""
+        clip_descent(self._params(), self.max_grad_norm)
+        self.base_optimizer.step()
+        weights_changed()
 
     # -- parameters ---------------------------------------------------------------------------
     def _params(self) -> list[torch.nn.Parameter]:
@@ -131,6 +270,7 @@ class SAMFamily(torch.optim.Optimizer):
         for p, e in pairs:
             self.state[p]["old_p"] = p.detach().clone()
             p.add_(e)
+        weights_changed()
 
     @torch.no_grad()
     def _restore(self) -> None:
@@ -139,13 +279,17 @@ class SAMFamily(torch.optim.Optimizer):
             st = self.state.get(p)
             if st and "old_p" in st:
                 p.copy_(st.pop("old_p"))
+        weights_changed()
 
     # -- evaluations (counted) ----------------------------------------------------------------
     def _closure_grad(self, closure: Callable[[], Any], fraction: float = 1.0) -> Any:
-        """Run the closure (forward + backward) with grad enabled and BatchNorm frozen."""
+        """Run the closure (forward + backward) with grad enabled and BatchNorm frozen; with a
+        scaler unscale its gradient (the descent pass): on an inf/NaN the step is skipped
+        (``self._skipping``)."""
         with torch.enable_grad(), bn_frozen(self.model):
             loss = closure()
         self.counts["grads"] += fraction
+        self._pass_finite(1)
         return loss
 
     def _require_per_sample(self) -> tuple[nn.Module, PerSampleCriterion]:
@@ -168,30 +312,30 @@ class SAMFamily(torch.optim.Optimizer):
         return losses.detach()
 
     def _mean_loss_grad(self, inputs: torch.Tensor, targets: torch.Tensor, *, batch_size: int,
-                        freeze_bn: bool = True) -> tuple[list[torch.Tensor], torch.Tensor]:
+                        freeze_bn: bool = True, which: int = 1,
+                        ) -> tuple[list[torch.Tensor] | None, torch.Tensor]:
         """Gradient of the mean per-sample loss over ``inputs`` at the current weights;
         counts ``len(inputs) / batch_size`` gradients.  Returns ``(grads, loss)`` (grads of
-        unused parameters are zeros)."""
+        unused parameters are zeros); with a scaler the loss is scaled and the gradients are
+        unscaled as pass ``which``, and ``grads`` is ``None`` when they hold an inf/NaN (the
+        step is then skipped)."""
         model, criterion = self._require_per_sample()
         params = self._params()
         with torch.enable_grad():
-            if freeze_bn:
-                with bn_frozen(model):
-                    loss = criterion(model(inputs), targets, reduction="none").mean()
-            else:
+            with bn_frozen(model) if freeze_bn else contextlib.nullcontext():
                 loss = criterion(model(inputs), targets, reduction="none").mean()
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            grads = torch.autograd.grad(self._scaled(loss), params, allow_unused=True)
         self.counts["grads"] += inputs.shape[0] / batch_size
-        out = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads,
-                                                                       strict=True)]
+        out = self._grads_finite([torch.zeros_like(p) if g is None else g
+                                  for p, g in zip(params, grads, strict=True)], which)
         return out, loss.detach()
 
     @torch.no_grad()
     def _base_step_with(self, grads: Sequence[torch.Tensor]) -> None:
-        """Write ``grads`` into ``p.grad`` and take the base optimizer's step."""
+        """Write ``grads`` into ``p.grad`` and take the base step (:meth:`_base_step`)."""
         for p, g in zip(self._params(), grads, strict=True):
             p.grad = g.detach().clone()
-        self.base_optimizer.step()
+        self._base_step()
 
     # -- state ----------------------------------------------------------------------------------
     def _method_state(self) -> dict[str, Any]:

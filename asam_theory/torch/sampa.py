@@ -32,10 +32,19 @@ buffer, where the official code recovers it by dividing by λ, which gives no pe
 worker's replica has momentum 0 (same convention as AsyncSAM), where the official code
 updates running statistics in both passes.  ``tests/torch/test_reference_sampa.py`` compares
 the default against a trajectory of the official code.
+
+Training stack (:mod:`asam_theory.torch.stack`): the caller's autocast (read on the descent
+device's type at each step) is entered for the y-gradient too, in the worker thread as on the
+main thread; ``max_grad_norm=`` clips the mixed gradient before the base step;
+``add_param_group`` is refused (the replica and the y-buffers cover the parameters given at
+construction), and so is a DDP-wrapped model (its ``torch.autograd.grad`` passes are not
+all-reduced).  No GradScaler: SAMPa runs its own backward passes; use bfloat16 autocast,
+which needs no loss scaling.
 """
 
 from __future__ import annotations
 
+import types
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -51,6 +60,13 @@ from asam_theory.torch._common import (
     resolve_base_optimizer,
 )
 from asam_theory.torch._worker import AscentComputer, AscentLoss, Job, VersionedWorker
+from asam_theory.torch.stack import (
+    AutocastState,
+    check_max_grad_norm,
+    clip_descent,
+    is_ddp,
+    weights_changed,
+)
 from asam_theory.validation import check_choice, check_nonnegative
 
 __all__ = ["SAMPa"]
@@ -73,6 +89,7 @@ class SAMPa(torch.optim.Optimizer):
             (same numbers; useful for exact tests).
         start: ``"zero"`` (official: ∇f(y_0) = 0) or ``"gradient"`` (∇f(y_0) = ∇f(x_0)).
         timeout: seconds to wait for the worker.
+        max_grad_norm: clip the mixed gradient to this global 2-norm (``None``: no clipping).
     """
 
     def __init__(
@@ -88,9 +105,15 @@ class SAMPa(torch.optim.Optimizer):
         timeout: float = 120.0,
         worker_num_threads: int | None = None,
         start: str = "zero",
+        max_grad_norm: float | None = None,
         **kwargs: Any,
     ) -> None:
         base_optimizer, kwargs = resolve_base_optimizer(base_optimizer, kwargs, "SAMPa")
+        if is_ddp(model):
+            raise ValueError("SAMPa computes its gradients with torch.autograd.grad, which "
+                             "DistributedDataParallel does not all-reduce; model must not be "
+                             "DDP-wrapped")
+        self.max_grad_norm = check_max_grad_norm(max_grad_norm)
         rho = check_nonnegative("rho", rho)
         self.start = check_choice("start", start, ("zero", "gradient"))
         lam_f = float(lam)
@@ -110,14 +133,16 @@ class SAMPa(torch.optim.Optimizer):
         self._params = [p for g in self.param_groups for p in g["params"]]
         self.descent_device = self._params[0].device
         self._computer = AscentComputer(loss_fn, dev, model, self._params, adaptive=False)
+        # the caller's autocast at the current step, entered by the y-gradient pass
+        self._amp = types.SimpleNamespace(state=AutocastState())
+        self._y_gradient = self._y_gradient_fn(self._computer, self._amp, dev)
         self._g_y: list[torch.Tensor] | None = None
         self._prev_batch: Any = None
         self._t = 0
         self._worker: VersionedWorker | None = None
         if concurrent:
-            computer = self._computer  # the thread must not reference self (GC finaliser)
             self._worker = VersionedWorker(
-                compute=lambda w, b: computer.gradient(w, b)[0],
+                compute=self._y_gradient,
                 draw_batch=lambda: None,
                 device=dev,
                 tau=0,
@@ -128,6 +153,26 @@ class SAMPa(torch.optim.Optimizer):
                 name="sampa-y-gradient",
             )
             self._finalizer = weakref.finalize(self, self._worker.close)
+
+    @staticmethod
+    def _y_gradient_fn(computer: AscentComputer, amp: types.SimpleNamespace,
+                       device: torch.device):
+        """``(weights, batch) -> ∇f`` under the autocast in ``amp.state`` (a function that does
+        not reference the optimizer, so the worker thread does not keep it alive)."""
+        def y_gradient(weights: list[torch.Tensor], batch: Any) -> list[torch.Tensor]:
+            with amp.state.enter(device.type):
+                weights_changed()  # the replica's weights were replaced since the last pass
+                return computer.gradient(weights, batch)[0]
+        return y_gradient
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Refused after construction (``ValueError``): the y-gradient replica and buffers
+        cover the parameters given at construction."""
+        if getattr(self, "_computer", None) is not None:
+            raise ValueError("SAMPa does not support add_param_group after construction: its "
+                             "y-gradient replica and buffers cover the parameters given at "
+                             "construction; build it with every param group instead")
+        super().add_param_group(param_group)
 
     def close(self) -> None:
         """Stop and join the worker thread (idempotent)."""
@@ -179,6 +224,7 @@ class SAMPa(torch.optim.Optimizer):
                 self._g_y = [torch.zeros_like(p) for p in self._params]
             self._prev_batch = batch
         y_next = self._y_next()
+        self._amp.state = AutocastState.capture(self.descent_device.type)
         t = self._t
         if self._worker is not None:
             y_dev = [y.to(self.worker_device, non_blocking=True) for y in y_next]
@@ -194,26 +240,30 @@ class SAMPa(torch.optim.Optimizer):
             for p in group["params"]:
                 p.add_(u[k], alpha=group["rho"])
                 k += 1
+        weights_changed()
         try:
             with bn_frozen(self.model):
                 g_tilde, loss = self._grad_main(self._prev_batch)
         finally:
             for p, o in zip(self._params, old, strict=True):
                 p.copy_(o)
+            weights_changed()
         if self._worker is not None:
             g_y_next = self._worker.acquire(t, self.timeout).direction
             self._worker.set_origin(t + 1)
             self._worker.set_next_step(t + 1)
         else:
-            g_y_next = self._computer.gradient(
+            g_y_next = self._y_gradient(
                 [y.to(self.worker_device) for y in y_next],
                 move_batch(batch, self.worker_device),
-            )[0]
+            )
         g_y_next = [g.to(self.descent_device, non_blocking=True) for g in g_y_next]
         lam = self.lam
         for p, gt, gy in zip(self._params, g_tilde, g_y_next, strict=True):
             p.grad = (1.0 - lam) * gt + lam * gy
+        clip_descent(self._params, self.max_grad_norm)
         self.base_optimizer.step()
+        weights_changed()
         self._g_y = g_y_next
         self._prev_batch = batch
         self._t += 1

@@ -55,14 +55,23 @@ MASK_START = ("first_step", "after_first_step")
 class SSAM(SAMFamily):
     """SSAM-F wrapper around ``base_optimizer`` (a class).
 
+    The first gradient only builds the (masked) perturbation, so under DDP it may stay per
+    replica (:meth:`ascent_pass`); pass ``model=ddp.module`` for the Fisher passes (they use
+    ``torch.autograd.grad``, which DDP does not all-reduce).  ``add_param_group`` is refused:
+    the mask covers the parameters given at construction.
+
     Args:
         rho: radius ρ; sparsity: fraction of coordinates left unperturbed, in [0, 1);
         num_samples: Fisher samples per mask; update_freq: steps between masks;
         mask: ``"fisher"``; mask_start: ``"first_step"`` or ``"after_first_step"``;
         fisher_zero_grad: clear ``p.grad`` before the Fisher passes; eps: norm guard;
         batch_size: descent batch size for the counts; model, criterion: for the Fisher
-        passes.
+        passes; max_grad_norm: clip the descent gradient (``None``: no clipping).
     """
+
+    PER_REPLICA_ASCENT = True
+    ADD_PARAM_GROUP = ("the sparsity mask is built over the parameters given at construction "
+                       "(its top-k runs over all of them at once)")
 
     def __init__(self, params: Iterable[Any], base_optimizer: type[torch.optim.Optimizer],
                  rho: float = 0.05, sparsity: float = 0.5, num_samples: int = 16,
@@ -74,7 +83,7 @@ class SSAM(SAMFamily):
                  initial_mask: list[torch.Tensor] | None = None,
                  generator: torch.Generator | None = None,
                  model: nn.Module | None = None, criterion: PerSampleCriterion | None = None,
-                 **kwargs: Any) -> None:
+                 max_grad_norm: float | None = None, **kwargs: Any) -> None:
         self.sparsity = check_real("sparsity", sparsity, low=0.0, high=1.0, high_open=True)
         self.num_samples = check_int("num_samples", num_samples, low=1)
         self.update_freq = check_int("update_freq", update_freq, low=1)
@@ -90,7 +99,7 @@ class SSAM(SAMFamily):
         self.batch_size = None if batch_size is None else check_int("batch_size", batch_size,
                                                                     low=1)
         super().__init__(params, base_optimizer, rho, model=model, criterion=criterion,
-                         **kwargs)
+                         max_grad_norm=max_grad_norm, **kwargs)
         dynamic = self.mask_kind == "dynamic"
         if dynamic and self.sparsity > 0:
             self._init_dynamic(initial_mask)
@@ -186,9 +195,12 @@ class SSAM(SAMFamily):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None, *,  # type: ignore[override]
              mask_inputs: torch.Tensor | None = None,
-             mask_targets: torch.Tensor | None = None) -> Any:
+             mask_targets: torch.Tensor | None = None,
+             scaler: torch.amp.GradScaler | None = None) -> Any:
         """One SSAM step; the gradient at ``w`` must be in ``p.grad``.  Mask data is needed
-        on the steps that refresh the mask (``t % update_freq == 0``)."""
+        on the steps that refresh the mask (``t % update_freq == 0``).  ``scaler``: the
+        training stack's GradScaler contract (:mod:`asam_theory.torch.stack`); a skipped step
+        leaves the mask as it was."""
         if closure is None:
             raise ValueError("SSAM.step requires closure (a full forward-backward pass)")
         refresh = self.sparsity > 0 and self.t % self.update_freq == 0
@@ -196,11 +208,18 @@ class SSAM(SAMFamily):
         if refresh and not dynamic and (mask_inputs is None or mask_targets is None):
             raise ValueError("this step refreshes the mask: pass mask_inputs= and "
                              "mask_targets=")
+        self.counts["grads"] += 1.0
+        self._begin_step(scaler)
+        if not self._pass_finite(0):
+            return None
+        masks = None  # the masks before a refresh, put back if the step is skipped
+        if refresh and scaler is not None:
+            masks = {p: self.state[p].get("mask") for p in self._params()}
+            masks = {p: None if m is None else m.clone() for p, m in masks.items()}
         if refresh and not dynamic and self.mask_start == "first_step":
             self.update_mask(mask_inputs, mask_targets)
         pairs = self._pairs_with_grad()
         g = [p.grad for _, p in pairs]
-        self.counts["grads"] += 1.0
         norm = self._grad_norm(g)
         self._perturb([(p, p.grad * (group["rho"] / (norm + self.eps)) * self.state[p]["mask"])
                        for group, p in pairs])
@@ -208,8 +227,15 @@ class SSAM(SAMFamily):
             self.dynamic_update()
         self.zero_grad()
         loss = self._closure_grad(closure)
+        if self._skipping:
+            for p, m in (masks or {}).items():
+                if m is None:
+                    self.state[p].pop("mask", None)
+                else:
+                    self.state[p]["mask"] = m
+            return loss
         self._restore()
-        self.base_optimizer.step()
+        self._base_step()
         if refresh and not dynamic and self.mask_start == "after_first_step":
             self.update_mask(mask_inputs, mask_targets)
         self.t += 1
