@@ -142,9 +142,9 @@ _BASELINES_LR = "e7e94a6c3641aa4986ad8076950c1014dfab44f2"
 _BASELINES_LR_ON = "2026-12-06T06:45:52+00:00"
 _EDGE_0 = "11ac6071a9d734d2e2feaf0e7de7c3edf39d7b68"
 _EDGE_0_ON = "2026-12-06T02:47:42+00:00"
-#: the commit of this table (the versions set with it)
-_TABLE = "0000000000000000000000000000000000000000"
-_TABLE_ON = "2026-12-07T00:00:00+00:00"
+#: the commit that introduced this table and the versions set with it
+_TABLE = "8c85794fc64640e61d79f393d8a51dcf7cc1e0d7"
+_TABLE_ON = "2026-12-07T10:22:51+00:00"
 
 _HL = ("HEADLINE.asyncsam", "HEADLINE.lookahead")
 _DIR, _PEN, _REM = "ABLATION.direction", "ABLATION.penalty", "ABLATION.lookahead_recovers_sam"
