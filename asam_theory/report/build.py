@@ -56,7 +56,12 @@ VERDICTS_SCHEMA = {
             "ratio_note": {"type": "string", "description": "what the ratio is, in words, "
                                                             "where not plain measured/bound"},
             "summary": {"type": "string"},
-            "config": {"type": "object"},
+            "config": {"type": "object",
+                       "description": "the check's settings; a preregistered check adds "
+                                      "'preregistered' (the version that decided, its "
+                                      "thresholds with date, commit and basis) and "
+                                      "'earlier_versions' (each earlier version's outcome on "
+                                      "this run, or as recorded)"},
             "table": {"type": "array", "items": {"type": "object"}},
             "figure": {"type": ["object", "null"]},
             "error": {"type": ["string", "null"]},
