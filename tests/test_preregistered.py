@@ -159,7 +159,7 @@ def test_report_shows_the_version_beside_the_earlier_ones(tmp_path):
     out = write_report(tmp_path, [claim], [v], mode="quick")
     page = out["index"].read_text()
     assert "Preregistered: version 3" in page and "v1 (2026-11-29" in page
-    assert "lower bound −1.4 pp" in page and "v2 (2026-12-06" in page
+    assert "lower bound −1.4 pp" in page and "v2 (2026-11-29, f8053c513e)" in page
     stored = json.loads(out["verdicts"].read_text())[0]["config"]
     assert stored["earlier_versions"][0]["outcome"] == "fails"
     # a check that does not report its version still gets the table's current one

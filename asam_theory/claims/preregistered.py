@@ -364,7 +364,7 @@ CHECK_VERSIONS: tuple[CheckVersion, ...] = (
         "look-ahead − SAM's one-sided 95 % lower bound > −margin, else fails",
         ("ABLATION.margin@v1",)),
     CheckVersion(
-        _REM, 2, _SPLIT_ON, _SPLIT,
+        _REM, 2, _KEPT_ON, _KEPT,
         "precondition SAM beats SGD; look-ahead beats SGD (paired lower bound > 0) and keeps at "
         "least kept_share of SAM's gain (Fieller lower bound, decided by the paired contrast); "
         "fails when look-ahead is below SGD by more than margin; non-inferiority reported",

@@ -290,7 +290,7 @@ def _versions_html(v: Verdict) -> str:
         rec = preregistered.record(v.id)
     rows = v.config.get("earlier_versions") or preregistered.earlier(v.id)
     esc = html.escape
-    values = "; ".join(f"{t['key']} = {_fmt(t['value'])} ({t['basis']}, v{t['version']}, "
+    values = "; ".join(f"{t['key']} = {json.dumps(t['value'])} ({t['basis']}, v{t['version']}, "
                        f"{t['set_on'][:10]}, {t['commit'][:10]})" for t in rec["thresholds"])
     body = [f"<tr><td>v{rec['version']} (current)</td><td>{esc(rec['criterion'])}</td>"
             f"<td>{_badge(v.outcome)} this run</td></tr>"]
