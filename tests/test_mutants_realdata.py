@@ -26,7 +26,9 @@ def test_every_mutant_names_checks_that_exist():
 @pytest.mark.parametrize("mutant,check", [
     ("lookahead-reads-independent-batch", "ABLATION.direction"),
     ("independent-reads-descent-batch", "ABLATION.direction"),
-    ("penalty-full-batch", "ABLATION.penalty"),
+    ("stale-ignores-tau", "ABLATION.direction"),
+    ("lookahead-ascent-descends", "ABLATION.penalty"),
+    ("lookahead-without-perturbation", "ABLATION.penalty"),
 ])
 def test_killed_at_quick_size_and_correct_code_holds(mutant, check):
     with BY_ID[mutant].apply():
@@ -65,3 +67,25 @@ def test_stale_radius_20x_is_killed_without_the_precondition(check_id):
     with by_id(mutant).apply():
         v = run_check(claim, check, Settings(mode="quick", seed=0))
     assert v.outcome == "fails", v.summary
+
+
+def test_stale_ignores_tau_passes_the_cosine_bounds_alone():
+    """What version 2 of ABLATION.direction saw of the mutant: its cosine bounds hold (the
+    look-ahead becomes SAM), and only the reference stale recursion fails it — by more than
+    three orders of magnitude over the tolerance (1 − cos ≈ 1e-2 against 1e-6)."""
+    with BY_ID["stale-ignores-tau"].apply():
+        v = run_check(*find_check("ABLATION.direction"), Settings(mode="quick", seed=0))
+    assert v.outcome == "fails"
+    assert v.config["earlier_versions"][1]["outcome"] == "holds"  # version 2
+    assert v.measured["stale_match_max"] > 1e3 * v.bound["stale_match_max"]
+
+
+def test_the_trace_raises_when_the_emulation_leaves_its_seam(monkeypatch):
+    """A training loop that no longer evaluates its ascent through ablation._loss makes the
+    direction check raise (an error, not a pass)."""
+    from asam_theory.claims.stale_trace import trace_run
+    from asam_theory.experiments import ablation
+
+    monkeypatch.setattr(ablation, "run_config", lambda config: {})
+    with pytest.raises(ValueError, match="ascent evaluations"):
+        trace_run(ablation.LOOKAHEAD, ablation.Recipe(model="mlp", steps=5), 0, 1)

@@ -75,11 +75,13 @@ import numpy as np
 from scipy import stats as _st
 
 from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
+from asam_theory.claims.preregistered import threshold
 
-#: published MNIST-1D test accuracies (Greydanus & Kobak, ICML 2024, arXiv 2011.14439, Table 1)
-PUBLISHED = {"logistic": 0.32, "mlp": 0.68, "cnn": 0.94}
-#: equivalence margin around the published accuracy (3 percentage points)
-MARGIN = 0.03
+#: published MNIST-1D test accuracies (Greydanus & Kobak, ICML 2024, arXiv 2011.14439, Table 1;
+#: preregistered, :mod:`asam_theory.claims.preregistered`)
+PUBLISHED = threshold("BASELINES.published")
+#: equivalence margin around the published accuracy (3 percentage points; preregistered)
+MARGIN = threshold("BASELINES.margin")
 #: SGD's learning rate: the leaderboard's validation choice for both models at width 256
 LR = 0.1
 #: the quick check's budget (steps) for its smaller claim
@@ -87,7 +89,8 @@ QUICK_STEPS = 500
 #: evaluation seeds of ``--full`` (enough for the CNN's interval at its measured SD)
 FULL_SEEDS = 12
 #: confidence of the equivalence interval (two-sided) and of the quick check's bounds
-CONFIDENCE = 0.95
+#: (preregistered)
+CONFIDENCE = threshold("BASELINES.confidence")
 
 
 def _config():

@@ -5,43 +5,65 @@ SAM, stale USAM (τ = 1..4) and stale SAM (τ = 1, 2), the top Hessian eigenvalu
 each run by Lanczos (``asam_theory.experiments.sharpness``), against each method's own edge
 (``asam_theory.theory.edge``, ``docs/theory.md`` §2.2, §2.4).
 
-Scope (measured, see the module's table): MSE on one-hot targets, float64, η = 0.5,
-ρ = 0.1 for the unnormalised methods (ρ/η = 0.2, where odd staleness raises USAM's edge by
-46 % (τ = 1) and 11 % (τ = 3) and even staleness leaves it), ρ = 0.01 for the normalised ones.
-On digits (tanh and ReLU MLPs) the sharpness sits at the edge itself; on MNIST-1D, whose runs
-oscillate with a gradient norm 3-5 times larger, it sits 5-25 % *above* every method's edge
-alike, so MNIST-1D is checked relative to GD (the ratio of each method's sharpness to GD's
-against the ratio of their edges). Cross-entropy runs leave the edge as the loss goes to 0;
-``--full`` reports them, outside the judged scope.
+Scope: MSE on one-hot targets, float64, η = 0.5, ρ = 0.05 for the unnormalised methods
+(ρ/η = 0.1, where odd staleness raises USAM's edge by 62 % (τ = 1) and 20 % (τ = 3) and even
+staleness leaves it), ρ = 0.01 for the normalised ones.  Cross-entropy runs leave the edge as
+the loss goes to 0; ``--full`` reports them, outside the judged scope.
+
+Thresholds (version 2; :mod:`asam_theory.claims.preregistered` holds their dates, commits and
+reasons, and each verdict shows version 1's outcome on the same runs):
+
+* **Band.**  GD itself hovers a little above :math:`2/\eta` (Cohen et al. see the same), so a
+  run is judged against GD's overshoot: :data:`CENTER`, the median of GD's median
+  λ_max/(2/η) over the second half on the pilot seeds
+  :data:`~asam_theory.claims.preregistered.PILOT_SEEDS` (digits, tanh, 600 steps; no verdict
+  uses them).  The band is symmetric on the log scale around it, ``[CENTER / F, CENTER · F]``
+  with :data:`BAND_FACTOR` F the square root of the smallest ratio between two distinct edges
+  of the USAM family at this ρ/η (λ*_3/λ*_0 = 1.204): a run at its own edge lies inside, a run
+  at the nearest *other* edge of its family lies outside — the band is exactly as wide as the
+  smallest effect it separates.  A run reached its edge when its largest ratio in the first
+  half is at least the band's lower end.
+* **Ordering across τ.**  Within each family (USAM with its stale variants, SAM with its),
+  every pair's measured log-ratio of sharpness is within log F of the predicted log-ratio of
+  their edges.  The mutant "odd τ ≥ 3 uses USAM's edge" predicts τ = 3 equal to USAM while the
+  runs differ by about ×1.18: it fails by about 8 % (version 1's factor 1.08 at ρ/η = 0.2: by
+  about 3 %).
+* **MNIST-1D** is judged relative to GD of the same seed (each run's ratio over GD's) in
+  ``[1 / F, F]``, with the same ordering test.  *Open question*: on MNIST-1D every run sits
+  above its edge by more than on digits — GD by 10–15 % on the pilot seeds against 4–6 % on
+  digits, while its runs oscillate with a gradient norm 3–5 times larger — and stale USAM
+  τ = 1, whose edge is 38 % above 2/η at ρ/η = 0.1, by less than GD (its ratio over GD's
+  0.93–0.95 on the pilot seeds).  The linear stability analysis behind every edge says nothing
+  about the size of this excess; a cubic term of the loss acting on large oscillations
+  (self-stabilisation, Damian, Nichani & Lee, ICLR 2023, arXiv 2209.15594) is a candidate,
+  not tested here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
 
 from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
+from asam_theory.claims.preregistered import earlier, reads, record, threshold
 from asam_theory.experiments.edge import EdgeConfig, EdgeRun, edge_data, run_edge
 from asam_theory.theory import edge as theory_edge
 from asam_theory.theory.exact import max_stable_lr
 
-#: the band of median(λ_max / edge) over a run's second half
-BAND = (0.95, 1.12)
-#: pairs of runs whose edges the theory predicts equal: measured medians within this factor
-EQUAL_FACTOR = 1.08
-#: pairs predicted to differ by more than EQUAL_TOL (relative): the measured log-ratio must
-#: have the predicted sign and at least this share of its size
-GAP_SHARE = 0.25
-EQUAL_TOL = 0.03
-#: a run reached its edge if its largest sharpness in the first half is at least this x edge
-REACH = 0.95
+_CHECK = "EDGE.at_edge"
+#: GD's measured overshoot of 2/η (pilot seeds): the band's centre for the digits runs
+CENTER = threshold("EDGE.center")
+#: the band's half-width as a factor: √(λ*_3 / λ*_0) at ρ/η = 0.1
+BAND_FACTOR = threshold("EDGE.band_factor")
+#: the band of median(λ_max / edge) over a run's second half (digits runs)
+BAND = (CENTER / BAND_FACTOR, CENTER * BAND_FACTOR)
 
 LR = 0.5
-RHO_U = 0.1  # unnormalised: rho / lr = 0.2
+RHO_U = 0.05  # unnormalised: rho / lr = 0.1
 RHO_S = 0.01  # normalised
 
 #: (method, rho, tau) of the full method list
@@ -52,6 +74,45 @@ METHODS: tuple[tuple[str, float, int], ...] = (
 )
 QUICK_METHODS = (METHODS[0], METHODS[1], METHODS[2], METHODS[3])
 RELATIVE_METHODS = QUICK_METHODS
+
+
+def band_factor_from_theory(lr: float = LR, rho: float = RHO_U,
+                            taus: Sequence[int] = (0, 1, 2, 3, 4)) -> float:
+    """√ of the smallest ratio > 1 between two distinct edges of stale USAM over ``taus``
+    (edges within 1e-9 relative count as one): what :data:`BAND_FACTOR` records."""
+    edges = sorted({round(theory_edge.stale_usam_edge(lr, rho, t), 9) for t in taus})
+    gaps = [b / a for a, b in zip(edges, edges[1:], strict=False)]
+    return math.sqrt(min(gaps))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One version's decision: the band of a digits run's ratio (``absolute``) and of a
+    MNIST-1D run's ratio over GD's (``relative``), the least first-half ratio that counts as
+    reaching the edge per scope, and whether a pair with predicted log-ratio p and measured m
+    is in order (``pair(p, m)``)."""
+
+    absolute: tuple[float, float]
+    relative: tuple[float, float]
+    pair: Callable[[float, float], bool]
+    reach_absolute: float
+    reach_relative: float
+
+
+def rule(version: int | None = None) -> Rule:
+    """The :class:`Rule` of version ``version`` of EDGE.at_edge (``None``: the current one)."""
+    p = reads(_CHECK, version)
+    if "band" in p:  # version 1
+        def pair_v1(pred: float, meas: float) -> bool:
+            if abs(pred) < math.log1p(p["equal_tol"]):
+                return abs(meas) <= math.log(p["equal_factor"])
+            return meas * pred > 0 and abs(meas) >= p["gap_share"] * abs(pred)
+
+        band = tuple(p["band"])
+        return Rule(band, band, pair_v1, p["reach"], p["reach"])
+    c, f = p["center"], p["band_factor"]
+    return Rule((c / f, c * f), (1 / f, f),
+                lambda pred, meas: abs(meas - pred) <= math.log(f), c / f, 1 / f)
 
 
 def _configs(settings: Settings) -> tuple[list[EdgeConfig], list[EdgeConfig], list[EdgeConfig]]:
@@ -104,107 +165,118 @@ def _summary_row(run: EdgeRun) -> dict:
         "sharpness": float(np.median(run.sharpness[half])),
         "ratio": float(np.median(r)),
         "ratio_q10": float(np.quantile(r, 0.1)), "ratio_q90": float(np.quantile(r, 0.9)),
-        "reached": bool(first.any() and np.max(ratio[first]) >= REACH),
+        "first_half_max": float(np.max(ratio[first])) if first.any() else float("nan"),
         "diverged": run.diverged, "train_accuracy": run.train_accuracy,
         "final_loss": float(run.loss[-1]), "seconds": run.seconds,
         "cpu_seconds": run.info.get("cpu_seconds"),
     }
 
 
-def _ordering(rows: list[dict], key: str = "sharpness") -> tuple[bool, list[str]]:
-    """Within each family (USAM with its stale variants, SAM with its), every pair whose edges
-    the theory predicts equal has medians within :data:`EQUAL_FACTOR`, and every other pair
-    differs in the predicted direction by at least :data:`GAP_SHARE` of the predicted
-    log-ratio."""
-    ok, notes = True, []
+def _ordering(rows: list[dict], pair: Callable[[float, float], bool]) -> list[dict]:
+    """Every pair of runs within a family (USAM with its stale variants, SAM with its): the
+    predicted log-ratio of their edges, the measured log-ratio of their sharpness, and whether
+    ``pair`` accepts them."""
+    out = []
     for fam in ("usam", "sam"):
         group = sorted((r for r in rows if r["family"] == fam), key=lambda r: r["tau"])
         for i, a in enumerate(group):
             for b in group[i + 1:]:
                 pred = math.log(a["edge"] / b["edge"])
-                meas = math.log(a[key] / b[key])
-                if abs(pred) < math.log1p(EQUAL_TOL):
-                    good = abs(meas) <= math.log(EQUAL_FACTOR)
-                    want = "equal"
-                else:
-                    good = meas * pred > 0 and abs(meas) >= GAP_SHARE * abs(pred)
-                    want = f"x{math.exp(pred):.3f}"
-                ok &= good
-                notes.append(f"{a['method']}/{b['method']}: predicted {want}, measured "
-                             f"x{math.exp(meas):.3f}{'' if good else ' (NO)'}")
-    return ok, notes
+                meas = math.log(a["sharpness"] / b["sharpness"])
+                out.append({"pair": f"{a['method']}/{b['method']}", "predicted": math.exp(pred),
+                            "measured": math.exp(meas), "holds": bool(pair(pred, meas))})
+    return out
+
+
+def _judge(abs_rows: list[dict], rel_rows: list[dict], r: Rule) -> dict:
+    """One version's decision on the summarised runs: per run ``{"x", "holds"}`` (x the ratio
+    it is judged by), the ordering pairs, the failures in words and ``holds``."""
+    runs, pairs, failures = [], [], []
+    for row in abs_rows:
+        ok = (not row["diverged"] and row["first_half_max"] >= r.reach_absolute
+              and r.absolute[0] <= row["ratio"] <= r.absolute[1])
+        runs.append({"x": row["ratio"], "band": r.absolute, "holds": ok})
+    for act in sorted({row["activation"] for row in rel_rows}):
+        group = [row for row in rel_rows if row["activation"] == act]
+        gd = next(row for row in group if row["method"] == "GD")
+        for row in group:
+            x = row["ratio"] / gd["ratio"]
+            ok = (not row["diverged"] and row["first_half_max"] >= r.reach_relative
+                  and r.relative[0] <= x <= r.relative[1])
+            runs.append({"x": x, "band": r.relative, "holds": ok})
+    for rows in (abs_rows, rel_rows):
+        for ds, act in sorted({(row["dataset"], row["activation"]) for row in rows}):
+            pairs += [{"where": f"{ds}/{act}", **p} for p in _ordering(
+                [row for row in rows if row["activation"] == act], r.pair)]
+    for row, j in zip(abs_rows + rel_rows, runs, strict=True):
+        if not j["holds"]:
+            failures.append(f"{row['dataset']}/{row['activation']} {row['method']}: ratio "
+                            f"{j['x']:.3f} against [{j['band'][0]:.3f}, {j['band'][1]:.3f}]"
+                            + ("" if row["first_half_max"] >= j["band"][0] else
+                               ", edge not reached") + (", diverged" if row["diverged"] else ""))
+    failures += [f"{p['where']} {p['pair']}: predicted x{p['predicted']:.3f}, measured "
+                 f"x{p['measured']:.3f}" for p in pairs if not p["holds"]]
+    return {"runs": runs, "pairs": pairs, "failures": failures, "holds": not failures}
 
 
 def at_edge(settings: Settings) -> Outcome:
-    """Per run: reached its edge, median ratio over the second half in :data:`BAND`; across τ:
-    the predicted ordering (:func:`_ordering`); MNIST-1D: the same relative to GD."""
+    """Per run: reached its edge, median ratio over the second half in the band (MNIST-1D:
+    relative to GD); across τ: the predicted ordering (:func:`_ordering`).  Version 1's
+    decision on the same runs is reported beside it."""
     absolute, relative, ce = _configs(settings)
     runs = _run_all(absolute + relative + ce, settings)
     rows = [_summary_row(r) for r in runs]
     abs_rows, rel_rows = rows[:len(absolute)], rows[len(absolute):len(absolute) + len(relative)]
     ce_rows = rows[len(absolute) + len(relative):]
-    failures = []
-    for r in abs_rows:
-        r["scope"] = "absolute"
-        r["holds"] = (not r["diverged"] and r["reached"] and BAND[0] <= r["ratio"] <= BAND[1])
-        if not r["holds"]:
-            failures.append(f"{r['dataset']}/{r['activation']} {r['method']}: ratio "
-                            f"{r['ratio']:.3f}{'' if r['reached'] else ', edge not reached'}")
-    order_notes: list[str] = []
-    order_ok = True
-    for act in sorted({r["activation"] for r in abs_rows}):
-        ok, notes = _ordering([r for r in abs_rows if r["activation"] == act])
-        order_ok &= ok
-        order_notes += [f"digits/{act} {n}" for n in notes]
-    for act in sorted({r["activation"] for r in rel_rows}):
-        group = [r for r in rel_rows if r["activation"] == act]
-        gd = next(r for r in group if r["method"] == "GD")
-        for r in group:
-            r["scope"] = "relative to GD"
-            r["relative_ratio"] = (r["sharpness"] / gd["sharpness"]) / (r["edge"] / gd["edge"])
-            r["holds"] = (not r["diverged"] and r["reached"]
-                          and BAND[0] <= r["relative_ratio"] <= BAND[1])
-            if not r["holds"]:
-                failures.append(f"{r['dataset']}/{act} {r['method']}: relative ratio "
-                                f"{r['relative_ratio']:.3f}")
-        ok, notes = _ordering(group)
-        order_ok &= ok
-        order_notes += [f"mnist1d/{act} {n}" for n in notes]
-    for r in ce_rows:
-        r["scope"] = "reported (cross-entropy)"
-        r["holds"] = None
-    holds = not failures and order_ok
-
-    def position(r: dict) -> float:
-        """Where a run's ratio sits in the band: 1 at either end, <= 1 inside."""
-        x = r.get("relative_ratio", r["ratio"]) if r["scope"] != "absolute" else r["ratio"]
-        return max((x - 1) / (BAND[1] - 1), (1 - x) / (1 - BAND[0]))
-
+    now, v1 = _judge(abs_rows, rel_rows, rule()), _judge(abs_rows, rel_rows, rule(1))
+    log_f = math.log(BAND_FACTOR)
+    scopes = ["absolute"] * len(abs_rows) + ["relative to GD"] * len(rel_rows)
+    for row, j, scope in zip(abs_rows + rel_rows, now["runs"], scopes, strict=True):
+        row["scope"] = scope
+        row["judged_ratio"], row["holds"] = j["x"], j["holds"]
+        row["position"] = abs(math.log(j["x"] / math.sqrt(j["band"][0] * j["band"][1]))) / log_f
+    for p in now["pairs"]:
+        p["position"] = abs(math.log(p["measured"] / p["predicted"])) / log_f
+    for row in ce_rows:
+        row["scope"], row["holds"] = "reported (cross-entropy)", None
     judged = abs_rows + rel_rows
-    worst = max(judged, key=position)
+    worst = max(judged, key=lambda row: row["position"])
+    worst_pair = max(now["pairs"], key=lambda p: p["position"], default=None)
+    ratio = max(worst["position"], worst_pair["position"] if worst_pair else 0.0)
+    order_ok = all(p["holds"] for p in now["pairs"])
     summary = (
         f"{len(abs_rows)} digits runs: median λ_max/edge over the second half in "
         f"[{min(r['ratio'] for r in abs_rows):.3f}, {max(r['ratio'] for r in abs_rows):.3f}] "
-        f"(band [{BAND[0]}, {BAND[1]}]); "
+        f"(band [{BAND[0]:.3f}, {BAND[1]:.3f}]: GD's pilot overshoot {CENTER} ×/÷ "
+        f"{BAND_FACTOR}); "
         + (f"{len(rel_rows)} MNIST-1D runs relative to GD in "
-           f"[{min(r['relative_ratio'] for r in rel_rows):.3f}, "
-           f"{max(r['relative_ratio'] for r in rel_rows):.3f}]; " if rel_rows else "")
-        + f"ordering across τ {'as predicted' if order_ok else 'NOT as predicted'}"
-        + (f"; failing: {'; '.join(failures)}" if failures else "")
-        + (f"; {'; '.join(n for n in order_notes if '(NO)' in n)}" if not order_ok else "")
+           f"[{min(r['judged_ratio'] for r in rel_rows):.3f}, "
+           f"{max(r['judged_ratio'] for r in rel_rows):.3f}] (band [{1 / BAND_FACTOR:.3f}, "
+           f"{BAND_FACTOR}]); " if rel_rows else "")
+        + f"ordering across τ {'as predicted' if order_ok else 'NOT as predicted'} (every pair "
+          f"within ×/÷ {BAND_FACTOR} of its predicted ratio"
+        + (f"; the farthest {worst_pair['where']} {worst_pair['pair']}: predicted "
+           f"x{worst_pair['predicted']:.3f}, measured x{worst_pair['measured']:.3f})"
+           if worst_pair else ")")
+        + (f"; failing: {'; '.join(now['failures'])}" if now["failures"] else "")
+        + f"; version 1 (band [0.95, 1.12], factor 1.08) on the same runs: "
+          f"{'holds' if v1['holds'] else 'fails'}"
     )
     figure = {"runs": [{"label": f"{r.config.dataset}/{r.config.activation}/{r.config.loss} "
                                  f"{r.config.label}",
                         "steps": r.measured_steps.tolist(), "sharpness": r.sharpness.tolist(),
                         "edge": r.edge().tolist(), "lr": r.config.lr} for r in runs]}
+    v1_summary = "; ".join(v1["failures"]) or "every run in band, ordering as version 1 asks"
     return Outcome.judged(
-        holds, summary, measured=worst.get("relative_ratio", worst["ratio"]), bound=list(BAND),
-        ratio=position(worst),
+        now["holds"], summary, measured=worst["judged_ratio"], bound=list(BAND), ratio=ratio,
         config={"lr": LR, "rho_unnormalised": RHO_U, "rho_normalised": RHO_S,
-                "band": list(BAND), "equal_factor": EQUAL_FACTOR, "gap_share": GAP_SHARE,
-                "reach": REACH, "n_train": absolute[0].n_train, "width": absolute[0].width,
-                "depth": absolute[0].depth, "steps": absolute[0].steps,
-                "ordering": order_notes},
+                "band": list(BAND), "relative_band": [1 / BAND_FACTOR, BAND_FACTOR],
+                "center": CENTER, "band_factor": BAND_FACTOR, "n_train": absolute[0].n_train,
+                "width": absolute[0].width, "depth": absolute[0].depth,
+                "steps": absolute[0].steps, "ordering": now["pairs"],
+                "preregistered": record(_CHECK),
+                "earlier_versions": earlier(_CHECK, {1: ("holds" if v1["holds"] else "fails",
+                                                         v1_summary)})},
         table=rows, figure=figure)
 
 
@@ -254,16 +326,24 @@ EDGE = Claim(
     statement=(
         r"Full-batch training (MSE, float64) of small tanh/ReLU MLPs on digits raises the top "
         r"Hessian eigenvalue until it reaches the method's edge and keeps it there: over the "
-        rf"second half of each run the median of $\lambda_{{\max}}/\text{{edge}}$ lies in "
-        rf"$[{BAND[0]}, {BAND[1]}]$ for GD ($2/\eta$), USAM "
+        r"second half of each run the median of $\lambda_{\max}/\text{edge}$ lies within a "
+        rf"factor {BAND_FACTOR} of GD's measured overshoot {CENTER} (the band "
+        rf"$[{BAND[0]:.3f}, {BAND[1]:.3f}]$, as wide as the smallest gap between two edges it "
+        r"separates) for GD ($2/\eta$), USAM "
         r"($\frac{\sqrt{1+8\rho/\eta}-1}{2\rho}$), SAM (USAM's with $\rho/\|\nabla f\|$), "
         r"stale USAM with $\tau=1..4$ (the inverse of the exact stability solver) and stale SAM "
         r"with $\tau=1,2$ (heuristic: stale USAM's edge at $\rho/\|\nabla f\|$). Across $\tau$ "
         r"the measured sharpness follows the predicted ordering: odd staleness raises the edge "
-        r"($\tau=1$ by 46 %, $\tau=3$ by 11 % at $\rho/\eta=0.2$), even staleness leaves it "
-        rf"(pairs predicted equal within a factor {EQUAL_FACTOR}, others at least "
-        rf"{GAP_SHARE:.0%} of the predicted log-gap in its direction). On MNIST-1D, where every "
-        r"method hovers 5-25 % above its edge, the same holds relative to GD."),
+        r"($\tau=1$ by 62 %, $\tau=3$ by 20 % at $\rho/\eta=0.1$), even staleness leaves it "
+        rf"(every pair within a factor {BAND_FACTOR} of its predicted ratio). On MNIST-1D the "
+        r"same holds relative to GD."
+        "\n\n"
+        r"Open question: on MNIST-1D every run sits further above its edge than on digits (GD "
+        r"by 10–15 % against 4–6 %; its runs oscillate with a gradient norm 3–5 times larger) "
+        r"and stale USAM $\tau=1$ by less than GD; the linear analysis behind the edges does not "
+        r"predict the size of this excess (a cubic term acting on large oscillations — "
+        r"self-stabilisation, Damian, Nichani & Lee, arXiv 2209.15594 — is a candidate, not "
+        r"tested here)."),
     source="Cohen et al., ICLR 2021 (arXiv:2103.00065); Long & Bartlett, arXiv:2309.12488; "
            "Agarwala & Dauphin, ICML 2023 (arXiv:2302.08692); stale edges: docs/theory.md §2.4, "
            "proofs/edge.py",

@@ -11,13 +11,23 @@ r"""Mutants of the real-data claims (``HEADLINE``, ``ABLATION``): families ``tim
 * ``independent-reads-descent-batch`` — the "independent" ascent reads the descent batch: its
   loss of alignment vanishes, so ABLATION.direction's independence bound must fail.
 * ``lookahead-without-perturbation`` — the look-ahead variant trains as plain SGD: it keeps
-  none of SAM's gain, so ABLATION.lookahead_recovers_sam must fail (where SAM beats SGD).
+  none of SAM's gain, so ABLATION.lookahead_recovers_sam must fail (where SAM beats SGD) and
+  none of SAM's penalty reduction, so ABLATION.penalty must fail.
 * ``lookahead-radius-20x`` — the look-ahead variant trains with 20 ρ: its accuracy falls far
   below SGD's, so ABLATION.lookahead_recovers_sam must fail whatever SAM does (its
   "look-ahead below SGD by more than the margin" side) — the check's one side that needs no
   precondition, hence a kill even where SAM's gain is too small to decide;
-* ``penalty-full-batch`` — the "minibatch" gradient norm of the penalty measurement is taken
-  on the whole training set: ratio 1, so ABLATION.penalty must fail.
+* ``stale-ignores-tau`` — the emulation's weight history keeps only the newest weights
+  (``stale = history[-1]``): every "stale" ascent is taken at :math:`w_t`, so the look-ahead
+  trains as SAM and AsyncSAM as the independent-batch τ = 0 variant.  Their alignment to SAM's
+  fresh direction only improves, so ABLATION.direction's cosine bounds pass it; its reference
+  stale recursion must fail it (the direction used is ∇L_A(w_t), not ∇L_A(w_{t−1}): 1 − cos
+  ≈ 1e-2 against the 1e-6 tolerance).
+* ``lookahead-ascent-descends`` — the look-ahead variant perturbs downhill,
+  :math:`\epsilon=-\rho\,g'/\|g'\|` (a sign slip in the stale path's radius): its ascent
+  direction and hence every cosine are unchanged, so ABLATION.direction cannot see it; the
+  look-ahead then seeks sharper regions and ends with a minibatch gradient-norm penalty above
+  SGD's, so ABLATION.penalty must fail (the look-ahead keeps none of SAM's reduction).
 
 The emulation's variants are patched where they are rebuilt from a run's config
 (``asam_theory.experiments.ablation.Variant``, looked up by ``run_config`` at call time), so
@@ -87,19 +97,31 @@ def _radius_20x(stale_only: bool) -> list[tuple[Any, Any]]:
     return [("asam_theory.experiments.ablation.train_variant", train)]
 
 
-def _penalty_full_batch() -> list[tuple[Any, Any]]:
+def _stale_ignores_tau() -> list[tuple[Any, Any]]:
+    """The weight history of ``train_variant`` holds one entry: ``history[0]`` is the newest."""
+    import collections
+
+    def newest_only(*args: Any, maxlen: int | None = None) -> collections.deque:
+        return collections.deque(*args, maxlen=1)
+
+    return [("asam_theory.experiments.ablation.deque", newest_only)]
+
+
+def _lookahead_descends() -> list[tuple[Any, Any]]:
+    """The look-ahead variant's radius is negated (the recipe's validation, which rejects a
+    negative ρ, is bypassed as a units slip inside the loop would): patched in
+    ``train_variant``, which ``run_config`` and the penalty runs call."""
     from asam_theory.experiments import ablation
 
-    original = ablation.penalty_gap
+    original = ablation.train_variant
 
-    def gap(model: Any, x: Any, y: Any, batch_size: int, *args: Any, **kw: Any) -> Any:
-        out = original(model, x, y, batch_size, *args, **kw)
-        full = out["full_norm"]
-        # every "minibatch" is the whole set: its norm is the full one
-        return {**out, "minibatch_norm": full, "ratio": 1.0,
-                "minibatch_norms": [full] * len(out["minibatch_norms"])}
+    def train(variant: Any, recipe: Any, *args: Any, **kw: Any) -> Any:
+        if variant.perturb and variant.tau >= 1 and variant.ascent == "same":
+            recipe = replace(recipe)
+            object.__setattr__(recipe, "rho", -recipe.rho)
+        return original(variant, recipe, *args, **kw)
 
-    return [("asam_theory.experiments.ablation.penalty_gap", gap)]
+    return [("asam_theory.experiments.ablation.train_variant", train)]
 
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -119,7 +141,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("lookahead-without-perturbation", "real_data",
            "the look-ahead variant trains without any perturbation (plain SGD)",
            lambda: _variant_patch(_la_no_perturbation),
-           checks=("ABLATION.lookahead_recovers_sam",),
+           checks=("ABLATION.lookahead_recovers_sam", "ABLATION.penalty"),
            tests=("tests/experiments/test_ablation.py::"
                   "test_run_config_trains_the_variant_its_config_names",)),
     Mutant("lookahead-radius-20x", "real_data",
@@ -129,7 +151,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "every stale variant (AsyncSAM, look-ahead) trains with 20 times the radius",
            lambda: _radius_20x(True), checks=("HEADLINE.asyncsam", "HEADLINE.lookahead",
                                               "ABLATION.lookahead_recovers_sam")),
-    Mutant("penalty-full-batch", "real_data",
-           "the penalty's minibatch gradient norm is measured on the whole training set",
-           _penalty_full_batch, checks=("ABLATION.penalty",)),
+    Mutant("stale-ignores-tau", "real_data",
+           "the emulation's stale ascent uses the newest weights (stale = history[-1]): tau is "
+           "ignored", _stale_ignores_tau, checks=("ABLATION.direction",)),
+    Mutant("lookahead-ascent-descends", "real_data",
+           "the look-ahead variant perturbs downhill (epsilon = -rho g'/||g'||)",
+           _lookahead_descends, checks=("ABLATION.penalty",)),
 )

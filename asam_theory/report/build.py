@@ -56,7 +56,12 @@ VERDICTS_SCHEMA = {
             "ratio_note": {"type": "string", "description": "what the ratio is, in words, "
                                                             "where not plain measured/bound"},
             "summary": {"type": "string"},
-            "config": {"type": "object"},
+            "config": {"type": "object",
+                       "description": "the check's settings; a preregistered check adds "
+                                      "'preregistered' (the version that decided, its "
+                                      "thresholds with date, commit and basis) and "
+                                      "'earlier_versions' (each earlier version's outcome on "
+                                      "this run, or as recorded)"},
             "table": {"type": "array", "items": {"type": "object"}},
             "figure": {"type": ["object", "null"]},
             "error": {"type": ["string", "null"]},
@@ -272,6 +277,39 @@ def _ratio_line(v: Verdict, conv: MathConverter) -> str:
     return (f"<p class='meta'>Ratio {_verdict_bar(v)} — {html.escape(meaning)}.{note}</p>")
 
 
+def _versions_html(v: Verdict) -> str:
+    """The check's preregistered version and thresholds, and its earlier versions with their
+    outcome on this run (``config.earlier_versions``) or as recorded
+    (:mod:`asam_theory.claims.preregistered`); empty for a check without an entry there."""
+    from asam_theory.claims import preregistered
+
+    rec = v.config.get("preregistered")
+    if rec is None:
+        if not preregistered.versions(v.id):
+            return ""
+        rec = preregistered.record(v.id)
+    rows = v.config.get("earlier_versions") or preregistered.earlier(v.id)
+    esc = html.escape
+    values = "; ".join(f"{t['key']} = {json.dumps(t['value'])} ({t['basis']}, v{t['version']}, "
+                       f"{t['set_on'][:10]}, {t['commit'][:10]})" for t in rec["thresholds"])
+    body = [f"<tr><td>v{rec['version']} (current)</td><td>{esc(rec['criterion'])}</td>"
+            f"<td>{_badge(v.outcome)} this run</td></tr>"]
+    for r in reversed(rows):
+        seen = (_badge(r["outcome"]) + " this run: " + esc(r["summary"])) if \
+            r.get("on_this_run") else esc(r.get("recorded") or "not recomputed")
+        body.append(f"<tr><td>v{r['version']} ({esc(r['set_on'][:10])}, "
+                    f"{esc(r['commit'][:10])})</td><td>{esc(r['criterion'])}</td>"
+                    f"<td>{seen}</td></tr>")
+    change = f" Changed: {esc(rec['change'])}." if rec.get("change") else ""
+    if rec.get("recorded"):
+        change += f" Recorded: {esc(rec['recorded'])}."
+    return (f"<details class='versions'><summary>Preregistered: version {rec['version']} "
+            f"(set {esc(rec['set_on'][:10])}, commit {esc(rec['commit'][:10])}); "
+            f"{len(rows)} earlier version(s)</summary><p class='meta'>Thresholds: "
+            f"{esc(values)}.{change}</p><table><tr><th>version</th><th>criterion</th>"
+            f"<th>outcome</th></tr>{''.join(body)}</table></details>")
+
+
 class _Seen:
     """Paragraphs already shown: the first time a text appears it is shown in full, later
     times as a link to where it was (so no paragraph repeats on the page)."""
@@ -460,6 +498,7 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
             parts.append(f"<p>{conv.inline(v.summary)}</p>")
             parts.append(_measured_table(v, conv))
             parts.append(_ratio_line(v, conv))
+            parts.append(_versions_html(v))
             if v.table:
                 shown = min(len(v.table), TABLE_LIMIT)
                 parts.append("<details><summary>measured against bound, per configuration"
