@@ -684,6 +684,8 @@ class AsyncSAM(torch.optim.Optimizer):
         """
         if self._closed:
             raise RuntimeError("AsyncSAM optimizer is closed")
+        if scaler is not None:
+            check_scaler(scaler)
         if inputs is None and (closure is None or isinstance(closure, torch.Tensor)
                                or not callable(closure)):
             inputs = closure
@@ -695,14 +697,19 @@ class AsyncSAM(torch.optim.Optimizer):
             raise ValueError("micro_batches is an option of the batch form opt.step(x, y, "
                              "micro_batches=k); a closure accumulates its micro-batches itself "
                              "(asam_theory.torch.accumulate)")
+        elif self.step_batches is not None and closure is not None:
+            raise ValueError(
+                "this AsyncSAM takes its ascent batches from the batches passed to "
+                "opt.step(x, y) (AsyncSAM.for_model's default, StepBatches), so a closure step "
+                "gives its worker no batch: step it with opt.step(x, y), or build it with "
+                "ascent_batches=... (a callable (batch_size) -> batch, an iterator, a "
+                "LookAhead) to step with a closure")
         elif closure is None:
             raise ValueError(
                 "AsyncSAM.step needs the batch or a closure: loss = opt.step(x, y) with an "
                 "optimizer from AsyncSAM.for_model(model, loss_fn, ...), or opt.step(closure) "
                 "where closure() zeroes the gradients, runs forward + backward and returns the "
                 "loss")
-        if scaler is not None:
-            check_scaler(scaler)
         try:
             return self._step(closure, scaler)
         except (KeyboardInterrupt, SystemExit):

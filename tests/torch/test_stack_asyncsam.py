@@ -377,6 +377,8 @@ def test_accumulate_option_errors():
             opt.step(x, y, micro_batches=N + 1)
         with pytest.raises(ValueError, match="micro_batches is an option of the batch form"):
             opt.step(lambda: None, micro_batches=2)
+        with pytest.raises(ValueError, match="a closure step gives its worker no batch"):
+            opt.step(lambda: None)  # for_model's step batches come with step(x, y) only
         assert opt.version == 0
 
 
