@@ -250,14 +250,23 @@ class AsyncSAM(torch.optim.Optimizer):
             (``ascent_batches(b′)``; with a LookAhead, the first b′ samples of the batch).
             :meth:`tuned` picks b′ by measurement.
         model: the module owning ``params`` (needed for modules with BatchNorm and for
-            ``ascent_loss`` written against a module); the replica is a deep copy.
+            ``ascent_loss`` written against a module); the replica is a deep copy. It may be
+            wrapped in ``DistributedDataParallel`` and/or ``torch.compile``: the replica (and the
+            process backend's pickled model) is then the module inside (``.module``,
+            ``._orig_mod``), and the descent passes of the batch form run through the wrapper.
         worker: :class:`WorkerOptions` (ascent device, max_staleness, timeout, threads,
             fidelity probes); default ``WorkerOptions()``.
         deterministic: sequential emulation with fixed τ (see module docstring).
+        max_grad_norm: clip the descent gradient to this global 2-norm before the base step
+            (``None``: no clipping; see "Training stack" in the module docstring).
         **kwargs: passed to ``base_optimizer``.
 
     Attributes:
         staleness_history: staleness used at each step.
+        skipped_steps: steps skipped by a GradScaler (an inf/NaN in the descent gradient or the
+            direction).
+        module: ``model`` without its DDP / ``torch.compile`` wrappers (``None`` without a
+            model).
         wait_history: seconds the main thread waited for the direction at each step.
         fidelity_history: ``(step, cosine)`` pairs.
         probe_seconds: main-thread time spent on fidelity probes (not part of the method).

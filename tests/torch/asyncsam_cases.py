@@ -62,6 +62,15 @@ def unit(grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return [g / (norm + 1e-12) for g in grads]
 
 
+def _gradient_at(model: nn.Module, point: Sequence[torch.Tensor],
+                 batch: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+    """∇L_batch at the weights ``point`` (the model is left there)."""
+    with torch.no_grad():
+        for p, v in zip(model.parameters(), point, strict=True):
+            p.copy_(v)
+    return _grads(model, batch)
+
+
 def reference(model: nn.Module, steps: Iterable[Any], *, tau: int = 1, skip: Iterable[int] = (),
               max_grad_norm: float | None = None) -> list[list[torch.Tensor]]:
     """AsyncSAM written out on ``model`` (trained in place), one entry per step t of ``steps``:
@@ -75,37 +84,29 @@ def reference(model: nn.Module, steps: Iterable[Any], *, tau: int = 1, skip: Ite
     """
     params = list(model.parameters())
     base = torch.optim.SGD(params, **BASE)
-    skip = set(skip)
+    skipped = set(skip)
     versions: list[list[torch.Tensor]] = []
     ascents: list[Any] = []
-    out = []
+    trajectory = []
     for t, (ascent, descent) in enumerate(steps):
-        versions.append(weights(model))
+        w = weights(model)
+        versions.append(w)
         ascents.append(ascent)
         s = max(t - tau, 0)
-        if t not in skip:
-            w = weights(model)
-            total = [torch.zeros_like(p) for p in params]
+        if t not in skipped:
+            per_replica = []
             for r, shard in enumerate(descent):
-                with torch.no_grad():
-                    for p, v in zip(params, versions[s], strict=True):
-                        p.copy_(v)
-                u = unit(_grads(model, ascents[s][r]))
-                with torch.no_grad():
-                    for p, wi, ui in zip(params, w, u, strict=True):
-                        p.copy_(wi + RHO * ui)
-                for acc, g in zip(total, _grads(model, shard), strict=True):
-                    acc.add_(g / len(descent))
-            with torch.no_grad():
-                for p, wi in zip(params, w, strict=True):
-                    p.copy_(wi)
-            for p, g in zip(params, total, strict=True):
-                p.grad = g
+                u = unit(_gradient_at(model, versions[s], ascents[s][r]))
+                point = [wi + RHO * ui for wi, ui in zip(w, u, strict=True)]
+                per_replica.append(_gradient_at(model, point, shard))
+            _gradient_at(model, w, descent[0])  # back at w_t
+            for i, p in enumerate(params):
+                p.grad = torch.stack([g[i] for g in per_replica]).mean(0)
             if max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             base.step()
-        out.append(weights(model))
-    return out
+        trajectory.append(weights(model))
+    return trajectory
 
 
 # -- module-level losses and batch sources (picklable for the worker process) ----------------------

@@ -5,8 +5,8 @@ Every scenario trains the standard MLP of :mod:`stack_cases` in float64 on the g
 of :mod:`ddp_ranks` (16 samples, rank r takes rows 8r..8r+7), with ``AsyncSAM.for_model`` on the
 DDP-wrapped model, τ = 1 and b′ = 4: each rank's ascent runs on its own replica and the first 4
 samples of its own shard of the step batch, with no communication.  A rank saves its weights
-after every step (its scale, its skip count and its worker process's id where it has them) to
-``<out>/<scenario>_<rank>.pt``.
+after every step (its scale, its skip count and its worker process's id where it has them);
+``<out>/rank<rank>.pt`` holds every scenario's.
 """
 
 from __future__ import annotations
@@ -43,33 +43,35 @@ def scaler_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 # -- ranks ---------------------------------------------------------------------------------------
 def spawn_ranks(out: Path, port: int, timeout_s: float) -> list[int]:
-    """Run :func:`run_rank` on ``WORLD`` spawned processes writing to ``out``; kill any rank
-    still alive after ``timeout_s`` seconds (``TimeoutError``).  Returns the ranks' pids."""
+    """Run :func:`run_rank` on ``WORLD`` spawned processes writing to ``out``; a rank still
+    alive after ``timeout_s`` seconds is killed (``TimeoutError``), a rank that raised is
+    reported with its traceback.  Returns the ranks' pids."""
     ctx = mp.spawn(run_rank, args=(port, str(out)), nprocs=WORLD, join=False)
-    give_up = time.monotonic() + timeout_s
-    try:
-        while not ctx.join(timeout=1.0):
-            if time.monotonic() > give_up:
-                raise TimeoutError(f"the gloo ranks did not finish within {timeout_s} s")
-    finally:
-        for proc in ctx.processes:
-            if proc.is_alive():
-                proc.kill()
-            proc.join(5)
+    deadline = time.monotonic() + timeout_s
+    for proc in ctx.processes:
+        proc.join(max(deadline - time.monotonic(), 0.0))
+    stuck = [proc for proc in ctx.processes if proc.is_alive()]
+    for proc in stuck:
+        proc.kill()
+        proc.join(5)
+    if stuck:
+        raise TimeoutError(f"{len(stuck)} gloo rank(s) did not finish within {timeout_s} s")
+    ctx.join()  # every rank has ended: raises a rank's exception, with its traceback
     return ctx.pids()
 
 
 def run_rank(rank: int, port: int, out: str) -> None:
-    """Entry point of ``torch.multiprocessing.spawn``: every scenario in one process group."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
+    """Entry point of ``torch.multiprocessing.spawn``: every scenario in one process group
+    (loopback only), the results of all of them saved in ``<out>/rank<rank>.pt``."""
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=WORLD)
     try:
-        for name in SCENARIOS:
-            torch.save(_scenario(name, rank), Path(out) / f"{name}_{rank}.pt")
-            dist.barrier()
+        results = {name: _scenario(name, rank) for name in SCENARIOS}
     finally:
         dist.destroy_process_group()
+    torch.save(results, Path(out) / f"rank{rank}.pt")
 
 
 def _scenario(name: str, rank: int) -> dict:
