@@ -2,7 +2,9 @@
 
 Both sources have one interface, so the optimizer has no mode branches:
 
-* ``submit(version, params)`` — publish the current weights as ``version``;
+* ``submit(version, params, amp)`` — publish the current weights as ``version``, with the
+  caller's autocast at that step (:class:`~asam_theory.torch.stack.AutocastState`), under which
+  the ascent at those weights runs (autocast is per thread: the worker enters it itself);
 * ``seal(version)`` — after this the caller may change the weights in place (its base-optimizer
   update): the snapshot of ``version`` is taken;
 * ``acquire(step)`` — the :class:`~asam_theory.torch._worker.Result` step ``step`` uses (version
@@ -38,6 +40,7 @@ from asam_theory.torch._worker import (
     VersionedWorker,
 )
 from asam_theory.torch.lookahead import LookAhead, StepBatches
+from asam_theory.torch.stack import NO_AUTOCAST, AutocastState, weights_changed
 from asam_theory.validation import check_choice, check_int
 
 #: where the ascent runs (:class:`WorkerOptions`)
@@ -108,7 +111,8 @@ class WorkerOptions:
 class DirectionSource(Protocol):
     """The interface both direction sources implement (see the module docstring)."""
 
-    def submit(self, version: int, params: Sequence[torch.Tensor]) -> None: ...
+    def submit(self, version: int, params: Sequence[torch.Tensor],
+               amp: AutocastState = ...) -> None: ...
 
     def seal(self, version: int) -> None: ...
 
@@ -131,7 +135,9 @@ def _to(tensors: Sequence[torch.Tensor], device: torch.device) -> list[torch.Ten
 class SequentialDirections:
     """Deterministic source: u at w_{max(t−τ, 0)} computed in the calling thread.
 
-    State: the iterates w_v for v ≥ t − τ (enough to resume bit-identically).
+    State: the iterates w_v for v ≥ t − τ (enough to resume bit-identically).  The ascent at
+    w_s runs under the autocast of step s (as the worker backends do), entered in the calling
+    thread — and disabled there when step s had none, whatever autocast surrounds step t.
     """
 
     def __init__(
@@ -151,6 +157,7 @@ class SequentialDirections:
         self._keep_batch = keep_batch
         self._device = computer.device
         self._history: dict[int, list[torch.Tensor]] = {}
+        self._amp: dict[int, AutocastState] = {}
         self._copies = 0
 
     @property
@@ -158,11 +165,14 @@ class SequentialDirections:
         """Every snapshot: this source copies them all in the calling thread."""
         return self._copies
 
-    def submit(self, version: int, params: Sequence[torch.Tensor]) -> None:
+    def submit(self, version: int, params: Sequence[torch.Tensor],
+               amp: AutocastState = NO_AUTOCAST) -> None:
         self._copies += 1
         self._history[version] = [p.detach().to(self._device, copy=True) for p in params]
+        self._amp[version] = amp
         for v in [v for v in self._history if v < version - self._tau]:
             del self._history[v]
+            self._amp.pop(v, None)
 
     def seal(self, version: int) -> None:
         """Nothing to do: :meth:`submit` copied the weights."""
@@ -177,14 +187,22 @@ class SequentialDirections:
         else:  # look-ahead: B_t at w_s; step batches: B_s at w_s
             raw = la.ascent_batch(step if la.lead else s, self._batch_size)
         batch = move_batch(raw, self._device)
-        u = self._computer.direction(self._history[s], batch)
+        amp = self._amp.get(s, AutocastState())
+        with (amp.enter(self._device.type) if amp.enabled
+              else torch.autocast(self._device.type, enabled=False)):
+            weights_changed()  # the replica's weights are re-bound to w_s
+            u = self._computer.direction(self._history[s], batch)
         return Result(s, u, batch if self._keep_batch else None)
 
     def state_dict(self, version: int) -> dict[str, Any]:
-        return {"history": {v: [w.clone() for w in ws] for v, ws in self._history.items()}}
+        return {"history": {v: [w.clone() for w in ws] for v, ws in self._history.items()},
+                "amp": {v: self._amp.get(v, AutocastState()).to_state()
+                        for v in self._history}}
 
     def load_state_dict(self, state: dict[str, Any], version: int) -> None:
         self._history = {int(v): _to(ws, self._device) for v, ws in state["history"].items()}
+        self._amp = {int(v): AutocastState.from_state(a)
+                     for v, a in state.get("amp", {}).items()}
 
     def close(self, join_timeout: float = 30.0) -> None:
         """Nothing to stop."""
@@ -256,13 +274,14 @@ class ThreadedDirections:
             bufs = make()
         return bufs
 
-    def _job(self, version: int, params: Sequence[torch.Tensor], batch: Any) -> Job:
+    def _job(self, version: int, params: Sequence[torch.Tensor], batch: Any,
+             amp: AutocastState) -> Job:
         """The job for ``version``: a deferred snapshot on the CPU, else an async copy."""
         bufs = self._buffers(params)
         if self._defer:
             # the worker copies the live weights when it starts the job (off the main thread);
             # ``seal`` guarantees the copy precedes the base-optimizer update
-            return Job(version, bufs, None, batch, source=list(params))
+            return Job(version, bufs, None, batch, source=list(params), amp=amp)
         self._copies += 1
         for b, p in zip(bufs, params, strict=True):
             b.copy_(p.detach(), non_blocking=True)
@@ -275,17 +294,18 @@ class ThreadedDirections:
         elif self._device.type == "cuda":
             event = torch.cuda.Event()
             event.record(torch.cuda.current_stream(self._device))
-        return Job(version, bufs, event, batch)
+        return Job(version, bufs, event, batch, amp=amp)
 
-    def submit(self, version: int, params: Sequence[torch.Tensor]) -> None:
+    def submit(self, version: int, params: Sequence[torch.Tensor],
+               amp: AutocastState = NO_AUTOCAST) -> None:
         la = self._lookahead
         if la is None:
-            self.worker.submit(self._job(version, params, NO_BATCH))
+            self.worker.submit(self._job(version, params, NO_BATCH, amp))
         elif la.available(version + la.lead):
             # look-ahead: w_t goes with B_{t+tau}, the batch of the step that uses it;
             # step batches: with B_t, the batch of the step that published it
             batch = la.ascent_batch(version + la.lead, self._batch_size)
-            self.worker.submit(self._job(version, params, batch))
+            self.worker.submit(self._job(version, params, batch, amp))
         # else: the batches have ended, no step will use this version
 
     @property
@@ -314,7 +334,8 @@ class ThreadedDirections:
         done, snaps, origin = self.worker.export(version)
         return {
             "directions": {v: [u.clone() for u in r.direction] for v, r in done.items()},
-            "snapshots": snaps,
+            "snapshots": {v: job.tensors for v, job in snaps.items()},
+            "amp": {v: job.amp.to_state() for v, job in snaps.items()},
             "origin": origin,
         }
 
@@ -323,10 +344,13 @@ class ThreadedDirections:
             int(v): Result(int(v), _to(u, self._device)) for v, u in state["directions"].items()
         }
         la = self._lookahead
+        amp = {int(v): AutocastState.from_state(a) for v, a in state.get("amp", {}).items()}
         jobs = {
-            int(v): Job(int(v), _to(w, self._device)) if la is None else
+            int(v): Job(int(v), _to(w, self._device), amp=amp.get(int(v), AutocastState()))
+            if la is None else
             Job(int(v), _to(w, self._device),
-                batch=la.ascent_batch(int(v) + la.lead, self._batch_size))
+                batch=la.ascent_batch(int(v) + la.lead, self._batch_size),
+                amp=amp.get(int(v), AutocastState()))
             for v, w in state["snapshots"].items()
         }
         self.worker.restore(done, jobs, int(state["origin"]), version)

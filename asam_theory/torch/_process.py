@@ -36,6 +36,11 @@ in Python-level dispatch — the two threads queue up behind each other on the G
   source is then not advanced).
 * **Messages** travel over a pipe (a job, a release, a result or a dropped job are a few bytes);
   a message also wakes the other side, and the end of the pipe tells each side the other died.
+* **Autocast.** The caller's autocast at each step (:class:`~asam_theory.torch.stack.
+  AutocastState`) travels in a small message sent only when it changes; the worker stamps each
+  job it receives with the state in effect and runs that job's ascent under it (on the ascent
+  device's type), so the ascent of w_t runs under the autocast of step t, as with the thread
+  backend.
 
 Faults: an exception in the worker arrives as :class:`~asam_theory.torch._worker.
 AscentWorkerError` with the worker's traceback; a worker that dies (killed, out of memory) gives
@@ -80,6 +85,7 @@ from asam_theory.torch._worker import (
     param_positions,
     window,
 )
+from asam_theory.torch.stack import NO_AUTOCAST, AutocastState, weights_changed
 
 # snapshot slot states (shared array, guarded by the slot's lock)
 PUBLISHED, COPIED, DROPPED = 0, 1, 2
@@ -245,6 +251,10 @@ class ProcessDirections:
         self._leaf_bufs: list[list[torch.Tensor]] = [[] for _ in range(self.slots)]
         self._leaf_meta: list[list[tuple[torch.dtype, int]]] = [[] for _ in range(self.slots)]
         self._structure: Any = None
+        #: the autocast the worker holds (the last one sent), and from which version on each
+        #: state was in effect (for :meth:`state_dict`; one entry per change)
+        self._amp_sent = AutocastState()
+        self._amp_changes: list[tuple[int, AutocastState]] = [(0, self._amp_sent)]
         self._error: dict[str, Any] | None = None
         self._dead: str | None = None
         self.main_copies = 0
@@ -366,10 +376,13 @@ class ProcessDirections:
             self._raise_if_failed()
 
     # -- the interface --------------------------------------------------------------------------
-    def submit(self, version: int, params: list[torch.Tensor]) -> None:
+    def submit(self, version: int, params: list[torch.Tensor],
+               amp: AutocastState = NO_AUTOCAST) -> None:
         """Publish the weights as ``version`` (a job message; on the CPU the worker copies them
-        itself, see :meth:`seal`)."""
+        itself, see :meth:`seal`), its ascent to run under ``amp`` (sent when it changed)."""
         self._check_open()
+        if amp != self._amp_sent:
+            self._send_amp(version, amp)
         la = self._lookahead
         batch = None
         if la is not None:
@@ -403,6 +416,23 @@ class ProcessDirections:
             self._events[slot].record(torch.cuda.current_stream(self._descent_device))
         self._slot_of[version] = slot
         self._send(_pack(b"J", *ints))
+
+    def _send_amp(self, version: int, amp: AutocastState) -> None:
+        """Tell the worker that the jobs from ``version`` on run under ``amp``."""
+        self._send(b"A" + pickle.dumps(amp.to_state()))
+        self._amp_sent = amp
+        lo = version - self._ms - 1  # older versions are never computed or saved again
+        keep = [c for c in self._amp_changes if c[0] >= lo]
+        older = [c for c in self._amp_changes if c[0] < lo]
+        self._amp_changes = older[-1:] + keep + [(version, amp)]
+
+    def _amp_of(self, version: int) -> AutocastState:
+        """The autocast in effect when ``version`` was published."""
+        state = self._amp_changes[0][1]
+        for v, amp in self._amp_changes:
+            if v <= version:
+                state = amp
+        return state
 
     def _put_batch(self, slot: int, batch: Any) -> list[int]:
         """Copy ``batch`` into ``slot``'s leaf buffers (new buffers when it does not fit) and
@@ -544,7 +574,9 @@ class ProcessDirections:
                 continue
             src = self._sviews[slot] if self._state[slot] == COPIED else self._params
             snapshots[v] = [t.detach().clone() for t in src]
-        return {"directions": directions, "snapshots": snapshots, "origin": self._origin}
+        return {"directions": directions, "snapshots": snapshots,
+                "amp": {v: self._amp_of(v).to_state() for v in snapshots},
+                "origin": self._origin}
 
     def load_state_dict(self, state: dict[str, Any], version: int) -> None:
         """Replace the pipeline by a saved one: the worker stops, drops its jobs, and resumes
@@ -569,6 +601,7 @@ class ProcessDirections:
         self._ctrl[ORIGIN] = self._origin
         self._ctrl[NEXT] = version
         jobs = []
+        amps = {int(v): a for v, a in state.get("amp", {}).items()}
         la = self._lookahead
         for v, w in sorted(state["snapshots"].items()):
             v = int(v)
@@ -579,8 +612,12 @@ class ProcessDirections:
                 slot, la.ascent_batch(v + la.lead, self._batch_size))
             jobs.append([v, slot, self._gen, *fields])
             self._slot_of[v] = slot
+        self._amp_changes = sorted(
+            [(v, AutocastState.from_state(a)) for v, a in amps.items() if v < version]
+            + [(version, self._amp_sent)], key=lambda c: c[0])
         self._send(b"S" + pickle.dumps({"gen": self._gen, "jobs": jobs,
-                                        "free_dirs": free_dirs}))
+                                        "free_dirs": free_dirs, "amp": amps,
+                                        "amp_now": self._amp_sent.to_state()}))
 
     def close(self, join_timeout: float = 30.0) -> None:
         """Stop the worker process: ask it to stop, join it, terminate (then kill) it if it does
@@ -648,6 +685,7 @@ class _Job:
     mode: int  # LEAVES, DRAW or NONE
     shapes: list[tuple[int, ...]]
     structure: Any
+    amp: AutocastState  # the autocast of the step that published it
 
 
 class _Child:
@@ -686,6 +724,7 @@ class _Child:
         self.free_dirs = list(range(len(self.dirs) - 1, -1, -1))
         self.leaf_bufs: dict[int, dict[int, torch.Tensor]] = {}
         self.structure: Any = None
+        self.amp = AutocastState()  # stamped on each job as it arrives
         self.gen = 0
         self.stop = False
         self.paused = False
@@ -726,7 +765,9 @@ class _Child:
                     k += 1 + nd
             if gen == self.gen:
                 self.pending[version] = _Job(version, slot, LEAVES if mode >= 0 else mode,
-                                             shapes, self.structure)
+                                             shapes, self.structure, self.amp)
+        elif tag == b"A":
+            self.amp = AutocastState.from_state(pickle.loads(msg[1:]))
         elif tag == b"R":
             self.free_dirs.extend(_unpack(msg))
         elif tag == b"B":
@@ -744,7 +785,9 @@ class _Child:
             self.free_dirs = list(state["free_dirs"])
             self.pending = {}
             for ints in state["jobs"]:
+                self.amp = AutocastState.from_state(state["amp"].get(ints[0]))
                 self.handle(_pack(b"J", *ints))
+            self.amp = AutocastState.from_state(state["amp_now"])
             self.paused = False
         elif tag == b"Q":
             self.stop = True
@@ -808,7 +851,9 @@ class _Child:
             torch._foreach_copy_(self.on_device, weights)
             weights = self.on_device
         self.phase(6, v)
-        u = self.computer.direction(weights, batch)
+        with job.amp.enter(self.device.type):
+            weights_changed()  # the replica's weights were re-bound since the last pass
+            u = self.computer.direction(weights, batch)
         self.phase(7, v)
         d = self.free_dirs.pop()
         torch._foreach_copy_(self.dirs[d], u)

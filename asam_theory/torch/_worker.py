@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from asam_theory.torch._common import freeze_bn_permanently, move_batch, normalized_direction
+from asam_theory.torch.stack import AutocastState, weights_changed
 
 AscentLoss = Callable[[Any, Any], torch.Tensor]
 
@@ -232,6 +233,9 @@ class Job:
     #: copy is done). Whoever copies first — the worker when it starts the job, or the main
     #: thread in :meth:`VersionedWorker.seal` — clears it; see there.
     source: list[torch.Tensor] | None = None
+    #: the autocast the ascent of this snapshot runs under: the caller's at the step that
+    #: published it (:class:`~asam_theory.torch.stack.AutocastState`; disabled by default)
+    amp: AutocastState = field(default_factory=AutocastState)
 
     def take_snapshot(self) -> None:
         """Copy the deferred snapshot ``source`` into ``tensors``; the copy is then done."""
@@ -420,12 +424,13 @@ class VersionedWorker:
                     )
                 sh.cond.wait(timeout=min(remaining, 0.5))
 
-    def export(self, step: int) -> tuple[dict[int, Result], dict[int, list[torch.Tensor]], int]:
+    def export(self, step: int) -> tuple[dict[int, Result], dict[int, Job], int]:
         """What step ``step`` and later steps can still use: (done, snapshots, origin).
 
         ``done`` holds the completed directions with version ≥ the lower end of the window of
-        ``step``; ``snapshots`` copies of the weights of the versions published but not yet
-        computed (pending or in flight) in the same range; ``origin`` the pipeline's origin.
+        ``step``; ``snapshots`` the jobs of the versions published but not yet computed
+        (pending or in flight) in the same range, each with a copy of its weights;
+        ``origin`` the pipeline's origin.
         """
         sh = self.shared
         with sh.cond:
@@ -440,7 +445,7 @@ class VersionedWorker:
                     continue
                 if job.event is not None:
                     job.event.synchronize()
-                snaps[v] = [t.clone() for t in job.tensors]
+                snaps[v] = Job(v, [t.clone() for t in job.tensors], amp=job.amp)
             return done, snaps, sh.origin
 
     def restore(
@@ -524,7 +529,9 @@ class VersionedWorker:
                     f"computing the ascent direction of version {v} (in ascent_loss: forward, "
                     "backward, normalisation)"
                 )
-                direction = self._compute(job.tensors, batch)
+                with job.amp.enter(self._device.type):
+                    weights_changed()  # the replica's weights were re-bound since the last pass
+                    direction = self._compute(job.tensors, batch)
                 if self._device.type == "cuda":
                     sh.phase = f"synchronising {self._device} after version {v}"
                     torch.cuda.current_stream(self._device).synchronize()

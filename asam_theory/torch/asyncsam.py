@@ -45,7 +45,8 @@ keeps the faster.
 
 Thread backend. A daemon worker thread owns a private replica of the model on the
 ascent device (``WorkerOptions.device``). At the start of step t the main thread publishes the
-weights w_t as version t = number of updates so far: on the CPU the worker copies them itself
+weights w_t as version t = number of steps so far (a step skipped by a GradScaler counts: see
+"Training stack" below): on the CPU the worker copies them itself
 when it starts the job (a *deferred* snapshot, off the main thread; the main thread takes the
 copy only if the worker has not started by the time of its update); from CUDA the main thread's
 stream copies them ``non_blocking`` into pinned memory, with a CUDA event the worker waits on.
@@ -84,9 +85,50 @@ BatchNorm: the perturbed descent pass keeps the running statistics and ``num_bat
 ``foreach`` calls per step), and the worker's replica has momentum 0 — so
 AsyncSAM itself never changes running statistics (normalisation still uses batch statistics in
 train mode). Since there is no unperturbed descent pass, recompute the statistics before
-evaluation with :func:`asam_theory.experiments.training.recalibrate_bn` (what ``train_loop``
-does for
-every method). Only parameters are snapshotted; the replica's buffers are its own.
+evaluation with :func:`asam_theory.torch.recalibrate_bn` (what the experiments' ``train_loop``
+does for every method). Only parameters are snapshotted; the replica's buffers are its own.
+
+Training stack (:mod:`asam_theory.torch.stack` holds the shared contract; every feature costs
+nothing when unused):
+
+* **autocast.** The caller's autocast on the descent device's type is read at every step
+  (:class:`~asam_theory.torch.stack.AutocastState`) and travels with the snapshot of that
+  step: the worker (thread or process; the process backend sends the state only when it
+  changes) runs the ascent at w_t under the autocast of step t, same dtype, on the ascent
+  device's type; the deterministic mode enters it in the main thread (and disables an autocast
+  around a later step when step s had none).  The parameters are re-bound (``p.data``) for the
+  descent pass and back, so autocast's cached low-precision weights are dropped after each
+  change (:func:`~asam_theory.torch.stack.weights_changed`).
+* **GradScaler** (``step(..., scaler=scaler)``).  The descent gradient is unscaled before
+  clipping and the base step (:func:`~asam_theory.torch.stack.unscale_pass`).  The ascent
+  gradient is computed by the worker without loss scaling (its direction is normalised, and
+  its pass is a separate one); a non-finite direction is found on the main thread (the norm
+  of u) and recorded in the scaler as an overflow.  A step whose direction or descent gradient
+  holds an inf/NaN is *skipped*: no base step, the weights, the base optimizer's state and the
+  perturbation buffers as before.  The version still advances: the snapshot published at the
+  skipped step is the current weights, so its ascent is computed and used as any other, the
+  next step publishes the same weights as a new version, and the window rule
+  ``max(t − max_staleness, 0) ≤ v ≤ max(t − τ, origin)`` holds in steps as before (a skipped
+  step only makes the perturbation fresher in updates).  The caller calls
+  ``scaler.update()`` once after each step; ``skipped_steps`` counts the skips.
+* **DistributedDataParallel.** A DDP-wrapped ``model``: the descent pass runs through the
+  wrapper (its backward all-reduces), the worker's replica is a copy of ``model.module``
+  (:func:`~asam_theory.torch.stack.original_module`), so each rank's ascent is computed on its
+  own replica and its own b′ samples with no communication — the per-replica perturbation.
+  With a scaler the ranks agree on a non-finite direction (one all-reduce of a flag per step).
+* **Gradient accumulation.** The closure form accumulates inside its closure
+  (:func:`~asam_theory.torch.stack.accumulate`); the batch form takes
+  ``step(x, y, micro_batches=k)``.  Either way the k micro-batches share the step's one
+  perturbation and give the step on their union; the ascent stays on its own b′ samples.
+* **Clipping.** ``max_grad_norm=c`` clips the (unscaled, all-reduced) descent gradient with
+  ``torch.nn.utils.clip_grad_norm_`` before the base step.
+* **The rest.** ``channels_last`` parameters keep their layout in the replica, the snapshot
+  buffers, the process backend's rings and the perturbed buffers; ``torch.compile(model)``
+  trains (the replica, and the process backend's pickled model, are the original module
+  ``model._orig_mod``); ``add_param_group`` after construction is refused (the replica and the
+  buffers cover the parameters given at construction); LR schedulers attach to the optimizer
+  or its ``base_optimizer`` and :meth:`AsyncSAM.state_dict` carries the skip count and the
+  autocast of the snapshots it saves.
 """
 
 from __future__ import annotations
@@ -106,6 +148,7 @@ from asam_theory.torch._common import (
     FrozenStats,
     bn_frozen,
     cosine,
+    global_norm,
     move_batch,
     normalized_direction,
     resolve_base_optimizer,
@@ -124,6 +167,20 @@ from asam_theory.torch._worker import (
     param_positions,
 )
 from asam_theory.torch.lookahead import LookAhead, StepBatches
+from asam_theory.torch.stack import (
+    AutocastState,
+    FlagPass,
+    GradPass,
+    accumulate,
+    agree_finite,
+    check_max_grad_norm,
+    check_scaler,
+    clip_descent,
+    ddp_of,
+    original_module,
+    unscale_pass,
+    weights_changed,
+)
 from asam_theory.validation import check_int, check_nonnegative
 
 __all__ = ["AsyncSAM", "WorkerOptions"]
@@ -193,14 +250,23 @@ class AsyncSAM(torch.optim.Optimizer):
             (``ascent_batches(b′)``; with a LookAhead, the first b′ samples of the batch).
             :meth:`tuned` picks b′ by measurement.
         model: the module owning ``params`` (needed for modules with BatchNorm and for
-            ``ascent_loss`` written against a module); the replica is a deep copy.
+            ``ascent_loss`` written against a module); the replica is a deep copy. It may be
+            wrapped in ``DistributedDataParallel`` and/or ``torch.compile``: the replica (and the
+            process backend's pickled model) is then the module inside (``.module``,
+            ``._orig_mod``), and the descent passes of the batch form run through the wrapper.
         worker: :class:`WorkerOptions` (ascent device, max_staleness, timeout, threads,
             fidelity probes); default ``WorkerOptions()``.
         deterministic: sequential emulation with fixed τ (see module docstring).
+        max_grad_norm: clip the descent gradient to this global 2-norm before the base step
+            (``None``: no clipping; see "Training stack" in the module docstring).
         **kwargs: passed to ``base_optimizer``.
 
     Attributes:
         staleness_history: staleness used at each step.
+        skipped_steps: steps skipped by a GradScaler (an inf/NaN in the descent gradient or the
+            direction).
+        module: ``model`` without its DDP / ``torch.compile`` wrappers (``None`` without a
+            model).
         wait_history: seconds the main thread waited for the direction at each step.
         fidelity_history: ``(step, cosine)`` pairs.
         probe_seconds: main-thread time spent on fidelity probes (not part of the method).
@@ -222,6 +288,7 @@ class AsyncSAM(torch.optim.Optimizer):
         model: nn.Module | None = None,
         worker: WorkerOptions | None = None,
         deterministic: bool = False,
+        max_grad_norm: float | None = None,
         **kwargs: Any,
     ) -> None:
         moved = sorted(set(kwargs) & (set(_WORKER_KNOBS) | {"descent_batch_size"}))
@@ -268,11 +335,20 @@ class AsyncSAM(torch.optim.Optimizer):
         self.fidelity_every = worker.fidelity_every
         self.adaptive = bool(adaptive)
         self.deterministic = bool(deterministic)
+        self.max_grad_norm = check_max_grad_norm(max_grad_norm)
+        #: the module as given (the descent passes run through it: DDP, torch.compile)
         self.model = model
+        #: the module inside its DDP / torch.compile wrappers: the replica's original
+        self.module = None if model is None else original_module(model)
+        self._ddp = ddp_of(model)
         self._params = [p for g in self.param_groups for p in g["params"]]
         if not self._params:
             raise ValueError("params is empty")
         self.descent_device = self._params[0].device
+        #: steps skipped because a gradient held an inf/NaN (with a GradScaler)
+        self.skipped_steps = 0
+        self._descent_pass = GradPass(self, "descent")
+        self._flag_pass = FlagPass(self)
         lookahead = ascent_batches if isinstance(ascent_batches, LookAhead) else None
         if lookahead is not None and lookahead.tau != tau:
             raise ValueError(f"ascent_batches is a LookAhead with tau={lookahead.tau}; it must "
@@ -302,7 +378,7 @@ class AsyncSAM(torch.optim.Optimizer):
         self._version = 0
         self._closed = True  # until the direction source exists
         self._perturbed = [torch.empty_like(p) for p in self._params]  # w_t + ρu (descent)
-        self._frozen_stats = FrozenStats(model)
+        self._frozen_stats = FrozenStats(self.module)
         self._last_result: Result | None = None
         self.staleness_history: list[int] = []
         self.wait_history: list[float] = []
@@ -315,7 +391,7 @@ class AsyncSAM(torch.optim.Optimizer):
             from asam_theory.torch._process import ProcessDirections
 
             self._directions = ProcessDirections(
-                ascent_loss=ascent_loss, model=model, params=self._params,
+                ascent_loss=ascent_loss, model=self.module, params=self._params,
                 adaptive=self.adaptive, ascent_batches=ascent_batches,
                 batch_size=ascent_batch_size, tau=tau, max_staleness=max_staleness,
                 descent_device=self.descent_device, device=self.ascent_device,
@@ -325,7 +401,7 @@ class AsyncSAM(torch.optim.Optimizer):
             )
         else:
             self._computer = AscentComputer(
-                ascent_loss, self.ascent_device, model, self._params, self.adaptive
+                ascent_loss, self.ascent_device, self.module, self._params, self.adaptive
             )
             if self.deterministic:
                 self._directions = SequentialDirections(
@@ -339,6 +415,18 @@ class AsyncSAM(torch.optim.Optimizer):
         self._closed = False
         # the source holds no reference to the optimizer: dropping it stops the worker
         self._finalizer = weakref.finalize(self, self._directions.close)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Refused after construction (``ValueError``): the worker's replica, its snapshot
+        buffers (shared-memory rings for the process backend) and the perturbed-weight buffers
+        cover the parameters given at construction."""
+        if hasattr(self, "_directions"):
+            raise ValueError(
+                "AsyncSAM does not support add_param_group after construction: its ascent "
+                "worker's replica and snapshot buffers (and the perturbed-weight buffers) cover "
+                "the parameters given at construction; build it with every param group instead "
+                "(AsyncSAM([{'params': ...}, {'params': ..., 'lr': ...}], ...))")
+        super().add_param_group(param_group)
 
     @classmethod
     def for_model(
@@ -354,6 +442,7 @@ class AsyncSAM(torch.optim.Optimizer):
         ascent_batch_size: int | None = None,
         worker: WorkerOptions | None = None,
         deterministic: bool = False,
+        max_grad_norm: float | None = None,
         **kwargs: Any,
     ) -> AsyncSAM:
         """AsyncSAM for ``model`` trained on ``loss_fn(model(x), y)``, stepped with the batch.
@@ -364,14 +453,17 @@ class AsyncSAM(torch.optim.Optimizer):
 
         Args:
             model: the module to train (all its parameters are optimised; for param groups use
-                the constructor with ``model=``).
+                the constructor with ``model=``); it may be wrapped in
+                ``DistributedDataParallel`` or ``torch.compile`` (the descent runs through the
+                wrapper, the worker's replica is a copy of the module inside).
             loss_fn: ``loss_fn(outputs, targets) -> scalar`` (``torch.nn.CrossEntropyLoss()``,
                 ``torch.nn.functional.cross_entropy``, ...); the worker calls it too, so it must
                 not keep state between calls.
             base_optimizer: optimizer class (default ``torch.optim.SGD``) or a fresh instance;
                 its settings (``lr``, ``momentum``, ...) go in ``**kwargs``.
-            rho, tau, adaptive, ascent_batch_size, worker, deterministic: as in the constructor
-                (b′ = ``ascent_batch_size`` takes the first b′ samples of the ascent batch).
+            rho, tau, adaptive, ascent_batch_size, worker, deterministic, max_grad_norm: as in
+                the constructor (b′ = ``ascent_batch_size`` takes the first b′ samples of the
+                ascent batch).
             ascent_batches: ``None`` (default): the snapshot w_t is evaluated on the batch
                 passed to ``step`` at step t (:class:`~asam_theory.torch.lookahead.
                 StepBatches`); a :class:`LookAhead` on the descent loader: on the batch of the
@@ -392,7 +484,7 @@ class AsyncSAM(torch.optim.Optimizer):
         opt = cls(model.parameters(), base_optimizer, rho, adaptive, tau=tau,
                   ascent_loss=CriterionLoss(loss_fn), ascent_batches=ascent_batches,
                   ascent_batch_size=ascent_batch_size, model=model, worker=worker,
-                  deterministic=deterministic, **kwargs)
+                  deterministic=deterministic, max_grad_norm=max_grad_norm, **kwargs)
         opt.loss_fn = loss_fn
         return opt
 
@@ -441,8 +533,9 @@ class AsyncSAM(torch.optim.Optimizer):
                   for g in as_list(params)]
         flat = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
         options = WorkerOptions() if worker is None else worker
+        inner = None if model is None else original_module(model)  # timed without wrappers
         tuning = tune_for_asyncsam(
-            flat, ascent_loss, batches.draw, model, b,
+            flat, ascent_loss, batches.draw, inner, b,
             ascent_device=options.device, adaptive=bool(kwargs.get("adaptive", False)),
             candidates=candidates, margin=margin, contention=contention,
             ascent_threads=options.num_threads,
@@ -454,13 +547,13 @@ class AsyncSAM(torch.optim.Optimizer):
             descent_batch = batches.draw(b)
 
             def build(name: str) -> tuple[AsyncSAM, Callable[[], None]]:
-                twin = None if model is None else copy.deepcopy(model)
+                twin = None if inner is None else copy.deepcopy(inner)
                 if twin is None:
                     ps = [p.detach().clone().requires_grad_(True) for p in flat]
                     target: Any = ps
                 else:
                     all_twin = list(twin.parameters())
-                    ps = [all_twin[i] for i in param_positions(model, flat)]
+                    ps = [all_twin[i] for i in param_positions(inner, flat)]
                     target = twin
                 trial = cls(ps, base_optimizer, ascent_loss=ascent_loss,
                             ascent_batches=ascent_batches,
@@ -536,21 +629,23 @@ class AsyncSAM(torch.optim.Optimizer):
                 k += 1
         for p, q in zip(self._params, self._perturbed, strict=True):
             p.data = q
+        weights_changed()  # autocast's cached low-precision copies are of w_t
 
     def _unperturb(self, originals: Sequence[torch.Tensor]) -> None:
         for p, w in zip(self._params, originals, strict=True):
             p.data = w
+        weights_changed()
 
     def _fresh_direction(self, batch: Any) -> list[torch.Tensor]:
         """Direction at the current weights on ``batch`` (main thread, descent device)."""
         batch = move_batch(batch, self.descent_device)
-        if self.model is not None:
+        if self.module is not None:
             leaves = list(self._params)
-            target: Any = self.model
+            target: Any = self.module  # not through DDP: a probe must not all-reduce
         else:
             leaves = [p.detach().requires_grad_(True) for p in self._params]
             target = leaves
-        with torch.enable_grad(), bn_frozen(self.model):
+        with torch.enable_grad(), bn_frozen(self.module):
             loss = self._ascent_loss(target, batch)
             grads = torch.autograd.grad(loss, leaves, allow_unused=True)
         g = [torch.zeros_like(p) if gi is None else gi for p, gi in zip(self._params, grads,
@@ -563,6 +658,7 @@ class AsyncSAM(torch.optim.Optimizer):
     @torch.no_grad()
     def step(  # type: ignore[override]
         self, closure: Any = None, targets: Any = None, *, inputs: Any = None,
+        scaler: torch.amp.GradScaler | None = None, micro_batches: int | None = None,
     ) -> Any:
         """One AsyncSAM step: ``opt.step(x, y)`` (built by :meth:`for_model`) or
         ``opt.step(closure)``.
@@ -573,19 +669,50 @@ class AsyncSAM(torch.optim.Optimizer):
         the gradients, run a forward+backward at the (perturbed) current weights and return the
         loss; it is the only descent-device pass of the step.
 
+        The training stack (:mod:`asam_theory.torch.stack`):
+
+        * autocast: run ``step`` inside ``torch.autocast(...)`` — the descent pass runs under
+          it, and the ascent at this step's weights runs under the same autocast in the worker
+          (read at every step; the closure form may enter autocast inside the closure too, but
+          only the state around ``step`` reaches the worker);
+        * ``scaler``: a ``torch.amp.GradScaler``; the batch form scales its loss, a closure
+          calls ``scaler.scale(loss).backward()`` itself.  The descent gradient is unscaled
+          before clipping and the base step; a step whose descent gradient or applied
+          direction holds an inf/NaN is skipped (no base step; the version still advances:
+          see the module docstring), returning ``None`` when the direction was non-finite
+          (the closure is then not called).  Call ``scaler.update()`` after each step;
+        * ``micro_batches=k`` (batch form): the descent gradient accumulated over k
+          micro-batches of ``(x, y)`` (:func:`~asam_theory.torch.stack.accumulate`: equal to
+          the gradient of the whole batch, one micro-batch in memory at a time); the ascent
+          still sees the whole step batch (its first b′ samples).  The closure form
+          accumulates inside the closure.
+
         A ``KeyboardInterrupt`` (or ``SystemExit``) raised during the step closes the optimizer
         (worker thread joined) before it propagates; the weights are w_t again unless it arrived
         inside the base optimizer's update.
         """
         if self._closed:
             raise RuntimeError("AsyncSAM optimizer is closed")
+        if scaler is not None:
+            check_scaler(scaler)
         if inputs is None and (closure is None or isinstance(closure, torch.Tensor)
                                or not callable(closure)):
             inputs = closure
         elif inputs is not None and closure is not None:
             raise ValueError("AsyncSAM.step takes a closure or a batch (inputs, targets), not both")
         if inputs is not None or targets is not None:
-            closure = self._batch_closure(inputs, targets)
+            closure = self._batch_closure(inputs, targets, scaler, micro_batches)
+        elif micro_batches is not None:
+            raise ValueError("micro_batches is an option of the batch form opt.step(x, y, "
+                             "micro_batches=k); a closure accumulates its micro-batches itself "
+                             "(asam_theory.torch.accumulate)")
+        elif self.step_batches is not None and closure is not None:
+            raise ValueError(
+                "this AsyncSAM takes its ascent batches from the batches passed to "
+                "opt.step(x, y) (AsyncSAM.for_model's default, StepBatches), so a closure step "
+                "gives its worker no batch: step it with opt.step(x, y), or build it with "
+                "ascent_batches=... (a callable (batch_size) -> batch, an iterator, a "
+                "LookAhead) to step with a closure")
         elif closure is None:
             raise ValueError(
                 "AsyncSAM.step needs the batch or a closure: loss = opt.step(x, y) with an "
@@ -593,7 +720,7 @@ class AsyncSAM(torch.optim.Optimizer):
                 "where closure() zeroes the gradients, runs forward + backward and returns the "
                 "loss")
         try:
-            return self._step(closure)
+            return self._step(closure, scaler)
         except (KeyboardInterrupt, SystemExit):
             with contextlib.suppress(TimeoutError):  # a hung ascent_loss cannot be joined
                 self._closed = True
@@ -601,7 +728,8 @@ class AsyncSAM(torch.optim.Optimizer):
                 self._directions.close(join_timeout=5.0)
             raise
 
-    def _batch_closure(self, inputs: Any, targets: Any) -> Callable[[], Any]:
+    def _batch_closure(self, inputs: Any, targets: Any, scaler: torch.amp.GradScaler | None,
+                       micro_batches: int | None) -> Callable[[], Any]:
         """The closure of ``step(inputs, targets)``; records the batch for the ascent."""
         if self.loss_fn is None or self.model is None:
             raise ValueError(
@@ -610,9 +738,27 @@ class AsyncSAM(torch.optim.Optimizer):
                 "this one takes opt.step(closure)")
         if inputs is None or targets is None:
             raise ValueError("AsyncSAM.step needs both inputs and targets: opt.step(x, y)")
+        model, loss_fn = self.model, self.loss_fn
+        micro = None if micro_batches is None else _split(inputs, targets, micro_batches)
         if self.step_batches is not None:
             self.step_batches.put(self._version, (inputs, targets))
-        model, loss_fn = self.model, self.loss_fn
+        if micro is not None:
+            ddp = self._ddp
+
+            def accumulated() -> torch.Tensor:
+                self.zero_grad()
+                return accumulate(lambda b: loss_fn(model(b[0]), b[1]), micro, scaler=scaler,
+                                  model=ddp)
+
+            return accumulated
+        if scaler is not None:
+            def scaled() -> torch.Tensor:
+                self.zero_grad()
+                loss = loss_fn(model(inputs), targets)
+                scaler.scale(loss).backward()
+                return loss.detach()
+
+            return scaled
 
         def closure() -> torch.Tensor:
             self.zero_grad()
@@ -622,10 +768,11 @@ class AsyncSAM(torch.optim.Optimizer):
 
         return closure
 
-    def _step(self, closure: Callable[[], Any]) -> Any:
+    def _step(self, closure: Callable[[], Any], scaler: torch.amp.GradScaler | None) -> Any:
         t = self._version
         live = [p.data for p in self._params]  # w_t: the snapshot's source, restored after
-        self._directions.submit(t, live)
+        # the ascent at w_t runs under this step's autocast (entered by the worker)
+        self._directions.submit(t, live, AutocastState.capture(self.descent_device.type))
         t0 = time.perf_counter()
         res = self._directions.acquire(t)
         self.wait_history.append(time.perf_counter() - t0)
@@ -644,6 +791,10 @@ class AsyncSAM(torch.optim.Optimizer):
         u = res.direction
         if u[0].device != live[0].device:
             u = [d.to(p.device, non_blocking=True) for d, p in zip(u, self._params, strict=True)]
+        if scaler is not None and not self._direction_finite(u, scaler):
+            self._directions.seal(t)
+            self._end_step(t, res, updated=False)
+            return None
         self._perturb(live, u)
         try:
             with torch.enable_grad(), self._frozen_stats:
@@ -651,10 +802,37 @@ class AsyncSAM(torch.optim.Optimizer):
         finally:
             self._unperturb(live)
         self._directions.seal(t)  # the snapshot of w_t is taken: the update may change it
-        self.base_optimizer.step()
+        updated = scaler is None or unscale_pass(scaler, self._descent_pass)
+        if updated:
+            if self.max_grad_norm is not None:
+                clip_descent(self._params, self.max_grad_norm)
+            self.base_optimizer.step()
+            weights_changed()
+        self._end_step(t, res, updated)
+        return loss
+
+    def _end_step(self, t: int, res: Result, updated: bool) -> None:
+        """Close step ``t``: the version advances whether or not the base step ran (a
+        skipped step leaves the weights as they were, so versions t and t + 1 hold the same
+        weights)."""
+        if not updated:
+            self.skipped_steps += 1
         self._version += 1
         self.staleness_history.append(t - res.version)
-        return loss
+
+    def _direction_finite(self, u: Sequence[torch.Tensor],
+                          scaler: torch.amp.GradScaler) -> bool:
+        """Whether the direction is finite (on every DDP rank); if not, the scaler records an
+        overflow (so ``scaler.update()`` backs off) and the step is skipped before its descent
+        pass.  Under DDP the ranks agree first (one all-reduce of a flag), so all skip the
+        same steps and no rank waits in a backward the others skip."""
+        finite = bool(torch.isfinite(global_norm(list(u))))
+        if not finite:
+            self._flag_pass.raise_flag(u[0].device)
+            unscale_pass(scaler, self._flag_pass)
+        if self._ddp is not None:
+            finite = agree_finite(scaler, finite, self._ddp, self._flag_pass)
+        return finite
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
@@ -683,6 +861,7 @@ class AsyncSAM(torch.optim.Optimizer):
             "tau": self.tau,
             "deterministic": self.deterministic,
             "staleness_history": list(self.staleness_history),
+            "skipped_steps": self.skipped_steps,
             "source": self._directions.state_dict(self._version),
         }
         if self.step_batches is not None:
@@ -704,6 +883,19 @@ class AsyncSAM(torch.optim.Optimizer):
         self.param_groups = self.base_optimizer.param_groups
         self._version = int(extra["version"])
         self.staleness_history = list(extra["staleness_history"])
+        self.skipped_steps = int(extra.get("skipped_steps", 0))
         if self.step_batches is not None and "step_batches" in extra:
             self.step_batches.load_state_dict(extra["step_batches"])
         self._directions.load_state_dict(extra["source"], self._version)
+
+
+def _split(inputs: Any, targets: Any, k: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(inputs, targets)`` cut into ``k`` micro-batches along the sample dimension (sizes
+    differ by at most one: ``torch.tensor_split``)."""
+    if not (isinstance(inputs, torch.Tensor) and isinstance(targets, torch.Tensor)):
+        raise ValueError("micro_batches needs inputs and targets as tensors (their first "
+                         "dimension the sample); for other batches accumulate in a closure "
+                         "with asam_theory.torch.accumulate")
+    n = int(inputs.shape[0]) if inputs.dim() else 0
+    k = check_int("micro_batches", k, low=1, high=max(n, 1))
+    return list(zip(inputs.tensor_split(k), targets.tensor_split(k), strict=True))

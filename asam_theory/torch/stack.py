@@ -48,13 +48,20 @@ on the union.  With a ``scaler`` each weighted loss is scaled before its backwar
 model all micro-batches but the last run under ``no_sync`` (one all-reduce per pass), or all
 of them with ``sync=False`` (the ascent pass of SAM under DDP).
 
-**DistributedDataParallel** (:func:`ascent_pass`, :func:`is_ddp`, :func:`unwrap`).  SAM under
+**DistributedDataParallel** (:func:`ascent_pass`, :func:`is_ddp`, :func:`unwrap`,
+:func:`ddp_of`).  SAM under
 DDP uses a per-replica perturbation: each rank's ascent gradient is its own shard's, with no
 all-reduce (``model.no_sync()``), and the descent pass all-reduces as usual, so the update is
 the mean over ranks r of ∇L_{B_r}(w + ε_r).  ``ascent_pass(model)`` is ``model.no_sync()`` for a
 DDP-wrapped model and does nothing for any other module, so the same loop runs with and without
 DDP.  Methods that reuse the first gradient as a descent gradient (LookSAM, AE-SAM, ARSAM) need
 it all-reduced: their :meth:`~asam_theory.torch.SAMFamily.ascent_pass` does nothing.
+
+**Wrappers** (:func:`original_module`).  An optimizer that keeps a private replica of the model
+(AsyncSAM's worker, SAMPa) copies the module inside the wrappers — DDP's ``.module`` and
+``torch.compile``'s ``._orig_mod``, in any nesting — never the wrapper itself (a DDP wrapper
+holds a process group, a compiled module its graphs), while the descent passes run through
+the caller's wrapper.
 
 Sources: ``torch.amp.GradScaler`` (its documented use with several optimizers per iteration);
 PyTorch's notes "Automatic Mixed Precision examples" (gradient clipping after ``unscale_``,
@@ -66,6 +73,7 @@ m-sharpness).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +85,7 @@ from asam_theory.validation import check_positive
 
 __all__ = [
     "AutocastState",
+    "NO_AUTOCAST",
     "GradPass",
     "FlagPass",
     "accumulate",
@@ -85,7 +94,9 @@ __all__ = [
     "batch_size_of",
     "check_max_grad_norm",
     "clip_descent",
+    "ddp_of",
     "is_ddp",
+    "original_module",
     "unscale_pass",
     "unwrap",
     "weights_changed",
@@ -113,6 +124,20 @@ class AutocastState:
         if not self.enabled:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device_type, dtype=self.dtype)
+
+    def to_state(self) -> str | None:
+        """This state for a ``state_dict`` or a message: ``None`` (disabled) or the dtype's
+        name (``"bfloat16"``)."""
+        return str(self.dtype).removeprefix("torch.") if self.enabled else None
+
+    @classmethod
+    def from_state(cls, state: str | None) -> AutocastState:
+        """The state :meth:`to_state` returned."""
+        return cls() if state is None else cls(True, getattr(torch, state))
+
+
+#: autocast disabled (the default state of a snapshot published outside any autocast)
+NO_AUTOCAST = AutocastState()
 
 
 def weights_changed() -> None:
@@ -295,3 +320,32 @@ def ascent_pass(model: nn.Module | None) -> Iterator[None]:
             yield
     else:
         yield
+
+
+def _is_compiled(model: Any) -> bool:
+    """Whether ``model`` is ``torch.compile``'s wrapper (an ``OptimizedModule``; when dynamo
+    was never imported there is none)."""
+    frames = sys.modules.get("torch._dynamo.eval_frame")
+    return frames is not None and isinstance(model, frames.OptimizedModule)
+
+
+def original_module(model: nn.Module) -> nn.Module:
+    """The module inside every DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrapper
+    of ``model``, in any nesting order; ``model`` itself when it is not wrapped."""
+    while True:
+        if is_ddp(model):
+            model = model.module
+        elif _is_compiled(model):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def ddp_of(model: nn.Module | None) -> nn.parallel.DistributedDataParallel | None:
+    """The DDP wrapper among ``model``'s wrappers (``DDP(m)``, ``torch.compile(DDP(m))``,
+    ...), or ``None``."""
+    while model is not None:
+        if is_ddp(model):
+            return model  # type: ignore[return-value]
+        model = model._orig_mod if _is_compiled(model) else None
+    return None
