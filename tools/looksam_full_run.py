@@ -18,7 +18,9 @@ times from the same start on the same batches:
   decomposition, eps 1e-12): what the leaderboard runs;
 
 all at the catalogue's k = 5, α = 0.7.  Writes, per run, the training loss every step, the
-test accuracy, the largest weight difference to the reference along the run, and for ours the
+test accuracy, the largest weight difference to the reference along the run (and when it first
+exceeds 1e-10, 1e-6, 1e-3, 0.1: the growth of rounding differences in a chaotic run), and for
+ours the
 refresh steps' ``|g_v| / |g|`` (how much the reused term α|g| g_v/|g_v| amplifies the SAM
 gradient's orthogonal part, which has norm |g_v|), on every 50th step's first reuse step the
 reuse term e = α|g| g_v/|g_v| against SAM's penalty gradient at the same weights and batch,
@@ -115,7 +117,7 @@ def run(a: argparse.Namespace, which: str, ref_traj: list[torch.Tensor] | None,
                  else {})
         opt = LookSAM(model.parameters(), torch.optim.SGD, rho=a.rho, k=K, alpha=ALPHA,
                       model=model, **extra, **kw)
-    losses, traj, ratio, dev, amp = [], [], [], 0.0, []
+    losses, traj, ratio, devs, amp = [], [], [], [], []
     steps = a.steps or cfg.steps[a.dataset]
     for t in range(steps):
         x, y = sampler(cfg.batch_size)
@@ -146,7 +148,7 @@ def run(a: argparse.Namespace, which: str, ref_traj: list[torch.Tensor] | None,
         if ref_traj is None:
             traj.append(w.clone())
         else:
-            dev = max(dev, float((w - ref_traj[t]).abs().max()))
+            devs.append(float((w - ref_traj[t]).abs().max()))
     out = {"run": which, "test_acc": accuracy(model, data.x_test, data.y_test),
            "loss_first_20": float(np.mean(losses[:20])),
            "loss_last_20": float(np.mean(losses[-20:])),
@@ -166,7 +168,12 @@ def run(a: argparse.Namespace, which: str, ref_traj: list[torch.Tensor] | None,
     if ref_traj is None:
         out["trajectory"] = traj
     else:
-        out["max_weight_diff_to_reference"] = dev
+        out["max_weight_diff_to_reference"] = max(devs)
+        out["weight_diff_at_step"] = {str(t): devs[t] for t in (0, 9, 99, 499, 999)
+                                      if t < len(devs)}
+        out["first_step_weight_diff_above"] = {
+            f"{th:g}": next((t for t, d in enumerate(devs) if d > th), None)
+            for th in (1e-10, 1e-6, 1e-3, 1e-1)}
     return out
 
 
