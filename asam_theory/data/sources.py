@@ -1,4 +1,5 @@
-"""The data sets: MNIST-1D generated offline by ``mnist1d``, scikit-learn's digits.
+"""The data sets: MNIST-1D generated offline by ``mnist1d``, scikit-learn's digits, and
+CIFAR-10/100 from a local copy (:mod:`asam_theory.data.cifar`).
 
 * MNIST-1D (Greydanus & Kobak, "Scaling down deep learning with MNIST-1D", ICML 2024,
   arXiv 2011.14439): ``mnist1d.data.make_dataset(get_dataset_args())`` builds 5,000 sequences of
@@ -26,8 +27,10 @@ import numpy as np
 from asam_theory.data.base import Dataset, MissingExtraError, prepare
 from asam_theory.validation import check_choice, check_int
 
-#: names accepted by :func:`load_dataset` (the CIFARs need ``root``: a local copy)
-DATASETS = ("mnist1d", "digits", "cifar10", "cifar100")
+#: data sets :func:`load_dataset` builds by itself (what the leaderboard can run)
+DATASETS = ("mnist1d", "digits")
+#: data sets read from a local copy (``root``)
+LOCAL_DATASETS = ("cifar10", "cifar100")
 
 
 #: MNIST-1D's published sizes: 4,000 training and 1,000 test sequences
@@ -91,7 +94,8 @@ def load_dataset(name: str, *, seed: int = 0, label_noise: float = 0.0,
                  val_fraction: float = 0.2, data_seed: int | None = None,
                  test_size: int | None = None, root: str | os.PathLike | None = None
                  ) -> Dataset:
-    """The data set ``name`` (one of :data:`DATASETS`) prepared for run ``seed``.
+    """The data set ``name`` (one of :data:`DATASETS` or :data:`LOCAL_DATASETS`) prepared for
+    run ``seed``.
 
     The train/test split is fixed by ``data_seed`` (default: 42 for MNIST-1D, the published
     generation seed; 0 for digits), so every run is evaluated on the same test set; ``seed``
@@ -101,8 +105,8 @@ def load_dataset(name: str, *, seed: int = 0, label_noise: float = 0.0,
     (:mod:`asam_theory.data.cifar`; its fixed train/test split, images flattened to 3,072
     features, ``input_shape`` (3, 32, 32)); ``root`` applies to them only.
     """
-    name = check_choice("dataset", name, DATASETS)
-    if name.startswith("cifar"):
+    name = check_choice("dataset", name, DATASETS + LOCAL_DATASETS)
+    if name in LOCAL_DATASETS:
         if test_size is not None or data_seed is not None:
             raise ValueError(f"test_size and data_seed do not apply to {name} (its split is "
                              f"the published one), got test_size={test_size!r}, "
