@@ -182,16 +182,20 @@ class Flatness:
 def flatness(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
              held_out: tuple[torch.Tensor, torch.Tensor], *, rho: float,
              ms: Sequence[int] = (16, 64), probes: int = 100, seed: int = 0,
-             max_batches: int | None = 64) -> Flatness:
-    """Top eigenvalue and Hutchinson trace of the loss on ``train`` (all of it), m-sharpness at
-    radius ``rho`` on disjoint batches of each size in ``ms`` from ``held_out``.  The model is
-    put in eval mode for the measurement (BatchNorm's running statistics, which the caller
-    recomputes at the final weights) and restored to its mode afterwards."""
+             max_batches: int | None = 64, train_examples: int | None = None) -> Flatness:
+    """Top eigenvalue and Hutchinson trace of the loss on ``train`` (all of it, or the first
+    ``train_examples`` of a permutation drawn from ``seed``: each Hessian-vector product costs
+    about four passes over them), m-sharpness at radius ``rho`` on disjoint batches of each
+    size in ``ms`` from ``held_out``.  The model is put in eval mode for the measurement
+    (BatchNorm's running statistics, which the caller recomputes at the final weights) and
+    restored to its mode afterwards."""
     was = model.training
     model.eval()
     try:
         loss, params = functional_loss(model)
         full = (train[0], train[1])
+        if train_examples is not None:
+            (full,) = held_out_batches(*full, train_examples, seed + 1, max_batches=1)
         live = [p for p in model.parameters() if p.requires_grad]
         lam = top_eigenvalue(lambda: loss(tuple(live), full), live).value
         tr = hutchinson_trace(lambda ps: loss(ps, full), params, probes=probes, seed=seed)

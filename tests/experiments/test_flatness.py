@@ -145,3 +145,15 @@ def test_flatness_of_a_network_matches_dense_measures() -> None:
     value, se = f.m_sharpness[8]
     assert value > 0 and se >= 0
     assert net.training  # mode restored
+
+
+def test_a_training_subset_of_every_example_changes_nothing() -> None:
+    """The mean loss does not depend on the order of the examples: a 'subset' holding all of
+    them gives the same eigenvalue and trace (same probes) to rounding."""
+    net, batch = _tiny_net(3)
+    a = flatness(net, batch, batch, rho=0.05, ms=(8,), probes=20, seed=1)
+    b = flatness(net, batch, batch, rho=0.05, ms=(8,), probes=20, seed=1, train_examples=40)
+    assert abs(a.trace - b.trace) < 1e-10 * max(1.0, abs(a.trace))
+    assert abs(a.lambda_max - b.lambda_max) < 1e-5 * max(1.0, abs(a.lambda_max))
+    c = flatness(net, batch, batch, rho=0.05, ms=(8,), probes=20, seed=1, train_examples=10)
+    assert c.trace != a.trace
