@@ -105,10 +105,8 @@ def compare(rows: Sequence[dict[str, Any]], ms: Sequence[int], b: int,
     for m in ms:
         pairs += [(f"sam_m{m}", "sgd"), (f"asyncsam_m{m}", "sgd"),
                   (f"asyncsam_m{m}", f"sam_m{m}")]
-        if full is not None and m != b:
-            pairs += [(f"sam_m{m}", full)]
-        if full is not None:
-            pairs += [(f"asyncsam_m{m}", full)]
+        if full is not None and m != b:  # (at m = b both are the pairs above)
+            pairs += [(f"sam_m{m}", full), (f"asyncsam_m{m}", full)]
     comparisons = []
     for a, c in pairs:
         if a not in acc or c not in acc:

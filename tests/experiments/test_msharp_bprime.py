@@ -77,6 +77,13 @@ def test_compare_pairs_by_seed_and_reports_the_mde() -> None:
     assert by[("asyncsam_m8", "sam_m8")]["mde_pp"] > 0
     assert out["methods"]["sgd"]["n"] == 4
     assert "sam_m8 − sgd" in M.markdown(out)
+    full = M.compare(rows + [{"driver": "sam_m64", "seed": s, "test_acc": 0.8,
+                              "collapsed": False} for s in range(4)]
+                     + [{"driver": "asyncsam_m64", "seed": s, "test_acc": 0.8,
+                         "collapsed": False} for s in range(4)], (8, 64), 64)
+    pairs = [(c["a"], c["b"]) for c in full["comparisons"]]
+    assert len(pairs) == len(set(pairs))
+    assert ("asyncsam_m8", "sam_m64") in pairs and ("sam_m8", "sam_m64") in pairs
 
 
 def test_run_msharp_runs_every_driver_on_every_seed() -> None:
