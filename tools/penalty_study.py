@@ -4,21 +4,24 @@ JSON and Markdown (until the command line has a sub-command for them).
 Usage::
 
     python tools/penalty_study.py penalty --settings digits-noisy-cnn --seeds 0,1,2 \
-        --checkpoints 8 --flat-probes 100 --out runs/penalty
+        --checkpoints 8 --flat-probes 100 --jobs 2 --out runs/penalty
     python tools/penalty_study.py msharp --setting digits-noisy-cnn --seeds 0-9 --jobs 2 \
         --out runs/msharp
 
-``--steps`` shortens every run (a smoke test); ``--jobs`` runs the m-sharpness runs in that
-many processes.  ``penalty`` writes ``penalty.json`` and ``penalty.md`` (the probe table along
-each driver's trajectory and the flatness per driver), ``msharp`` writes ``msharp.json`` and
-``msharp.md``.
+``--steps`` shortens every run (a smoke test); ``--jobs`` runs the runs in that many processes
+(one intra-op thread each).  ``penalty`` writes ``penalty.json`` and ``penalty.md`` (the probe
+table along each driver's trajectory and the flatness per driver), ``msharp`` writes
+``msharp.json`` and ``msharp.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +38,20 @@ def _seeds(text: str) -> list[int]:
         lo, hi = text.split("-")
         return list(range(int(lo), int(hi) + 1))
     return [int(s) for s in text.split(",")]
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+@contextlib.contextmanager
+def _pool(jobs: int) -> Iterator[Executor | None]:
+    """A process pool of ``jobs`` workers (``None`` for one job), shut down on exit."""
+    if jobs <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(jobs) as pool:
+        yield pool
 
 
 def _flatness_table(runs: list[dict]) -> str:
@@ -68,6 +85,7 @@ def main() -> None:
     a.add_argument("--checkpoints", type=int, default=8)
     a.add_argument("--flat-probes", type=int, default=100, help="0: no flatness")
     a.add_argument("--steps", type=int, default=None)
+    a.add_argument("--jobs", type=int, default=1)
     a.add_argument("--out", default="penalty")
     b = sub.add_parser("msharp")
     b.add_argument("--setting", default="digits-noisy-cnn")
@@ -82,9 +100,11 @@ def main() -> None:
     if args.what == "penalty":
         settings = [BY_NAME[s] for s in args.settings.split(",")]
         flat = ({"probes": args.flat_probes, "ms": (16, 64)} if args.flat_probes else None)
-        res = penalty_real.run_penalty(settings, DRIVERS, _seeds(args.seeds),
-                                       n_checkpoints=args.checkpoints, flat=flat,
-                                       steps=args.steps, progress=print)
+        with _pool(args.jobs) as executor:
+            res = penalty_real.run_penalty(settings, DRIVERS, _seeds(args.seeds),
+                                           n_checkpoints=args.checkpoints, flat=flat,
+                                           steps=args.steps, executor=executor,
+                                           progress=_say)
         res["wall_s"] = time.perf_counter() - start
         (out / "penalty.json").write_text(json.dumps(res, indent=1, default=float))
         parts = []
@@ -98,17 +118,9 @@ def main() -> None:
         setting = BY_NAME[args.setting]
         if args.steps is not None:
             setting = replace(setting, steps=args.steps)
-        executor = None
-        if args.jobs > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            executor = ProcessPoolExecutor(args.jobs)
-        try:
+        with _pool(args.jobs) as executor:
             res = msharp_bprime.run_msharp(setting, _seeds(args.seeds), executor=executor,
-                                           progress=print)
-        finally:
-            if executor is not None:
-                executor.shutdown()
+                                           progress=_say)
         res["wall_s"] = time.perf_counter() - start
         (out / "msharp.json").write_text(json.dumps(res, indent=1, default=float))
         (out / "msharp.md").write_text(msharp_bprime.markdown(res) + "\n")

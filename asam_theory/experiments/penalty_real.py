@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -253,27 +254,46 @@ def run_one(setting: Setting, driver: Driver, seed: int, *, n_checkpoints: int =
     return result
 
 
+def _run_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`run_one` from a picklable config, with one intra-op thread (a process pool runs
+    configs side by side); the caller's thread count is restored."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_one(Setting(**config["setting"]), Driver(**config["driver"]),
+                       int(config["seed"]), n_checkpoints=int(config["n_checkpoints"]),
+                       probes=[Probe(**p) for p in config["probes"]], flat=config["flat"])
+    finally:
+        torch.set_num_threads(prev)
+
+
 def run_penalty(settings: Sequence[Setting] = SETTINGS[:1],
                 drivers: Sequence[Driver] = DRIVERS, seeds: Sequence[int] = (0, 1, 2), *,
                 n_checkpoints: int = 8, probes: Sequence[Probe] = PROBES,
                 flat: Mapping[str, Any] | None = None, steps: int | None = None,
+                executor: Executor | None = None,
                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Every (setting, driver, seed) of :func:`run_one` (``steps`` overrides the settings'),
-    then :func:`summarise`.  Returns ``{"runs": [...], "summary": [...], "probes": [...]}``."""
+    each with one intra-op thread, on ``executor`` (e.g. a process pool; ``None``: here, in
+    order), then :func:`summarise`.  Returns ``{"runs": [...], "summary": [...],
+    "probes": [...]}``."""
     from dataclasses import replace
 
+    if steps is not None:
+        check_int("steps", steps, low=8)
+    configs = [{"setting": asdict(s if steps is None else replace(s, steps=steps)),
+                "driver": asdict(d), "seed": int(seed), "n_checkpoints": n_checkpoints,
+                "probes": [asdict(p) for p in probes],
+                "flat": None if flat is None else dict(flat)}
+               for s in settings for seed in seeds for d in drivers]
+    results = (map(_run_config, configs) if executor is None
+               else executor.map(_run_config, configs))
     runs = []
-    for setting in settings:
-        s = setting if steps is None else replace(setting, steps=check_int("steps", steps,
-                                                                            low=8))
-        for seed in seeds:
-            for driver in drivers:
-                runs.append(run_one(s, driver, seed, n_checkpoints=n_checkpoints,
-                                    probes=probes, flat=flat))
-                if progress is not None:
-                    r = runs[-1]
-                    progress(f"{r['setting']} {r['driver']} seed {seed}: test "
-                             f"{100 * r['test_acc']:.1f} %")
+    for r in results:
+        runs.append(r)
+        if progress is not None:
+            progress(f"{r['setting']} {r['driver']} seed {r['seed']}: test "
+                     f"{100 * r['test_acc']:.1f} %")
     return {"runs": runs, "summary": summarise(runs), "probes": [asdict(p) for p in probes]}
 
 

@@ -144,3 +144,18 @@ def test_run_penalty_summarises_every_driver_and_probe() -> None:
         assert row["norm_ratio"]["mean"] > 0
     text = P.table(out["summary"], "sam")
     assert text.count("\n") == 2 + 3 - 1 and "random" in text
+
+
+def test_run_penalty_on_an_executor_gives_the_same_runs() -> None:
+    """The configs a pool runs rebuild the same setting, driver and probes (picklable round
+    trip): the rows match the in-process ones exactly."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    probes = (P.Probe("independent_tau2_bp4", 2, "independent", 0.25), P.PROBES[-1])
+    drivers = (Driver("asyncsam", "asyncsam", tau=1, bprime=8),)
+    here = P.run_penalty((SMALL,), drivers, seeds=(4,), n_checkpoints=2, probes=probes)
+    with ThreadPoolExecutor(1) as pool:
+        there = P.run_penalty((SMALL,), drivers, seeds=(4,), n_checkpoints=2, probes=probes,
+                              executor=pool)
+    assert here["runs"][0]["rows"] == there["runs"][0]["rows"]
+    assert here["runs"][0]["test_acc"] == there["runs"][0]["test_acc"]
