@@ -55,24 +55,32 @@ def _pool(jobs: int) -> Iterator[Executor | None]:
 
 
 def _flatness_table(runs: list[dict]) -> str:
-    lines = ["| setting | driver | test acc % | λ_max | tr H (± SE) | m-sharpness (m: value) |",
-             "|---|---|---|---|---|---|"]
+    """Per setting and driver: test accuracy, λ_max, Hutchinson trace and m-sharpness, each the
+    mean over seeds with its Student-t 95 % interval (the trace's own probe SE, averaged over
+    seeds, beside it)."""
+    from asam_theory.stats import t_interval
+
+    def cell(values: list[float], digits: int) -> str:
+        ci = t_interval(values)
+        return f"{ci['mean']:.{digits}f} [{ci['low']:.{digits}f}, {ci['high']:.{digits}f}]"
+
+    lines = ["| setting | driver | seeds | test acc % | λ_max | tr H (probe SE) | "
+             "m-sharpness by m |", "|---|---|---|---|---|---|---|"]
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in runs:
         groups.setdefault((r["setting"], r["driver"]), []).append(r)
     for (setting, driver), rs in groups.items():
-        acc = 100 * np.mean([r["test_acc"] for r in rs])
+        acc = cell([100 * r["test_acc"] for r in rs], 1)
         flat = [r["flatness"] for r in rs if r["flatness"]]
         if not flat:
-            lines.append(f"| {setting} | {driver} | {acc:.1f} | – | – | – |")
+            lines.append(f"| {setting} | {driver} | {len(rs)} | {acc} | – | – | – |")
             continue
-        lam = np.mean([f["lambda_max"] for f in flat])
-        tr = np.mean([f["trace"] for f in flat])
-        se = np.sqrt(np.sum([f["trace_se"] ** 2 for f in flat])) / len(flat)
-        ms = ", ".join(f"{m}: {np.mean([f['m_sharpness'][m][0] for f in flat]):.4f}"
+        se = float(np.mean([f["trace_se"] for f in flat]))
+        ms = "; ".join(f"{m}: {cell([f['m_sharpness'][m][0] for f in flat], 3)}"
                        for m in flat[0]["m_sharpness"])
-        lines.append(f"| {setting} | {driver} | {acc:.1f} | {lam:.2f} | {tr:.1f} ± {se:.1f} | "
-                     f"{ms} |")
+        lines.append(f"| {setting} | {driver} | {len(rs)} | {acc} | "
+                     f"{cell([f['lambda_max'] for f in flat], 2)} | "
+                     f"{cell([f['trace'] for f in flat], 1)} ({se:.1f}) | {ms} |")
     return "\n".join(lines)
 
 
@@ -84,6 +92,8 @@ def main() -> None:
     a.add_argument("--seeds", default="0,1,2")
     a.add_argument("--checkpoints", type=int, default=8)
     a.add_argument("--flat-probes", type=int, default=100, help="0: no flatness")
+    a.add_argument("--flat-examples", type=int, default=None,
+                   help="training examples the Hessian measures use (default: all)")
     a.add_argument("--steps", type=int, default=None)
     a.add_argument("--jobs", type=int, default=1)
     a.add_argument("--out", default="penalty")
@@ -99,7 +109,8 @@ def main() -> None:
     start = time.perf_counter()
     if args.what == "penalty":
         settings = [BY_NAME[s] for s in args.settings.split(",")]
-        flat = ({"probes": args.flat_probes, "ms": (16, 64)} if args.flat_probes else None)
+        flat = ({"probes": args.flat_probes, "ms": (16, 64),
+                 "train_examples": args.flat_examples} if args.flat_probes else None)
         with _pool(args.jobs) as executor:
             res = penalty_real.run_penalty(settings, DRIVERS, _seeds(args.seeds),
                                            n_checkpoints=args.checkpoints, flat=flat,
