@@ -21,8 +21,10 @@ from torch import nn
 
 from asam_theory.validation import check_choice, check_int
 
-#: model names accepted by :func:`make_model`
-MODEL_KINDS = ("mlp", "mlp-bn", "cnn", "cnn-bn", "resnet20")
+#: model names for the leaderboard's data (1-D signals, 8×8 images)
+MODEL_KINDS = ("mlp", "mlp-bn", "cnn", "cnn-bn")
+#: models for 3-channel 32×32 images (CIFAR), also accepted by :func:`make_model`
+IMAGE_MODEL_KINDS = ("resnet20",)
 #: default width per model family
 DEFAULT_WIDTH = {"mlp": 128, "cnn": 32, "resnet20": 16}
 
@@ -87,9 +89,10 @@ class CNN2D(nn.Module):
 
 def make_model(kind: str, input_shape: tuple[int, ...], classes: int = 10,
                width: int | None = None, seed: int = 0) -> nn.Module:
-    """Model ``kind`` (:data:`MODEL_KINDS`) for examples of ``input_shape`` (``(n,)``: 1-D
-    signal, ``(h, w)``: image), initialised from ``torch.manual_seed(seed)``."""
-    kind = check_choice("model", kind, MODEL_KINDS)
+    """Model ``kind`` (:data:`MODEL_KINDS` or :data:`IMAGE_MODEL_KINDS`) for examples of
+    ``input_shape`` (``(n,)``: 1-D signal, ``(h, w)``: image, ``(c, h, w)``: colour image for
+    ResNet-20), initialised from ``torch.manual_seed(seed)``."""
+    kind = check_choice("model", kind, MODEL_KINDS + IMAGE_MODEL_KINDS)
     family, bn = kind.split("-")[0], kind.endswith("-bn")
     width = check_int("width", DEFAULT_WIDTH[family] if width is None else width, low=1)
     shape = tuple(int(s) for s in input_shape)
