@@ -1,4 +1,5 @@
-"""The data sets: MNIST-1D generated offline by ``mnist1d``, scikit-learn's digits.
+"""The data sets: MNIST-1D generated offline by ``mnist1d``, scikit-learn's digits, and
+CIFAR-10/100 from a local copy (:mod:`asam_theory.data.cifar`).
 
 * MNIST-1D (Greydanus & Kobak, "Scaling down deep learning with MNIST-1D", ICML 2024,
   arXiv 2011.14439): ``mnist1d.data.make_dataset(get_dataset_args())`` builds 5,000 sequences of
@@ -18,6 +19,7 @@ then carves the validation split, adds label noise and standardises
 from __future__ import annotations
 
 import functools
+import os
 import random
 
 import numpy as np
@@ -25,8 +27,10 @@ import numpy as np
 from asam_theory.data.base import Dataset, MissingExtraError, prepare
 from asam_theory.validation import check_choice, check_int
 
-#: names accepted by :func:`load_dataset`
+#: data sets :func:`load_dataset` builds by itself (what the leaderboard can run)
 DATASETS = ("mnist1d", "digits")
+#: data sets read from a local copy (``root``)
+LOCAL_DATASETS = ("cifar10", "cifar100")
 
 
 #: MNIST-1D's published sizes: 4,000 training and 1,000 test sequences
@@ -88,15 +92,35 @@ def raw_digits(data_seed: int = 0, test_fraction: float = 0.3
 
 def load_dataset(name: str, *, seed: int = 0, label_noise: float = 0.0,
                  val_fraction: float = 0.2, data_seed: int | None = None,
-                 test_size: int | None = None) -> Dataset:
-    """The data set ``name`` (one of :data:`DATASETS`) prepared for run ``seed``.
+                 test_size: int | None = None, root: str | os.PathLike | None = None
+                 ) -> Dataset:
+    """The data set ``name`` (one of :data:`DATASETS` or :data:`LOCAL_DATASETS`) prepared for
+    run ``seed``.
 
     The train/test split is fixed by ``data_seed`` (default: 42 for MNIST-1D, the published
     generation seed; 0 for digits), so every run is evaluated on the same test set; ``seed``
     draws the validation split and the label noise.  ``test_size`` (MNIST-1D only; default
     the published 1,000) generates that many test sequences (:func:`raw_mnist1d`).
+    ``"cifar10"``/``"cifar100"`` are read from ``root``, a local copy in torchvision's format
+    (:mod:`asam_theory.data.cifar`; its fixed train/test split, images flattened to 3,072
+    features, ``input_shape`` (3, 32, 32)); ``root`` applies to them only.
     """
-    name = check_choice("dataset", name, DATASETS)
+    name = check_choice("dataset", name, DATASETS + LOCAL_DATASETS)
+    if name in LOCAL_DATASETS:
+        if test_size is not None or data_seed is not None:
+            raise ValueError(f"test_size and data_seed do not apply to {name} (its split is "
+                             f"the published one), got test_size={test_size!r}, "
+                             f"data_seed={data_seed!r}")
+        from asam_theory.data.cifar import IMAGE_SHAPE, n_classes, raw_cifar
+
+        xtr, ytr, xte, yte, labels = raw_cifar(name, root)
+        return prepare(name, xtr, ytr, xte, yte, n_classes=n_classes(name),
+                       input_shape=IMAGE_SHAPE, label_noise=label_noise,
+                       val_fraction=val_fraction, seed=seed,
+                       info={"root": str(root), "class_names": list(labels)})
+    if root is not None:
+        raise ValueError(f"root applies to the local data sets (cifar10, cifar100) only, got "
+                         f"root={str(root)!r} for {name!r}")
     if name == "mnist1d":
         ds = 42 if data_seed is None else data_seed
         xtr, ytr, xte, yte = raw_mnist1d(ds, MNIST1D_TEST if test_size is None else test_size)

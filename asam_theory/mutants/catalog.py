@@ -13,6 +13,7 @@ from asam_theory.mutants import baselines as baseline_mutants
 from asam_theory.mutants import basin as basin_mutants
 from asam_theory.mutants import bounds as bound_mutants
 from asam_theory.mutants import edge as edge_mutants
+from asam_theory.mutants import fidelity as fidelity_mutants
 from asam_theory.mutants import literature as literature_mutants
 from asam_theory.mutants import methods, perturbation
 from asam_theory.mutants import peers as peer_mutants
@@ -26,7 +27,7 @@ from asam_theory.mutants.base import Mutant
 MODULES: tuple[ModuleType, ...] = (methods, proof_mutants, perturbation, threaded_mutants,
                                    realdata_mutants, bound_mutants, pep_mutants,
                                    literature_mutants, peer_mutants, baseline_mutants,
-                                   basin_mutants, edge_mutants)
+                                   basin_mutants, edge_mutants, fidelity_mutants)
 
 
 def all_mutants() -> tuple[Mutant, ...]:
