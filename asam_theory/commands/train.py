@@ -14,8 +14,8 @@ evaluations, AsyncSAM's staleness and penalty fidelity, and its crossover agains
 ``--quick`` (about 3 min on 2 idle cores): MLPs only, 2 seeds, 150 steps, a 2-point ρ grid,
 3 selection seeds, one timing round.  Default (about 30 min on 2 idle cores — estimated from the
 former 20 min with one selection seed: the selection runs triple): MLP and CNN, 5 seeds, 2,000
-steps on MNIST-1D and 600 on digits, lr ∈ {0.05, 0.1} × ρ ∈ {0.05, 0.1}, 3 selection seeds.  MNIST-1D needs the ``data`` extra
-(``pip install "asam-theory[data]"``).
+steps on MNIST-1D and 600 on digits, lr ∈ {0.05, 0.1} × ρ ∈ {0.05, 0.1}, 3 selection
+seeds.  MNIST-1D needs the ``data`` extra (``pip install "asam-theory[data]"``).
 
 Two label settings: the default 20 % symmetric noise (where SAM's robustness shows) and clean
 labels, ``--label-noise 0`` — the setting of the published MNIST-1D baselines (MLP 68 %, CNN

@@ -39,6 +39,7 @@ from asam_theory.experiments.ablation import (
 )
 from asam_theory.torch._common import NORM_EPS, bn_frozen
 
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """One intra-op thread, as every driver trains (and fast on a shared machine)."""
