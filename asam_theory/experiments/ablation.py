@@ -254,14 +254,16 @@ def train_variant(variant: Variant, recipe: Recipe, seed: int,
 
 def choose_rho(variant: Variant, recipe: Recipe, grid: Sequence[float], seeds: Sequence[int],
                ) -> tuple[float, dict[float, float]]:
-    """The ρ of ``grid`` with the best mean *validation* accuracy over ``seeds`` (the test set
-    is never looked at), and the mean validation accuracy per ρ."""
-    scores: dict[float, float] = {}
+    """The ρ of ``grid`` that :func:`asam_theory.experiments.selection.choose` picks over
+    ``seeds`` (a ρ with a collapsed seed ruled out, then the best mean *validation* accuracy;
+    the test set is never looked at), and the mean validation accuracy per ρ."""
+    points = []
     for rho in grid:
-        r = Recipe(**{**asdict(recipe), "rho": float(rho)})
-        scores[float(rho)] = float(np.mean([train_variant(variant, r, s)["val_acc"]
-                                            for s in seeds]))
-    return best_rho(scores), scores
+        runs = [train_variant(variant, replace(recipe, rho=float(rho)), s) for s in seeds]
+        points.append(PointRuns({"rho": float(rho)}, [float(r["val_acc"]) for r in runs],
+                                [r["collapsed"] for r in runs]))
+    scores = {float(p.hp["rho"]): float(np.mean(p.val_acc)) for p in points}
+    return float(choose(points, min_seeds=1).hp["rho"]), scores
 
 
 #: the comparisons of the decomposition: (name, minuend variant, subtrahend variant)
@@ -439,11 +441,6 @@ RHO_GRID: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)
 RHO_SEEDS: tuple[int, ...] = (100, 101, 102)
 
 
-def best_rho(scores: Mapping[float, float]) -> float:
-    """The ρ with the highest mean validation accuracy (ties: the smaller ρ)."""
-    return max(scores, key=lambda k: (scores[k], -k))
-
-
 def full_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int], *,
                   batchnorm_off: bool = True, rho_grid: Sequence[float] = RHO_GRID,
                   rho_seeds: Sequence[int] = RHO_SEEDS, fidelity_every: int = 20,
@@ -453,10 +450,11 @@ def full_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[i
 
     * ``"batchnorm"`` — ``recipe`` (with its BatchNorm) at its ρ;
     * ``"no_batchnorm"`` — the same with ``Recipe(batchnorm=False)`` (if ``batchnorm_off``);
-    * ``"rho_chosen"`` — every perturbed variant at its own ρ, the one of ``rho_grid`` with
-      the best mean *validation* accuracy over ``rho_seeds`` (:func:`best_rho`; the test set
-      is never looked at), evaluated on ``seeds``; ``"rho"`` and ``"rho_scores"`` record the
-      choice (empty ``rho_grid``: this study is skipped).
+    * ``"rho_chosen"`` — every perturbed variant at its own ρ, the one of ``rho_grid``
+      :func:`asam_theory.experiments.selection.choose` picks over ``rho_seeds`` (a ρ with a
+      collapsed selection seed ruled out, then the best mean *validation* accuracy; the test
+      set is never looked at), evaluated on ``seeds``; ``"rho"``, ``"rho_scores"`` and
+      ``"rho_selection"`` record the choice (empty ``rho_grid``: this study is skipped).
 
     Phase 1 runs the first two studies and the selection runs in one sweep; phase 2 the
     evaluation runs of the variants whose chosen ρ differs from ``recipe.rho`` (the others
@@ -486,12 +484,19 @@ def full_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[i
     runs = len(configs)
     if grid and perturbed:
         scores: dict[str, dict[float, float]] = {v.name: {} for v in perturbed}
+        points: dict[str, list[PointRuns]] = {}
         for v in perturbed:
             for rho in grid:
-                accs = [float(r["val_acc"]) for r in rows[n_main:]
-                        if r["variant"]["name"] == v.name and r["recipe"]["rho"] == rho]
-                scores[v.name][rho] = float(np.mean(accs))
-        chosen = {name: best_rho(sc) for name, sc in scores.items()}
+                sel = [r for r in rows[n_main:]
+                       if r["variant"]["name"] == v.name and r["recipe"]["rho"] == rho]
+                scores[v.name][rho] = float(np.mean([float(r["val_acc"]) for r in sel]))
+                points.setdefault(v.name, []).append(PointRuns(
+                    {"rho": rho}, [float(r["val_acc"]) for r in sel],
+                    [r["collapsed"] for r in sel]))
+        # the selection rule of every driver: a rho with a collapsed selection seed is ruled
+        # out, then the best mean validation accuracy (ties: the smaller rho)
+        choices = {name: choose(pts, min_seeds=1) for name, pts in points.items()}
+        chosen = {name: float(c.hp["rho"]) for name, c in choices.items()}
         again = [_config(v, replace(recipe, rho=chosen[v.name]), s, fidelity_every)
                  for s in seeds for v in perturbed if chosen[v.name] != recipe.rho]
         rows2 = _sweep(again, executor, progress, "ablation 2/2") if again else []
@@ -503,6 +508,7 @@ def full_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[i
         study = _collect(variants, recipe, seeds, list(base.values()))
         study["rho"] = chosen
         study["rho_scores"] = {k: {str(r): a for r, a in v.items()} for k, v in scores.items()}
+        study["rho_selection"] = {k: c.rows for k, c in choices.items()}
         study["rho_seeds"] = list(rho_seeds)
         out["rho_chosen"] = study
     out["runs"] = runs

@@ -1,16 +1,19 @@
-r"""When a training run has *collapsed*: a non-finite loss, or a loss stuck at the constant
-predictor's with chance accuracy.
+r"""When a training run has *collapsed*: a non-finite loss, or a loss no better than the
+constant predictor's with chance accuracy.
 
 A collapsed run is reported as such — per seed, with its reason — and never averaged in
 silently as an accuracy; a collapse during hyper-parameter selection rules that grid point out
-(:mod:`asam_theory.experiments.selection`).  Two kinds:
+(:mod:`asam_theory.experiments.selection`).  Three kinds:
 
 * **non-finite** — a training loss that is NaN or ±inf at some step (the loop stops there and
   reports the step and the value);
-* **stuck** — both of
+* **stuck** and **diverged** — both of
 
-  1. the mean of the last :data:`STUCK_WINDOW` training losses lies within :data:`STUCK_NATS`
-     of :math:`\ln C` (C classes), the cross-entropy of the constant uniform predictor, and
+  1. the mean of the last :data:`STUCK_WINDOW` training losses is at least
+     :math:`\ln C-\delta` (C classes, δ = :data:`STUCK_NATS`): no better than the
+     cross-entropy :math:`\ln C` of the constant uniform predictor — *stuck* when it lies
+     within δ of :math:`\ln C`, *diverged* when it lies above :math:`\ln C+\delta` (a
+     finite loss that grew, e.g. 50 nats after 20 steps at lr 30), and
   2. the test accuracy lies inside the two-sided :math:`1-\alpha` binomial band of chance,
      :math:`[q_{\alpha/2},\,q_{1-\alpha/2}]/n` with :math:`q` the quantiles of
      :math:`\mathrm{Bin}(n, 1/C)` over the n test examples, :math:`\alpha` =
@@ -52,7 +55,7 @@ STUCK_NATS = 0.05
 #: two-sided level of the binomial band of chance accuracy
 CHANCE_ALPHA = 1e-3
 #: the kinds of collapse
-KINDS = ("non-finite", "stuck")
+KINDS = ("non-finite", "stuck", "diverged")
 
 
 @dataclass(frozen=True)
@@ -123,10 +126,13 @@ def diagnose(losses: Sequence[float], test_acc: float, n_test: int, n_classes: i
     lo, hi = chance_band(n_test, n_classes, alpha)
     if class_freqs is not None and len(class_freqs):
         lo, hi = min(lo, float(min(class_freqs))), max(hi, float(max(class_freqs)))
-    if abs(tail - ln_c) <= nats and lo <= test_acc <= hi:
-        return Collapse("stuck", (
-            f"training loss stuck at the constant predictor's: mean of the last {window} "
-            f"{tail:.4f} within {nats} of ln {n_classes} = {ln_c:.4f}, test accuracy "
-            f"{test_acc:.4f} inside chance's {100 * (1 - alpha):g} % band "
-            f"[{lo:.3f}, {hi:.3f}]"))
+    if tail >= ln_c - nats and lo <= test_acc <= hi:
+        stuck = tail <= ln_c + nats
+        where = (f"stuck at the constant predictor's: mean of the last {window} {tail:.4f} "
+                 f"within {nats} of ln {n_classes} = {ln_c:.4f}" if stuck else
+                 f"diverged above the constant predictor's: mean of the last {window} "
+                 f"{tail:.4g} > ln {n_classes} + {nats}")
+        return Collapse("stuck" if stuck else "diverged", (
+            f"training loss {where}, test accuracy {test_acc:.4f} inside chance's "
+            f"{100 * (1 - alpha):g} % band [{lo:.3f}, {hi:.3f}]"))
     return None

@@ -431,20 +431,29 @@ def _extra_bprime(rs: Sequence[RunResult], acc: Sequence[float],
     return out
 
 
+def run_tasks(tasks: Sequence[RunTask], executor: Executor | None = None) -> list[RunResult]:
+    """:func:`run_task` over ``tasks``, results in order, on ``executor`` (``None``: here)."""
+    return _map(tasks, executor, lambda: None)
+
+
 def select_methods(methods: Sequence[LeaderboardMethod], dataset: str, model: str,
                    cfg: LeaderboardConfig, *, steps: int, bprime: int | None = None,
                    executor: Executor | None = None,
-                   tick: Callable[[], None] | None = None) -> dict[str, Choice]:
+                   tick: Callable[[], None] | None = None,
+                   seeds: Sequence[int] | None = None) -> dict[str, Choice]:
     """Each searched method's grid point, chosen on the validation split over
-    ``cfg.selection_seeds`` selection seeds (1000, 1001, …) by
-    :func:`asam_theory.experiments.selection.choose` (a point with a collapsed seed is ruled
-    out); methods with a one-point grid are not run.  ``bprime`` fixes the AsyncSAM-like
-    methods' b′.  Returns ``{name: Choice}`` for the searched methods."""
+    ``cfg.selection_seeds`` selection seeds (1000, 1001, …; or the given ``seeds``, at least
+    :data:`~asam_theory.experiments.selection.MIN_SELECTION_SEEDS`, which the caller keeps
+    apart from its evaluation seeds) by :func:`asam_theory.experiments.selection.choose` (a
+    point with a collapsed seed is ruled out); methods with a one-point grid are not run.
+    ``bprime`` fixes the AsyncSAM-like methods' b′.  Returns ``{name: Choice}`` for the
+    searched methods."""
     tick = tick or (lambda: None)
     searched = [m for m in methods if len(m.grid) > 1]
     if not searched:
         return {}
-    seeds = selection_seeds(cfg.selection_seeds, range(cfg.seeds), SELECTION_BASE)
+    if seeds is None:
+        seeds = selection_seeds(cfg.selection_seeds, range(cfg.seeds), SELECTION_BASE)
     tasks = [RunTask(m, dict(hp), dataset, model, sd, cfg, steps, bprime=bprime)
              for m in searched for hp in m.grid for sd in seeds]
     done = iter(_map(tasks, executor, tick))
