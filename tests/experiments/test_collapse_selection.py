@@ -73,8 +73,10 @@ def test_a_loss_below_the_band_never_collapses(tail, acc):
 
 @pytest.mark.parametrize("c", [2, 3, 10, 100])
 def test_fano_bound_is_chance_at_zero_and_meets_fanos_equality(c):
-    """δ = 0 leaves chance (1/C); at the bound h(Pe) + Pe ln(C − 1) = ln C − δ."""
-    assert fano_accuracy_bound(c, 0.0) == pytest.approx(1 / c, abs=1e-9)
+    """δ = 0 leaves chance (1/C); at the bound h(Pe) + Pe ln(C − 1) = ln C − δ.  (At δ = 0
+    the target is the function's flat maximum, where a bisection in float64 settles Pe only to
+    about √ε ≈ 1e-8; elsewhere the equation holds to 1e-9.)"""
+    assert fano_accuracy_bound(c, 0.0) == pytest.approx(1 / c, abs=1e-7)
     a = fano_accuracy_bound(c, 0.05)
     pe = 1 - a
     h = -pe * math.log(pe) - (1 - pe) * math.log(1 - pe)
