@@ -15,7 +15,9 @@ The settings (:data:`SETTINGS`), each the CNN with BatchNorm of
 Quick and default runs decide the noisy-digits setting only (the others say so and are
 *inconclusive*); ``--full`` runs all three.  Every check runs one protocol:
 
-(0) **tuning, alike for every method** — SGD's lr, and SAM's and the variant's lr × ρ, are
+(0) **tuning, alike for every method** — SGD's lr, and SAM's and the variant's lr × ρ
+    (:data:`LRS`, :data:`RHOS`: 2 × 2 at default, 2 × 4 at ``--full``; quick runs every
+    method at lr = ρ = 0.05, untuned alike), are
     chosen on the validation split over :data:`SELECTION_SEEDS` selection seeds disjoint from
     the evaluation seeds (:func:`asam_theory.experiments.ablation.tune_variants`; a grid point
     where any selection seed *collapsed* — a non-finite loss, or a loss stuck at ln C with
@@ -96,8 +98,9 @@ TIMING_WORKER: dict[str, Any] = {}
 SELECTION_SEEDS, SELECTION_BASE = 3, 500_000
 #: the tuning grids per mode (quick, default, full): lr for every method, ρ for SAM and the
 #: variant; the full ρ grid is the ablation's (0.02 … 0.2, the leaderboard case that once
-#: collapsed sits at lr 0.1, ρ 0.2)
-LRS = ((0.05, 0.1), (0.05, 0.1), (0.05, 0.1))
+#: collapsed sits at lr 0.1, ρ 0.2).  Quick runs every method at one point (alike, untuned:
+#: the smoke size of the test suite and of the mutant runs); default tunes on a 2 × 2 grid
+LRS = ((0.05,), (0.05, 0.1), (0.05, 0.1))
 RHOS = ((0.05,), (0.05, 0.1), (0.02, 0.05, 0.1, 0.2))
 #: the two variants: check name → (threaded method of ``run_method``, ascent batch)
 VARIANTS = {"asyncsam": ("asyncsam", "independent"), "lookahead": ("asyncsam-la", "same")}
@@ -126,10 +129,10 @@ class Setting:
 #: 1 pp MDE needs at it (MDE ≈ 2.5 SD/√n), rounded up
 SETTINGS: dict[str, Setting] = {
     "noisy_digits": Setting(
-        "noisy_digits", "digits, 20 % label noise", "digits", 0.2, (100, 200, 600), 30,
+        "noisy_digits", "digits, 20 % label noise", "digits", 0.2, (100, 150, 600), 30,
         "cell digits-cnn-600"),
     "clean_digits": Setting(
-        "clean_digits", "digits, clean labels", "digits", 0.0, (100, 200, 600), 20,
+        "clean_digits", "digits, clean labels", "digits", 0.0, (100, 150, 600), 20,
         "cell digits-clean-cnn-600", suffix="_clean"),
     "mnist1d": Setting(
         "mnist1d", "MNIST-1D, 20 % label noise, 10,000 test sequences", "mnist1d", 0.2,
