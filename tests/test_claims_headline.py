@@ -171,7 +171,7 @@ def test_other_settings_run_at_full_only(fake, setting):
     assert out.status == "inconclusive" and "--full" in out.summary and not runs.seen
     out = hl.headline_check("lookahead", FULL, setting)
     assert out.config["setting"] == setting and out.status == "holds", out.summary
-    assert len(runs.seen["seeds"]) == hl.SETTINGS[setting].full_seeds
+    assert len(runs.seen["seeds"]) == hl.SETTINGS[setting].full_seeds["lookahead"]
 
 
 def test_full_runs_the_tuners_pick_beside_b_half_and_decides_on_b_half(fake):
