@@ -339,8 +339,8 @@ def headline_check(variant: str, settings: Settings, setting: str = "noisy_digit
              "status": p["time"][0]}]
     for k in ("sgd", "sam", *[v.name for v in variants]):
         table.append({"quantity": f"collapsed evaluation runs: {k}",
-                      "mean": len(collapsed.get(k, [])), "bound": None,
-                      "status": "; ".join(collapsed.get(k, [])) or "none"})
+                      "mean": len(collapsed.get(k, [])),
+                      "runs": "; ".join(collapsed.get(k, [])) or "none"})
     up = main["bounds"]["upper"]
     config = {"variant": variant, "setting": st.key, "threaded_method": method,
               "mde_pp": 100 * nonin.mde, "margin_pp": 100 * MARGIN, "seeds_needed": need,
