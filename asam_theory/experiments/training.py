@@ -379,12 +379,12 @@ def run_method(
     records, every k steps, the training seconds so far (evaluations excluded), the gradient
     evaluations so far and the test (and validation) accuracy into ``curve``. Gradient
     evaluations are counted by wrapping the loss (:class:`GradCounter`); probes are not counted.
-    ``worker``: further :class:`~asam_theory.torch.asyncsam.WorkerOptions` fields for the
-    threaded AsyncSAM methods (beside ``ascent_device``, ``max_staleness``,
-    ``ascent_num_threads`` and ``fidelity_every``), e.g. its backend — one place for every
-    threaded run. ``align_every`` = k > 0 measures, every k-th step of a method that perturbs
-    through the loss it is given, the cosine of its perturbation to SAM's fresh direction on
-    the descent batch (:class:`AlignmentProbe`).
+    ``worker``: :class:`~asam_theory.torch.asyncsam.WorkerOptions` fields for the AsyncSAM
+    methods, e.g. its backend, taking precedence over ``ascent_device``, ``max_staleness``,
+    ``ascent_num_threads`` and ``fidelity_every`` — one place for every threaded run.
+    ``align_every`` = k > 0 measures, every k-th step of a method that perturbs through the
+    loss it is given, the cosine of its perturbation to SAM's fresh direction on the descent
+    batch (:class:`AlignmentProbe`).
 
     Any other SAM-family optimizer joins with ``optimizer`` (its class; ``method`` is then a
     label), ``optimizer_kwargs`` (its own hyper-parameters) and ``protocol``: ``"closure"``
@@ -405,9 +405,9 @@ def run_method(
     model.train()
     loss_fn = GradCounter(classification_loss)
     sampler = IndexSampler(d.x_train, d.y_train, seed)
-    options = WorkerOptions(device=ascent_device, max_staleness=max_staleness,
-                            num_threads=ascent_num_threads, fidelity_every=fidelity_every,
-                            **dict(worker or {}))
+    options = WorkerOptions(**{"device": ascent_device, "max_staleness": max_staleness,
+                               "num_threads": ascent_num_threads,
+                               "fidelity_every": fidelity_every, **dict(worker or {})})
     setup = Setup(
         model=model, loss_fn=loss_fn, base=torch.optim.SGD,
         base_kwargs=dict(lr=lr, momentum=momentum, weight_decay=weight_decay), rho=rho,

@@ -139,6 +139,10 @@ def test_sgd_gives_one_number_on_every_path() -> None:
     recipe = replace(RECIPE, steps=30, width=None, lr=0.1)
     cfg = {"variant": {"name": "sgd", "perturb": False}, "recipe": recipe.__dict__, "seed": 3}
     ablation = run_config(cfg)
+    # the sweep the claims call (run_ablation → run_config) gives the same
+    from asam_theory.experiments.ablation import run_ablation
+
+    assert run_ablation([SGD], recipe, [3])["per_seed"]["sgd"] == [ablation["test_acc"]]
     lb = LeaderboardConfig(datasets=("digits",), models=(recipe.model_kind,),
                            label_noise=recipe.label_noise, batch_size=recipe.batch_size,
                            width={recipe.model_kind: recipe.model_width},
@@ -149,3 +153,34 @@ def test_sgd_gives_one_number_on_every_path() -> None:
     assert ablation["test_acc"] == board.test_acc
     assert ablation["val_acc"] == board.val_acc
     assert ablation["final_loss"] == board.losses[-1]
+
+
+def test_worker_options_reach_the_threaded_optimizer() -> None:
+    """``worker`` is handed to AsyncSAM's WorkerOptions (an invalid field is refused there)."""
+    from asam_theory.experiments.training import run_method
+
+    data = load_data(RECIPE, 0)
+    with pytest.raises(ValueError, match="timeout"):
+        run_method("asyncsam", data, model=build_model(RECIPE, 0), steps=2, batch_size=16,
+                   ascent_batch_size=8, worker={"timeout": -1.0})
+
+
+def test_headline_times_with_the_one_worker_setting(monkeypatch) -> None:
+    """HEADLINE's timing hands TIMING_WORKER to every timed run (one line switches the
+    backend)."""
+    import types
+
+    import asam_theory.claims.headline as hl
+    import asam_theory.experiments.training as tr
+    from asam_theory.claims import Settings
+
+    seen = []
+
+    def fake(method, data, **kw):
+        seen.append(kw.get("worker"))
+        return types.SimpleNamespace(time_per_step_s=1e-3)
+
+    monkeypatch.setattr(tr, "run_method", fake)
+    monkeypatch.setattr(hl, "TIMING_WORKER", {"timeout": 33.0})
+    hl._timing(Settings(mode="quick"), replace(RECIPE, steps=2), "asyncsam")
+    assert seen and all(w == {"timeout": 33.0} for w in seen)
