@@ -62,6 +62,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.nn import functional as F
 
 from asam_theory.experiments.selection import Choice, PointRuns, choose
@@ -216,6 +217,35 @@ def ascent_batch_size(variant: Variant, recipe: Recipe) -> int:
     return max(1, int(round(variant.ascent_fraction * recipe.batch_size)))
 
 
+def _loss(model: nn.Module, params: Mapping[str, torch.Tensor] | None, x: torch.Tensor,
+          y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``model`` on ``(x, y)``, at its own weights (``params=None``) or at
+    ``params`` (name → tensor): the seam every loss evaluation of a variant's run goes
+    through (:class:`_SeamLoss`), so that a check can watch which weights an ascent uses
+    (``asam_theory.claims.stale_trace``)."""
+    out = model(x) if params is None else functional_call(model, dict(params), (x,))
+    return F.cross_entropy(out, y)
+
+
+class _SeamLoss:
+    """The training loss of :func:`train_variant`'s runs, routed through :func:`_loss`:
+    descent passes (and SAM's two) on the trained model itself; AsyncSAM's ascents — which its
+    direction source evaluates on a replica holding the stale weights — as the trained model
+    at the replica's weights (``params``), BatchNorm frozen (the replica's statistics never
+    move either).  The same operations as ``cross_entropy(m(x), y)``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.names = [n for n, _ in model.named_parameters()]
+
+    def __call__(self, m: nn.Module, batch: Any) -> torch.Tensor:
+        x, y = batch
+        if m is self.model:
+            return _loss(self.model, None, x, y)
+        with bn_frozen(self.model):
+            return _loss(self.model, dict(zip(self.names, m.parameters(), strict=True)), x, y)
+
+
 def train_variant(variant: Variant, recipe: Recipe, seed: int,
                   data: DigitsData | None = None, fidelity_every: int = 0,
                   dtype: torch.dtype = torch.float32, return_model: bool = False,
@@ -241,7 +271,8 @@ def train_variant(variant: Variant, recipe: Recipe, seed: int,
                      rho=recipe.rho, tau=variant.tau,
                      ascent_batch_size=ascent_batch_size(variant, recipe)
                      if method.startswith("asyncsam") else None,
-                     dtype=dtype, align_every=fidelity_every if variant.perturb else 0)
+                     dtype=dtype, align_every=fidelity_every if variant.perturb else 0,
+                     loss=_SeamLoss(model))
     cos = [c for _, c in res.alignment]
     out = {"test_acc": res.test_acc, "test_correct": res.test_correct,
            "val_acc": res.val_acc, "final_loss": res.losses[-1] if res.losses else math.nan,

@@ -364,6 +364,7 @@ def run_method(
     protocol: str = "closure",
     worker: dict[str, Any] | None = None,
     align_every: int = 0,
+    loss: Any = None,
 ) -> RunResult:
     """Train ``model_kind`` on ``data`` with ``method`` and evaluate it.
 
@@ -384,7 +385,9 @@ def run_method(
     ``ascent_num_threads`` and ``fidelity_every`` — one place for every threaded run.
     ``align_every`` = k > 0 measures, every k-th step of a method that perturbs through the
     loss it is given, the cosine of its perturbation to SAM's fresh direction on the descent
-    batch (:class:`AlignmentProbe`).
+    batch (:class:`AlignmentProbe`).  ``loss``: the training loss ``loss(model, batch)`` of
+    every method's passes (``None``: :func:`classification_loss`, looked up when the run
+    starts); the methods of the per-sample form use their own cross-entropy criterion.
 
     Any other SAM-family optimizer joins with ``optimizer`` (its class; ``method`` is then a
     label), ``optimizer_kwargs`` (its own hyper-parameters) and ``protocol``: ``"closure"``
@@ -403,7 +406,7 @@ def run_method(
         model = make_model(model_kind, seed, hidden=hidden)
     model = model.to(dev, dtype)
     model.train()
-    loss_fn = GradCounter(classification_loss)
+    loss_fn = GradCounter(classification_loss if loss is None else loss)
     sampler = IndexSampler(d.x_train, d.y_train, seed)
     options = WorkerOptions(**{"device": ascent_device, "max_staleness": max_staleness,
                                "num_threads": ascent_num_threads,

@@ -162,3 +162,29 @@ def test_run_config_trains_the_variant_its_config_names():
     finally:
         torch.set_num_threads(prev)
     assert la["final_loss"] == pytest.approx(direct["final_loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("tau", [1, 2])
+def test_every_stale_ascent_goes_through_the_seam_at_the_stale_weights(monkeypatch, tau):
+    """AsyncSAM's deterministic run evaluates one ascent per step through ablation._loss, at
+    exactly the weights the model held τ steps earlier (w_{max(t−τ, 0)}), and every descent at
+    the model's own weights."""
+    from asam_theory.experiments import ablation
+
+    seen: list[tuple[list[torch.Tensor], list[torch.Tensor] | None]] = []
+    original = ablation._loss
+
+    def watch(model, params, x, y):
+        now = [p.detach().clone() for p in model.parameters()]
+        seen.append((now, None if params is None else [t.detach().clone()
+                                                        for t in params.values()]))
+        return original(model, params, x, y)
+
+    monkeypatch.setattr(ablation, "_loss", watch)
+    v = Variant("la", tau=tau, ascent="same", ascent_fraction=0.5)
+    train_variant(v, RECIPE, 0, dtype=torch.float64)
+    ascents = [(now, used) for now, used in seen if used is not None]
+    assert len(ascents) == RECIPE.steps
+    for t, (_, used) in enumerate(ascents):
+        stale = ascents[max(t - tau, 0)][0]
+        assert all(torch.equal(a, b) for a, b in zip(used, stale, strict=True))
