@@ -26,6 +26,7 @@ from asam_theory.report.mathml import MathConverter, md_to_html
 #: keys every object of ``results`` carries (``staleness_histogram`` and ``fidelity`` too for
 #: AsyncSAM)
 RESULT_KEYS = ("method", "dataset", "model", "test_acc_mean", "test_acc_ci", "test_acc_per_seed",
+               "collapsed_per_seed", "n_collapsed", "test_acc_mean_not_collapsed",
                "time_per_step_ms", "time_per_step_iqr", "grad_evals_per_step", "hyperparameters")
 
 _COLORS = {"sgd": "tab:gray", "sam": "tab:blue", "asyncsam": "tab:red", "sampa": "tab:green"}
