@@ -3,17 +3,19 @@
 Every method (SGD, SAM, AsyncSAM τ = 1 with b′ tuned from measured timings, AsyncSAM with
 the look-ahead ascent batch, SAMPa-0.2) × data set (MNIST-1D, digits; 20 % symmetric label
 noise on the training labels) × model (MLP, CNN) × seeds, each method's lr/ρ chosen on the
-validation split; test accuracy with 95 % intervals, interleaved time per step with an idle
-second core and with equal resources (AsyncSAM at b′ = b/8 there, its accuracy at that b′
-reported too), counted gradient
+validation split over at least 3 selection seeds (a grid point where a selection seed
+collapsed is ruled out); test accuracy with 95 % intervals and every collapsed run flagged per
+seed, interleaved time per step with an idle second core and with equal resources (AsyncSAM
+at b′ = b/8 there, its accuracy at that b′ and at b/2 reported too), counted gradient
 evaluations, AsyncSAM's staleness and penalty fidelity, and its crossover against model width
 (:mod:`asam_theory.experiments.leaderboard`).  Writes ``DIR/index.html`` (self-contained),
 ``DIR/results.json`` and ``DIR/figures/``.
 
-``--quick`` (≤ 2 min on 2 idle cores): MLPs only, 2 seeds, 150 steps, a 2-point ρ grid, one
-timing round.  Default (≤ 20 min on 2 idle cores): MLP and CNN, 5 seeds, 2,000 steps on MNIST-1D
-and 600 on digits, lr ∈ {0.05, 0.1} × ρ ∈ {0.05, 0.1}.  MNIST-1D needs the ``data`` extra
-(``pip install "asam-theory[data]"``).
+``--quick`` (about 3 min on 2 idle cores): MLPs only, 2 seeds, 150 steps, a 2-point ρ grid,
+3 selection seeds, one timing round.  Default (about 30 min on 2 idle cores — estimated from the
+former 20 min with one selection seed: the selection runs triple): MLP and CNN, 5 seeds, 2,000
+steps on MNIST-1D and 600 on digits, lr ∈ {0.05, 0.1} × ρ ∈ {0.05, 0.1}, 3 selection
+seeds.  MNIST-1D needs the ``data`` extra (``pip install "asam-theory[data]"``).
 
 Two label settings: the default 20 % symmetric noise (where SAM's robustness shows) and clean
 labels, ``--label-noise 0`` — the setting of the published MNIST-1D baselines (MLP 68 %, CNN
@@ -41,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="small setting (MLPs, 2 seeds, 150 steps; about a minute)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="evaluation seeds, >= 2 (default: 5; quick: 2)")
+    parser.add_argument("--selection-seeds", type=int, default=3, metavar="N",
+                        help="selection seeds per grid point, >= 3 (seeds 1000, 1001, ...; "
+                             "never evaluation seeds)")
     parser.add_argument("--steps", type=int, default=None,
                         help="steps per run, >= 1 (default: 2000 on mnist1d and 600 on digits; "
                              "quick: 150)")
@@ -114,7 +119,8 @@ def build_config(args: argparse.Namespace):
     from asam_theory.validation import check_int, check_real
 
     if args.seeds is not None:
-        check_int("--seeds", args.seeds, low=2)
+        check_int("--seeds", args.seeds, low=2, high=999)
+    check_int("--selection-seeds", args.selection_seeds, low=3)
     if args.steps is not None:
         check_int("--steps", args.steps, low=1)
     if args.timing_rounds is not None:
@@ -148,6 +154,7 @@ def build_config(args: argparse.Namespace):
     cfg = LeaderboardConfig(
         datasets=datasets, models=models,
         seeds=args.seeds if args.seeds is not None else (2 if q else 5),
+        selection_seeds=args.selection_seeds,
         steps=steps, batch_size=args.batch_size, label_noise=args.label_noise,
         timing_rounds=args.timing_rounds or (1 if q else 5),
         timing_steps=10 if q else 60, timing_warmup=3 if q else 10,
@@ -188,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {md}")
     for row in leaderboard_rows(payload["results"]):
         print(f"{row['dataset']:8s} {row['model']:6s} {row['method']:9s} "
-              f"{row['test acc [95% CI]']}  {row['ms/step idle 2nd core']:8.3f} ms/step "
+              f"{row['test acc [95% CI]']} (collapsed {row['collapsed seeds']})  "
+              f"{row['ms/step idle 2nd core']:8.3f} ms/step "
               f"(x{row['× SGD']}; equal {row['× SGD (equal)']})  "
               f"{row['grad evals/step']:.2f} grads/step", flush=True)
     print(f"wrote {paths['index']} and {paths['results']} ({payload['wall_s']:.0f} s)")

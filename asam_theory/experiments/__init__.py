@@ -1,13 +1,16 @@
 """Experiment drivers built on the optimizers of :mod:`asam_theory.torch` (one layer below).
 
-* :func:`run_method` (alias ``train_loop``) — one training loop for every method of the
-  leaderboard (:mod:`~asam_theory.experiments.training`);
+* :func:`run_method` (alias ``train_loop``) — one training loop for every method and every
+  real-data claim (:mod:`~asam_theory.experiments.training`); the methods are entries of
+  :mod:`~asam_theory.experiments.steppers` (one adapter per step form), every run is
+  diagnosed by :mod:`~asam_theory.experiments.collapse` and hyper-parameters are chosen by
+  :mod:`~asam_theory.experiments.selection`;
 * :mod:`~asam_theory.experiments.models` — MLP and small 1-D/2-D CNNs (optional BatchNorm) for
   the real data;
 * :mod:`~asam_theory.experiments.leaderboard` — the real-data leaderboard protocol
   (``run_leaderboard``, ``LeaderboardConfig``, ``LeaderboardMethod``);
 * :mod:`~asam_theory.experiments.ablation` — the paired ablation of AsyncSAM's two departures
-  from SAM (staleness, independent ascent batch);
+  from SAM (staleness, independent ascent batch), trained through the same loop;
 * :func:`run_bench` — the interleaved step-time benchmark, pooled over runs by
   :mod:`~asam_theory.experiments.bench_pool`;
 * :func:`steady_malloc` — fix glibc's allocator thresholds so that CPU training steps stop

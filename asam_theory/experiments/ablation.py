@@ -4,9 +4,11 @@ AsyncSAM (Jo, Lim & Lee, 2025) differs from SAM (Foret et al., ICLR 2021, arXiv:
 two ways at once: its perturbation is computed at *stale* weights :math:`w_{t-\tau}`, and on an
 *independent* batch :math:`B'_t` (of size b′) instead of the descent batch :math:`B_t`.  SAMPa
 (Xie, Pethick & Cevher, NeurIPS 2024, arXiv:2410.10683) likewise takes its perturbation from the
-previous batch.  This module trains every combination with one *sequential emulation*, so that
-a single factor changes between two variants and everything else — the initialisation, the
-descent batches, the independent ascent batches — is shared by seed (the comparisons pair up):
+previous batch.  This module trains every combination through the one training loop of
+:func:`asam_theory.experiments.training.run_method`, stepping the real optimizers of
+:mod:`asam_theory.torch`, so that a single factor changes between two variants and everything
+else — the initialisation, the descent batches, the independent ascent batches — is shared by
+seed (the comparisons pair up):
 
 .. math::
     g'_t=\nabla L_{A_t}(w_{\max(t-\tau,0)}),\quad
@@ -16,17 +18,28 @@ descent batches, the independent ascent batches — is shared by seed (the compa
 with the ascent batch :math:`A_t` one of
 
 * ``"same"`` — the first b′ samples of :math:`B_t` (*look-ahead*: a data loader knows
-  :math:`B_t` τ steps early, so a worker can compute this ascent while it stays hidden);
-* ``"independent"`` — the first b′ samples of an independent batch (AsyncSAM's design);
+  :math:`B_t` τ steps early, so a worker can compute this ascent while it stays hidden;
+  :class:`~asam_theory.torch.lookahead.LookAhead`);
+* ``"independent"`` — the first b′ samples of the t-th b-sized draw of the independent stream
+  (seed + 1; AsyncSAM's design; :class:`~asam_theory.experiments.training.IndexSampler`);
 * ``"previous"`` — the first b′ samples of :math:`B_{\max(t-\tau,0)}` (the descent batch of
-  the stale step, SAMPa's choice for τ = 1).
+  the stale step, SAMPa's choice for τ = 1; :class:`~asam_theory.torch.lookahead.StepBatches`).
 
-``Variant(tau=0, ascent="same", ascent_fraction=1)`` is exactly SAM, ``perturb=False`` is the
-base optimizer.  BatchNorm running statistics are never updated during training (every pass
-runs under :func:`~asam_theory.torch._common.bn_frozen`) and are recomputed from unperturbed
-passes at the final weights before evaluation
+``Variant(tau=0, ascent="same", ascent_fraction=1)`` trains :class:`~asam_theory.torch.SAM`,
+``perturb=False`` the base optimizer, every other variant
+``AsyncSAM(..., deterministic=True)``: the seed-exact sequential run with exactly τ
+(:func:`variant_method`).  Equality of this path with the plain recursion above, step for
+step in float64 on the digits CNN with BatchNorm, is a test
+(``tests/experiments/test_training_paths.py``).  BatchNorm running statistics never enter
+training (train-mode passes normalise with batch statistics) and are recomputed from
+unperturbed passes at the final weights before evaluation
 (:func:`~asam_theory.experiments.training.recalibrate_bn`),
 so no variant gains from a different statistics schedule.
+
+Data and models are those of the leaderboard: :func:`asam_theory.data.load_dataset` (a fixed
+test split, a seeded validation split with clean labels, label noise on the training labels)
+and :func:`asam_theory.experiments.models.make_model`, so SGD on one :class:`Recipe` gives one
+number whether ``HEADLINE``, ``ABLATION`` or the leaderboard trains it.
 
 The *penalty* each variant implements (Andriushchenko & Flammarion, ICML 2022,
 arXiv:2206.06232, "m-sharpness"): to first order SAM's descent direction is
@@ -41,7 +54,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, replace
@@ -53,20 +65,17 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from asam_theory.experiments.training import (
-    DigitsData,
-    SmallCNN,
-    load_digits_data,
-    make_model,
-    recalibrate_bn,
-)
+from asam_theory.experiments.selection import Choice, PointRuns, choose
+from asam_theory.experiments.steppers import asyncsam_name
+from asam_theory.experiments.training import DigitsData, run_method, tensor_data
 from asam_theory.stats import paired_interval
-from asam_theory.torch._common import NORM_EPS, bn_frozen
+from asam_theory.torch._common import bn_frozen
 from asam_theory.validation import check_choice, check_int, check_real
 
 #: the data sets of the ablation, and MNIST-1D's example shape
 DATASETS: tuple[str, ...] = ("digits", "mnist1d")
 MNIST1D_SHAPE: tuple[int, ...] = (40,)
+DIGITS_SHAPE: tuple[int, ...] = (8, 8)
 Ascent = Literal["same", "independent", "previous"]
 ASCENTS: tuple[str, ...] = ("same", "independent", "previous")
 
@@ -113,14 +122,14 @@ BPRIME_SWEEP: tuple[Variant, ...] = tuple(
 class Recipe:
     """Everything but the variant: data, model and the base optimizer's hyperparameters.
 
-    ``dataset``: ``"digits"`` (scikit-learn's 8×8 digits, the models of
-    :mod:`asam_theory.experiments.training`; the validation split is carved from the noisy training
-    split by :func:`split_validation`) or ``"mnist1d"`` (MNIST-1D, Greydanus & Kobak, ICML 2024,
-    arXiv:2011.14439, from :func:`asam_theory.data.load_dataset` with its own stratified
-    validation split and standardisation; the models of :mod:`asam_theory.experiments.models`, the
-    ``-bn`` kind when ``batchnorm``; needs the ``data`` extra).  ``width``: the MLP's hidden
-    width or the CNN's first channel count (``None``: the model's default); ``test_size``:
-    MNIST-1D's test sequences (``None``: the published 1,000; digits' test split is fixed)."""
+    ``dataset``: ``"digits"`` (scikit-learn's 8×8 digits) or ``"mnist1d"`` (MNIST-1D,
+    Greydanus & Kobak, ICML 2024, arXiv:2011.14439; needs the ``data`` extra), both from
+    :func:`asam_theory.data.load_dataset` (a fixed test split, a seeded validation split of
+    ``validation_fraction`` with clean labels, symmetric label noise on the training labels);
+    the models of :mod:`asam_theory.experiments.models`, the ``-bn`` kind when ``batchnorm``.
+    ``width``: the MLP's hidden width or the CNN's first channel count (``None``:
+    :attr:`model_width`'s default); ``test_size``: MNIST-1D's test sequences (``None``: the
+    published 1,000; digits' test split is fixed)."""
 
     model: str = "cnn"
     batchnorm: bool = True
@@ -151,164 +160,124 @@ class Recipe:
         check_real("lr", self.lr, low=0.0, low_open=True)
         check_real("rho", self.rho, low=0.0)
         check_real("validation_fraction", self.validation_fraction, low=0.0, high=1.0,
-                   high_open=True)
+                   low_open=True, high_open=True)
 
+    @property
+    def model_kind(self) -> str:
+        """The :data:`asam_theory.experiments.models.MODEL_KINDS` name (``cnn-bn``, ...)."""
+        return self.model + ("-bn" if self.batchnorm else "")
 
-def split_validation(data: DigitsData, fraction: float, seed: int) -> tuple[DigitsData,
-                                                                            DigitsData]:
-    """``(train, validation)``: a seeded random ``fraction`` of the (noisy-label) training set
-    held out.  The validation labels carry the same label noise as the training labels (what a
-    user has), so model selection never sees a clean label; the test set stays untouched."""
-    n = len(data.y_train)
-    gen = torch.Generator().manual_seed(seed + 20_011)
-    perm = torch.randperm(n, generator=gen)
-    k = int(round(fraction * n))
-    val_idx, tr_idx = perm[:k], perm[k:]
-    train = DigitsData(data.x_train[tr_idx], data.y_train[tr_idx], data.x_test, data.y_test,
-                       data.noisy[tr_idx], data.label_noise)
-    val = DigitsData(data.x_train[val_idx], data.y_train[val_idx], data.x_test, data.y_test,
-                     data.noisy[val_idx], data.label_noise)
-    return train, val
+    @property
+    def model_width(self) -> int:
+        """``width``, else the default: the digits CNN's 16 channels, the MLP's 128 hidden
+        units, MNIST-1D's CNN's 32 channels."""
+        if self.width is not None:
+            return int(self.width)
+        if self.model == "mlp":
+            return 128
+        return 16 if self.dataset == "digits" else 32
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return MNIST1D_SHAPE if self.dataset == "mnist1d" else DIGITS_SHAPE
 
 
 def load_data(recipe: Recipe, seed: int) -> DigitsData:
-    """The recipe's data set for run ``seed`` (label noise on the training labels only)."""
-    if recipe.dataset == "mnist1d":
-        from asam_theory.data import load_dataset
-        from asam_theory.experiments.training import tensor_data
+    """The recipe's data set for run ``seed`` (:func:`asam_theory.data.load_dataset`; label
+    noise on the training labels only; the validation split is the data layer's)."""
+    from asam_theory.data import load_dataset
 
-        return tensor_data(load_dataset("mnist1d", seed=seed, label_noise=recipe.label_noise,
-                                        val_fraction=recipe.validation_fraction,
-                                        test_size=recipe.test_size))
-    return load_digits_data(label_noise=recipe.label_noise, seed=seed)
+    return tensor_data(load_dataset(recipe.dataset, seed=seed, label_noise=recipe.label_noise,
+                                    val_fraction=recipe.validation_fraction,
+                                    test_size=recipe.test_size))
 
 
 def build_model(recipe: Recipe, seed: int) -> nn.Module:
-    """The recipe's model initialised from ``seed``; on digits without BatchNorm its BatchNorm
-    layers are replaced by identities (same initialisation of every other layer)."""
-    if recipe.dataset == "mnist1d":
-        from asam_theory.experiments.models import make_model as make_data_model
+    """The recipe's model initialised from ``seed``: :func:`asam_theory.experiments.models.
+    make_model` of :attr:`Recipe.model_kind` at :attr:`Recipe.model_width`."""
+    from asam_theory.experiments.models import make_model
 
-        kind = recipe.model + ("-bn" if recipe.batchnorm else "")
-        return make_data_model(kind, MNIST1D_SHAPE, 10, width=recipe.width, seed=seed)
-    if recipe.model == "mlp":
-        model = make_model("mlp", seed, hidden=128 if recipe.width is None else recipe.width)
-    else:
-        torch.manual_seed(seed)
-        model = SmallCNN() if recipe.width is None else SmallCNN(channels=recipe.width)
-    if not recipe.batchnorm:
-        for parent in model.modules():
-            for name, child in list(parent.named_children()):
-                if isinstance(child, nn.modules.batchnorm._BatchNorm):
-                    setattr(parent, name, nn.Identity())
-    return model
+    return make_model(recipe.model_kind, recipe.input_shape, 10, width=recipe.model_width,
+                      seed=seed)
 
 
-def _loss(model: nn.Module, params: dict[str, torch.Tensor] | None, x: torch.Tensor,
+def variant_method(variant: Variant) -> str:
+    """The training loop's method for ``variant``: ``"sgd"`` without perturbation, ``"sam"``
+    for τ = 0 on the descent batch at b′ = b (SAM exactly), else AsyncSAM's deterministic
+    fixed-τ run with the variant's ascent batch."""
+    if not variant.perturb:
+        return "sgd"
+    if variant.tau == 0 and variant.ascent != "independent" and variant.ascent_fraction == 1.0:
+        return "sam"
+    return asyncsam_name(variant.ascent, deterministic=True)
+
+
+def ascent_batch_size(variant: Variant, recipe: Recipe) -> int:
+    """b′ of ``variant`` on ``recipe``: round(fraction · b), at least 1."""
+    return max(1, int(round(variant.ascent_fraction * recipe.batch_size)))
+
+
+def _loss(model: nn.Module, params: Mapping[str, torch.Tensor] | None, x: torch.Tensor,
           y: torch.Tensor) -> torch.Tensor:
-    out = model(x) if params is None else functional_call(model, params, (x,))
+    """Cross-entropy of ``model`` on ``(x, y)``, at its own weights (``params=None``) or at
+    ``params`` (name → tensor): the seam every loss evaluation of a variant's run goes
+    through (:class:`_SeamLoss`), so that a check can watch which weights an ascent uses
+    (``asam_theory.claims.stale_trace``)."""
+    out = model(x) if params is None else functional_call(model, dict(params), (x,))
     return F.cross_entropy(out, y)
 
 
-@torch.no_grad()
-def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """Per example: does the model (in eval mode) classify it right."""
-    model.eval()
-    hit = (model(x).argmax(1) == y).numpy()
-    model.train()
-    return hit
+class _SeamLoss:
+    """The training loss of :func:`train_variant`'s runs, routed through :func:`_loss`:
+    descent passes (and SAM's two) on the trained model itself; AsyncSAM's ascents — which its
+    direction source evaluates on a replica holding the stale weights — as the trained model
+    at the replica's weights (``params``), BatchNorm frozen (the replica's statistics never
+    move either).  The same operations as ``cross_entropy(m(x), y)``."""
 
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.names = [n for n, _ in model.named_parameters()]
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float(_correct(model, x, y).mean())
+    def __call__(self, m: nn.Module, batch: Any) -> torch.Tensor:
+        x, y = batch
+        if m is self.model:
+            return _loss(self.model, None, x, y)
+        with bn_frozen(self.model):
+            return _loss(self.model, dict(zip(self.names, m.parameters(), strict=True)), x, y)
 
 
 def train_variant(variant: Variant, recipe: Recipe, seed: int,
                   data: DigitsData | None = None, fidelity_every: int = 0,
                   dtype: torch.dtype = torch.float32, return_model: bool = False,
                   ) -> dict[str, Any]:
-    """Train one (variant, seed) and return ``{"test_acc", "val_acc", "final_loss",
-    "fidelity", "test_correct"}`` (``test_correct``: per test example, classified right — the
-    test-set part of a paired difference's variance is computed from it; ``fidelity``: mean
-    cosine of the ascent direction used to SAM's fresh one, :math:`\\nabla L_{B_t}(w_t)`,
-    measured every ``fidelity_every`` steps; ``None`` if 0),
-    plus ``"model"`` (the trained model) when ``return_model``.
+    """Train one (variant, seed) through the training loop and return ``{"test_acc",
+    "val_acc", "final_loss", "fidelity", "test_correct", "collapsed", "losses"}``
+    (``test_correct``: per test example, classified right — the test-set part of a paired
+    difference's variance is computed from it; ``fidelity``: mean cosine of the perturbation
+    applied to SAM's fresh direction :math:`\nabla L_{B_t}(w_t)` on the descent batch,
+    measured every ``fidelity_every`` steps (the loop's alignment probe); ``None`` if 0 or
+    for SGD; ``collapsed``: ``None`` or the reason the run collapsed; ``final_loss``: the last
+    step's training loss), plus ``"model"`` (the trained model) when ``return_model``.
 
     Pairing: the model's initialisation, the descent batches and the independent ascent
     batches depend on ``seed`` only, so two variants run with one seed share them."""
     if data is None:
         data = load_data(recipe, seed)
-    data = data.to("cpu", dtype)
-    if data.x_val is not None:  # the data layer's own validation split
-        train = data
-        val = DigitsData(data.x_val, data.y_val, data.x_test, data.y_test,
-                         torch.zeros(len(data.y_val), dtype=torch.bool), data.label_noise)
-    else:
-        train, val = split_validation(data, recipe.validation_fraction, seed)
-    model = build_model(recipe, seed).to(dtype).train()
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
-                          weight_decay=recipe.weight_decay)
-    n, b, T = len(train.y_train), recipe.batch_size, recipe.steps
-    bp = max(1, int(round(variant.ascent_fraction * b)))
-    gen = torch.Generator().manual_seed(seed)
-    descent_idx = torch.randint(0, n, (T, b), generator=gen)
-    ascent_idx = torch.randint(0, n, (T, b), generator=torch.Generator().manual_seed(seed + 1))
-    history: deque[list[torch.Tensor]] = deque(maxlen=variant.tau + 1)
-    cosines: list[float] = []
-    loss = torch.tensor(float("nan"))
-    for t in range(T):
-        xb, yb = train.x_train[descent_idx[t]], train.y_train[descent_idx[t]]
-        if not variant.perturb:
-            opt.zero_grad(set_to_none=True)
-            with bn_frozen(model):
-                loss = _loss(model, None, xb, yb)
-            loss.backward()
-            opt.step()
-            continue
-        history.append([p.detach().clone() for p in params])
-        stale = history[0]
-        if variant.ascent == "same":
-            aidx = descent_idx[t][:bp]
-        elif variant.ascent == "independent":
-            aidx = ascent_idx[t][:bp]
-        else:
-            aidx = descent_idx[max(t - variant.tau, 0)][:bp]
-        leaves = [s.clone().requires_grad_(True) for s in stale]
-        with bn_frozen(model):
-            g_asc = torch.autograd.grad(
-                _loss(model, dict(zip(names, leaves, strict=True)), train.x_train[aidx],
-                      train.y_train[aidx]), leaves)
-        norm = torch.sqrt(sum((g.double() ** 2).sum() for g in g_asc)).item()
-        scale = recipe.rho / (norm + NORM_EPS)
-        if fidelity_every and t % fidelity_every == 0:
-            with bn_frozen(model):
-                fresh = torch.autograd.grad(_loss(model, None, xb, yb), params)
-            dot = sum((a.double() * f.double()).sum() for a, f in zip(g_asc, fresh, strict=True))
-            fn = torch.sqrt(sum((f.double() ** 2).sum() for f in fresh)).item()
-            cosines.append(float(dot) / max(norm * fn, 1e-300))
-        with torch.no_grad():
-            eps = [g * scale for g in g_asc]
-            for p, e in zip(params, eps, strict=True):
-                p.add_(e)
-        opt.zero_grad(set_to_none=True)
-        with bn_frozen(model):
-            loss = _loss(model, None, xb, yb)
-        loss.backward()
-        with torch.no_grad():
-            for p, e in zip(params, eps, strict=True):
-                p.sub_(e)
-        opt.step()
-    if not math.isfinite(float(loss.detach())):
-        raise FloatingPointError(f"variant {variant.name!r}, seed {seed}: training loss "
-                                 f"became {float(loss.detach())} by step {T}")
-    recalibrate_bn(model, train.x_train)
-    hit = _correct(model, data.x_test, data.y_test)
-    out = {"test_acc": float(hit.mean()), "test_correct": hit,
-           "val_acc": _accuracy(model, val.x_train, val.y_train),
-           "final_loss": float(loss.detach()),
-           "fidelity": float(np.mean(cosines)) if cosines else None}
+    model = build_model(recipe, seed)
+    method = variant_method(variant)
+    res = run_method(method, data, model_kind=recipe.model_kind, model=model, seed=seed,
+                     steps=recipe.steps, batch_size=recipe.batch_size, lr=recipe.lr,
+                     momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                     rho=recipe.rho, tau=variant.tau,
+                     ascent_batch_size=ascent_batch_size(variant, recipe)
+                     if method.startswith("asyncsam") else None,
+                     dtype=dtype, align_every=fidelity_every if variant.perturb else 0,
+                     loss=_SeamLoss(model))
+    cos = [c for _, c in res.alignment]
+    out = {"test_acc": res.test_acc, "test_correct": res.test_correct,
+           "val_acc": res.val_acc, "final_loss": res.losses[-1] if res.losses else math.nan,
+           "fidelity": float(np.mean(cos)) if cos else None, "collapsed": res.collapsed,
+           "losses": res.losses}
     if return_model:
         out["model"] = model
     return out
@@ -316,14 +285,16 @@ def train_variant(variant: Variant, recipe: Recipe, seed: int,
 
 def choose_rho(variant: Variant, recipe: Recipe, grid: Sequence[float], seeds: Sequence[int],
                ) -> tuple[float, dict[float, float]]:
-    """The ρ of ``grid`` with the best mean *validation* accuracy over ``seeds`` (the test set
-    is never looked at), and the mean validation accuracy per ρ."""
-    scores: dict[float, float] = {}
+    """The ρ of ``grid`` that :func:`asam_theory.experiments.selection.choose` picks over
+    ``seeds`` (a ρ with a collapsed seed ruled out, then the best mean *validation* accuracy;
+    the test set is never looked at), and the mean validation accuracy per ρ."""
+    points = []
     for rho in grid:
-        r = Recipe(**{**asdict(recipe), "rho": float(rho)})
-        scores[float(rho)] = float(np.mean([train_variant(variant, r, s)["val_acc"]
-                                            for s in seeds]))
-    return best_rho(scores), scores
+        runs = [train_variant(variant, replace(recipe, rho=float(rho)), s) for s in seeds]
+        points.append(PointRuns({"rho": float(rho)}, [float(r["val_acc"]) for r in runs],
+                                [r["collapsed"] for r in runs]))
+    scores = {float(p.hp["rho"]): float(np.mean(p.val_acc)) for p in points}
+    return float(choose(points, min_seeds=1).hp["rho"]), scores
 
 
 #: the comparisons of the decomposition: (name, minuend variant, subtrahend variant)
@@ -382,9 +353,10 @@ def _cached_data(recipe: Recipe, seed: int) -> DigitsData:
 def run_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """One training run from a picklable config ``{"variant": asdict(Variant), "recipe":
     asdict(Recipe), "seed", "fidelity_every"}`` (the task of :func:`~asam_theory.sweeps.
-    run_sweep`); returns the scalar results of :func:`train_variant`.  Runs with one intra-op
-    thread (the emulation is sequential; parallelism comes from running configs side by
-    side), restoring the caller's setting."""
+    run_sweep`); returns the scalar results of :func:`train_variant` (and ``test_correct``
+    when the config asks for ``per_example``).  Runs with one intra-op thread (the
+    deterministic runs are sequential; parallelism comes from running configs side by side),
+    restoring the caller's setting."""
     variant, recipe = Variant(**config["variant"]), Recipe(**config["recipe"])
     seed = int(config["seed"])
     prev = torch.get_num_threads()
@@ -394,7 +366,7 @@ def run_config(config: Mapping[str, Any]) -> dict[str, Any]:
                             int(config.get("fidelity_every", 0)))
     finally:
         torch.set_num_threads(prev)
-    keys = ["test_acc", "val_acc", "final_loss", "fidelity"]
+    keys = ["test_acc", "val_acc", "final_loss", "fidelity", "collapsed"]
     if config.get("per_example"):
         keys.append("test_correct")
     return {k: out[k] for k in keys}
@@ -430,11 +402,12 @@ def _collect(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
         runs[r["variant"]["name"]][int(r["seed"])] = r
     ordered = {k: [rs[s] for s in seeds] for k, rs in runs.items()}
     acc = {k: [float(r["test_acc"]) for r in rs] for k, rs in ordered.items()}
+    collapsed = {k: [r.get("collapsed") for r in rs] for k, rs in ordered.items()}
     fid_seed = {k: [float(r["fidelity"]) for r in rs] for k, rs in ordered.items()
                 if rs and rs[0]["fidelity"] is not None}
     fid = {k: float(np.mean(v)) for k, v in fid_seed.items()}
     out = {"recipe": asdict(recipe), "variants": [asdict(v) for v in variants],
-           "seeds": list(seeds), "per_seed": acc, "fidelity": fid,
+           "seeds": list(seeds), "per_seed": acc, "collapsed": collapsed, "fidelity": fid,
            "fidelity_per_seed": fid_seed, "table": decompose(acc)}
     if all("test_correct" in r for rs in ordered.values() for r in rs):
         out["test_correct"] = {k: np.stack([np.asarray(r["test_correct"]) for r in rs])
@@ -444,30 +417,59 @@ def _collect(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
 
 def run_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
                  fidelity_every: int = 0, progress: bool = False,
-                 executor: Executor | None = None, per_example: bool = False
-                 ) -> dict[str, Any]:
+                 executor: Executor | None = None, per_example: bool = False,
+                 recipes: Mapping[str, Recipe] | None = None) -> dict[str, Any]:
     """Every variant on every seed (paired), then :func:`decompose`.  Returns ``{"recipe",
-    "variants", "seeds", "per_seed": {name: [acc, ...]}, "fidelity": {name: mean cosine},
-    "fidelity_per_seed", "table": rows}`` (fidelity only for perturbed variants, when
-    ``fidelity_every`` > 0), and with ``per_example`` ``"test_correct": {name: bool array
-    (seeds, test examples)}``.  Each run uses one intra-op thread (:func:`run_config`);
-    ``executor`` (e.g. a process pool) runs them side by side, ``None`` in this process."""
+    "variants", "seeds", "per_seed": {name: [acc, ...]}, "collapsed": {name: [reason or None,
+    ...]}, "fidelity": {name: mean cosine}, "fidelity_per_seed", "table": rows}`` (fidelity
+    only for perturbed variants, when ``fidelity_every`` > 0), and with ``per_example``
+    ``"test_correct": {name: bool array (seeds, test examples)}``.  ``recipes`` gives a
+    variant (by name) its own recipe — its tuned lr and ρ — instead of ``recipe``.  Each run
+    uses one intra-op thread (:func:`run_config`); ``executor`` (e.g. a process pool) runs
+    them side by side, ``None`` in this process."""
     check_int("fidelity_every", fidelity_every, low=0)
-    configs = [_config(v, recipe, s, fidelity_every, per_example) for s in seeds
-               for v in variants]
+    own = dict(recipes or {})
+    configs = [_config(v, own.get(v.name, recipe), s, fidelity_every, per_example)
+               for s in seeds for v in variants]
     rows = _sweep(configs, executor, progress, "ablation")
     return _collect(variants, recipe, seeds, rows)
+
+
+def tune_variants(grids: Mapping[str, tuple[Variant, Sequence[Mapping[str, float]]]],
+                  recipe: Recipe, seeds: Sequence[int], executor: Executor | None = None,
+                  progress: bool = False) -> dict[str, Choice]:
+    """Each variant's hyper-parameters chosen on the validation split: ``grids`` maps a name
+    to ``(variant, points)``, each point a dict of :class:`Recipe` fields (``lr``, ``rho``);
+    every point runs on every selection seed of ``seeds`` (one sweep) and
+    :func:`asam_theory.experiments.selection.choose` picks (a point with a collapsed seed is
+    ruled out).  Returns ``{name: Choice}``; a one-point grid is chosen without running."""
+    configs, keys = [], []
+    for name, (variant, points) in grids.items():
+        if len(points) < 2:
+            continue
+        for k, hp in enumerate(points):
+            for s in seeds:
+                configs.append(_config(variant, replace(recipe, **hp), s, 0))
+                keys.append((name, k))
+    rows = _sweep(configs, executor, progress, "selection") if configs else []
+    got: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for key, row in zip(keys, rows, strict=True):
+        got.setdefault(key, []).append(row)
+    out: dict[str, Choice] = {}
+    for name, (_variant, points) in grids.items():
+        if len(points) < 2:
+            out[name] = Choice(dict(points[0]), [])
+            continue
+        out[name] = choose([PointRuns(dict(hp), [float(r["val_acc"]) for r in got[(name, k)]],
+                                      [r["collapsed"] for r in got[(name, k)]])
+                            for k, hp in enumerate(points)])
+    return out
 
 
 #: the ρ grid of the per-variant re-choice (the default ρ = 0.05 in the middle)
 RHO_GRID: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)
 #: seeds of the ρ selection runs (disjoint from the evaluation seeds 0, 1, ...)
 RHO_SEEDS: tuple[int, ...] = (100, 101, 102)
-
-
-def best_rho(scores: Mapping[float, float]) -> float:
-    """The ρ with the highest mean validation accuracy (ties: the smaller ρ)."""
-    return max(scores, key=lambda k: (scores[k], -k))
 
 
 def full_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int], *,
@@ -479,10 +481,11 @@ def full_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[i
 
     * ``"batchnorm"`` — ``recipe`` (with its BatchNorm) at its ρ;
     * ``"no_batchnorm"`` — the same with ``Recipe(batchnorm=False)`` (if ``batchnorm_off``);
-    * ``"rho_chosen"`` — every perturbed variant at its own ρ, the one of ``rho_grid`` with
-      the best mean *validation* accuracy over ``rho_seeds`` (:func:`best_rho`; the test set
-      is never looked at), evaluated on ``seeds``; ``"rho"`` and ``"rho_scores"`` record the
-      choice (empty ``rho_grid``: this study is skipped).
+    * ``"rho_chosen"`` — every perturbed variant at its own ρ, the one of ``rho_grid``
+      :func:`asam_theory.experiments.selection.choose` picks over ``rho_seeds`` (a ρ with a
+      collapsed selection seed ruled out, then the best mean *validation* accuracy; the test
+      set is never looked at), evaluated on ``seeds``; ``"rho"``, ``"rho_scores"`` and
+      ``"rho_selection"`` record the choice (empty ``rho_grid``: this study is skipped).
 
     Phase 1 runs the first two studies and the selection runs in one sweep; phase 2 the
     evaluation runs of the variants whose chosen ρ differs from ``recipe.rho`` (the others
@@ -512,12 +515,19 @@ def full_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[i
     runs = len(configs)
     if grid and perturbed:
         scores: dict[str, dict[float, float]] = {v.name: {} for v in perturbed}
+        points: dict[str, list[PointRuns]] = {}
         for v in perturbed:
             for rho in grid:
-                accs = [float(r["val_acc"]) for r in rows[n_main:]
-                        if r["variant"]["name"] == v.name and r["recipe"]["rho"] == rho]
-                scores[v.name][rho] = float(np.mean(accs))
-        chosen = {name: best_rho(sc) for name, sc in scores.items()}
+                sel = [r for r in rows[n_main:]
+                       if r["variant"]["name"] == v.name and r["recipe"]["rho"] == rho]
+                scores[v.name][rho] = float(np.mean([float(r["val_acc"]) for r in sel]))
+                points.setdefault(v.name, []).append(PointRuns(
+                    {"rho": rho}, [float(r["val_acc"]) for r in sel],
+                    [r["collapsed"] for r in sel]))
+        # the selection rule of every driver: a rho with a collapsed selection seed is ruled
+        # out, then the best mean validation accuracy (ties: the smaller rho)
+        choices = {name: choose(pts, min_seeds=1) for name, pts in points.items()}
+        chosen = {name: float(c.hp["rho"]) for name, c in choices.items()}
         again = [_config(v, replace(recipe, rho=chosen[v.name]), s, fidelity_every)
                  for s in seeds for v in perturbed if chosen[v.name] != recipe.rho]
         rows2 = _sweep(again, executor, progress, "ablation 2/2") if again else []
@@ -529,6 +539,7 @@ def full_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[i
         study = _collect(variants, recipe, seeds, list(base.values()))
         study["rho"] = chosen
         study["rho_scores"] = {k: {str(r): a for r, a in v.items()} for k, v in scores.items()}
+        study["rho_selection"] = {k: c.rows for k, c in choices.items()}
         study["rho_seeds"] = list(rho_seeds)
         out["rho_chosen"] = study
     out["runs"] = runs

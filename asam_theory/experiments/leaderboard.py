@@ -3,16 +3,22 @@ r"""The real-data leaderboard: every method × data set × model × seeds, accur
 Protocol, per cell (data set, model):
 
 1. **Selection on validation.**  Each method's small learning-rate/ρ grid
-   (:attr:`LeaderboardMethod.grid`) is run on ``selection_seeds`` seeds that are not evaluation
-   seeds; the point with the best mean *validation* accuracy is kept (test accuracy is never
-   looked at; a one-point grid is not searched, and its row reports the evaluation runs'
-   validation accuracy).  AsyncSAM's b′ is tuned once per cell (``ascent_batch_size="auto"``,
-   measured timings) in its first run and then fixed, so its runs are reproducible.
+   (:attr:`LeaderboardMethod.grid`) is run on ``selection_seeds`` (at least 3) seeds that are
+   not evaluation seeds, and :func:`asam_theory.experiments.selection.choose` keeps a point:
+   a point where any selection seed *collapsed* (:mod:`asam_theory.experiments.collapse`) is
+   ruled out, then the best mean *validation* accuracy (test accuracy is never looked at; a
+   one-point grid is not searched, and its row reports the evaluation runs' validation
+   accuracy).  AsyncSAM's b′ is tuned once per cell (``ascent_batch_size="auto"``, measured
+   timings) in its first run and then fixed, so its runs are reproducible.
 2. **Evaluation.**  Every method with its chosen point on ``seeds`` seeds; for each seed the
    data set's validation split, label noise and initialisation are shared by all methods (paired
    comparisons), and the methods run in a rotating order.  Test accuracy per seed, its mean and
    Student-t 95 % interval; the paired difference to SGD with its t interval; curves of test
-   accuracy against training seconds and against counted gradient evaluations.
+   accuracy against training seconds and against counted gradient evaluations.  A seed that
+   collapsed is reported as such (``collapsed_per_seed`` with its reason, ``n_collapsed``, and
+   the mean over the other seeds beside the mean over all): never averaged in silently.
+   AsyncSAM-like methods also run at b′ = b/2 beside the tuned b′ (``*_half_batch`` fields),
+   paired by seed.
 3. **Timing, interleaved.**  ``timing_rounds`` rounds; in each, every method runs
    ``timing_steps`` timed steps (after ``timing_warmup`` untimed ones) in the order of round r's
    row of a Williams design (:func:`asam_theory.design.balanced_order`: every method follows
@@ -55,12 +61,21 @@ import torch
 
 from asam_theory.design import balanced_order
 from asam_theory.experiments.models import make_model
+from asam_theory.experiments.selection import (
+    MIN_SELECTION_SEEDS,
+    Choice,
+    PointRuns,
+    choose,
+    selection_seeds,
+)
 from asam_theory.experiments.training import RunResult, run_method, tensor_data
 from asam_theory.stats import minimum_detectable_effect, paired_interval, t_interval
 from asam_theory.torch.tuning import equal_resources_ascent_batch
 from asam_theory.validation import check_int, check_real
 
 SCHEMA = "asam-theory/leaderboard/1"
+#: the first selection seed (evaluation seeds are 0, 1, …, below it)
+SELECTION_BASE = 1000
 
 
 @dataclass(frozen=True)
@@ -169,7 +184,9 @@ class LeaderboardConfig:
     datasets: tuple[str, ...] = ("mnist1d", "digits")
     models: tuple[str, ...] = ("mlp", "cnn")
     seeds: int = 5
-    selection_seeds: int = 1
+    #: selection seeds per grid point (at least :data:`~asam_theory.experiments.selection.
+    #: MIN_SELECTION_SEEDS`; seeds 1000, 1001, …, never evaluation seeds)
+    selection_seeds: int = 3
     steps: dict[str, int] = field(default_factory=lambda: {"mnist1d": 2000, "digits": 600})
     batch_size: int = 64
     label_noise: float = 0.2
@@ -194,10 +211,15 @@ class LeaderboardConfig:
     timing_settings: tuple[str, ...] = ("idle", "equal")
     #: also evaluate AsyncSAM-like methods at the equal-resources rule's b′ (when timed there)
     equal_resources_accuracy: bool = True
+    #: also evaluate AsyncSAM-like methods at b′ = b/2 (when the tuned b′ differs)
+    half_batch_accuracy: bool = True
+    #: further :class:`~asam_theory.torch.asyncsam.WorkerOptions` fields for every threaded
+    #: AsyncSAM run of the board (e.g. its backend): one place for all of them
+    worker: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        check_int("seeds", self.seeds, low=2)
-        check_int("selection_seeds", self.selection_seeds, low=1)
+        check_int("seeds", self.seeds, low=2, high=SELECTION_BASE)
+        check_int("selection_seeds", self.selection_seeds, low=MIN_SELECTION_SEEDS)
         check_int("batch_size", self.batch_size, low=1)
         check_real("label_noise", self.label_noise, low=0.0, high=0.9, high_open=True)
         check_int("timing_rounds", self.timing_rounds, low=1)
@@ -240,7 +262,8 @@ def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, se
         method.name, data, model_kind=model, model=net, seed=seed, steps=steps,
         batch_size=cfg.batch_size, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
         warmup=warmup, record_every=max(1, steps // cfg.record_points) if record else 0,
-        fidelity_every=cfg.fidelity_every if fidelity else 0, ascent_num_threads=1, **kw,
+        fidelity_every=cfg.fidelity_every if fidelity else 0, ascent_num_threads=1,
+        worker=dict(cfg.worker) or None, **kw,
     )
 
 
@@ -377,6 +400,74 @@ def _mean_curve(runs: Sequence[RunResult]) -> list[dict[str, float]]:
     return out
 
 
+def collapse_fields(rs: Sequence[RunResult]) -> dict[str, Any]:
+    """Per seed, why each run collapsed (``None``: it did not), how many did, and the mean
+    test accuracy over the runs that did not (``None`` if all did)."""
+    ok = [r.test_acc for r in rs if r.collapsed is None]
+    return {"collapsed_per_seed": [r.collapsed for r in rs],
+            "n_collapsed": sum(r.collapsed is not None for r in rs),
+            "test_acc_mean_not_collapsed": float(np.mean(ok)) if ok else None}
+
+
+def _extra_bprime(rs: Sequence[RunResult], acc: Sequence[float],
+                  sgd_acc: Sequence[float] | None, bprime: int, tag: str,
+                  confidence: float) -> dict[str, Any]:
+    """The fields of an AsyncSAM-like method's runs at a second b′ (``*_{tag}``): accuracy
+    with its interval, collapses, the gain over SGD and the difference to the tuned b′, both
+    paired by seed."""
+    acc_x = [r.test_acc for r in rs]
+    ci = t_interval(acc_x, confidence)
+    out: dict[str, Any] = {
+        f"ascent_batch_size_{tag}": bprime, f"test_acc_per_seed_{tag}": acc_x,
+        f"test_acc_mean_{tag}": ci["mean"], f"test_acc_ci_{tag}": [ci["low"], ci["high"]],
+        **{f"{k}_{tag}": v for k, v in collapse_fields(rs).items()}}
+    if sgd_acc is not None:
+        lo, hi = paired_interval(acc_x, sgd_acc, confidence=confidence)
+        out[f"acc_gain_over_sgd_{tag}"] = float(np.mean(acc_x) - np.mean(sgd_acc))
+        out[f"acc_gain_over_sgd_ci_{tag}"] = [lo, hi]
+    lo, hi = paired_interval(acc_x, acc, confidence=confidence)
+    out[f"acc_{tag}_minus_tuned"] = float(np.mean(acc_x) - np.mean(acc))
+    out[f"acc_{tag}_minus_tuned_ci"] = [lo, hi]
+    return out
+
+
+def run_tasks(tasks: Sequence[RunTask], executor: Executor | None = None) -> list[RunResult]:
+    """:func:`run_task` over ``tasks``, results in order, on ``executor`` (``None``: here)."""
+    return _map(tasks, executor, lambda: None)
+
+
+def select_methods(methods: Sequence[LeaderboardMethod], dataset: str, model: str,
+                   cfg: LeaderboardConfig, *, steps: int, bprime: int | None = None,
+                   executor: Executor | None = None,
+                   tick: Callable[[], None] | None = None,
+                   seeds: Sequence[int] | None = None) -> dict[str, Choice]:
+    """Each searched method's grid point, chosen on the validation split over
+    ``cfg.selection_seeds`` selection seeds (1000, 1001, …; or the given ``seeds``, at least
+    :data:`~asam_theory.experiments.selection.MIN_SELECTION_SEEDS`, which the caller keeps
+    apart from its evaluation seeds) by :func:`asam_theory.experiments.selection.choose` (a
+    point with a collapsed seed is ruled out); methods with a one-point grid are not run.
+    ``bprime`` fixes the AsyncSAM-like methods' b′.  Returns ``{name: Choice}`` for the
+    searched methods."""
+    tick = tick or (lambda: None)
+    searched = [m for m in methods if len(m.grid) > 1]
+    if not searched:
+        return {}
+    if seeds is None:
+        seeds = selection_seeds(cfg.selection_seeds, range(cfg.seeds), SELECTION_BASE)
+    tasks = [RunTask(m, dict(hp), dataset, model, sd, cfg, steps, bprime=bprime)
+             for m in searched for hp in m.grid for sd in seeds]
+    done = iter(_map(tasks, executor, tick))
+    out: dict[str, Choice] = {}
+    for m in searched:
+        points = []
+        for hp in m.grid:
+            rs = [next(done) for _ in seeds]
+            points.append(PointRuns(dict(hp), [float(r.val_acc) for r in rs],
+                                    [r.collapsed for r in rs]))
+        out[m.name] = choose(points, min_seeds=MIN_SELECTION_SEEDS)
+    return out
+
+
 def run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
              cfg: LeaderboardConfig, tick: Callable[[], None] | None = None,
              executor: Executor | None = None) -> dict[str, Any]:
@@ -408,42 +499,35 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
         # the look-ahead does not tune b′ itself (run_method); without AsyncSAM's: b/2
         bprime = max(1, cfg.batch_size // 2)
     # 1. selection on validation (seeds 1000 + k: neither evaluation nor timing seeds)
-    selection: list[dict[str, Any]] = []
-    chosen: dict[str, dict[str, Any]] = {}
-    searched = [m for m in methods if len(m.grid) > 1]
-    sel_seeds = [1000 + k for k in range(cfg.selection_seeds if searched else 0)]
-    tasks = [RunTask(m, dict(hp), dataset, model, sd, cfg, steps, bprime=bprime)
-             for m in searched for hp in m.grid for sd in sel_seeds]
-    done = iter(_map(tasks, executor, tick))
-    for m in methods:
-        if len(m.grid) == 1:  # nothing to choose: validation accuracy from the evaluation runs
-            chosen[m.name] = dict(m.grid[0])
-            continue
-        best = None
-        for hp in m.grid:
-            vals = [next(done).val_acc for _ in sel_seeds]
-            row = {"dataset": dataset, "model": model, "method": m.name, **hp,
-                   "val_acc_mean": float(np.mean(vals)), "val_acc_per_seed": vals}
-            selection.append(row)
-            if best is None or row["val_acc_mean"] > best[0]:
-                best = (row["val_acc_mean"], hp)
-        chosen[m.name] = dict(best[1])
+    choices = select_methods(methods, dataset, model, cfg, steps=steps, bprime=bprime,
+                             executor=executor, tick=tick)
+    chosen = {m.name: choices[m.name].hp if m.name in choices else dict(m.grid[0])
+              for m in methods}
+    selection: list[dict[str, Any]] = [
+        {"dataset": dataset, "model": model, "method": name, **row}
+        for name, c in choices.items() for row in c.rows]
     # 2. evaluation, methods in rotating order per seed
     runs: dict[str, list[RunResult]] = {m.name: [] for m in methods}
     b_eq = equal_resources_ascent_batch(cfg.batch_size)
+    b_half = max(1, cfg.batch_size // 2)
     eq_acc = cfg.equal_resources_accuracy and "equal" in cfg.timing_settings
     runs_eq: dict[str, list[RunResult]] = {m.name: [] for m in methods
                                            if eq_acc and _tunes_bprime(m)}
+    runs_half: dict[str, list[RunResult]] = {m.name: [] for m in methods
+                                             if cfg.half_batch_accuracy and _tunes_bprime(m)
+                                             and bprime != b_half}
     tasks, keys = [], []
     for s in range(cfg.seeds):
         for m in _rotated(list(methods), s):
             tasks.append(RunTask(m, chosen[m.name], dataset, model, s, cfg, steps, record=True,
                                  bprime=bprime, fidelity=True))
             keys.append(runs[m.name])
-            if m.name in runs_eq:  # the same seed at the equal-resources rule's b′
-                tasks.append(RunTask(m, chosen[m.name], dataset, model, s, cfg, steps,
-                                     bprime=b_eq))
-                keys.append(runs_eq[m.name])
+            # the same seed at the equal-resources rule's b′ and at b/2
+            for extra, b_extra in ((runs_eq, b_eq), (runs_half, b_half)):
+                if m.name in extra:
+                    tasks.append(RunTask(m, chosen[m.name], dataset, model, s, cfg, steps,
+                                         bprime=b_extra))
+                    keys.append(extra[m.name])
     for dest, r in zip(keys, _map(tasks, executor, tick), strict=True):
         dest.append(r)
     for m in methods:
@@ -472,7 +556,9 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
         entry: dict[str, Any] = {
             "method": m.name, "label": m.label, "dataset": dataset, "model": model,
             "test_acc_mean": ci["mean"], "test_acc_ci": [ci["low"], ci["high"]],
-            "test_acc_per_seed": acc,
+            "test_acc_per_seed": acc, **collapse_fields(rs),
+            "selection_all_collapsed": choices[m.name].all_collapsed
+            if m.name in choices else False,
             "val_acc_per_seed": [r.val_acc for r in rs],
             "train_acc_clean_mean": float(np.mean([r.train_acc_clean for r in rs])),
             "time_per_step_ms": idle["median_ms"], "time_per_step_iqr": idle["iqr_ms"],
@@ -514,28 +600,20 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
             entry["fidelity"] = ({"mean": float(np.mean(fid)), "min": float(np.min(fid)),
                                   "n": len(fid)} if fid else None)
             entry["ascent_batch_size"] = bprime
+        if m.name in runs_half:
+            entry.update(_extra_bprime(runs_half[m.name], acc, sgd_acc, b_half, "half_batch",
+                                       cfg.confidence))
         if m.name in runs_eq:
-            acc_eq = [r.test_acc for r in runs_eq[m.name]]
-            ci_eq = t_interval(acc_eq, cfg.confidence)
-            entry.update(ascent_batch_size_equal_resources=b_eq,
-                         test_acc_per_seed_equal_resources=acc_eq,
-                         test_acc_mean_equal_resources=ci_eq["mean"],
-                         test_acc_ci_equal_resources=[ci_eq["low"], ci_eq["high"]])
-            if sgd_acc is not None:
-                lo, hi = paired_interval(acc_eq, sgd_acc, confidence=cfg.confidence)
-                entry["acc_gain_over_sgd_equal_resources"] = float(np.mean(acc_eq)
-                                                                   - np.mean(sgd_acc))
-                entry["acc_gain_over_sgd_ci_equal_resources"] = [lo, hi]
-            # the rule's b′ against the tuned one, paired by seed
-            lo, hi = paired_interval(acc_eq, acc, confidence=cfg.confidence)
-            entry["acc_equal_resources_minus_tuned"] = float(np.mean(acc_eq) - np.mean(acc))
-            entry["acc_equal_resources_minus_tuned_ci"] = [lo, hi]
+            entry.update(_extra_bprime(runs_eq[m.name], acc, sgd_acc, b_eq, "equal_resources",
+                                       cfg.confidence))
         results.append(entry)
     per_seed = [{"dataset": dataset, "model": model, "method": name, "seed": r.seed,
                  "test_acc": r.test_acc, "val_acc": r.val_acc,
                  "time_per_step_ms": 1e3 * r.time_per_step_s, "grad_evals": r.grad_evals,
-                 "steps": r.steps}
-                for name, rs in runs.items() for r in rs]
+                 "steps": r.steps, "ascent_batch_size": r.ascent_batch_size,
+                 "collapsed": r.collapsed}
+                for group in (runs, runs_half, runs_eq) for name, rs in group.items()
+                for r in rs]
     return {"results": results, "selection": selection, "timing": timing, "runs": per_seed}
 
 
@@ -601,6 +679,8 @@ def run_leaderboard(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod]
     methods = list(default_methods() if methods is None else methods)
     eq_runs = (cfg.seeds * sum(_tunes_bprime(m) for m in methods)
                if cfg.equal_resources_accuracy and "equal" in cfg.timing_settings else 0)
+    # (an upper count: the b/2 runs are skipped where the tuned b′ is b/2)
+    eq_runs += cfg.seeds * sum(_tunes_bprime(m) for m in methods) * cfg.half_batch_accuracy
     per_cell = (sum(len(m.grid) * cfg.selection_seeds for m in methods if len(m.grid) > 1)
                 + cfg.seeds * len(methods) + eq_runs
                 + cfg.timing_rounds * len(cfg.timing_settings) * len(methods))

@@ -2,13 +2,14 @@ r"""Step time of SGD and the threaded AsyncSAM variants on the very model a clai
 whether the machine's second core was idle while it was measured.
 
 The real-data headline (``HEADLINE``) compares accuracy and time per step on *one* model: the
-accuracy from the ablation's paired sequential emulation
-(:mod:`asam_theory.experiments.ablation`), the time from the threaded optimizers
-(:func:`asam_theory.experiments.training.run_method`: ``"asyncsam"`` draws its ascent batch
-independently, ``"asyncsam-la"`` reads the descent batch τ steps ahead through
+accuracy from the seed-exact deterministic runs of the training loop
+(:mod:`asam_theory.experiments.ablation`), the time from the threaded optimizers through the
+same loop (:func:`asam_theory.experiments.training.run_method`: ``"asyncsam"`` draws its ascent
+batch independently, ``"asyncsam-la"`` reads the descent batch τ steps ahead through
 :class:`asam_theory.torch.LookAhead`) on the model :func:`~asam_theory.experiments.ablation.
 build_model` builds from the same :class:`~asam_theory.experiments.ablation.Recipe`, with the
-same fixed b′.  Every role gets one intra-op thread: SGD runs on one core, AsyncSAM's descent
+same b′; ``worker`` carries the threaded worker's options (e.g. its backend).  Every role
+gets one intra-op thread: SGD runs on one core, AsyncSAM's descent
 on one core and its worker's ascent on the other (the AsyncSAM paper's idle-second-core
 setting).  Rounds are interleaved in the order of a Williams design
 (:func:`asam_theory.design.balanced_order`), as in ``asam-theory bench``.
@@ -35,7 +36,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -108,7 +109,8 @@ class CpuMeter:
 
 
 def time_recipe(recipe: Any, methods: Sequence[str], ascent_batch_size: int, *, rounds: int,
-                steps: int, warmup: int, tau: int = 1, seed: int = 0) -> dict[str, Any]:
+                steps: int, warmup: int, tau: int = 1, seed: int = 0,
+                worker: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Interleaved time per step of ``methods`` (names of :data:`TIMED_METHODS`, ``"sgd"``
     first) on ``recipe``'s model and data, with b′ = ``ascent_batch_size`` and staleness
     ``tau``; one intra-op thread per role.  Returns ``{"ms_per_round": {method: [...]},
@@ -130,7 +132,8 @@ def time_recipe(recipe: Any, methods: Sequence[str], ascent_batch_size: int, *, 
     data = load_data(recipe, 10_000 + seed)
     kw = dict(batch_size=recipe.batch_size, lr=recipe.lr, momentum=recipe.momentum,
               weight_decay=recipe.weight_decay, rho=recipe.rho, tau=tau,
-              ascent_num_threads=1, steps=steps + warmup, warmup=warmup)
+              ascent_num_threads=1, steps=steps + warmup, warmup=warmup,
+              worker=dict(worker or {}) or None)
     others_before = runnable_others()
     ms: dict[str, list[float]] = {m: [] for m in methods}
     prev = torch.get_num_threads()
@@ -139,7 +142,7 @@ def time_recipe(recipe: Any, methods: Sequence[str], ascent_batch_size: int, *, 
         with CpuMeter() as meter:
             for r in range(rounds):
                 for m in balanced_order(methods, r):
-                    res = run_method(m, data, model_kind=recipe.model,
+                    res = run_method(m, data, model_kind=recipe.model_kind,
                                      model=build_model(recipe, 10_000 + seed + r),
                                      seed=10_000 + seed + r,
                                      ascent_batch_size=None if m == "sgd" else ascent_batch_size,

@@ -26,6 +26,7 @@ from asam_theory.report.mathml import MathConverter, md_to_html
 #: keys every object of ``results`` carries (``staleness_histogram`` and ``fidelity`` too for
 #: AsyncSAM)
 RESULT_KEYS = ("method", "dataset", "model", "test_acc_mean", "test_acc_ci", "test_acc_per_seed",
+               "collapsed_per_seed", "n_collapsed", "test_acc_mean_not_collapsed",
                "time_per_step_ms", "time_per_step_iqr", "grad_evals_per_step", "hyperparameters")
 
 _COLORS = {"sgd": "tab:gray", "sam": "tab:blue", "asyncsam": "tab:red", "sampa": "tab:green"}
@@ -179,15 +180,40 @@ def _pm(ci: list[float], mean: float) -> str:
     return f"{mean:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
+def _collapsed(r: dict, tag: str = "") -> str:
+    """``k/n`` seeds collapsed (``–`` when none did)."""
+    per = r.get(f"collapsed_per_seed{tag}") or []
+    k = sum(c is not None for c in per)
+    return f"{k}/{len(per)}" if k else "–"
+
+
+def collapse_notes(r: dict) -> list[str]:
+    """One line per collapsed run of a result (tuned b′ and the extra b′ runs): the seed and
+    why."""
+    out = []
+    for tag, what in (("", ""), ("_half_batch", " at b′ = b/2"),
+                      ("_equal_resources", " at the equal-resources b′")):
+        per = r.get(f"collapsed_per_seed{tag}") or []
+        for seed, why in enumerate(per):
+            if why is not None:
+                out.append(f"{r.get('label', r['method'])}{what}, seed {seed}: {why}")
+    if r.get("selection_all_collapsed"):
+        out.append(f"{r.get('label', r['method'])}: every grid point collapsed on some "
+                   "selection seed; the point with the fewest collapses was taken")
+    return out
+
+
 def leaderboard_rows(results: list[dict]) -> list[dict]:
-    """One row per result for the report's table (accuracy with its 95 % interval, ms/step in
-    both settings, ratio to SGD, counted gradient evaluations, the chosen hyper-parameters)."""
+    """One row per result for the report's table (accuracy with its 95 % interval, the seeds
+    that collapsed, ms/step in both settings, ratio to SGD, counted gradient evaluations, the
+    chosen hyper-parameters)."""
     rows = []
     for r in results:
         hp = r["hyperparameters"]
         rows.append({
             "dataset": r["dataset"], "model": r["model"], "method": r.get("label", r["method"]),
             "test acc [95% CI]": _pm(r["test_acc_ci"], r["test_acc_mean"]),
+            "collapsed seeds": _collapsed(r),
             "gain over SGD (pp)": None if r.get("acc_gain_over_sgd") is None
             else round(100 * r["acc_gain_over_sgd"], 2),
             "ms/step idle 2nd core": round(r["time_per_step_ms"], 3),
@@ -230,7 +256,7 @@ batch size {cfg.get('batch_size')}, SGD with momentum {cfg.get('momentum')} and 
 
 **Hyper-parameters were chosen on the validation split** (carved from train, never the test
 split), best mean validation accuracy over {cfg.get('selection_seeds')} selection seed(s) that
-are not evaluation seeds:
+are not evaluation seeds; a point where any selection seed collapsed is ruled out:
 
 {grid_md}
 
@@ -255,6 +281,12 @@ CPUs.
         "<h2>Leaderboard</h2>",
         _table(leaderboard_rows(payload["results"]), conv, limit=10_000),
     ]
+    notes = [n for r in payload["results"] for n in collapse_notes(r)]
+    if notes:
+        parts.append("<h3>Collapsed runs</h3><p>A collapsed run (non-finite loss, or a loss "
+                     "stuck at ln C with chance accuracy) is counted in the mean above and "
+                     "flagged; each one:</p><ul>"
+                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     sel = payload.get("selection") or []
     if sel:
         rows = [{k: v for k, v in r.items() if k != "val_acc_per_seed"} for r in sel]
@@ -339,8 +371,13 @@ def leaderboard_markdown(payload: dict[str, Any], figures: list[str], *, command
         f"momentum {cfg.get('momentum')} and weight decay {cfg.get('weight_decay')}; steps per "
         f"data set {json.dumps(cfg.get('steps'))}.",
         f"- Learning rate and ρ chosen on the validation split (carved from train) over "
-        f"{cfg.get('selection_seeds')} selection seed(s) that are not evaluation seeds; the "
-        "test split is looked at only for the evaluation runs.",
+        f"{cfg.get('selection_seeds')} selection seed(s) that are not evaluation seeds; a "
+        "grid point where any selection seed collapsed is ruled out; the test split is looked "
+        "at only for the evaluation runs.",
+        "- Collapsed runs (a non-finite loss, or a training loss stuck at ln C with chance "
+        "accuracy: `asam_theory.experiments.collapse`) are counted in the mean and flagged "
+        "per seed (column *collapsed*, listed with their reasons below each table); *acc "
+        "w/o collapsed* is the mean over the other seeds.",
         "- Accuracy: mean over evaluation seeds with its 95 % t-interval; the gain over SGD is "
         "paired by seed (same data split, same initial weights); MDE is the smallest gain "
         "these seeds detect (one-sided 5 % t test, power 80 %, at the pairs' SD).",
@@ -360,9 +397,10 @@ def leaderboard_markdown(payload: dict[str, Any], figures: list[str], *, command
     for d, model in _cells(results):
         rows = [r for r in results if r["dataset"] == d and r["model"] == model]
         lines += [f"### {d} / {model}", "",
-                  "| method | test acc % [95 % CI] | gain over SGD, pp [95 % CI] | MDE, pp | "
+                  "| method | test acc % [95 % CI] | collapsed | acc w/o collapsed, % "
+                  "| gain over SGD, pp [95 % CI] | MDE, pp | "
                   "ms/step (idle 2nd core) | × SGD | × SGD (equal) | grads/step | lr | ρ |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sorted(rows, key=lambda r: -r["test_acc_mean"]):
             hp = r["hyperparameters"]
             gain = ("(reference)" if r["method"] == "sgd" else
@@ -370,24 +408,31 @@ def leaderboard_markdown(payload: dict[str, Any], figures: list[str], *, command
             lines.append(
                 f"| {r.get('label', r['method'])} "
                 f"| {_pct_ci(r['test_acc_mean'], r['test_acc_ci'])} "
+                f"| {_collapsed(r)} | {_pct(r.get('test_acc_mean_not_collapsed'))} "
                 f"| {gain} | {_pct(r.get('acc_gain_over_sgd_mde'))} "
                 f"| {_num(r['time_per_step_ms'])} | {_num(r.get('time_ratio_to_sgd'), 3)} "
                 f"| {_num(r.get('time_ratio_to_sgd_equal_resources'), 3)} "
                 f"| {_num(r['grad_evals_per_step'])} | {hp.get('lr', '–')} "
                 f"| {hp.get('rho', '–')} |")
-        eq = [r for r in rows if r.get("test_acc_mean_equal_resources") is not None]
-        if eq:
-            lines += ["", "At the equal-resources b′ (accuracy against the tuned b′, paired):",
-                      "", "| method | b′ tuned | b′ equal | test acc % [95 % CI] | "
-                      "equal − tuned, pp [95 % CI] |", "|---|---|---|---|---|"]
-            for r in eq:
-                acc = _pct_ci(r["test_acc_mean_equal_resources"],
-                              r["test_acc_ci_equal_resources"])
-                diff = _pct_ci(r.get("acc_equal_resources_minus_tuned"),
-                               r.get("acc_equal_resources_minus_tuned_ci"), True)
+        for tag, what in (("half_batch", "b′ = b/2"), ("equal_resources",
+                                                        "the equal-resources b′")):
+            extra = [r for r in rows if r.get(f"test_acc_mean_{tag}") is not None]
+            if not extra:
+                continue
+            lines += ["", f"At {what} (accuracy against the tuned b′, paired):",
+                      "", "| method | b′ tuned | b′ here | test acc % [95 % CI] | collapsed | "
+                      "here − tuned, pp [95 % CI] |", "|---|---|---|---|---|---|"]
+            for r in extra:
+                acc = _pct_ci(r[f"test_acc_mean_{tag}"], r[f"test_acc_ci_{tag}"])
+                diff = _pct_ci(r.get(f"acc_{tag}_minus_tuned"),
+                               r.get(f"acc_{tag}_minus_tuned_ci"), True)
                 lines.append(
                     f"| {r.get('label', r['method'])} | {r.get('ascent_batch_size', '–')} "
-                    f"| {r.get('ascent_batch_size_equal_resources', '–')} | {acc} | {diff} |")
+                    f"| {r.get(f'ascent_batch_size_{tag}', '–')} | {acc} "
+                    f"| {_collapsed(r, '_' + tag)} | {diff} |")
+        notes = [n for r in rows for n in collapse_notes(r)]
+        if notes:
+            lines += ["", "Collapsed runs:", ""] + [f"- {n}" for n in notes]
         lines.append("")
     cross = payload.get("crossover")
     if cross and cross.get("rows"):

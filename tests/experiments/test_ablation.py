@@ -1,12 +1,12 @@
-"""The ablation's sequential emulation: its reference points are the real optimizers, its
-variants change one factor, and its decomposition adds up."""
+"""The ablation's variants: each is a method of the one training loop, variants that differ
+change the trajectory, its decomposition adds up, and per-variant tuning rules out a
+collapsing grid point.  (Equality with the plain recursion, step for step: test_training_paths.)"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
 from asam_theory.experiments.ablation import (
     SAM as SAM_VARIANT,
@@ -19,54 +19,38 @@ from asam_theory.experiments.ablation import (
     Variant,
     build_model,
     decompose,
-    split_validation,
     train_variant,
+    variant_method,
 )
-from asam_theory.experiments.training import load_digits_data
-from asam_theory.torch import SAM
 
 RECIPE = Recipe(model="mlp", steps=8, batch_size=16, lr=0.1, rho=0.1, label_noise=0.2)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread, as the ablation trains (and fast on a shared machine)."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
 
 
 def _params(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
-def _reference(seed: int, sam: bool) -> torch.nn.Module:
-    """The same schedule with torch's SGD or our torch SAM, float64, on the same batches."""
-    data = load_digits_data(label_noise=RECIPE.label_noise, seed=seed).to("cpu", torch.float64)
-    train, _ = split_validation(data, RECIPE.validation_fraction, seed)
-    model = build_model(RECIPE, seed).to(torch.float64).train()
-    kw = dict(lr=RECIPE.lr, momentum=RECIPE.momentum, weight_decay=RECIPE.weight_decay)
-    opt = (SAM(model.parameters(), torch.optim.SGD, rho=RECIPE.rho, **kw) if sam
-           else torch.optim.SGD(model.parameters(), **kw))
-    gen = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, len(train.y_train), (RECIPE.steps, RECIPE.batch_size), generator=gen)
-    for t in range(RECIPE.steps):
-        xb, yb = train.x_train[idx[t]], train.y_train[idx[t]]
-
-        def closure(xb=xb, yb=yb):
-            loss = F.cross_entropy(model(xb), yb)
-            loss.backward()
-            return loss
-
-        opt.zero_grad()
-        closure()
-        if sam:
-            opt.step(closure)
-        else:
-            opt.step()
-    return model
-
-
-@pytest.mark.parametrize("sam", [False, True])
-def test_reference_variants_are_sgd_and_sam(sam):
-    """tau = 0, same batch, b' = b is SAM; perturb=False is SGD (float64: equal to 1e-12, the
-    two compute the same operations in a different order)."""
-    v = SAM_VARIANT if sam else SGD_VARIANT
-    ours = train_variant(v, RECIPE, 3, dtype=torch.float64, return_model=True)["model"]
-    ref = _reference(3, sam)
-    torch.testing.assert_close(_params(ours), _params(ref), atol=1e-12, rtol=0)
+@pytest.mark.parametrize("variant,method", [
+    (SGD_VARIANT, "sgd"), (SAM_VARIANT, "sam"),
+    (Variant("a", tau=1, ascent="independent"), "asyncsam-det"),
+    (Variant("b", tau=0, ascent="independent"), "asyncsam-det"),
+    (Variant("c", tau=1, ascent="same", ascent_fraction=0.5), "asyncsam-la-det"),
+    (Variant("d", tau=0, ascent="same", ascent_fraction=0.5), "asyncsam-la-det"),
+    (Variant("e", tau=1, ascent="previous"), "asyncsam-prev-det"),
+    (Variant("f", tau=0, ascent="previous"), "sam")])
+def test_each_variant_is_a_method_of_the_loop(variant, method):
+    """SGD and SAM are the real optimizers; every other variant is AsyncSAM's seed-exact
+    deterministic run with its ascent batch."""
+    assert variant_method(variant) == method
 
 
 def test_variants_that_differ_change_the_trajectory_and_pairing_is_by_seed():
@@ -101,15 +85,6 @@ def test_decomposition_adds_up():
     assert sum(p["share_of_gap"] for p in parts) == pytest.approx(1.0, abs=1e-9)
     for r in rows.values():
         assert r["ci_low_pp"] <= r["diff_pp"] <= r["ci_high_pp"]
-
-
-def test_validation_split_is_disjoint_and_seeded():
-    data = load_digits_data(label_noise=0.2, seed=0)
-    tr, val = split_validation(data, 0.2, 0)
-    assert len(tr.y_train) + len(val.y_train) == len(data.y_train)
-    assert len(val.y_train) == round(0.2 * len(data.y_train))
-    tr2, _ = split_validation(data, 0.2, 0)
-    assert torch.equal(tr.x_train, tr2.x_train)
 
 
 @pytest.mark.parametrize("kwargs,name", [
@@ -187,3 +162,29 @@ def test_run_config_trains_the_variant_its_config_names():
     finally:
         torch.set_num_threads(prev)
     assert la["final_loss"] == pytest.approx(direct["final_loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("tau", [1, 2])
+def test_every_stale_ascent_goes_through_the_seam_at_the_stale_weights(monkeypatch, tau):
+    """AsyncSAM's deterministic run evaluates one ascent per step through ablation._loss, at
+    exactly the weights the model held τ steps earlier (w_{max(t−τ, 0)}), and every descent at
+    the model's own weights."""
+    from asam_theory.experiments import ablation
+
+    seen: list[tuple[list[torch.Tensor], list[torch.Tensor] | None]] = []
+    original = ablation._loss
+
+    def watch(model, params, x, y):
+        now = [p.detach().clone() for p in model.parameters()]
+        seen.append((now, None if params is None else [t.detach().clone()
+                                                        for t in params.values()]))
+        return original(model, params, x, y)
+
+    monkeypatch.setattr(ablation, "_loss", watch)
+    v = Variant("la", tau=tau, ascent="same", ascent_fraction=0.5)
+    train_variant(v, RECIPE, 0, dtype=torch.float64)
+    ascents = [(now, used) for now, used in seen if used is not None]
+    assert len(ascents) == RECIPE.steps
+    for t, (_, used) in enumerate(ascents):
+        stale = ascents[max(t - tau, 0)][0]
+        assert all(torch.equal(a, b) for a, b in zip(used, stale, strict=True))

@@ -1,6 +1,7 @@
 """The leaderboard's Markdown page from a synthetic payload: rows sorted by accuracy with
-their intervals in %, SGD as the reference, the MDE column, the equal-resources rows, the
-crossover table and where it ran (no training)."""
+their intervals in %, the seeds that collapsed (count, mean without them, each with its
+reason), SGD as the reference, the MDE column, the equal-resources rows, the crossover table
+and where it ran (no training)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ PAYLOAD = {
              ascent_batch_size_equal_resources=8, test_acc_mean_equal_resources=0.825,
              test_acc_ci_equal_resources=[0.81, 0.84], acc_equal_resources_minus_tuned=-0.005,
              acc_equal_resources_minus_tuned_ci=[-0.02, 0.01]),
-        _row("sam", "SAM", 0.86, 0.06),
+        _row("sam", "SAM", 0.86, 0.06,
+             collapsed_per_seed=[None, "training loss stuck at the constant predictor's", None],
+             test_acc_mean_not_collapsed=0.9),
     ],
     "config": {"datasets": ["digits"], "models": ["cnn"], "seeds": 10, "label_noise": 0.2,
                "batch_size": 64, "momentum": 0.9, "weight_decay": 5e-4,
@@ -49,9 +52,10 @@ def test_markdown_tables_and_provenance() -> None:
     order = [ln.split("|")[1].strip() for ln in body.splitlines()
              if ln.startswith("| ") and not ln.startswith("| method")][:3]
     assert order == ["SAM", "AsyncSAM", "SGD"]
-    assert "| SAM | 86.0 [85.0, 87.0] | +6.0 [+4.0, +8.0] | 1.9 |" in body
-    assert "| SGD | 80.0 [79.0, 81.0] | (reference) | – |" in body
-    assert "| AsyncSAM | 12 | 8 | 82.5 [81.0, 84.0] | -0.5 [-2.0, +1.0] |" in body
+    assert "| SAM | 86.0 [85.0, 87.0] | 1/3 | 90.0 | +6.0 [+4.0, +8.0] | 1.9 |" in body
+    assert "| SGD | 80.0 [79.0, 81.0] | – | – | (reference) | – |" in body
+    assert "| AsyncSAM | 12 | 8 | 82.5 [81.0, 84.0] | – | -0.5 [-2.0, +1.0] |" in body
+    assert "- SAM, seed 1: training loss stuck at the constant predictor's" in body
     assert "AsyncSAM ≤ 1.10 × SGD: **none**" in md and "| 64 | 1.500 |" in md
     assert "| wall time | 50.0 min (3000 s) |" in md
     assert "2 CPUs (Test CPU)" in md and "in 2 process(es)" in md
