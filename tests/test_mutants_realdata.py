@@ -63,7 +63,7 @@ def test_stale_radius_20x_is_killed_without_the_precondition(check_id):
     claim_id, name = check_id.split(".")
     claim = registry()[claim_id]
     check = next(c for c in claim.checks if c.name == name)
-    mutant = "stale-radius-20x" if claim_id == "HEADLINE" else "lookahead-radius-20x"
+    mutant = "stale-radius-20x" if claim_id == "HEADLINE" else "lookahead-radius-100x"
     with by_id(mutant).apply():
         v = run_check(claim, check, Settings(mode="quick", seed=0))
     assert v.outcome == "fails", v.summary

@@ -29,7 +29,10 @@ Quick and default runs decide the noisy-digits setting only (the others say so a
 (iii) **time first**, on the very model the accuracy is measured on: SGD and the *threaded*
       variant (τ = 1) in interleaved rounds, one intra-op thread per role (SGD on one core,
       AsyncSAM's descent on one and its worker on the other; the worker's options —
-      :data:`TIMING_WORKER` — in one place); the machine's other load is read *before* timing
+      :data:`TIMING_WORKER` — in one place; the worker backend, thread or process, is the
+      faster one in a pilot of its own on the same model, unless :data:`TIMING_WORKER` names
+      one: :func:`asam_theory.experiments.same_model_timing.choose_backend_for_recipe`, reported
+      in the time part); the machine's other load is read *before* timing
       and measured *during* it (:mod:`asam_theory.experiments.same_model_timing`).  Holds when
       the one-sided 95 % *upper* bound of the median per-round ratio variant/SGD (the
       distribution-free median interval, :func:`asam_theory.stats.median_interval`) is
@@ -163,13 +166,23 @@ def _recipe(settings: Settings, setting: str = "noisy_digits"):
 
 
 def _timing(settings: Settings, recipe, method: str, bprime: int = BPRIME) -> dict:
-    from asam_theory.experiments.same_model_timing import time_recipe
+    from asam_theory.experiments.same_model_timing import choose_backend_for_recipe, time_recipe
 
+    steps, warmup = settings.pick(15, 30, 60), settings.pick(3, 5, 10)
+    worker = dict(TIMING_WORKER)
+    choice = None
+    if "backend" not in worker:  # the faster backend on this model, from a pilot of its own
+        choice = choose_backend_for_recipe(recipe, method, bprime, rounds=settings.pick(2, 3, 3),
+                                           steps=steps, warmup=warmup, seed=settings.seed,
+                                           worker=worker)
+        worker["backend"] = choice.backend
     # a one-sided 95 % bound of the median needs at least 5 rounds (coverage 1 - 2^-5 of the
     # range); 9 rounds at --full give the second-largest ratio as the upper bound
-    return time_recipe(recipe, ["sgd", method], bprime, rounds=settings.pick(5, 6, 9),
-                       steps=settings.pick(15, 30, 60), warmup=settings.pick(3, 5, 10),
-                       seed=settings.seed, worker=TIMING_WORKER)
+    t = time_recipe(recipe, ["sgd", method], bprime, rounds=settings.pick(5, 6, 9),
+                    steps=steps, warmup=warmup, seed=settings.seed, worker=worker)
+    t["backend"] = worker["backend"]
+    t["backend_choice"] = None if choice is None else choice.to_dict()
+    return t
 
 
 def _tuner_pick(recipe, seed: int) -> int | None:
@@ -202,7 +215,8 @@ def _time_part(t: dict, method: str) -> tuple[str, str]:
     load = (f"other processes: {t['others_before']} runnable before, "
             f"{t['others_during'] if t['others_during'] is None else round(t['others_during'], 2)}"
             f" cores during timing")
-    where = f"time ratio median {med:.3f}, one-sided 95 % bounds [{lo:.3f}, {up:.3f}]"
+    where = (f"time ratio median {med:.3f} ({t.get('backend', 'thread')} backend), one-sided "
+             f"95 % bounds [{lo:.3f}, {up:.3f}]")
     if t["idle"] is False:
         return "inconclusive", (f"{where} not judged: the second core was not idle ({load}; at "
                                 f"most {t['others_max']} allowed)")

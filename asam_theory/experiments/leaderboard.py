@@ -251,9 +251,13 @@ class _Threads:
 
 def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, seed: int,
          cfg: LeaderboardConfig, steps: int, *, width: int | None = None, warmup: int = 0,
-         record: bool = False, bprime: int | None = None, fidelity: bool = False) -> RunResult:
+         record: bool = False, bprime: int | None = None, fidelity: bool = False,
+         backend: str | None = None) -> RunResult:
     kw = method.run_kwargs()
     kw.update(hp)
+    worker = dict(cfg.worker)
+    if backend is not None and method.name.startswith("asyncsam"):
+        worker["backend"] = backend
     if bprime is not None and "ascent_batch_size" in method.fixed and method.optimizer is None:
         kw["ascent_batch_size"] = bprime
     net = make_model(model, ds.input_shape, ds.n_classes,
@@ -263,7 +267,7 @@ def _run(method: LeaderboardMethod, hp: dict[str, Any], data, ds, model: str, se
         batch_size=cfg.batch_size, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
         warmup=warmup, record_every=max(1, steps // cfg.record_points) if record else 0,
         fidelity_every=cfg.fidelity_every if fidelity else 0, ascent_num_threads=1,
-        worker=dict(cfg.worker) or None, **kw,
+        worker=worker or None, **kw,
     )
 
 
@@ -307,12 +311,12 @@ def _map(tasks: Sequence[RunTask], executor: Executor | None,
 
 
 def tune_ascent_batch(method: LeaderboardMethod, dataset: str, model: str,
-                      cfg: LeaderboardConfig, seed: int) -> int:
-    """The b′ ``AsyncSAM.tuned`` picks for ``method`` on this cell (measured timings, then
-    one step on the data of ``seed``), run in this process while no other run of the board
-    is (the pool, if any, is idle between cells' phases)."""
+                      cfg: LeaderboardConfig, seed: int) -> tuple[int, str]:
+    """The b′ and the worker backend ``AsyncSAM.tuned`` picks for ``method`` on this cell
+    (measured timings, then one step on the data of ``seed``), run in this process while no
+    other run of the board is (the pool, if any, is idle between cells' phases)."""
     r = run_task(RunTask(method, dict(method.grid[0]), dataset, model, seed, cfg, 1))
-    return int(r.ascent_batch_size)
+    return int(r.ascent_batch_size), str(r.backend)
 
 
 def sgd_baseline(dataset: str, model: str, seed: int, cfg: LeaderboardConfig, lr: float,
@@ -341,10 +345,13 @@ def time_methods(methods: Sequence[LeaderboardMethod], hps: dict[str, dict], dat
                  model: str, cfg: LeaderboardConfig, *, bprime: int | None,
                  width: int | None = None, rounds: int | None = None,
                  steps: int | None = None, settings: Sequence[str] = ("idle", "equal"),
-                 tick: Callable[[], None] | None = None) -> dict[str, Any]:
+                 tick: Callable[[], None] | None = None,
+                 backend: str | None = None) -> dict[str, Any]:
     """Interleaved time per step (ms) of every method in the ``settings`` (``"idle"``: one
     thread per role; ``"equal"``: SGD/SAM-like methods with two threads); per setting and
-    method the per-round values, median, quartiles and the per-round ratio to SGD."""
+    method the per-round values, median, quartiles and the per-round ratio to SGD.  The
+    AsyncSAM-like methods run with the worker ``backend`` (the one the cell's tuning chose;
+    ``None``: ``cfg.worker``'s, else each run's own choice), recorded as ``"backend"``."""
     rounds = cfg.timing_rounds if rounds is None else rounds
     steps = cfg.timing_steps if steps is None else steps
     per: dict[str, dict[str, list[float]]] = {s: {m.name: [] for m in methods} for s in settings}
@@ -360,7 +367,7 @@ def time_methods(methods: Sequence[LeaderboardMethod], hps: dict[str, dict], dat
                 with _Threads(threads):
                     res = _run(m, hps[m.name], data, ds, model, 10_000 + r, cfg,
                                steps + cfg.timing_warmup, width=width, warmup=cfg.timing_warmup,
-                               bprime=bp)
+                               bprime=bp, backend=backend)
                 per[setting][m.name].append(1e3 * res.time_per_step_s)
                 faults[setting][m.name].append(res.minor_faults_per_step)
                 if res.ascent_batch_size is not None and setting != "equal":
@@ -368,6 +375,7 @@ def time_methods(methods: Sequence[LeaderboardMethod], hps: dict[str, dict], dat
                 if tick is not None:
                     tick()
     out: dict[str, Any] = {"rounds": rounds, "steps": steps, "warmup": cfg.timing_warmup,
+                           "backend": backend,
                            "ascent_batch_size": b_used,
                            "ascent_batch_size_equal_resources":
                                equal_resources_ascent_batch(cfg.batch_size)
@@ -491,10 +499,14 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
     #    timings (before any other run) when it is "auto", else the given one
     asy = next((m for m in methods if m.name == "asyncsam" and _tunes_bprime(m)), None)
     bprime: int | None = None
+    backend = cfg.worker.get("backend", "thread")
     if asy is not None:
         given = asy.fixed["ascent_batch_size"]
-        bprime = (tune_ascent_batch(asy, dataset, model, cfg, 1000) if given == "auto"
-                  else int(given))
+        if given == "auto":
+            bprime, picked = tune_ascent_batch(asy, dataset, model, cfg, 1000)
+            backend = cfg.worker.get("backend", picked)
+        else:
+            bprime = int(given)
     elif any(_tunes_bprime(m) for m in methods):
         # the look-ahead does not tune b′ itself (run_method); without AsyncSAM's: b/2
         bprime = max(1, cfg.batch_size // 2)
@@ -539,7 +551,7 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
     # 3. interleaved timing, both settings
     ds = load_dataset(dataset, seed=1000, label_noise=cfg.label_noise)
     timing = time_methods(methods, chosen, tensor_data(ds), ds, model, cfg, bprime=bprime,
-                          settings=cfg.timing_settings, tick=tick)
+                          settings=cfg.timing_settings, tick=tick, backend=backend)
     results = []
     sgd_acc = [r.test_acc for r in runs["sgd"]] if "sgd" in runs else None
     for m in methods:

@@ -24,8 +24,9 @@ instead, both about *other* processes:
   (``/proc/loadavg``, 4th field; Linux ``proc(5)``) while this process is idle, less the
   reading thread itself;
 * during timing, :class:`CpuMeter` takes the machine's busy CPU time from ``/proc/stat`` less
-  this process's own CPU time (all its threads, :func:`os.times`), per wall second — the cores
-  other processes used while the methods were timed.
+  this process's own CPU time (all its threads and its child processes — AsyncSAM's worker
+  process with ``backend="process"`` — :func:`os.times` and ``/proc/<pid>/stat``), per wall
+  second — the cores other processes used while the methods were timed.
 
 The second core counts as idle when both stay at or below :data:`OTHERS_MAX` (cores).  Where
 ``/proc`` is missing (not Linux) neither is judged and both are reported as ``None``.
@@ -83,8 +84,25 @@ def _machine_busy_s() -> float | None:
 
 
 def _own_cpu_s() -> float:
+    """CPU seconds of this process and its children: the reaped ones (:func:`os.times`) and the
+    live ones (``/proc/<pid>/stat``) — AsyncSAM's worker process is part of the measured
+    method, not another process's load."""
     t = os.times()
-    return t.user + t.system
+    return t.user + t.system + t.children_user + t.children_system + _live_children_cpu_s()
+
+
+def _live_children_cpu_s() -> float:
+    import multiprocessing as mp
+
+    total = 0.0
+    for child in mp.active_children():
+        try:
+            with open(f"/proc/{child.pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or no /proc
+            continue
+    return total
 
 
 class CpuMeter:
@@ -160,3 +178,41 @@ def time_recipe(recipe: Any, methods: Sequence[str], ascent_batch_size: int, *, 
             "others_max": OTHERS_MAX, "rounds": rounds, "steps": steps, "warmup": warmup,
             "ascent_batch_size": int(ascent_batch_size), "tau": tau,
             "cpu_count": os.cpu_count()}
+
+
+def choose_backend_for_recipe(recipe: Any, method: str, ascent_batch_size: int, *,
+                              rounds: int, steps: int, warmup: int, tau: int = 1,
+                              seed: int = 0, worker: Mapping[str, Any] | None = None) -> Any:
+    """The worker backend (thread or process) with the smaller median step time of ``method``
+    on ``recipe``'s model: a pilot of ``rounds`` rounds, each timing one run per backend in
+    alternating order (:func:`asam_theory.torch.backend_choice.choose_backend`'s rule: ties to
+    the thread), on seeds of its own (``seed + 20_000 + r``), before the timing that judges.
+    Returns the :class:`~asam_theory.torch.backend_choice.BackendChoice`."""
+    from asam_theory.experiments.ablation import build_model, load_data
+    from asam_theory.experiments.training import run_method
+    from asam_theory.torch.backend_choice import BACKENDS, BackendChoice
+
+    if method not in TIMED_METHODS[1:]:
+        raise ValueError(f"method must be one of {TIMED_METHODS[1:]}, got {method!r}")
+    data = load_data(recipe, 10_000 + seed)
+    per: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for r in range(check_int("rounds", rounds, low=1)):
+            for b in BACKENDS if r % 2 == 0 else BACKENDS[::-1]:
+                res = run_method(method, data, model_kind=recipe.model_kind,
+                                 model=build_model(recipe, 30_000 + seed + r),
+                                 seed=30_000 + seed + r, batch_size=recipe.batch_size,
+                                 lr=recipe.lr, momentum=recipe.momentum,
+                                 weight_decay=recipe.weight_decay, rho=recipe.rho, tau=tau,
+                                 ascent_batch_size=ascent_batch_size, ascent_num_threads=1,
+                                 steps=steps + warmup, warmup=warmup,
+                                 worker={**dict(worker or {}), "backend": b})
+                per[b].append(res.time_per_step_s)
+    finally:
+        torch.set_num_threads(prev)
+    med = {b: statistics.median(v) for b, v in per.items()}
+    best = min(BACKENDS, key=lambda b: (med[b], BACKENDS.index(b)))
+    return BackendChoice(best, med, per, {}, rounds, steps)
+

@@ -103,6 +103,15 @@ class GradCounter:
         #: called with the model before each evaluation (the loop's alignment probe)
         self.hook: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy for AsyncSAM's worker process: the loss, counting from zero there (the
+        optimizer reports the worker's evaluations itself, ``AsyncSAM.remote_ascent_gradients``);
+        no lock and no probe hook cross."""
+        return {"fn": self.fn}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["fn"])
+
     def __call__(self, model: Any, batch: Any) -> torch.Tensor:
         with self._lock:
             self.calls += 1
@@ -301,6 +310,8 @@ class RunResult:
     collapse_kind: str | None = None
     collapse_step: int | None = None
     steps_done: int = 0
+    #: AsyncSAM's worker backend ("thread", "process", "deterministic"); ``None`` otherwise
+    backend: str | None = None
     alignment: list[tuple[int, float]] = field(default_factory=list)
     test_correct: np.ndarray | None = None
 
@@ -462,6 +473,11 @@ def run_method(
         probe_total = getattr(opt, "probe_seconds", 0.0) - probe0 + probe_s
         staleness = list(getattr(opt, "staleness_history", []))
         fidelity = list(getattr(opt, "fidelity_history", []))
+        backend = getattr(opt, "backend", None) if hasattr(opt, "staleness_history") else None
+        remote = getattr(opt, "remote_ascent_gradients", None)
+        if remote is not None:  # evaluated in the worker process, on its copy of the loss
+            loss_fn.calls += remote[0]
+            loss_fn.examples += remote[1]
     finally:
         loss_fn.hook = None
         if hasattr(opt, "close"):
@@ -497,6 +513,7 @@ def run_method(
         grad_evals=loss_fn.calls - n_probe,
         grad_examples=loss_fn.examples - n_probe * (bprime or 0),
         curve=curve, timed_steps=timed_done,
+        backend=backend,
         collapsed=None if collapse is None else collapse.reason,
         collapse_kind=None if collapse is None else collapse.kind,
         collapse_step=None if collapse is None else collapse.step,

@@ -311,6 +311,9 @@ class ProcessDirections:
         self._error: dict[str, Any] | None = None
         self._dead: str | None = None
         self.main_copies = 0
+        #: directions the worker computed (results received), and the examples they saw
+        self.computed = 0
+        self.computed_examples = 0
 
         conn, child_conn = ctx.Pipe(duplex=True)
         self._chan = Channel(conn)
@@ -411,8 +414,10 @@ class ProcessDirections:
     def _handle(self, msg: bytes) -> None:
         tag = msg[:1]
         if tag == b"D":
-            version, dslot, slot, gen, ns = _unpack(msg)
+            version, dslot, slot, gen, ns, examples = _unpack(msg)
             if gen == self._gen:
+                self.computed += 1
+                self.computed_examples += examples
                 self._done[version] = dslot
                 self._compute_s[version] = ns * 1e-9
                 self._free_snap(version, slot)
@@ -935,7 +940,15 @@ class _Child:
             kept_msg = [b"K" + bytes(ForkingPickler.dumps((v, kept)))]
         else:
             kept_msg = []
-        self.send(*kept_msg, _pack(b"D", v, d, slot, self.gen, time.perf_counter_ns() - t0))
+        self.send(*kept_msg, _pack(b"D", v, d, slot, self.gen, time.perf_counter_ns() - t0,
+                                   _examples(batch)))
+
+
+def _examples(batch: Any) -> int:
+    """Examples in a batch: the leading size of its last tensor (the targets of an ``(x, y)``
+    batch; 0 without tensors)."""
+    leaves, _ = flatten(batch)
+    return int(leaves[-1].shape[0]) if leaves and leaves[-1].dim() else 0
 
 
 def _cloned(batch: Any) -> tuple[Any, list[torch.Tensor]]:

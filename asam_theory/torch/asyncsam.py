@@ -603,6 +603,16 @@ class AsyncSAM(torch.optim.Optimizer):
         return self._directions.main_copies
 
     @property
+    def remote_ascent_gradients(self) -> tuple[int, int] | None:
+        """``(gradients, examples)`` the worker *process* has evaluated so far (its copy of the
+        ascent loss counts them where this process cannot see); ``None`` with the thread
+        backend or the deterministic mode, whose ascent calls the given loss itself."""
+        src = self._directions
+        if self.backend != "process":
+            return None
+        return src.computed, src.computed_examples  # type: ignore[attr-defined]
+
+    @property
     def last_ascent_batch(self) -> Any:
         """The ascent batch of the direction the last step applied, on the ascent device
         (kept with ``WorkerOptions(keep_batches=True)`` or fidelity probes; else ``None``)."""

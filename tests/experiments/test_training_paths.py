@@ -182,5 +182,37 @@ def test_headline_times_with_the_one_worker_setting(monkeypatch) -> None:
 
     monkeypatch.setattr(tr, "run_method", fake)
     monkeypatch.setattr(hl, "TIMING_WORKER", {"timeout": 33.0})
-    hl._timing(Settings(mode="quick"), replace(RECIPE, steps=2), "asyncsam")
-    assert seen and all(w == {"timeout": 33.0} for w in seen)
+    t = hl._timing(Settings(mode="quick"), replace(RECIPE, steps=2), "asyncsam")
+    asyncs = [w for w in seen if w is not None]
+    assert asyncs and all(w["timeout"] == 33.0 for w in asyncs)
+    # the pilot timed both backends; equal times go to the thread, which then times the part
+    assert {w["backend"] for w in asyncs} == {"thread", "process"}
+    assert t["backend"] == "thread" and t["backend_choice"]["step_s"] == {
+        "thread": 1e-3, "process": 1e-3}
+    seen.clear()
+    monkeypatch.setattr(hl, "TIMING_WORKER", {"backend": "process"})  # a named backend: no pilot
+    t = hl._timing(Settings(mode="quick"), replace(RECIPE, steps=2), "asyncsam")
+    assert t["backend"] == "process" and t["backend_choice"] is None
+    assert {w["backend"] for w in seen if w is not None} == {"process"}
+
+
+@pytest.mark.parametrize("method", ["asyncsam", "asyncsam-la"])
+def test_the_process_backend_trains_and_counts_as_the_thread_backend(method: str) -> None:
+    """Through the one loop, AsyncSAM's worker process (its loss pickled, its gradients counted
+    where it runs and reported by the optimizer) gives the thread backend's run: same losses,
+    same accuracy, same gradient evaluations and examples (max_staleness = τ, float32)."""
+    from asam_theory.experiments.training import run_method
+
+    data = load_data(RECIPE, 0)
+    runs = {b: run_method(method, data, model=build_model(RECIPE, 0), seed=0, steps=12,
+                          batch_size=16, ascent_batch_size=8,
+                          worker={"backend": b, "max_staleness": 1})
+            for b in ("thread", "process")}
+    thread, process = runs["thread"], runs["process"]
+    assert process.losses == thread.losses and process.test_acc == thread.test_acc
+    # 12 descents; the ascents of versions 0..10 that steps 0..11 use (step 0 and 1 share
+    # version 0), and version 11's if the worker finished it before the optimizer closed
+    for run in (thread, process):
+        ascents = run.grad_evals - 12
+        assert ascents in (11, 12), run.grad_evals
+        assert run.grad_examples == 12 * 16 + ascents * 8
