@@ -61,8 +61,8 @@ def test_a_new_threshold_version_needs_a_new_check_version(monkeypatch):
     monkeypatch.setattr(P, "THRESHOLDS", (*P.THRESHOLDS, new))
     stored = {**STORED, new.ref: 0.02}
     problems = P.fingerprint_problems(stored)
-    assert any("HEADLINE.asyncsam@v1 reads HEADLINE.margin@v1" in p for p in problems)
-    assert any("HEADLINE.lookahead@v1 reads HEADLINE.margin@v1" in p for p in problems)
+    assert any("HEADLINE.asyncsam@v2 reads HEADLINE.margin@v1" in p for p in problems)
+    assert any("HEADLINE.lookahead@v2 reads HEADLINE.margin@v1" in p for p in problems)
 
 
 def test_removing_an_old_version_fails_the_guard(monkeypatch):
@@ -166,4 +166,4 @@ def test_report_shows_the_version_beside_the_earlier_ones(tmp_path):
     b = Verdict("BASELINES", "mlp", "real_data", "holds", summary="s")
     page = write_report(tmp_path / "b", [registry()["BASELINES"]], [b],
                         mode="quick")["index"].read_text()
-    assert "Preregistered: version 1" in page and "64.2 %" in page
+    assert "Preregistered: version 2" in page and "64.2 %" in page
