@@ -172,12 +172,13 @@ def test_json_schema_and_html(quick, tmp_path):
 
 def test_markdown_page(quick, tmp_path):
     payload = {**quick, "command": "asam-theory power --quick", "date": "2026-12-08T10:00",
-               "machine": "a test machine", "seconds": 5400.0}
+               "machine": "a test machine", "seconds": 5400.0, "commit": "abc123"}
     path = write_power_markdown(tmp_path / "power.md", payload)
     md = path.read_text()
     assert md.startswith("# Power: can every verdict fail?")
     assert "    asam-theory power --quick" in md and "a test machine" in md
     assert "wall time 1.50 h (5400 s)" in md and "2026-12-08T10:00" in md
+    assert "commit `abc123`" in md
     h = headline(quick)
     # quick size: the target is "at least once" (fake-breaks, fake-weak, fake-test-killed)
     assert h["killed_at_target"] == h["killed_at_least_once"] == 3
@@ -205,6 +206,7 @@ def test_cli_exit_codes(fake_cli, tmp_path, capsys):
     data = json.loads((tmp_path / "ok" / "power.json").read_text())
     assert data["problems"] == [] and data["command"].startswith("asam-theory ")
     assert data["machine"] and data["date"]
+    assert data["commit"] is None or len(data["commit"]) == 40  # a git checkout: its commit
     assert (tmp_path / "ok" / "index.html").is_file()
     md = (tmp_path / "docs" / "power.md").read_text()
     assert "| `fake-breaks` | 1.00 [0.16, 1.00] | `FAKE.guarded` |" in md

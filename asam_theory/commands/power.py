@@ -74,6 +74,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: none)")
 
 
+def _commit() -> str | None:
+    """The repository's commit when the package runs from a git checkout, else ``None``."""
+    import subprocess
+
+    from asam_theory.mutants.power import find_root
+
+    root = find_root()
+    if root is None or not (root / ".git").exists():
+        return None
+    try:
+        proc = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
 def machine() -> str:
     """The machine in a line: CPU model, the CPUs this process may use, memory, OS, Python."""
     model = platform.processor() or platform.machine()
@@ -125,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     payload = power.run_power(args.mode, repeats, args.seed, mutant_ids=args.mutants,
                               claim_ids=args.claims, jobs=max(args.jobs, 1),
                               inline=args.jobs == 0, tests=args.tests)
-    payload.update(command=command, date=started, machine=machine(), version=__version__)
+    payload.update(command=command, date=started, machine=machine(), version=__version__,
+                   commit=_commit())
     try:
         paths = write_power_report(out, payload, command=command)
         md = None if args.markdown is None else write_power_markdown(args.markdown, payload)

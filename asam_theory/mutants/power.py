@@ -517,7 +517,7 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
     (the best over its targets), ``kill_rate_ci`` and ``best_by`` (that target), ``errors``
     (every run with an error line).  Per check on the correct code: ``false_alarm_rate``
     (``fails``; for an empirical check the flip rate off its ``usual`` outcome) with
-    ``false_alarm_ci``, ``error_rate``, ``kills``.  A rule of each is in
+    ``false_alarm_ci``, ``error_rate``, ``kills``.  The counting rules are in
     :mod:`asam_theory.mutants.rates`.  ``skipped_tests`` names, per mutant, the tests not run
     because its checks killed it."""
     tg = targets(mode)
@@ -532,8 +532,7 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
     def problem(kind: str, id_: str, message: str) -> None:
         problems.append({"kind": kind, "id": id_, "message": message})
 
-    def kill(m_id: str, target: str, recs: list[dict]) -> tuple[float | None, list | None,
-                                                                 dict]:
+    def kill(target: str, recs: list[dict]) -> tuple[float | None, list | None, dict]:
         """(rate, interval, detail) of one (mutant, target) pair."""
         if empirical(target):
             fk = flip_kill(recs, results.get((None, target), []))
@@ -563,7 +562,7 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
             if recs is None and target in skipped_tests.get(m.id, ()):
                 continue
             if recs:
-                per_check[target], per_ci[target], detail[target] = kill(m.id, target, recs)
+                per_check[target], per_ci[target], detail[target] = kill(target, recs)
             else:
                 per_check[target], per_ci[target] = None, None
             seconds += sum(r["seconds"] for r in recs or [])

@@ -51,10 +51,6 @@ def _colour(rate: float) -> str:
     return f"rgb({r},{g},{b})"
 
 
-def _rate(v: float | None) -> str:
-    return "–" if v is None else f"{v:.2f}"
-
-
 def _ci(v: float | None, ci: list | None) -> str:
     """``0.95 [0.75, 1.00]``; ``–`` without a rate."""
     if v is None:
@@ -261,9 +257,9 @@ def headline(payload: dict[str, Any]) -> dict[str, Any]:
 
 def power_markdown(payload: dict[str, Any]) -> str:
     """The power run as a Markdown page: how it was run (``payload["command"]``, ``date``,
-    ``machine``, ``seconds``), the headline numbers, the kill matrix with 95 % intervals
-    (each mutant's best beside every per-check rate), the checks on the correct code (false
-    alarms and errors apart) and the problems."""
+    ``machine``, ``seconds`` and, where known, ``commit``), the headline numbers, the kill
+    matrix with 95 % intervals (each mutant's best beside every per-check rate), the checks on
+    the correct code (false alarms and errors apart) and the problems."""
     tg = payload["targets"]
     h = headline(payload)
     secs = payload.get("seconds") or 0.0
@@ -277,7 +273,8 @@ def power_markdown(payload: dict[str, Any]) -> str:
         f"    {payload.get('command') or 'asam-theory power'}",
         "",
         f"* date: {payload.get('date') or '–'}; wall time {secs / 3600:.2f} h "
-        f"({secs:.0f} s); asam-theory {payload.get('version') or __version__}",
+        f"({secs:.0f} s); asam-theory {payload.get('version') or __version__}"
+        + (f", commit `{payload['commit']}`" if payload.get("commit") else ""),
         f"* machine: {payload.get('machine') or '–'}",
         f"* size `{payload['mode']}`, R = {payload['repeats']} repeats, master seeds "
         f"{_seeds_text(payload)}; every interval an exact (Clopper–Pearson) "
