@@ -429,3 +429,23 @@ def test_power_quick_treats_a_crash_as_an_error_not_a_kill(fake_cli, tmp_path, c
     data = json.loads((tmp_path / "r" / "power.json").read_text())
     row = data["mutants"][0]
     assert row["kill_rate"] == 0.0 and row["killed_by"] == []
+
+
+def test_a_journal_keeps_each_finished_job(tmp_path):
+    """Every finished job's records are appended as they come, so a run stopped early can be
+    summarised from what it finished; a line cut off mid-write is skipped."""
+    journal = tmp_path / "runs.jsonl"
+    out = power.run_power("quick", 2, 0, mutant_ids=["fake-breaks", "fake-weak"],
+                          claim_ids=["FAKE"], inline=True, progress=False, catalogue=PROVIDER,
+                          journal=journal)
+    with journal.open("a") as f:
+        f.write('{"mutant": "cut off')
+    results = power.read_journal(journal)
+    assert set(results) == {(None, "FAKE.guarded"), (None, "FAKE.cached"),
+                            (None, "FAKE.flaky"), ("fake-breaks", "FAKE.guarded"),
+                            ("fake-weak", "FAKE.guarded")}
+    p = power.plan(["fake-breaks", "fake-weak"], ["FAKE"], PROVIDER)
+    checks, _ = power._load_catalogue(PROVIDER)
+    again = power.summarise(p, results, mode="quick", repeats=2, seed=0, not_run_reason=None,
+                            checks_by_id=checks)
+    assert again["mutants"] == out["mutants"] and again["problems"] == out["problems"]

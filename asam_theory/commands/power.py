@@ -2,7 +2,8 @@
 
 Runs every claim check on the correct code and under every mutant of the catalogue
 (:mod:`asam_theory.mutants`) with R master seeds, runs the tests that mutants name, and writes
-``DIR/power.json``, ``DIR/index.html`` and ``DIR/figures/power_matrix.png``
+``DIR/power.json``, ``DIR/index.html`` and ``DIR/figures/power_matrix.png`` (and, as each job
+finishes, its runs to ``DIR/runs.jsonl``, so a run stopped early keeps its numbers)
 (:mod:`asam_theory.mutants.power` describes the measurement and its targets), and with
 ``--markdown FILE.md`` the same tables as a Markdown page (the committed ``docs/power.md``).
 Exit status: 0 when every target is met, 1 when one is missed (the problems are printed; a
@@ -139,9 +140,11 @@ def run(args: argparse.Namespace) -> int:
              "; at this size it can take hours"), file=sys.stderr)
     if not p.mutants:
         print("warning: the mutant catalogue is empty: nothing can be killed", file=sys.stderr)
+    journal = out / "runs.jsonl"
+    journal.unlink(missing_ok=True)
     payload = power.run_power(args.mode, repeats, args.seed, mutant_ids=args.mutants,
                               claim_ids=args.claims, jobs=max(args.jobs, 1),
-                              inline=args.jobs == 0, tests=args.tests)
+                              inline=args.jobs == 0, tests=args.tests, journal=journal)
     payload.update(command=command, date=started, machine=machine(), version=__version__,
                    commit=_commit())
     try:

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import multiprocessing as mp
 import os
 import subprocess
@@ -384,6 +385,19 @@ def plan(mutant_ids: Sequence[str] | None = None, claim_ids: Sequence[str] | Non
     return Plan(tuple(universe), tests, tuple(kept), m_checks, m_tests, missing)
 
 
+def read_journal(path: str | Path) -> dict[tuple[str | None, str], list[dict]]:
+    """The ``(mutant or None, target) -> records`` of the jobs a journal recorded (a run's
+    ``journal``; a last line cut off by a stopped run is skipped)."""
+    out: dict[tuple[str | None, str], list[dict]] = {}
+    for line in Path(path).read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out[(row["mutant"], row["target"])] = row["records"]
+    return out
+
+
 def _order(jobs: list[dict], cost: dict[str, float]) -> list[dict]:
     """Longest first by estimated cost; unknown cost (tests) first of all."""
     return sorted(jobs, key=lambda j: -cost.get(j["target"], float("inf")))
@@ -394,7 +408,8 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
               jobs: int = 1, inline: bool = False, progress: bool = True,
               root: str | Path | None = None, catalogue: str | None = None,
               test_timeout: float = 1800.0, timeout_factor: float = 10.0,
-              min_timeout: float = 300.0, tests: str = "needed") -> dict[str, Any]:
+              min_timeout: float = 300.0, tests: str = "needed",
+              journal: str | Path | None = None) -> dict[str, Any]:
     """Run the power measurement and return the ``power.json`` payload (module docstring).
 
     ``jobs`` worker processes (each job in a fresh spawned process; ``inline=True`` runs
@@ -409,6 +424,10 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
     it at the target rate (:func:`targets`) — the tests are there for the mutants the claims
     cannot see — and runs on the correct code only the tests that are then needed;
     ``tests="all"`` runs every named test under its mutant and on the correct code.
+
+    ``journal``: a JSON-lines file that gets one line per finished job (``mutant``, ``target``,
+    ``records``) as it finishes, so that a long run stopped early still has its numbers
+    (:func:`read_journal`, then :func:`summarise`).
     """
     check_choice("mode", mode, MODES)
     repeats = DEFAULT_REPEATS[mode] if repeats is None else repeats
@@ -442,8 +461,17 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
 
         bar = tqdm(total=p.n_runs(repeats), desc="power", unit="run", file=sys.stderr)
 
+    journal_file = None
+    if journal is not None:
+        Path(journal).parent.mkdir(parents=True, exist_ok=True)
+        journal_file = Path(journal).open("a")
+
     def done(job: dict, records: list[dict]) -> None:
         results[(job["mutant"], job["target"])] = records
+        if journal_file is not None:
+            journal_file.write(json.dumps({"mutant": job["mutant"], "target": job["target"],
+                                           "records": records}) + "\n")
+            journal_file.flush()
         if bar is not None:
             bar.update(len(records))
             bar.set_postfix_str(f"{job['mutant'] or 'correct'}: {job['target']}"[:60])
@@ -481,6 +509,8 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
     finally:
         if bar is not None:
             bar.close()
+        if journal_file is not None:
+            journal_file.close()
     payload = summarise(p, results, mode=mode, repeats=repeats, seed=seed,
                         not_run_reason=not_run_reason, checks_by_id=checks_by_id,
                         skipped_tests=skipped)
