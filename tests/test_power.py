@@ -449,3 +449,36 @@ def test_a_journal_keeps_each_finished_job(tmp_path):
     again = power.summarise(p, results, mode="quick", repeats=2, seed=0, not_run_reason=None,
                             checks_by_id=checks)
     assert again["mutants"] == out["mutants"] and again["problems"] == out["problems"]
+
+
+def test_a_stopped_run_resumes_from_its_journal(tmp_path, monkeypatch):
+    """``resume``: the jobs a journal recorded are kept and not run again, the others run, and
+    the result equals an uninterrupted run's; a journal of other seeds or another plan is
+    refused."""
+    whole = power.run_power("quick", 2, 0, mutant_ids=["fake-breaks", "fake-weak"],
+                            claim_ids=["FAKE"], inline=True, progress=False,
+                            catalogue=PROVIDER)
+    journal = tmp_path / "runs.jsonl"
+    power.run_power("quick", 2, 0, mutant_ids=["fake-breaks"], claim_ids=["FAKE"], inline=True,
+                    progress=False, catalogue=PROVIDER, journal=journal)
+    done = power.read_journal(journal)
+    ran: list[tuple] = []
+    real = power.run_job
+
+    def counting(job):
+        ran.append((job["mutant"], job["target"]))
+        return real(job)
+
+    monkeypatch.setattr(power, "run_job", counting)
+    again = power.run_power("quick", 2, 0, mutant_ids=["fake-breaks", "fake-weak"],
+                            claim_ids=["FAKE"], inline=True, progress=False,
+                            catalogue=PROVIDER, journal=journal, resume=done)
+    assert ran == [("fake-weak", "FAKE.guarded")]
+    assert again["mutants"] == whole["mutants"] and again["problems"] == whole["problems"]
+    assert set(power.read_journal(journal)) == set(done) | {("fake-weak", "FAKE.guarded")}
+    with pytest.raises(ValueError, match="resume with the stopped run's --repeats and --seed"):
+        power.run_power("quick", 3, 0, mutant_ids=["fake-breaks"], claim_ids=["FAKE"],
+                        inline=True, progress=False, catalogue=PROVIDER, resume=done)
+    with pytest.raises(ValueError, match="not in this run's plan"):
+        power.run_power("quick", 2, 0, mutant_ids=["fake-weak"], claim_ids=["FAKE"],
+                        inline=True, progress=False, catalogue=PROVIDER, resume=done)

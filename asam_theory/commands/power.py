@@ -69,6 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "kill it at the target rate (and on the correct code only the tests "
                         "then run); 'all': every named test, under its mutant and on the "
                         "correct code (default: needed)")
+    p.add_argument("--resume", action="store_true",
+                   help="go on with a stopped run of the same command: the jobs recorded in "
+                        "DIR/runs.jsonl are kept, the others run (default: start afresh, "
+                        "the journal emptied)")
     p.add_argument("--markdown", default=None, metavar="FILE.md",
                    help="also write the kill matrix, the false-alarm table and the problems "
                         "as a Markdown page, with the command, date, machine and wall time "
@@ -141,10 +145,20 @@ def run(args: argparse.Namespace) -> int:
     if not p.mutants:
         print("warning: the mutant catalogue is empty: nothing can be killed", file=sys.stderr)
     journal = out / "runs.jsonl"
-    journal.unlink(missing_ok=True)
+    resume = None
+    if args.resume:
+        if not journal.is_file():
+            raise ValueError(f"--resume needs the stopped run's journal {journal}, which does "
+                             "not exist")
+        resume = power.read_journal(journal)
+        print(f"power: resuming: {len(resume)} of {p.n_jobs()} jobs recorded in {journal}",
+              file=sys.stderr)
+    else:
+        journal.unlink(missing_ok=True)
     payload = power.run_power(args.mode, repeats, args.seed, mutant_ids=args.mutants,
                               claim_ids=args.claims, jobs=max(args.jobs, 1),
-                              inline=args.jobs == 0, tests=args.tests, journal=journal)
+                              inline=args.jobs == 0, tests=args.tests, journal=journal,
+                              resume=resume)
     payload.update(command=command, date=started, machine=machine(), version=__version__,
                    commit=_commit())
     try:

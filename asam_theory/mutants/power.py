@@ -80,7 +80,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -409,7 +409,9 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
               root: str | Path | None = None, catalogue: str | None = None,
               test_timeout: float = 1800.0, timeout_factor: float = 10.0,
               min_timeout: float = 300.0, tests: str = "needed",
-              journal: str | Path | None = None) -> dict[str, Any]:
+              journal: str | Path | None = None,
+              resume: Mapping[tuple[str | None, str], list[dict]] | None = None,
+              ) -> dict[str, Any]:
     """Run the power measurement and return the ``power.json`` payload (module docstring).
 
     ``jobs`` worker processes (each job in a fresh spawned process; ``inline=True`` runs
@@ -427,7 +429,10 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
 
     ``journal``: a JSON-lines file that gets one line per finished job (``mutant``, ``target``,
     ``records``) as it finishes, so that a long run stopped early still has its numbers
-    (:func:`read_journal`, then :func:`summarise`).
+    (:func:`read_journal`, then :func:`summarise`).  ``resume``: the jobs of a stopped run of
+    the same plan, seeds and catalogue (:func:`read_journal` of its journal): their records
+    are taken as they are and the jobs are not run again; a record set whose seeds are not
+    this run's is refused (a ``ValueError`` naming the job).
     """
     check_choice("mode", mode, MODES)
     repeats = DEFAULT_REPEATS[mode] if repeats is None else repeats
@@ -455,11 +460,25 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
                 "timeout": test_timeout + 60.0, "exclusive": False}
 
     results: dict[tuple[str | None, str], list[dict]] = {}
+    planned = ({(None, c) for c in (*p.checks, *p.tests)}
+               | {(m, c) for m, cs in p.mutant_checks.items() for c in cs}
+               | {(m, t) for m, ts in p.mutant_tests.items() for t in ts})
+    for key, records in (resume or {}).items():
+        if key not in planned:
+            raise ValueError(f"resume: the recorded job {key} is not in this run's plan: "
+                             "resume with the stopped run's --claims, --mutants and catalogue")
+        want = [None] if key[1] in p.tests else seeds
+        got = [r.get("seed") for r in records]
+        if got != list(want):
+            raise ValueError(f"resume: the recorded job {key} ran seeds {got}, this run's are "
+                             f"{list(want)}: resume with the stopped run's --repeats and --seed")
+        results[key] = records
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=p.n_runs(repeats), desc="power", unit="run", file=sys.stderr)
+        bar = tqdm(total=p.n_runs(repeats), desc="power", unit="run", file=sys.stderr,
+                   initial=sum(len(r) for r in results.values()))
 
     journal_file = None
     if journal is not None:
@@ -483,15 +502,18 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
     correct = [check_job(None, c, None) for c in p.checks]
     correct.sort(key=lambda j: (not j["exclusive"], j["target"]))
     skipped: dict[str, list[str]] = {}
+    def todo(batch: list[dict]) -> list[dict]:
+        return [j for j in batch if (j["mutant"], j["target"]) not in results]
+
     try:
-        _execute(correct, jobs, inline, done)
+        _execute(todo(correct), jobs, inline, done)
         cost = {c: sum(r["seconds"] for r in results[(None, c)]) for c in p.checks}
         mutant_jobs = []
         for m in p.mutants:
             for c in p.mutant_checks[m.id]:
                 timeout = max(min_timeout, timeout_factor * cost.get(c, min_timeout))
                 mutant_jobs.append(check_job(m.id, c, timeout))
-        _execute(_order(mutant_jobs, cost), jobs, inline, done)
+        _execute(todo(_order(mutant_jobs, cost)), jobs, inline, done)
         test_jobs: list[dict] = []
         if not_run_reason is None:
             goal = targets(mode)["kill_rate_min"]
@@ -505,7 +527,7 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
                 test_jobs += [test_job(m.id, t) for t in p.mutant_tests[m.id]]
             needed = dict.fromkeys(j["target"] for j in test_jobs)
             test_jobs = [test_job(None, t) for t in needed] + test_jobs
-        _execute(test_jobs, jobs, inline, done)
+        _execute(todo(test_jobs), jobs, inline, done)
     finally:
         if bar is not None:
             bar.close()

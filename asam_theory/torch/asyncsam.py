@@ -716,11 +716,13 @@ class AsyncSAM(torch.optim.Optimizer):
             raise ValueError("micro_batches is an option of the batch form opt.step(x, y, "
                              "micro_batches=k); a closure accumulates its micro-batches itself "
                              "(asam_theory.torch.accumulate)")
-        elif self.step_batches is not None and closure is not None:
+        elif (self.step_batches is not None and closure is not None
+              and not self.step_batches.available(self._version)):
             raise ValueError(
                 "this AsyncSAM takes its ascent batches from the batches passed to "
                 "opt.step(x, y) (AsyncSAM.for_model's default, StepBatches), so a closure step "
-                "gives its worker no batch: step it with opt.step(x, y), or build it with "
+                "gives its worker no batch: step it with opt.step(x, y), record the step's "
+                "batch first (opt.step_batches.put(opt.version, batch)), or build it with "
                 "ascent_batches=... (a callable (batch_size) -> batch, an iterator, a "
                 "LookAhead) to step with a closure")
         elif closure is None:

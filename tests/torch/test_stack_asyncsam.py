@@ -381,6 +381,17 @@ def test_accumulate_option_errors():
             opt.step(lambda: None)  # for_model's step batches come with step(x, y) only
         assert opt.version == 0
 
+        # with the step's batch recorded first, the closure form is the batch form's step
+        def closure():
+            opt.zero_grad()
+            out = F.cross_entropy(model(x), y)
+            out.backward()
+            return out
+
+        opt.step_batches.put(opt.version, (x, y))
+        assert opt.step(closure) is not None
+        assert opt.version == 1
+
 
 # -- channels_last, add_param_group, compile ----------------------------------------------------
 @pytest.mark.parametrize("backend", BACKENDS)
