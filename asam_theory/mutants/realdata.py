@@ -121,20 +121,20 @@ def _stale_ignores_tau() -> list[tuple[Any, Any]]:
 
 
 def _lookahead_descends() -> list[tuple[Any, Any]]:
-    """The look-ahead variant's radius is negated (the recipe's validation, which rejects a
-    negative ρ, is bypassed as a units slip inside the loop would): patched in
-    ``train_variant``, which ``run_config`` and the penalty runs call."""
-    from asam_theory.experiments import ablation
+    """The look-ahead variant's perturbation is applied with the opposite sign,
+    :math:`w_t-\\rho u` (a sign slip in the stale path's radius, past the constructor's check
+    of ρ ≥ 0): patched in :meth:`AsyncSAM._perturb` for an optimizer whose ascent batches come
+    from a :class:`~asam_theory.torch.lookahead.LookAhead` (the look-ahead variant only)."""
+    from asam_theory.torch.asyncsam import AsyncSAM
 
-    original = ablation.train_variant
+    original = AsyncSAM._perturb
 
-    def train(variant: Any, recipe: Any, *args: Any, **kw: Any) -> Any:
-        if variant.perturb and variant.tau >= 1 and variant.ascent == "same":
-            recipe = replace(recipe)
-            object.__setattr__(recipe, "rho", -recipe.rho)
-        return original(variant, recipe, *args, **kw)
+    def perturb(self: Any, live: Any, u: Any) -> None:
+        if self.lookahead is not None:
+            u = [-d for d in u]
+        return original(self, live, u)
 
-    return [("asam_theory.experiments.ablation.train_variant", train)]
+    return [((AsyncSAM, "_perturb"), perturb)]
 
 
 MUTANTS: tuple[Mutant, ...] = (
