@@ -26,7 +26,7 @@ r"""Mutants of the real-data claims (``HEADLINE``, ``ABLATION``): families ``tim
   it; its reference stale recursion must fail it (the direction used is ∇L_A(w_t), not
   ∇L_A(w_{t−1}): 1 − cos ≈ 1e-2 against the 1e-6 tolerance).
 * ``lookahead-ascent-descends`` — the look-ahead variant perturbs downhill,
-  :math:`\epsilon=-\rho\,g'/\|g'\|` (a sign slip in the stale path's radius): its ascent
+  :math:`\epsilon=-\rho\,g'/\|g'\|` (a sign slip in the stale path's perturbation): its ascent
   direction and hence every cosine are unchanged, so ABLATION.direction cannot see it; the
   look-ahead then seeks sharper regions and ends with a minibatch gradient-norm penalty above
   SGD's, so ABLATION.penalty must fail (the look-ahead keeps none of SAM's reduction).
@@ -121,17 +121,26 @@ def _stale_ignores_tau() -> list[tuple[Any, Any]]:
 
 
 def _lookahead_descends() -> list[tuple[Any, Any]]:
-    """The look-ahead variant's radius is negated (the recipe's validation, which rejects a
-    negative ρ, is bypassed as a units slip inside the loop would): patched in
-    ``train_variant``, which ``run_config`` and the penalty runs call."""
-    from asam_theory.experiments import ablation
+    """The look-ahead variant's perturbation is applied downhill, :math:`w_t-\rho u_t` (a sign
+    slip in the stale path's perturbation step, after the optimizer's validation of ρ ≥ 0 —
+    negating the recipe's ρ instead is refused by ``AsyncSAM``'s constructor, an error, not
+    a wrong variant): :meth:`AsyncSAM._perturb <asam_theory.torch.AsyncSAM>` is patched
+    while ``train_variant`` (which ``run_config`` and the penalty runs call) trains the
+    look-ahead variant, so every other variant trains correctly."""
+    from unittest import mock
 
-    original = ablation.train_variant
+    from asam_theory.experiments import ablation
+    from asam_theory.torch.asyncsam import AsyncSAM
+
+    original, perturb = ablation.train_variant, AsyncSAM._perturb
+
+    def downhill(self: Any, live: Any, u: Any) -> None:
+        return perturb(self, live, [-d for d in u])
 
     def train(variant: Any, recipe: Any, *args: Any, **kw: Any) -> Any:
         if variant.perturb and variant.tau >= 1 and variant.ascent == "same":
-            recipe = replace(recipe)
-            object.__setattr__(recipe, "rho", -recipe.rho)
+            with mock.patch.object(AsyncSAM, "_perturb", downhill):
+                return original(variant, recipe, *args, **kw)
         return original(variant, recipe, *args, **kw)
 
     return [("asam_theory.experiments.ablation.train_variant", train)]
