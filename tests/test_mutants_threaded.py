@@ -44,3 +44,19 @@ def test_every_mutant_names_the_threaded_checks():
     ids = {f"{c.id}.{k.name}" for c in registry().values() for k in c.checks}
     for m in family.MUTANTS:
         assert m.family == "threaded" and set(m.checks) <= ids
+
+
+@pytest.mark.slow
+def test_killed_through_the_power_runners_processes(tmp_path):
+    """What the quick power gate runs: each job in a process of the power runner, where every
+    third THREADED run starts AsyncSAM's worker as a spawned process of its own — the correct
+    code is judged there (no error) and holds, and a threaded mutant is killed."""
+    from asam_theory.mutants import power
+
+    out = power.run_power("quick", 1, 0, jobs=1, progress=False, root=tmp_path,
+                          mutant_ids=["threaded-plain-sgd"],
+                          claim_ids=["THREADED"])
+    for c in out["checks"]:
+        assert c["error_rate"] == 0.0 and c["outcomes"] == ["holds"], c
+    (m,) = out["mutants"]
+    assert m["kill_rate"] == 1.0 and not m["errors"], m
