@@ -244,3 +244,25 @@ SEEDED = Claim("SEEDED", "a check with many seeds", "anything", "tests/power_fak
 def catalogue_seeded():
     return (SEEDED,), (Mutant("fake-seeded", "method", "sets BROKEN", _set("BROKEN"),
                               checks=("SEEDED.draws",)),)
+
+
+def _child_exit_code(settings: Settings) -> Outcome:
+    """Starts a process of its own (``spawn``), as THREADED does for AsyncSAM's worker-process
+    backend, and holds when it exits cleanly (fails when ``BROKEN`` is set)."""
+    import multiprocessing as mp
+
+    proc = mp.get_context("spawn").Process(target=time.sleep, args=(0.0,))
+    proc.start()
+    proc.join(30)
+    return Outcome.judged(proc.exitcode == 0 and not _me().BROKEN,
+                          f"the check's own process exited with {proc.exitcode}")
+
+
+SPAWNS = Claim("SPAWNS", "a check that starts a process", "its process exits cleanly",
+               "tests/power_fakes.py",
+               (Check("child", "exact", "starts a spawned process", _child_exit_code),))
+
+
+def catalogue_spawns():
+    return (SPAWNS,), (Mutant("fake-spawns", "method", "sets BROKEN", _set("BROKEN"),
+                              checks=("SPAWNS.child",)),)

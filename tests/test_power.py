@@ -416,6 +416,17 @@ def test_errors_on_the_correct_code_are_a_broken_check_not_false_alarms():
     assert "this check is broken" in probs[("error", "fake-on-broken")]
 
 
+def test_a_check_may_start_processes_of_its_own(tmp_path):
+    """The job processes may have children (THREADED runs AsyncSAM's worker in a spawned
+    process every third run): a check that starts one is judged, not an error, on the correct
+    code and under its mutant."""
+    out = power.run_power("quick", 1, 0, jobs=1, progress=False,
+                          catalogue="power_fakes:catalogue_spawns", root=tmp_path)
+    c = _by_id(out["checks"])["SPAWNS.child"]
+    assert c["error_rate"] == 0.0 and c["false_alarm_rate"] == 0.0, c
+    assert _by_id(out["mutants"])["fake-spawns"]["kill_rate"] == 1.0
+
+
 def test_power_quick_treats_a_crash_as_an_error_not_a_kill(fake_cli, tmp_path, capsys):
     """``asam-theory power --quick`` with a mutant whose check raises: exit 1, the mutant
     survives, the exception line printed with it."""

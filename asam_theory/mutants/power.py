@@ -261,15 +261,34 @@ def _context(catalogue: str):
 def _run_processes(jobs: list[dict], workers: int,
                    done: Callable[[dict, list[dict]], None]) -> None:
     """Run ``jobs`` in order, each in its own spawned process, at most ``workers`` at once;
-    a job past its ``timeout`` (seconds, or ``None``) is terminated."""
+    a job past its ``timeout`` (seconds, or ``None``) is terminated.
+
+    The job processes are not daemonic: a check may start processes of its own (THREADED runs
+    AsyncSAM's worker in a spawned process every third run, ``WorkerOptions(backend=
+    "process")``), which a daemonic process may not.  So that none outlives the runner, every
+    job process still running when this function leaves (an exception, an interrupt) is
+    terminated."""
     ctx = _context(jobs[0]["catalogue"]) if jobs else None
     pending = list(jobs)
     running: dict[Any, tuple[dict, Any, float]] = {}  # conn -> (job, process, start)
+    try:
+        _drive(ctx, pending, running, workers, done)
+    finally:
+        for conn, (_job, proc, _start) in running.items():
+            proc.terminate()
+            proc.join()
+            conn.close()
+
+
+def _drive(ctx: Any, pending: list[dict], running: dict[Any, tuple[dict, Any, float]],
+           workers: int, done: Callable[[dict, list[dict]], None]) -> None:
+    """:func:`_run_processes`' loop: start jobs from ``pending`` while fewer than ``workers``
+    run, hand each finished job's records to ``done``, terminate jobs past their limit."""
     while pending or running:
         while pending and len(running) < workers:
             job = pending.pop(0)
             recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(send, job), daemon=True)
+            proc = ctx.Process(target=_child, args=(send, job), daemon=False)
             proc.start()
             send.close()
             running[recv] = (job, proc, time.monotonic())

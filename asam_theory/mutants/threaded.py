@@ -25,6 +25,13 @@ moves the iterates by :math:`\sim\eta\rho L` per step against a margin of :math:
 ``THREADED.bounds_with_measured_staleness`` (the replay at the recorded staleness, and T1/T3
 held to a setting where they are attained to ~0.93, with a tightness side).
 ``tests/test_mutants_threaded.py`` checks the kills at quick size.
+
+Every third THREADED run puts the worker in a spawned process (``backend="process"``), where
+no patch made in the training process exists.  Each mutant therefore patches the training
+process's side — what :meth:`AsyncSAM._step` does with the direction it acquires, how
+:meth:`AsyncSAM._perturb` applies it, or the τ and staleness cap :meth:`AsyncSAM.__init__`
+builds the worker with (which the process worker receives) — so a process-backend run is
+wrong under it too (``test_mutant_reaches_the_worker_process_backend``).
 """
 
 from __future__ import annotations
