@@ -2,6 +2,9 @@ r"""Interval estimates and test thresholds used by the claims and the real-data 
 
 * :func:`wilson` — Wilson score interval for a proportion (scipy's
   ``binomtest(k, n).proportion_ci(method="wilson")``);
+* :func:`clopper_pearson` — the exact (Clopper–Pearson) interval for a proportion;
+* :func:`zero_failure_runs` — how many independent runs without a failure bound the failure
+  probability below a rate (the success-run theorem);
 * :func:`newcombe` — Newcombe's hybrid score interval for a difference of two independent
   proportions (Newcombe, *Statistics in Medicine* 17(8), 1998, method 10);
 * :func:`paired_interval` — interval for the mean of paired differences (normal, or Student t
@@ -45,6 +48,36 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     ci = _st.binomtest(k, n).proportion_ci(confidence_level=_confidence_from_z(z),
                                            method="wilson")
     return max(0.0, float(ci.low)), min(1.0, float(ci.high))
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    r"""The exact two-sided interval for a binomial proportion :math:`k/n` (Clopper &
+    Pearson, *Biometrika* 26(4), 1934): the beta quantiles
+    :math:`[B_{\alpha/2}(k, n-k+1),\,B_{1-\alpha/2}(k+1, n-k)]`, :math:`\alpha=1-`
+    ``confidence``, with the lower end 0 at :math:`k=0` and the upper end 1 at :math:`k=n`
+    (scipy's ``binomtest(k, n).proportion_ci(method="exact")``).  Its coverage is at least
+    ``confidence`` for every true proportion, which the Wilson interval does not promise at
+    the small n (e.g. 20 repeats) it is used with."""
+    n = check_int("n", n, low=1)
+    k = check_int("k", k, low=0, high=n)
+    confidence = check_real("confidence", confidence, low=0, high=1, low_open=True,
+                            high_open=True)
+    ci = _st.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def zero_failure_runs(rate: float, confidence: float = 0.95) -> int:
+    r"""The fewest independent runs that, all without a failure, show the per-run failure
+    probability to be below ``rate`` at this ``confidence``: the smallest n with
+    :math:`(1-\text{rate})^n\le1-\text{confidence}` (the success-run theorem; its n is the
+    sample size at which the one-sided Clopper–Pearson upper bound of 0 failures in n runs,
+    :math:`1-(1-\text{confidence})^{1/n}`, reaches ``rate``).  ``rate=0.05`` at 95 %: 59."""
+    rate = check_real("rate", rate, low=0, high=1, low_open=True, high_open=True)
+    confidence = check_real("confidence", confidence, low=0, high=1, low_open=True,
+                            high_open=True)
+    n = math.ceil(math.log1p(-confidence) / math.log1p(-rate))
+    # the ceiling of a rounded quotient may land one above the exact n
+    return n - 1 if n > 1 and (1 - rate) ** (n - 1) <= 1 - confidence else n
 
 
 def newcombe(k1: int, n1: int, k2: int, n2: int, z: float = Z95) -> tuple[float, float]:
@@ -251,6 +284,7 @@ def fieller_ratio(num: Sequence[float], den: Sequence[float], confidence: float 
     return {"ratio": ratio, "low": (qb - root) / qa, "high": (qb + root) / qa, "bounded": True}
 
 
-__all__ = ["Z90", "Z95", "bonferroni_z", "fieller_ratio", "minimum_detectable_effect",
-           "newcombe", "one_sided_lower", "paired_interval", "paired_variance_budget",
-           "seeds_needed", "t_interval", "wilson"]
+__all__ = ["Z90", "Z95", "bonferroni_z", "clopper_pearson", "fieller_ratio",
+           "minimum_detectable_effect", "newcombe", "one_sided_lower", "paired_interval",
+           "paired_variance_budget", "seeds_needed", "t_interval", "wilson",
+           "zero_failure_runs"]

@@ -162,7 +162,7 @@ def _vectorised_agreement(rng: np.random.Generator, args: np.ndarray, values: np
     err = 0.0
     for t, m in zip(rng.integers(0, T, k), rng.integers(0, M, k), strict=True):
         v = values[t, m]
-        if not np.isfinite(v):
+        if not (np.isfinite(v) and np.all(np.isfinite(args[..., t, m]))):
             continue
         ref = fn(args[..., t, m])
         err = max(err, abs(ref - v) / max(abs(ref), 1e-300))
@@ -216,11 +216,16 @@ def fidelity_task(cfg: dict) -> dict:
       :math:`[s,t)`, :math:`s=\max(t-\tau,0)` (the drift lemma
       :math:`\|x_t-x_s\|\le\eta\sum_{s\le r<t}\|d_r\|\le\eta\tau G_t` needs no more).  It is
       *non-trivial* where it is below its cap :math:`2\rho L`; ``loss_nontrivial`` is that
-      fraction of the τ > 0 steps and ``loss_worst_ratio_nontrivial`` the worst loss/bound
-      there.  ``declared_tau`` (default ``tau``) is the staleness the bound is computed with:
-      a run staler than declared must violate it.
+      fraction of the τ > 0 steps, ``loss_nontrivial_by_seed`` their number per seed (start)
+      and ``loss_worst_ratio_nontrivial`` the worst loss/bound there, and
+      ``loss_violations_nontrivial`` the violations among them.  ``declared_tau`` (default
+      ``tau``) is the staleness the bound is computed with: a run staler than declared must
+      violate it.
 
     Steps with :math:`\|g_t\|\le10^{-10}` (direction undefined) are skipped and counted.
+    A seed whose iterate or gradient norm stops being finite has diverged: its steps from
+    then on are left out, and ``diverged_seeds`` and ``first_divergence`` (seed, step and
+    the iterate's norm there) report it.
     The constants L hold on the problem's region; the task reports whether every iterate and
     every perturbed point stayed inside it.
     """
@@ -251,39 +256,54 @@ def fidelity_task(cfg: dict) -> dict:
     xnorm = np.empty((T, M))
     iterates: list[np.ndarray] = []
     norm_viol = stale_viol = 0
-    for t in range(T):
-        p.points.clear()
-        iterates.append(state.x.copy())
-        state, info = rule.step(state, p, streams)
-        # the perturbation *applied*: the point of the descent gradient (the step's last
-        # oracle call) minus the iterate; the ascent point is the step's first call
-        x_asc, x_desc = p.points[0], p.points[-1]
-        eps_applied = x_desc - info.x
-        g = base.grad(info.x)
-        gn = row_norms(g)
-        u_t = unit_rows(g, eps=0.0)
-        u_s = unit_rows(eps_applied, eps=0.0)  # its direction (the norm is checked below)
-        xnorm[t] = row_norms(info.x)
-        diff = u_s - u_t
-        dn = row_norms(diff)
-        en = row_norms(eps_applied)
-        # the normalised perturbation's norm, rho ||g'|| / (||g'|| + eps) (g' the ascent
-        # gradient), to 1e-9 relative
-        an = row_norms(info.ascent_grad)
-        norm_viol += int(np.sum(np.abs(en - rho * an / (an + rule.eps)) > 1e-9 * rho))
-        x_s = iterates[max(t - dtau, 0)]
-        stale_viol += int(np.sum(row_norms(x_asc - x_s) > 1e-12 * (1 + row_norms(x_s))))
-        ng_en = gn * en
-        fid[t] = np.divide(np.einsum("md,md->m", eps_applied, g), ng_en,
-                           out=np.zeros_like(ng_en), where=ng_en > 0)
-        theta[t] = 2 * np.arcsin(np.minimum(1.0, dn / 2))
-        loss[t] = rho * row_norms(base.hvp(info.x, diff))
-        gnorm[t] = gn
-        dnorm[t] = row_norms(info.descent_grad)
-        if base.region is not None:
-            inside &= bool(np.all(base.region.contains(info.x))
-                           and np.all(base.region.contains(x_desc)))
-    valid = gnorm > 1e-10
+    # a run that diverges (a mutant's, never the correct code's at these steps) overflows:
+    # its non-finite steps are reported below (seed, step, value), not warned about
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for t in range(T):
+            p.points.clear()
+            iterates.append(state.x.copy())
+            state, info = rule.step(state, p, streams)
+            # the perturbation *applied*: the point of the descent gradient (the step's last
+            # oracle call) minus the iterate; the ascent point is the step's first call
+            x_asc, x_desc = p.points[0], p.points[-1]
+            eps_applied = x_desc - info.x
+            g = base.grad(info.x)
+            gn = row_norms(g)
+            u_t = unit_rows(g, eps=0.0)
+            u_s = unit_rows(eps_applied, eps=0.0)  # its direction (the norm is checked below)
+            xnorm[t] = row_norms(info.x)
+            diff = u_s - u_t
+            dn = row_norms(diff)
+            en = row_norms(eps_applied)
+            # the normalised perturbation's norm, rho ||g'|| / (||g'|| + eps) (g' the ascent
+            # gradient), to 1e-9 relative
+            an = row_norms(info.ascent_grad)
+            norm_viol += int(np.sum(np.abs(en - rho * an / (an + rule.eps)) > 1e-9 * rho))
+            x_s = iterates[max(t - dtau, 0)]
+            stale_viol += int(np.sum(row_norms(x_asc - x_s) > 1e-12 * (1 + row_norms(x_s))))
+            ng_en = gn * en
+            fid[t] = np.divide(np.einsum("md,md->m", eps_applied, g), ng_en,
+                               out=np.zeros_like(ng_en), where=ng_en > 0)
+            theta[t] = 2 * np.arcsin(np.minimum(1.0, dn / 2))
+            loss[t] = rho * row_norms(base.hvp(info.x, diff))
+            gnorm[t] = gn
+            dnorm[t] = row_norms(info.descent_grad)
+            if base.region is not None:
+                inside &= bool(np.all(base.region.contains(info.x))
+                               and np.all(base.region.contains(x_desc)))
+    # divergence: a seed's steps from its first non-finite iterate or gradient norm on are
+    # left out of every measurement, and the seeds, with the first such step and value, are
+    # reported (a zero perturbation's undefined direction, NaN in the loss, is not one: the
+    # norm check counts it)
+    bad = ~(np.isfinite(xnorm) & np.isfinite(gnorm) & np.isfinite(dnorm))
+    alive = ~np.logical_or.accumulate(bad, axis=0)
+    valid = alive & (gnorm > 1e-10)
+    diverged = {}
+    if bad.any():
+        t_bad, m_bad = np.argwhere(bad)[0]
+        diverged = {"seed": int(m_bad), "step": int(t_bad),
+                    "value": float(xnorm[t_bad, m_bad]) if np.isfinite(xnorm[t_bad, m_bad])
+                    else str(xnorm[t_bad, m_bad])}
     # rounding: the applied perturbation is a difference of two points of norm ~||x||, so
     # its direction carries an error of a few ulps of ||x|| / rho, and the loss rho ||H du||
     # one of a few ulps of L ||x||
@@ -294,8 +314,9 @@ def fidelity_task(cfg: dict) -> dict:
     check = _vectorised_agreement(rng_check, theta, fbound / scale,
                                   lambda th: bounds.stale_fidelity_bound(L, rho, th))
     out: dict = {"L": L, "lr": lr, "inside_region": inside,
-                 "skipped_steps": int(np.sum(~valid)), "norm_violations": norm_viol,
-                 "staleness_violations": stale_viol}
+                 "skipped_steps": int(np.sum(alive & ~valid)), "norm_violations": norm_viol,
+                 "staleness_violations": stale_viol,
+                 "diverged_seeds": int(np.sum(~alive[-1])), "first_divergence": diverged}
     # penalty-term loss against 2 rho L sin(theta/2); rounding tolerance: hvp and the norm
     # carry ~1e-15 relative error, so a violation is loss > bound (1 + 1e-12) + 1e-15
     lv = loss[valid]
@@ -305,7 +326,8 @@ def fidelity_task(cfg: dict) -> dict:
         r = np.where(bv > 0, lv / bv, 0.0)
     out["fid_worst_ratio"] = float(r.max()) if r.size else 0.0
     if not noisy:
-        G = dnorm.max(axis=0)  # per seed: the largest descent-gradient norm of its run
+        # per seed: the largest descent-gradient norm of its run (before any divergence)
+        G = np.where(alive, dnorm, 0.0).max(axis=0)
         gsafe = np.where(valid, gnorm, 1.0)
         # T4(c,d) vectorised: ||u_{t-tau} - u_t|| <= min(2, 2 L lr tau G/||g_t||),
         # theta <= 2 arcsin(min(1, that/2)), loss <= rho L min(2, ...)
@@ -326,7 +348,7 @@ def fidelity_task(cfg: dict) -> dict:
             ar = np.where(av > 0, thv / av, np.where(thv > 1e-12, np.inf, 0.0))
         out["angle_worst_ratio"] = float(ar.max()) if ar.size else 0.0
         nontriv = av < math.pi - 1e-12
-        out["angle_nontrivial"] = float(np.mean(nontriv))
+        out["angle_nontrivial"] = float(np.mean(nontriv)) if nontriv.size else 0.0
         # the worst ratio where the bound says something (< pi): theta <= pi always
         out["angle_worst_ratio_nontrivial"] = float(ar[nontriv].max()) if nontriv.any() \
             else None
@@ -342,15 +364,18 @@ def fidelity_task(cfg: dict) -> dict:
         check = max(check, _vectorised_agreement(
             rng_check, np.stack([g_win, gsafe]), pbound / scale,
             lambda a: bounds.stale_fidelity_drift_bound(L, rho, lr, dtau, a[0], a[1])))
-        lv, pv = loss[valid], pbound[valid]
-        out["loss_violations"] = int(np.sum(lv > pv * (1 + 1e-12) + tol[valid]))
+        over = valid & (loss > np.where(valid, pbound, 0.0) * (1 + 1e-12) + tol)
+        out["loss_violations"] = int(np.sum(over))
         # step 0 uses the fresh direction (s = t = 0): no staleness to bound, left out
         stale = valid.copy()
         stale[0] = False
         nontriv_w = stale & (dir_w < 2.0 * (1 - 1e-12))
+        out["loss_violations_nontrivial"] = int(np.sum(over & nontriv_w))
         out["loss_steps"] = int(np.sum(stale))
         out["loss_nontrivial_steps"] = int(np.sum(nontriv_w))
         out["loss_nontrivial"] = float(np.mean(nontriv_w[stale])) if stale.any() else 0.0
+        # per seed (start): its non-trivial steps; the verdict counts the independent starts
+        out["loss_nontrivial_by_seed"] = [int(k) for k in nontriv_w.sum(axis=0)]
         with np.errstate(divide="ignore", invalid="ignore"):
             pr = np.where(pbound > 0, loss / pbound, np.where(loss > 1e-15, np.inf, 0.0))
         out["loss_worst_ratio"] = float(pr[valid].max()) if valid.any() else 0.0
@@ -359,13 +384,22 @@ def fidelity_task(cfg: dict) -> dict:
     # the vectorised bounds equal the theorem's functions (checked on sampled entries)
     out["vectorised_rel_error"] = check
     burn = cfg["burn_in"]
-    per_seed_late = np.nanmean(np.where(valid, fid, np.nan)[burn:], axis=0)
-    per_seed_early = np.nanmean(np.where(valid, fid, np.nan)[:burn], axis=0)
-    for key, v in (("fidelity", per_seed_late), ("fidelity_early", per_seed_early)):
+
+    def seed_means(values: np.ndarray, part: slice) -> np.ndarray:
+        """Per seed, the mean over its valid steps in ``part`` (NaN for a seed with none,
+        e.g. one that diverged before it)."""
+        ok = valid[part]
+        n = ok.sum(axis=0)
+        total = np.where(ok, values[part], 0.0).sum(axis=0)
+        return np.divide(total, n, out=np.full(n.shape, np.nan), where=n > 0)
+
+    for key, part in (("fidelity", slice(burn, None)), ("fidelity_early", slice(0, burn))):
+        v = seed_means(fid, part)
         v = v[np.isfinite(v)]
-        out[key] = float(v.mean())
+        out[key] = float(v.mean()) if v.size else None
         out[key + "_se"] = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
-    out["mean_loss"] = float(np.nanmean(np.where(valid, loss, np.nan)[burn:]))
+    late = valid[burn:]
+    out["mean_loss"] = float(loss[burn:][late].mean()) if late.any() else None
     return out
 
 

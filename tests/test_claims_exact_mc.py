@@ -150,3 +150,19 @@ def test_plots_draw(verdicts: dict) -> None:
         fig, ax = plt.subplots()
         check.plot(verdicts[check.name], ax)
         plt.close(fig)
+
+
+def test_a_divergence_fails_the_check_with_its_step_instead_of_raising():
+    """A run that diverges inside the stability region is a finding, not a crash: the task
+    reports the seeds and the first (seed, step, value), the check fails on it."""
+    cfg = {**emc.transient_configs(QUICK)[0], "lr": 5.0, "n_seeds": 8}
+    with pytest.warns(Warning, match="diverged"):  # the engine's own report, expected here
+        r = transient_task(cfg)
+    assert r["diverged"] > 0 and len(r["divergences"][0]) == 3
+    out = emc.diverged_outcome([{**cfg, **r}, {**cfg, "diverged": 0}])
+    assert out is not None and out.status == "fails"
+    assert "diverged in 1 of 2 runs" in out.summary and str(r["divergences"][0]) in out.summary
+    assert emc.diverged_outcome([{**cfg, "diverged": 0}]) is None
+    with pytest.warns(Warning, match="diverged"):
+        st = stationary_task({**emc.stationary_configs(QUICK)[0], "lr": 5.0, "n_seeds": 8})
+    assert st["diverged"] > 0

@@ -112,40 +112,101 @@ def test_basin_task_outcomes_are_consistent():
     assert p.L > 0 and p.hessian_lipschitz > 0
 
 
-def _t4_rows(tau_run, tau_declared, steps=80):
+def _t4_rows(tau_run, tau_declared, steps=80, n_seeds=4, seed=0):
     """Rows as the sweep returns them (config merged with the task's result)."""
     cfgs = [{"problem": "quadratic", "lr_L": 0.05, "rho": 0.05, "tau": t, "noise": "exact",
-             "sigma2": 0.0, "batch": 8, "n_seeds": 4, "steps": steps, "burn_in": steps // 2,
-             "seed": 0, "declared_tau": d} for t, d in ((0, 0), (tau_run, tau_declared))]
+             "sigma2": 0.0, "batch": 8, "n_seeds": n_seeds, "steps": steps,
+             "burn_in": steps // 2, "seed": seed, "declared_tau": d}
+            for t, d in ((0, 0), (tau_run, tau_declared))]
     return [{**c, **fidelity_task(c)} for c in cfgs]
 
 
+def test_min_independent_starts_is_the_success_run_number():
+    """59 starts without a violation bound the per-start violation rate below 5 % at 95 %
+    confidence, 58 do not (0.95^59 = 0.0485, 0.95^58 = 0.0510)."""
+    n = pen.MIN_INDEPENDENT_STARTS
+    assert n == stats.zero_failure_runs(pen.VIOLATION_RATE) == 59
+    assert (1 - pen.VIOLATION_RATE) ** n <= 0.05 < (1 - pen.VIOLATION_RATE) ** (n - 1)
+    # the one-sided Clopper-Pearson upper bound of 0 in n (two-sided 90 % interval's end)
+    assert stats.clopper_pearson(0, n, 0.90)[1] <= pen.VIOLATION_RATE
+    assert stats.clopper_pearson(0, n - 1, 0.90)[1] > pen.VIOLATION_RATE
+
+
 def test_a_priori_penalty_loss_bound_is_non_trivial_and_holds():
-    rows = _t4_rows(2, 2)
+    rows = _t4_rows(2, 2, n_seeds=pen.MIN_INDEPENDENT_STARTS)
     r = rows[1]
     assert r["loss_violations"] == 0 and r["vectorised_rel_error"] < 1e-12
     # at eta L = 0.05 the drift over 2 steps is small against ||g_t||: the bound binds
     assert r["loss_nontrivial"] > 0.9 and 0 < r["loss_worst_ratio_nontrivial"] < 1
-    assert pen.fidelity_verdict(rows).passed
+    assert sum(r["loss_nontrivial_by_seed"]) == r["loss_nontrivial_steps"]
+    v = pen.fidelity_verdict(rows)
+    assert v.status == "holds", v.summary
+    assert v.measured["independent_starts"] == pen.MIN_INDEPENDENT_STARTS
+    assert v.measured["nontrivial_steps"] == r["loss_nontrivial_steps"]  # tau = 0 left out
+    assert v.ratio == r["loss_worst_ratio_nontrivial"]
+
+
+def test_too_few_independent_starts_leave_it_inconclusive():
+    """Four starts reach the non-trivial range: too few to decide, whatever the steps."""
+    rows = _t4_rows(2, 2)
+    v = pen.fidelity_verdict(rows)
+    assert v.status == "inconclusive" and v.measured["independent_starts"] == 4
+    assert "4 independent starts" in v.summary and "59 needed" in v.summary
+    assert pen.fidelity_verdict(rows, min_starts=4).status == "holds"
+
+
+def test_runs_from_one_start_count_once():
+    """The runs at tau = 1, 2, 4 from the same 4 starts are not 12 independent starts."""
+    rows = _t4_rows(2, 2)
+    more = [{**c, **fidelity_task(c)} for c in ({**rows[1], "tau": t, "declared_tau": t}
+                                                  for t in (1, 4))]
+    v = pen.fidelity_verdict(rows + more, min_starts=5)
+    assert v.measured["independent_starts"] == 4 and v.status == "inconclusive"
+    other_seed = _t4_rows(2, 2, seed=1)
+    v = pen.fidelity_verdict(rows + other_seed, min_starts=8)
+    assert v.measured["independent_starts"] == 8 and v.status == "holds"
 
 
 def test_a_priori_bound_fails_when_the_run_is_staler_than_declared():
     # the rule uses tau = 8 while the bound is computed for tau = 1: the loss of fidelity
     # comes from staleness, and the a-priori bound (unlike 2 rho L sin(theta/2) at the
-    # measured angle) catches it
+    # measured angle) catches it, on the steps where it is non-trivial
     rows = _t4_rows(8, 1)
     assert rows[1]["loss_violations"] > 0 and rows[1]["fid_violations"] == 0
+    assert rows[1]["loss_violations_nontrivial"] > 0
     v = pen.fidelity_verdict(rows)
-    assert not v.passed and v.ratio > 1
+    assert v.status == "fails" and v.ratio > 1
 
 
-def test_fidelity_verdict_fails_when_the_bound_is_mostly_trivial():
-    rows = _t4_rows(2, 2)
+def test_a_bound_that_is_only_ever_at_its_cap_decides_nothing():
+    rows = _t4_rows(2, 2, n_seeds=pen.MIN_INDEPENDENT_STARTS)
     assert pen.fidelity_verdict(rows).passed
     # the same runs with the bound at its cap on every step: nothing about staleness is tested
-    trivial = [{**r, "loss_nontrivial_steps": 0, "loss_nontrivial": 0.0} for r in rows]
+    trivial = [{**r, "loss_nontrivial_steps": 0, "loss_nontrivial": 0.0,
+                "loss_nontrivial_by_seed": [0] * len(r["loss_nontrivial_by_seed"]),
+                "loss_worst_ratio_nontrivial": None} for r in rows]
     v = pen.fidelity_verdict(trivial)
-    assert not v.passed and "NOT met" in v.summary
+    assert v.status == "inconclusive" and v.ratio is None
+    assert v.measured["nontrivial_steps"] == 0 and v.measured["independent_starts"] == 0
+    # a violation at a capped step (||H|| > L) still fails it
+    capped = [{**r, "loss_violations": 1} for r in trivial]
+    assert pen.fidelity_verdict(capped).status == "fails"
+
+
+def test_a_diverging_run_is_reported_and_fails_not_raises():
+    """lr = 5/L diverges on the quadratic: the task reports the seeds and the first step
+    (the iterate's norm there), leaves their later steps out, and the verdict fails."""
+    cfg = {"problem": "quadratic", "lr_L": 5.0, "rho": 0.05, "tau": 1, "noise": "exact",
+           "sigma2": 0.0, "batch": 8, "n_seeds": 4, "steps": 600, "burn_in": 300, "seed": 0}
+    r = {**cfg, **fidelity_task(cfg)}
+    assert r["diverged_seeds"] > 0
+    first = r["first_divergence"]
+    assert 0 < first["step"] < cfg["steps"] and first["seed"] in range(4)
+    v = pen.fidelity_verdict([r])
+    assert v.status == "fails" and "DIVERGED" in v.summary
+    assert f"at step {first['step']}" in v.summary
+    # every seed diverged before the burn-in ended: no fidelity to trend, still a verdict
+    assert pen.fidelity_verdict([{**r, "fidelity": None}]).status == "fails"
 
 
 def _synthetic_basin(flat: dict, n: int, cfg=(0.2, 0.15, 0.03), in_regime=True):

@@ -12,9 +12,15 @@ from pathlib import Path
 import power_fakes
 import pytest
 
-from asam_theory import cli
-from asam_theory.mutants import power
-from asam_theory.report.power import kill_matrix, write_power_report
+from asam_theory import cli, stats
+from asam_theory.claims import CHECK_STATUSES
+from asam_theory.mutants import power, rates
+from asam_theory.report.power import (
+    headline,
+    kill_matrix,
+    write_power_markdown,
+    write_power_report,
+)
 
 PROVIDER = power_fakes.PROVIDER
 MUTANT_KEYS = {"id", "family", "breaks", "claims", "kill_rate", "killed_by", "per_check"}
@@ -54,13 +60,16 @@ def test_kill_rates_and_false_alarms(quick):
     assert "NO_SUCH_ATTRIBUTE" in m["fake-bad-patch"]["errors"][0]["error"]
     assert m["fake-test-missing"]["kill_rate"] == 0.0
     assert "pytest exit code 4" in m["fake-test-missing"]["errors"][0]["error"]
-    # a check that raises fails, as in verify: a kill, its exception kept
-    assert m["fake-raises"]["kill_rate"] == 1.0
+    # a check that raises is an error, as in verify: not a kill, its exception kept
+    assert m["fake-raises"]["kill_rate"] == 0.0 and m["fake-raises"]["killed_by"] == []
+    assert m["fake-raises"]["per_check_detail"]["FAKE.guarded"] == {
+        "rule": "fails", "kills": 0, "runs": 2, "errors": 2}
+    assert {e["outcome"] for e in m["fake-raises"]["errors"]} == {"error"}
     assert "RuntimeError: raised under the mutant" in m["fake-raises"]["errors"][0]["error"]
     assert m["fake-breaks"]["claims"] == ["FAKE"] and m["fake-test-killed"]["claims"] == []
     c = _by_id(quick["checks"])
     assert c["FAKE.guarded"]["false_alarm_rate"] == 0.0
-    assert c["FAKE.guarded"]["kills"] == 3  # fake-breaks, fake-weak and fake-raises
+    assert c["FAKE.guarded"]["kills"] == 2  # fake-breaks and fake-weak, not fake-raises
     assert c["FAKE.flaky"]["false_alarm_rate"] == 0.5
     assert c["FAKE.flaky"]["outcomes"] == ["holds", "fails"]
     assert c[power_fakes.TEST_FILE]["false_alarm_rate"] == 0.0
@@ -74,6 +83,7 @@ def test_inline_shares_caches(quick):
 def test_problems_at_quick_size(quick):
     assert _problems(quick) == {
         ("survives", "fake-survives"), ("survives", "fake-bad-patch"),
+        ("survives", "fake-raises"), ("error", "fake-raises"),
         ("survives", "fake-breaks-cached"), ("survives", "fake-test-missing"),
         ("error", "fake-bad-patch"), ("error", "fake-test-missing"),
         ("false_alarm", "FAKE.flaky"), ("kills_none", "FAKE.flaky"),
@@ -152,6 +162,36 @@ def test_json_schema_and_html(quick, tmp_path):
     assert "data:image/png;base64," in page and "<table class='matrix'>" in page
     assert "id='mutant-fake-survives'" in page and "FAKE.flaky" in page
     assert page.index("target(s) missed") < page.index("id='matrix'")
+    # the per-check rates with intervals beside the best-of, errors apart
+    assert page.index("id='matrix'") < page.index("id='kill-rates'") < \
+        page.index("id='false-alarms'")
+    assert "0.50 [0.01, 0.99]" in page  # fake-weak: 1 of 2, Clopper-Pearson
+    assert "0/2 fail, 2 errors" in page  # fake-raises: its runs raised
+    assert "false-alarm rate [95 % CI]" in page
+
+
+def test_markdown_page(quick, tmp_path):
+    payload = {**quick, "command": "asam-theory power --quick", "date": "2026-12-08T10:00",
+               "machine": "a test machine", "seconds": 5400.0, "commit": "abc123"}
+    path = write_power_markdown(tmp_path / "power.md", payload)
+    md = path.read_text()
+    assert md.startswith("# Power: can every verdict fail?")
+    assert "    asam-theory power --quick" in md and "a test machine" in md
+    assert "wall time 1.50 h (5400 s)" in md and "2026-12-08T10:00" in md
+    assert "commit `abc123`" in md
+    h = headline(quick)
+    # quick size: the target is "at least once" (fake-breaks, fake-weak, fake-test-killed)
+    assert h["killed_at_target"] == h["killed_at_least_once"] == 3
+    assert f"killed at least once: **{h['killed_at_target']}**" in md
+    assert "| `fake-weak` | 0.50 [0.01, 0.99] | `FAKE.guarded` |" in md
+    assert "`FAKE.guarded` 0.00 [0.00, 0.84] (0/2 fail, 2 errors)" in md  # fake-raises
+    assert "| `FAKE.flaky` | exact | fails | 0.50 [0.01, 0.99] | 0/2 | 0 |" in md
+    assert "* **survives** `fake-raises`" in md and "* **error** `fake-raises`" in md
+    for line in md.splitlines():
+        if line.startswith("| `"):
+            assert line.count(" | ") in (3, 6), line  # cells never split by a stray pipe
+    with pytest.raises(ValueError, match="md"):
+        write_power_markdown(tmp_path / "power.txt", payload)
 
 
 @pytest.fixture
@@ -161,9 +201,17 @@ def fake_cli(monkeypatch):
 
 def test_cli_exit_codes(fake_cli, tmp_path, capsys):
     assert cli.main(["power", "--quick", "--jobs", "0", "--mutants", "fake-breaks",
-                     "--out", str(tmp_path / "ok")]) == 0
-    assert json.loads((tmp_path / "ok" / "power.json").read_text())["problems"] == []
+                     "--out", str(tmp_path / "ok"), "--markdown",
+                     str(tmp_path / "docs" / "power.md")]) == 0
+    data = json.loads((tmp_path / "ok" / "power.json").read_text())
+    assert data["problems"] == [] and data["command"].startswith("asam-theory ")
+    assert data["machine"] and data["date"]
+    assert data["commit"] is None or len(data["commit"]) == 40  # a git checkout: its commit
     assert (tmp_path / "ok" / "index.html").is_file()
+    md = (tmp_path / "docs" / "power.md").read_text()
+    assert "| `fake-breaks` | 1.00 [0.16, 1.00] | `FAKE.guarded` |" in md
+    assert cli.main(["power", "--quick", "--markdown", str(tmp_path / "p.txt"),
+                     "--out", str(tmp_path / "z")]) == 2
     assert cli.main(["power", "--quick", "--jobs", "0", "--mutants", "fake-survives",
                      "--out", str(tmp_path / "bad")]) == 1
     assert "PROBLEM survives" in capsys.readouterr().out
@@ -222,20 +270,80 @@ def test_tests_run_only_when_the_checks_do_not_kill(tmp_path):
         power.run_power("quick", 1, 0, inline=True, catalogue=cat, tests="some")
 
 
-def test_empirical_check_reports_agreement_not_false_alarms():
-    """A finding on the correct code is not a false alarm, and a mutant's "fails" there is no
-    kill: the cell is uninformative (None)."""
+def test_empirical_check_reports_its_flip_rate_and_a_same_outcome_is_no_kill():
+    """A finding on the correct code ("fails" in every repeat) is its usual outcome: its
+    false-alarm counterpart is the flip rate off it (0 here), and a mutant that leaves it
+    failing is not killed."""
     out = power.run_power("quick", 2, 0, inline=True, progress=False,
                           catalogue="power_fakes:catalogue_with_finding")
     c = _by_id(out["checks"])["FINDING.promise"]
-    assert c["empirical"] is True and c["false_alarm_rate"] is None
-    assert c["agreement"] == 1.0 and c["outcomes"] == ["fails", "fails"]
+    assert c["empirical"] is True and c["usual"] == "fails"
+    assert c["false_alarm_rate"] == 0.0 and c["agreement"] == 1.0
+    assert c["outcomes"] == ["fails", "fails"]
     m = _by_id(out["mutants"])["fake-on-finding"]
-    assert m["per_check"] == {"FINDING.promise": None} and m["kill_rate"] is None
+    assert m["per_check"] == {"FINDING.promise": 0.0} and m["kill_rate"] == 0.0
+    detail = m["per_check_detail"]["FINDING.promise"]
+    assert detail["rule"] == "flip" and detail["reference"] == "fails"
     kinds = _problems(out)
     assert ("false_alarm", "FINDING.promise") not in kinds
-    assert ("uninformative", "fake-on-finding") in kinds
-    assert m["uninformative"] == ["FINDING.promise"]
+    assert ("survives", "fake-on-finding") in kinds
+
+
+def test_a_mutant_that_turns_a_finding_into_a_pass_is_killed():
+    """fails -> holds is a change from the usual outcome: a mutant that makes the promise
+    look kept is a kill (invisible when only "fails" counted)."""
+    out = power.run_power("quick", 2, 0, inline=True, progress=False,
+                          catalogue="power_fakes:catalogue_finding_flipped")
+    m = _by_id(out["mutants"])
+    assert m["fake-makes-it-hold"]["kill_rate"] == 1.0
+    assert m["fake-makes-it-hold"]["killed_by"] == ["FINDING.promise"]
+    assert m["fake-on-finding"]["kill_rate"] == 0.0
+
+
+def test_empirical_kills_are_net_of_the_correct_codes_own_flips():
+    """The correct code fails on repeat 0 of 4 (k_c = 1/4, usual "holds"): a mutant failing
+    on every repeat (k_m = 1) has kappa = (1 - 1/4)/(1 - 1/4) = 1, one failing on the even
+    repeats (k_m = 1/2) kappa = (1/2 - 1/4)/(3/4) = 1/3, one that changes nothing kappa = 0,
+    and one that raises (errors, no flips) kappa = 0."""
+    from scipy.stats import fisher_exact
+
+    out = power.run_power("default", 4, 0, inline=True, progress=False,
+                          catalogue="power_fakes:catalogue_flips")
+    c = _by_id(out["checks"])["FLIPPY.promise"]
+    assert c["usual"] == "holds" and c["false_alarm_rate"] == 0.25 and c["false_alarms"] == 1
+    assert c["outcomes"] == ["fails", "holds", "holds", "holds"]
+    m = _by_id(out["mutants"])
+    assert m["fake-flip-all"]["kill_rate"] == pytest.approx(1.0)
+    assert m["fake-flip-half"]["kill_rate"] == pytest.approx(1 / 3)
+    assert m["fake-flip-none"]["kill_rate"] == 0.0
+    assert m["fake-flip-raises"]["kill_rate"] == 0.0
+    assert m["fake-flip-raises"]["per_check_detail"]["FLIPPY.promise"]["errors"] == 4
+    d = m["fake-flip-half"]["per_check_detail"]["FLIPPY.promise"]
+    assert (d["kills"], d["runs"], d["correct_flip_rate"]) == (2, 4, 0.25)
+    assert d["fisher_p"] == pytest.approx(
+        fisher_exact([[2, 2], [1, 3]], alternative="greater")[1])
+    # the interval is the mutant's Clopper-Pearson interval through the same correction
+    lo, hi = stats.clopper_pearson(2, 4)
+    assert m["fake-flip-half"]["per_check_ci"]["FLIPPY.promise"] == pytest.approx(
+        [max(0.0, (lo - 0.25) / 0.75), (hi - 0.25) / 0.75])
+    kinds = _problems(out)
+    assert ("false_alarm", "FLIPPY.promise") in kinds  # 1/4 > 0.05
+    assert {("survives", i) for i in ("fake-flip-half", "fake-flip-none",
+                                      "fake-flip-raises")} <= kinds
+    assert ("survives", "fake-flip-all") not in kinds
+
+
+def test_flip_rule_by_hand():
+    recs = [{"outcome": o} for o in ("holds", "fails", "inconclusive", "error")]
+    assert rates.modal_outcome(recs) == "holds"  # a three-way tie goes to holds
+    assert rates.modal_outcome([{"outcome": "error"}]) is None
+    assert rates.modal_outcome([{"outcome": "fails"}, {"outcome": "inconclusive"}]) \
+        == "inconclusive"
+    f = rates.flip_rate(recs, "holds")
+    assert (f.k, f.n, f.errors) == (2, 4, 1)  # fails and inconclusive flip, the error not
+    assert rates.abbott(0.5, 0.25) == pytest.approx(1 / 3)
+    assert rates.abbott(0.1, 0.25) == 0.0
+    assert set(rates.TIE_ORDER) == set(CHECK_STATUSES)
 
 
 def test_a_check_undecided_at_quick_size_is_held_to_its_kills_at_default_only():
@@ -248,11 +356,96 @@ def test_a_check_undecided_at_quick_size_is_held_to_its_kills_at_default_only():
 
 
 def test_an_empirical_check_that_fails_in_half_the_repeats_still_counts_kills():
-    """"fails" is the correct code's usual outcome only when it fails in most repeats: with
-    one fail in two, the mutant's two fails are a kill."""
+    """A split (one fail in two) makes "holds" the usual outcome (ties never go to "fails"):
+    the correct code's flip rate is 1/2, and a mutant failing in both repeats is a kill of
+    corrected rate (1 - 1/2)/(1 - 1/2) = 1."""
     out = power.run_power("quick", 2, 0, inline=True, progress=False,
                           catalogue="power_fakes:catalogue_with_split")
     c = _by_id(out["checks"])["SPLIT.promise"]
     assert c["outcomes"] == ["holds", "fails"] and c["agreement"] == 0.5
+    assert c["usual"] == "holds"
     m = _by_id(out["mutants"])["fake-on-split"]
     assert m["kill_rate"] == 1.0 and m["killed_by"] == ["SPLIT.promise"]
+
+
+def test_repeats_use_disjoint_seed_blocks():
+    """Repeat r runs at master seed s + SEED_BLOCK r: a check drawing range(seed, seed + n),
+    n < SEED_BLOCK, draws disjoint seeds in every repeat (consecutive master seeds shared
+    n - 1 of n)."""
+    assert power.SEED_BLOCK >= 20_000  # EXACT-MC's largest draw, at full size
+    assert power.repeat_seeds(7, 3) == [7, 7 + power.SEED_BLOCK, 7 + 2 * power.SEED_BLOCK]
+    power_fakes.DRAWN.clear()
+    out = power.run_power("quick", 3, 5, inline=True, progress=False,
+                          catalogue="power_fakes:catalogue_seeded")
+    assert out["seeds"] == power.repeat_seeds(5, 3) and out["seed_block"] == power.SEED_BLOCK
+    drawn = list(power_fakes.DRAWN)
+    power_fakes.DRAWN.clear()
+    assert len(drawn) == 6  # 3 repeats on the correct code, 3 under the mutant
+    correct = drawn[:3]
+    assert all(len(d) == power_fakes.N_DRAW for d in correct)
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not set(correct[i]) & set(correct[j]), (i, j)
+    assert drawn[3:] == correct  # the mutant runs the same seeds, repeat for repeat
+
+
+def test_rates_carry_clopper_pearson_intervals(quick):
+    m = _by_id(quick["mutants"])
+    weak = m["fake-weak"]
+    assert weak["per_check_ci"]["FAKE.guarded"] == pytest.approx(list(stats.clopper_pearson(1, 2)))
+    assert weak["kill_rate_ci"] == weak["per_check_ci"]["FAKE.guarded"]
+    assert weak["best_by"] == "FAKE.guarded"
+    c = _by_id(quick["checks"])["FAKE.flaky"]
+    assert c["false_alarm_ci"] == pytest.approx(list(stats.clopper_pearson(1, 2)))
+    assert quick["confidence"] == 0.95
+
+
+def test_errors_on_the_correct_code_are_a_broken_check_not_false_alarms():
+    out = power.run_power("quick", 2, 0, inline=True, progress=False,
+                          catalogue="power_fakes:catalogue_broken_check")
+    c = _by_id(out["checks"])["BROKEN.crash"]
+    assert c["false_alarm_rate"] == 0.0 and c["error_rate"] == 1.0
+    assert "ValueError: this check is broken on the correct code" in c["errors"][0]
+    probs = {(p["kind"], p["id"]): p["message"] for p in out["problems"]}
+    assert ("false_alarm", "BROKEN.crash") not in probs
+    assert "a broken check" in probs[("error", "BROKEN.crash")]
+    assert "this check is broken" in probs[("error", "BROKEN.crash")]
+    # the mutant's runs raise too: errors, not kills
+    assert _by_id(out["mutants"])["fake-on-broken"]["kill_rate"] == 0.0
+    assert ("survives", "fake-on-broken") in probs
+    assert "this check is broken" in probs[("error", "fake-on-broken")]
+
+
+def test_power_quick_treats_a_crash_as_an_error_not_a_kill(fake_cli, tmp_path, capsys):
+    """``asam-theory power --quick`` with a mutant whose check raises: exit 1, the mutant
+    survives, the exception line printed with it."""
+    assert cli.main(["power", "--quick", "--jobs", "0", "--mutants", "fake-raises",
+                     "--out", str(tmp_path / "r")]) == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM survives: mutant fake-raises was never killed (its errors are not kills)" \
+        in out
+    assert "PROBLEM error: mutant fake-raises: 2 run(s) raised" in out
+    assert "RuntimeError: raised under the mutant" in out
+    data = json.loads((tmp_path / "r" / "power.json").read_text())
+    row = data["mutants"][0]
+    assert row["kill_rate"] == 0.0 and row["killed_by"] == []
+
+
+def test_a_journal_keeps_each_finished_job(tmp_path):
+    """Every finished job's records are appended as they come, so a run stopped early can be
+    summarised from what it finished; a line cut off mid-write is skipped."""
+    journal = tmp_path / "runs.jsonl"
+    out = power.run_power("quick", 2, 0, mutant_ids=["fake-breaks", "fake-weak"],
+                          claim_ids=["FAKE"], inline=True, progress=False, catalogue=PROVIDER,
+                          journal=journal)
+    with journal.open("a") as f:
+        f.write('{"mutant": "cut off')
+    results = power.read_journal(journal)
+    assert set(results) == {(None, "FAKE.guarded"), (None, "FAKE.cached"),
+                            (None, "FAKE.flaky"), ("fake-breaks", "FAKE.guarded"),
+                            ("fake-weak", "FAKE.guarded")}
+    p = power.plan(["fake-breaks", "fake-weak"], ["FAKE"], PROVIDER)
+    checks, _ = power._load_catalogue(PROVIDER)
+    again = power.summarise(p, results, mode="quick", repeats=2, seed=0, not_run_reason=None,
+                            checks_by_id=checks)
+    assert again["mutants"] == out["mutants"] and again["problems"] == out["problems"]

@@ -1,7 +1,7 @@
 """The report as a reader sees it, on small synthetic claims (fast): MathML instead of TeX,
 a failed formula shown as code and counted, contents and anchors, the verdict at a glance,
-three outcomes in the page, in ``verdicts.json`` and in the exit status, figures with
-captions."""
+the four outcomes (an exception is an *error*, apart) in the page, in ``verdicts.json`` and in
+the exit status, figures with captions."""
 
 import io
 import json
@@ -37,6 +37,14 @@ def _fails(settings):
 
 def _inconclusive(settings):
     return Outcome.inconclusive("SAM does not beat SGD here, so there is nothing to compare")
+
+
+def _raises(settings):
+    raise RuntimeError("the check itself is broken")
+
+
+#: a claim whose only check raises
+BROKEN = Claim("E5", "broken", r"$x$", "test", (Check("crash", "exact", "raises", _raises),))
 
 
 def _plot(verdict, ax):
@@ -140,20 +148,55 @@ def test_three_outcomes_counted_separately(synthetic):
         assert v["outcome"] in enum and v["passed"] == (v["outcome"] == "holds")
     assert [v["outcome"] for v in data] == ["holds", "inconclusive", "fails", "inconclusive"]
     summary = text_summary(claims, vs)
-    assert "claims: 0 hold, 1 fail, 2 inconclusive; checks: 1 hold, 1 fail, 2 inconclusive" \
-        in summary
+    assert ("claims: 0 hold, 1 fail, 2 inconclusive, 0 errors; checks: 1 hold, 1 fail, "
+            "2 inconclusive, 0 errors") in summary
     assert "real data" in summary and "PEP" in summary
 
 
 def test_claim_outcome_rules():
     def v(o):
         return run_check(Claim("Z", "z", "z", "t", ()), Check("c", "exact", "d", {
-            "holds": _holds, "fails": _fails, "inconclusive": _inconclusive}[o]),
-            Settings(mode="quick"))
+            "holds": _holds, "fails": _fails, "inconclusive": _inconclusive,
+            "error": _raises}[o]), Settings(mode="quick"))
     assert claim_outcome([v("holds"), v("holds")]) == "holds"
     assert claim_outcome([v("holds"), v("inconclusive")]) == "inconclusive"
     assert claim_outcome([v("inconclusive"), v("fails")]) == "fails"
+    # a broken check decides nothing: the claim is not shown as holding, but a decided
+    # failure of another check still says more
+    assert claim_outcome([v("holds"), v("error")]) == "error"
+    assert claim_outcome([v("inconclusive"), v("error")]) == "error"
+    assert claim_outcome([v("error"), v("fails")]) == "fails"
     assert claim_outcome([]) == "inconclusive"
+
+
+def test_an_exception_is_an_error_reported_apart(tmp_path):
+    """A check that raises is an *error*: not a failure and not a pass, counted apart in the
+    page, the text summary and verdicts.json, its traceback kept and shown."""
+    claims = [*_claims(), BROKEN]
+    vs = _verdicts(claims)
+    crash = vs[-1]
+    assert crash.outcome == "error" and not crash.passed
+    assert "RuntimeError: the check itself is broken" in crash.error
+    assert "RuntimeError" in crash.summary
+    paths = write_report(tmp_path, claims, vs, mode="quick")
+    page = parse(paths["index"].read_text())
+    assert page.outcomes["E5.crash"] == "error" and page.outcomes["B2.bad"] == "fails"
+    assert [g.outcome for g in glance(claims, vs)][-1] == "error"
+    text = paths["index"].read_text()
+    assert "<span class='error'>1 error</span> of 4." in text  # claims
+    assert "<span class='error'>1 error</span> of 5." in text  # checks
+    assert "<pre class='error'>" in text and "the check itself is broken" in text
+    data = json.loads(paths["verdicts"].read_text())
+    assert "error" in VERDICTS_SCHEMA["items"]["properties"]["outcome"]["enum"]
+    row = next(v for v in data if v["id"] == "E5.crash")
+    assert row["outcome"] == "error" and row["passed"] is False and "Traceback" in row["error"]
+    assert all(v["error"] is None for v in data if v["id"] != "E5.crash")
+    assert ("checks: 1 hold, 1 fail, 2 inconclusive, 1 error") in text_summary(claims, vs)
+
+
+def test_a_check_may_not_return_error_itself():
+    with pytest.raises(ValueError, match="run_check reports it as an error"):
+        Outcome("error", "only run_check sets this")
 
 
 def test_text_bar_marks_one_and_overflow():
@@ -258,7 +301,7 @@ def test_figures_have_captions_and_long_tables_are_collapsed(synthetic):
         in text
 
 
-def test_inconclusive_does_not_fail_verify_but_fails_do(monkeypatch, tmp_path, capsys):
+def test_inconclusive_does_not_fail_verify_but_fails_and_errors_do(monkeypatch, tmp_path, capsys):
     import asam_theory.claims as claims_pkg
 
     a, b, c = _claims()
@@ -270,6 +313,14 @@ def test_inconclusive_does_not_fail_verify_but_fails_do(monkeypatch, tmp_path, c
     monkeypatch.setattr(claims_pkg, "select", lambda ids: [b, c])
     assert main(["verify", "--quick", "--no-proofs", "--jobs", "1", "--out",
                  str(tmp_path / "f")]) == 1
+    capsys.readouterr()
+    # a broken check is not a pass: exit 1, its exception line printed apart
+    monkeypatch.setattr(claims_pkg, "select", lambda ids: [c, BROKEN])
+    assert main(["verify", "--quick", "--no-proofs", "--jobs", "1", "--out",
+                 str(tmp_path / "e")]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR" in out and "1 inconclusive, 1 error" in out
+    assert "error: E5.crash raised: RuntimeError: the check itself is broken" in out
 
 
 def test_every_plotted_check_has_a_caption():

@@ -17,7 +17,7 @@ from chromium import Page, chromium
 
 from asam_theory import proofs
 from asam_theory.claims import Check, Claim, Outcome, Settings, registry, run_check
-from asam_theory.claims.base import RATIO_KINDS, STATUSES, Verdict
+from asam_theory.claims.base import CHECK_STATUSES, RATIO_KINDS, Verdict
 from asam_theory.report import write_report
 
 pytestmark = pytest.mark.skipif(
@@ -46,9 +46,14 @@ def _outcome(status, ratio):
     return run
 
 
+def _raises(settings):
+    raise RuntimeError("a synthetic broken check")
+
+
 def _synthetic() -> tuple[list[Claim], list[Verdict]]:
-    checks = []
-    for status in STATUSES:
+    checks = [Check("error", "monte_carlo", "Synthetic: a check that raises (an error).",
+                    _raises)]
+    for status in CHECK_STATUSES:
         for kind in (*RATIO_KINDS, None):
             ratio = {"holds": 0.9, "fails": 1.6, "inconclusive": 1.46}[status]
             checks.append(Check(f"{status}_{kind}", "monte_carlo",

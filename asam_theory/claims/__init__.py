@@ -2,6 +2,7 @@
 built-in claims (:mod:`~asam_theory.claims.catalog`)."""
 
 from asam_theory.claims.base import (
+    CHECK_STATUSES,
     STATUSES,
     Check,
     Claim,
@@ -13,5 +14,5 @@ from asam_theory.claims.base import (
 )
 from asam_theory.claims.catalog import all_claims, find_check, registry, select
 
-__all__ = ["STATUSES", "Check", "Claim", "Outcome", "Settings", "Verdict", "all_claims",
-           "find_check", "registry", "run_check", "select", "worst"]
+__all__ = ["CHECK_STATUSES", "STATUSES", "Check", "Claim", "Outcome", "Settings", "Verdict",
+           "all_claims", "find_check", "registry", "run_check", "select", "worst"]

@@ -7,8 +7,10 @@ A check returns an :class:`Outcome`: whether the statement *holds*, *fails*, or 
 *inconclusive* (its precondition was not met), the measured value, the bound it is held to, the
 ratio measured/bound, the config, a table of measured against bound, and figure data.
 :func:`run_check` times the check and wraps its outcome into a :class:`Verdict` that names the
-claim and the check.  Adding a new paper's claim means writing one :class:`Claim` in a claim
-module's ``CLAIMS`` tuple (:mod:`asam_theory.claims.catalog` lists the modules).
+claim and the check; a check that raises gets the fourth status, *error* (a broken check, not
+a finding about the statement: reported apart, never counted as *fails* or *holds*).
+Adding a new paper's claim means writing one :class:`Claim` in a claim module's ``CLAIMS``
+tuple (:mod:`asam_theory.claims.catalog` lists the modules).
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ import numpy as np
 
 Mode = Literal["quick", "default", "full"]
 METHODS = ("symbolic", "exact", "monte_carlo", "threaded", "numerical", "pep", "real_data")
-Status = Literal["holds", "fails", "inconclusive"]
-STATUSES: tuple[Status, ...] = ("holds", "fails", "inconclusive")
+CheckStatus = Literal["holds", "fails", "inconclusive"]
+#: what a check may return in its :class:`Outcome`
+CHECK_STATUSES: tuple[CheckStatus, ...] = ("holds", "fails", "inconclusive")
+Status = Literal["holds", "fails", "inconclusive", "error"]
+#: a :class:`Verdict`'s outcome: a check's status, or ``error`` when the check raised (set by
+#: :func:`run_check` only)
+STATUSES: tuple[Status, ...] = (*CHECK_STATUSES, "error")
 RatioKind = Literal["bound", "target", "threshold"]
 #: what a check's ratio means: ``bound`` — measured/bound, ≤ 1 holds; ``target`` —
 #: measured/target, holds within ``1 ± ratio_tol``; ``threshold`` — measured/threshold, ≥ 1
@@ -70,7 +77,8 @@ def _clean(value: Any) -> Any:
 @dataclass(frozen=True)
 class Outcome:
     """What a check found: ``status`` is ``"holds"``, ``"fails"`` or ``"inconclusive"`` (the
-    check's precondition was not met, so it says nothing either way).
+    check's precondition was not met, so it says nothing either way); ``"error"`` is not a
+    check's to return — :func:`run_check` gives it to a check that raised.
 
     ``measured``/``bound``/``ratio`` summarise it (for a sweep: the configuration with the
     worst ratio); ``table`` lists measured against bound per configuration; ``figure`` is
@@ -79,7 +87,7 @@ class Outcome:
     (``ratio_kind``).
     """
 
-    status: Status
+    status: CheckStatus
     summary: str = ""
     measured: Any = None
     bound: Any = None
@@ -89,8 +97,11 @@ class Outcome:
     figure: dict | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {list(STATUSES)}, got {self.status!r}")
+        if self.status not in CHECK_STATUSES:
+            raise ValueError(f"status must be one of {list(CHECK_STATUSES)}, got "
+                             f"{self.status!r}" + (" (a check that cannot run raises; "
+                                                   "run_check reports it as an error)"
+                                                   if self.status == "error" else ""))
 
     @classmethod
     def judged(cls, holds: bool, summary: str = "", **fields: Any) -> Outcome:
@@ -111,9 +122,10 @@ class Outcome:
 @dataclass(frozen=True)
 class Verdict:
     """One check's outcome as reported: the claim and check it belongs to, the method, the
-    :class:`Outcome`'s fields, the traceback if the check raised (then it ``fails``) and the
-    run time in seconds, and what its ratio means (``ratio_kind``, ``ratio_tol``,
-    ``ratio_note``: copied from the :class:`Check`).  ``passed`` is kept for readers of
+    :class:`Outcome`'s fields, the traceback if the check raised (then its outcome is
+    ``error``: neither a pass nor a failure of the statement) and the run time in seconds,
+    and what its ratio means (``ratio_kind``, ``ratio_tol``, ``ratio_note``: copied from the
+    :class:`Check`).  ``passed`` is kept for readers of
     ``verdicts.json``: true iff the outcome ``holds``."""
 
     claim_id: str
@@ -162,9 +174,10 @@ class Check:
 
     ``empirical`` marks a check of an open empirical question — a paper's promise on real
     data, whose answer may be "fails" on correct code (then that is the finding).  Its
-    failures on the correct code are not false alarms: ``asam-theory power`` reports how often
-    its outcome agrees across master seeds instead, and counts a mutant's ``fails`` as a kill
-    only where the correct code's usual outcome is not ``fails``."""
+    failures on the correct code are not false alarms: ``asam-theory power`` counts as a kill
+    *any* change from the correct code's usual (modal) outcome — ``fails`` → ``holds``
+    included — net of how often the correct code itself changes
+    (:mod:`asam_theory.mutants.rates`)."""
 
     name: str
     method: str
@@ -206,19 +219,24 @@ class Claim:
 
 
 def run_check(claim: Claim, check: Check, settings: Settings) -> Verdict:
-    """Run a check and build its :class:`Verdict`; an exception fails the check and the
-    verdict carries its traceback."""
+    """Run a check and build its :class:`Verdict`.  An exception inside the check (or a
+    return value that is not an :class:`Outcome`) makes the outcome ``error`` — the check is
+    broken, which says nothing about the statement — and the verdict carries the traceback;
+    the report continues with the next check."""
     t0 = time.perf_counter()
     error = None
+    status: Status
     try:
         out = check.run(settings)
         if not isinstance(out, Outcome):
             raise TypeError(f"check {claim.id}.{check.name} returned {type(out).__name__}, "
                             "not an Outcome")
-    except Exception:  # noqa: BLE001 - a crashing check must fail, not abort the report
-        out = Outcome("fails", "the check raised an exception")
+        status = out.status
+    except Exception as exc:  # noqa: BLE001 - a crashing check is an error, not a verdict
         error = traceback.format_exc()
-    return Verdict(claim.id, check.name, check.method, out.status, measured=out.measured,
+        out = Outcome("inconclusive", f"the check raised {type(exc).__name__}: {exc}"[:500])
+        status = "error"
+    return Verdict(claim.id, check.name, check.method, status, measured=out.measured,
                    bound=out.bound, ratio=out.ratio, summary=out.summary, config=out.config,
                    table=out.table, figure=out.figure, error=error,
                    seconds=time.perf_counter() - t0, ratio_kind=check.ratio_kind,

@@ -92,10 +92,30 @@ def transient_configs(settings: Settings, **exact_overrides) -> list[dict]:
     return cfgs
 
 
+def diverged_outcome(runs: list[dict]) -> Outcome | None:
+    """``fails`` when seeds diverged in any run (every config lies inside the exact stability
+    region, so the engine disagrees with the analysis there), naming the runs and the first
+    (seed, step, value); ``None`` when none did."""
+    bad = [r for r in runs if r.get("diverged")]
+    if not bad:
+        return None
+    first = bad[0]
+    return Outcome.judged(
+        False, f"seeds diverged in {len(bad)} of {len(runs)} runs inside the stability region "
+               f"({sum(r['diverged'] for r in bad)} seeds); first: model {first['model']}, "
+               f"tau={first['tau']}, (seed, step, ||x||) = {first['divergences'][0]}",
+        measured={"diverged_runs": len(bad), "diverged_seeds": sum(r["diverged"] for r in bad)},
+        bound={"diverged_runs": 0},
+        table=[{k: r.get(k) for k in ("model", "tau", "lr", "rho", "eigenvalues", "diverged",
+                                      "divergences")} for r in bad])
+
+
 def transient_check(settings: Settings, **exact_overrides) -> Outcome:
     """Check 1 (see the module docstring); ``exact_overrides`` as in :func:`transient_configs`."""
     cfgs = transient_configs(settings, **exact_overrides)
     runs = run_sweep(transient_task, cfgs, settings.executor)
+    if (out := diverged_outcome(runs)) is not None:
+        return out
     rows, zs = [], []
     for r in runs:
         for i, t in enumerate(r["t"]):
@@ -195,6 +215,8 @@ def stationary_check(settings: Settings, **exact_overrides) -> Outcome:
     """Check 2 (see the module docstring)."""
     cfgs = stationary_configs(settings, **exact_overrides)
     runs = run_sweep(stationary_task, cfgs, settings.executor)
+    if (out := diverged_outcome(runs)) is not None:
+        return out
     rows, zs = [], []
     for r in runs:
         row = {"model": r["model"], "d": len(r["eigenvalues"]), "tau": r["tau"],

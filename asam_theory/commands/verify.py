@@ -2,9 +2,10 @@
 
 Prints each check's outcome, then the verdict at a glance (per claim its outcome, the worst
 ratio measured/bound as a text bar, each check's method and run time) and the counts of
-holds / fails / inconclusive.  Exit status: 0 when no check fails (a check may hold or be
-inconclusive: its precondition was not met), 1 when a check fails, a proof step fails or is
-unchecked, or a figure cannot be drawn; 2 on a usage error.
+holds / fails / inconclusive / errors.  Exit status: 0 when no check fails or errs (a check
+may hold or be inconclusive: its precondition was not met), 1 when a check fails, a check
+raised (an *error*: a broken check is not a pass), a proof step fails or is unchecked, or a
+figure cannot be drawn; 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     from asam_theory.claims import Settings, run_check, select
     from asam_theory.report import text_summary, write_report
+    from asam_theory.report.summary import counts as summary_counts
+    from asam_theory.report.summary import counts_text
     from asam_theory.sweeps import make_executor
     from asam_theory.validation import check_int
 
@@ -95,15 +98,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{v.outcome.upper():<12}  {v.id:<{width}}  {v.seconds:6.1f}s{ratio}  "
               f"{v.summary}")
     print(text_summary(claims, verdicts))
-    counts = {s: sum(v.outcome == s for v in verdicts) for s in ("holds", "fails", "inconclusive")}
-    failed = counts["fails"]
+    counts = summary_counts([v.outcome for v in verdicts])
+    failed = counts["fails"] + counts["error"]
     proofs_failed = proofs_summary is not None and (
         proofs_summary["steps_failed"] or proofs_summary["steps_unchecked"])
-    print(f"{len(verdicts)} checks: {counts['holds']} hold, {counts['fails']} fail, "
-          f"{counts['inconclusive']} inconclusive, in {time.perf_counter() - t0:.0f}s; "
+    print(f"{len(verdicts)} checks: {counts_text(counts)}, in "
+          f"{time.perf_counter() - t0:.0f}s; "
           f"report: {paths['index']} ({paths['index'].stat().st_size / 1e3:.0f} kB, "
           f"{paths['math_converted']} formulas as MathML, "
           f"{len(paths['math_failed'])} left as TeX)")
+    for v in verdicts:  # the broken checks apart: they decided nothing
+        if v.outcome == "error":
+            last = [ln for ln in (v.error or "").strip().splitlines() if ln.strip()]
+            print(f"error: {v.id} raised: {last[-1].strip() if last else v.summary} "
+                  f"(traceback in verdicts.json and the report)")
     if proofs_summary is not None:
         print(f"proofs: {proofs_summary['steps_checked']} distinct steps checked, "
               f"{proofs_summary['steps_failed']} failed, "

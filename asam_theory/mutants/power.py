@@ -3,28 +3,54 @@ correct code.
 
 For a mode (``quick``/``default``/``full``), ``R`` repeats and a master seed ``s``:
 
-* every selected claim check runs ``R`` times on the correct code, with
-  ``Settings(mode, executor=None, seed=s + r)``, ``r = 0..R-1``; its **false-alarm rate** is
-  the fraction of repeats whose outcome is ``fails``;
+* every selected claim check runs ``R`` times on the correct code, repeat ``r`` with
+  ``Settings(mode, executor=None, seed=s + SEED_BLOCK·r)``, ``r = 0..R-1``
+  (:data:`SEED_BLOCK`: the repeats' seeds are disjoint, so they are independent trials);
 * every mutant of the catalogue (:func:`asam_theory.mutants.all_mutants`) runs each of its
-  ``checks`` with the same ``R`` seeds while the mutant is active; the **kill rate** of a
-  (mutant, check) pair is the fraction of repeats whose outcome is ``fails``;
+  ``checks`` with the same ``R`` seeds while the mutant is active;
 * a mutant's ``tests`` run once each (tests are deterministic): ``python -m pytest -q -x -p
   no:cacheprovider <test>`` from the repository root with ``ASAM_MUTANT=<id>``
   (``tests/conftest.py`` applies the mutant); the test kills it iff pytest exits with 1 (a test
-  failed).  Exit codes 2–5 (interrupted, internal error, usage error, nothing collected) and a
-  timeout are errors of the harness, not kills.  (A check that raises under a mutant fails,
-  as in ``asam-theory verify``, and so kills it; its exception line is kept in the mutant's
-  ``errors`` for review.)  Each test is also run once on the correct
-  code: a test that fails there kills nothing credibly and counts as a false alarm.
+  failed).  Each test is also run once on the correct code: a test that fails there kills
+  nothing credibly and counts as a false alarm.
 
-A mutant's kill rate is the best rate over its checks and tests.  With ``R`` repeats a rate is
-a multiple of ``1/R``: the smallest non-zero false-alarm rate is ``1/R``, so a target of 0.05
-needs ``R ≥ 20`` to be met by anything but a clean record, and a kill rate of 0.95 (19 of 20)
-needs ``R ≥ 20`` to differ from 1.  The targets (:func:`targets`): at ``default``/``full``
-size every mutant's kill rate ≥ 0.95, at ``quick`` size every mutant killed at least once;
-every check's false-alarm rate ≤ 0.05; every check kills at least one mutant (a check of a
-claim that no mutant names kills none).  Every miss is listed in ``problems``.
+**Outcomes.**  A run's outcome is ``holds``, ``fails``, ``inconclusive`` or ``error``.  An
+*error* — the check raised (``run_check`` reports it so), the mutant could not be applied,
+the job timed out or its process died, pytest exited 2–5 — is never a kill and never a false
+alarm: it counts in the rate's denominator (a repeat that showed nothing) and is reported
+apart.  A mutant whose only "kills" are errors is not killed: it is listed under
+``survives`` with its error lines under ``error``.  Errors on the correct code are problems
+of the check (a broken check), not false alarms.
+
+**Rates** (:mod:`asam_theory.mutants.rates`; every rate with its exact 95 % Clopper–Pearson
+interval):
+
+* a decided check kills a mutant in a repeat when it reports ``fails``; kill rate
+  :math:`k/R`; its false-alarm rate is the share of ``fails`` on the correct code;
+* an *empirical* check (``Check.empirical``: an open question whose answer on the correct code
+  may be ``fails``) kills by *any* change from the correct code's usual outcome, ``fails`` →
+  ``holds`` included (a mutant that makes AsyncSAM look good must show), net of the correct
+  code's own changes.  With :math:`o^*` the correct code's modal outcome over its repeats
+  (errors left out; ties to ``holds`` before ``inconclusive`` before ``fails``), :math:`k_c`
+  the share of its repeats with another outcome (its *flip rate*: the false-alarm rate of an
+  empirical check, held to the same target) and :math:`k_m` the mutant's share with an
+  outcome other than :math:`o^*` (errors not counted as flips), the kill rate is Abbott's
+  corrected rate
+
+  .. math:: \kappa=\max\Big(0,\frac{k_m-k_c}{1-k_c}\Big),
+
+  so a kill must exceed the correct code's own flip rate; the one-sided Fisher exact p-value
+  of :math:`k_m>k_c` is reported with it.
+
+A mutant's kill rate is the best rate over its checks and tests (``best_by`` names the
+target; ``per_check`` and ``per_check_ci`` give every target's rate and interval beside it).
+With ``R`` repeats a rate is a multiple of ``1/R``: the smallest non-zero false-alarm rate is
+``1/R``, so a target of 0.05 needs ``R ≥ 20`` to be met by anything but a clean record, and a
+kill rate of 0.95 (19 of 20, interval [0.75, 1.00]) needs ``R ≥ 20`` to differ from 1.  The
+targets (:func:`targets`): at ``default``/``full`` size every mutant's kill rate ≥ 0.95, at
+``quick`` size every mutant killed at least once; every check's false-alarm rate ≤ 0.05; every
+check kills at least one mutant (a check of a claim that no mutant names kills none).  Every
+miss is listed in ``problems``.
 
 **Isolation.**  Every job — one (mutant or correct code, check) pair with all its repeats, or
 one pytest run — runs in a fresh process, so a patch cannot outlive its job, and neither can a
@@ -47,6 +73,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import multiprocessing as mp
 import os
 import subprocess
@@ -59,6 +86,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from asam_theory.mutants.rates import CONFIDENCE, fails_rate, flip_kill, flip_rate, modal_outcome
 from asam_theory.validation import check_choice, check_int, check_positive
 
 MODES = ("quick", "default", "full")
@@ -76,6 +104,22 @@ DEFAULT_CATALOGUE = "asam_theory.mutants.power:real_catalogue"
 TEST_POLICIES = ("needed", "all")
 #: pytest's exit code when tests ran and at least one failed
 PYTEST_FAILED = 1
+#: repeat r runs with master seed s + SEED_BLOCK * r.  A check draws consecutive seeds from its
+#: master seed — ``range(seed, seed + n)`` for the real-data runs (n = 30 paired seeds for
+#: HEADLINE at full size), and the engine gives seed i of a run started at ``seed`` the
+#: streams of ``seed + i`` (:mod:`asam_theory.rng`), which EXACT-MC runs with 1000, 2000 and
+#: 20 000 seeds (quick, default, full).  With consecutive master seeds (s + r) neighbouring
+#: repeats shared n - 1 of n seeds; blocks of SEED_BLOCK keep every repeat's seeds disjoint
+#: from every other's — independent trials — for any check that draws fewer than SEED_BLOCK
+#: consecutive seeds, which holds for the whole catalogue (the largest draw, EXACT-MC's
+#: 20 000 at full size, leaves a factor 5; a block of 1000 would overlap EXACT-MC's repeats by
+#: half already at default size)
+SEED_BLOCK = 100_000
+
+
+def repeat_seeds(seed: int, repeats: int) -> list[int]:
+    """The master seeds of the repeats: ``seed + SEED_BLOCK * r`` for ``r < repeats``."""
+    return [seed + SEED_BLOCK * r for r in range(repeats)]
 
 
 def real_catalogue() -> tuple[Sequence[Any], Sequence[Any]]:
@@ -179,8 +223,9 @@ def _run_test_job(job: dict) -> list[dict]:
 
 def run_job(job: dict) -> list[dict]:
     """Run one job (all its repeats) in this process; one small JSON-able record per run:
-    ``seed``, ``outcome`` (``holds``/``fails``/``inconclusive``, or ``error`` when the harness
-    failed), ``ratio``, ``seconds`` and ``error`` (the exception's line, or ``None``)."""
+    ``seed``, ``outcome`` (``holds``/``fails``/``inconclusive``, or ``error`` when the check
+    raised or the harness failed), ``ratio``, ``seconds`` and ``error`` (the exception's
+    line, or ``None``)."""
     return _run_test_job(job) if job["kind"] == "test" else _run_check_job(job)
 
 
@@ -340,6 +385,19 @@ def plan(mutant_ids: Sequence[str] | None = None, claim_ids: Sequence[str] | Non
     return Plan(tuple(universe), tests, tuple(kept), m_checks, m_tests, missing)
 
 
+def read_journal(path: str | Path) -> dict[tuple[str | None, str], list[dict]]:
+    """The ``(mutant or None, target) -> records`` of the jobs a journal recorded (a run's
+    ``journal``; a last line cut off by a stopped run is skipped)."""
+    out: dict[tuple[str | None, str], list[dict]] = {}
+    for line in Path(path).read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out[(row["mutant"], row["target"])] = row["records"]
+    return out
+
+
 def _order(jobs: list[dict], cost: dict[str, float]) -> list[dict]:
     """Longest first by estimated cost; unknown cost (tests) first of all."""
     return sorted(jobs, key=lambda j: -cost.get(j["target"], float("inf")))
@@ -350,7 +408,8 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
               jobs: int = 1, inline: bool = False, progress: bool = True,
               root: str | Path | None = None, catalogue: str | None = None,
               test_timeout: float = 1800.0, timeout_factor: float = 10.0,
-              min_timeout: float = 300.0, tests: str = "needed") -> dict[str, Any]:
+              min_timeout: float = 300.0, tests: str = "needed",
+              journal: str | Path | None = None) -> dict[str, Any]:
     """Run the power measurement and return the ``power.json`` payload (module docstring).
 
     ``jobs`` worker processes (each job in a fresh spawned process; ``inline=True`` runs
@@ -365,6 +424,10 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
     it at the target rate (:func:`targets`) — the tests are there for the mutants the claims
     cannot see — and runs on the correct code only the tests that are then needed;
     ``tests="all"`` runs every named test under its mutant and on the correct code.
+
+    ``journal``: a JSON-lines file that gets one line per finished job (``mutant``, ``target``,
+    ``records``) as it finishes, so that a long run stopped early still has its numbers
+    (:func:`read_journal`, then :func:`summarise`).
     """
     check_choice("mode", mode, MODES)
     repeats = DEFAULT_REPEATS[mode] if repeats is None else repeats
@@ -379,7 +442,7 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
     checks_by_id, _ = _load_catalogue(catalogue)
     root_path = Path(root) if root is not None else find_root()
     tests_dir_ok = root_path is not None and (root_path / "tests").is_dir()
-    seeds = [seed + r for r in range(repeats)]
+    seeds = repeat_seeds(seed, repeats)
     base = {"mode": mode, "seeds": seeds, "catalogue": catalogue,
             "root": str(root_path) if root_path else None, "test_timeout": test_timeout}
 
@@ -398,8 +461,17 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
 
         bar = tqdm(total=p.n_runs(repeats), desc="power", unit="run", file=sys.stderr)
 
+    journal_file = None
+    if journal is not None:
+        Path(journal).parent.mkdir(parents=True, exist_ok=True)
+        journal_file = Path(journal).open("a")
+
     def done(job: dict, records: list[dict]) -> None:
         results[(job["mutant"], job["target"])] = records
+        if journal_file is not None:
+            journal_file.write(json.dumps({"mutant": job["mutant"], "target": job["target"],
+                                           "records": records}) + "\n")
+            journal_file.flush()
         if bar is not None:
             bar.update(len(records))
             bar.set_postfix_str(f"{job['mutant'] or 'correct'}: {job['target']}"[:60])
@@ -437,6 +509,8 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
     finally:
         if bar is not None:
             bar.close()
+        if journal_file is not None:
+            journal_file.close()
     payload = summarise(p, results, mode=mode, repeats=repeats, seed=seed,
                         not_run_reason=not_run_reason, checks_by_id=checks_by_id,
                         skipped_tests=skipped)
@@ -449,7 +523,14 @@ def run_power(mode: str = "default", repeats: int | None = None, seed: int = 0, 
 
 def _rate(records: list[dict]) -> float | None:
     """Fraction of runs that report ``fails`` (``None`` without runs)."""
-    return sum(r["outcome"] == "fails" for r in records) / len(records) if records else None
+    r = fails_rate(records)
+    return None if r is None else r.rate
+
+
+def _error_lines(records: list[dict], limit: int = 3) -> list[str]:
+    """The distinct error lines of the runs, at most ``limit``."""
+    return list(dict.fromkeys(r["error"] for r in records
+                              if r["outcome"] == "error" and r["error"]))[:limit]
 
 
 def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mode: str,
@@ -459,11 +540,16 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
     """The ``power.json`` payload from the runs' records (``seconds`` is added by the
     caller); ``problems`` lists every target missed.
 
-    An *empirical* check (``Check.empirical``: an open question whose correct answer may be
-    ``fails``) has no false-alarm rate: its row gives ``agreement``, the share of the correct
-    runs with its most common outcome, and a mutant's ``fails`` counts as a kill only where
-    that most common outcome is not ``fails`` (else the cell is ``None``: uninformative).
-    ``skipped_tests`` names, per mutant, the tests not run because its checks killed it."""
+    Per mutant: ``per_check`` (target → kill rate, or ``None`` where nothing could be
+    measured), ``per_check_ci`` (target → its 95 % interval), ``per_check_detail`` (kills,
+    runs, errors, the rule — ``fails`` or, for an empirical check, ``flip`` with its
+    reference outcome, the correct code's flip rate and the Fisher p-value), ``kill_rate``
+    (the best over its targets), ``kill_rate_ci`` and ``best_by`` (that target), ``errors``
+    (every run with an error line).  Per check on the correct code: ``false_alarm_rate``
+    (``fails``; for an empirical check the flip rate off its ``usual`` outcome) with
+    ``false_alarm_ci``, ``error_rate``, ``kills``.  The counting rules are in
+    :mod:`asam_theory.mutants.rates`.  ``skipped_tests`` names, per mutant, the tests not run
+    because its checks killed it."""
     tg = targets(mode)
     skipped_tests = skipped_tests or {}
 
@@ -471,67 +557,82 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
         return target in checks_by_id and bool(getattr(checks_by_id[target][1], "empirical",
                                                        False))
 
-    def usual(target: str) -> str | None:
-        """``"fails"`` when the correct code fails in most repeats (a tie is not most: the
-        mutant's failures then still say something), else its most common other outcome."""
-        outs = [r["outcome"] for r in results.get((None, target), [])]
-        if not outs:
-            return None
-        if 2 * outs.count("fails") > len(outs):
-            return "fails"
-        rest = [o for o in outs if o != "fails"]
-        return max(sorted(set(rest)), key=rest.count)
     problems: list[dict] = []
 
     def problem(kind: str, id_: str, message: str) -> None:
         problems.append({"kind": kind, "id": id_, "message": message})
 
+    def kill(target: str, recs: list[dict]) -> tuple[float | None, list | None, dict]:
+        """(rate, interval, detail) of one (mutant, target) pair."""
+        if empirical(target):
+            fk = flip_kill(recs, results.get((None, target), []))
+            if fk is None:
+                return None, None, {"rule": "flip", "runs": len(recs),
+                                    "errors": sum(r["outcome"] == "error" for r in recs)}
+            return fk.rate, [fk.low, fk.high], {"rule": "flip", "kills": fk.mutant.k,
+                                                "runs": fk.mutant.n,
+                                                "errors": fk.mutant.errors,
+                                                "reference": fk.reference,
+                                                "correct_flip_rate": fk.correct.rate,
+                                                "fisher_p": fk.fisher_p}
+        r = fails_rate(recs)
+        assert r is not None
+        return r.rate, [r.low, r.high], {"rule": "fails", "kills": r.k, "runs": r.n,
+                                         "errors": r.errors}
+
     mutant_rows = []
     for m in p.mutants:
         per_check: dict[str, float | None] = {}
+        per_ci: dict[str, list | None] = {}
+        detail: dict[str, dict] = {}
         errors: list[dict] = []
         seconds = 0.0
         for target in p.mutant_checks[m.id] + p.mutant_tests[m.id]:
             recs = results.get((m.id, target))
             if recs is None and target in skipped_tests.get(m.id, ()):
                 continue
-            uninformative = empirical(target) and usual(target) == "fails"
-            per_check[target] = _rate(recs) if recs and not uninformative else None
+            if recs:
+                per_check[target], per_ci[target], detail[target] = kill(target, recs)
+            else:
+                per_check[target], per_ci[target] = None, None
             seconds += sum(r["seconds"] for r in recs or [])
             errors += [{"target": target, "seed": r["seed"], "outcome": r["outcome"],
                         "error": r["error"]} for r in recs or [] if r["error"]]
-        rates = [r for r in per_check.values() if r is not None]
-        kill_rate = max(rates) if rates else None
+        rated = {t: r for t, r in per_check.items() if r is not None}
+        best_by = max(rated, key=lambda t: (rated[t], per_ci[t][1])) if rated else None
+        kill_rate = rated[best_by] if best_by is not None else None
         claims = sorted({checks_by_id[c][0].id for c in m.checks if c in checks_by_id})
         row = {"id": m.id, "family": m.family, "breaks": m.breaks, "claims": claims,
                "kill_rate": kill_rate,
+               "kill_rate_ci": per_ci[best_by] if best_by is not None else None,
+               "best_by": best_by,
                "killed_by": [t for t, r in per_check.items() if r],
-               "per_check": per_check, "checks": list(m.checks), "tests": list(m.tests),
+               "per_check": per_check, "per_check_ci": per_ci, "per_check_detail": detail,
+               "checks": list(m.checks), "tests": list(m.tests),
                "tests_skipped": skipped_tests.get(m.id, []),
                "errors": errors, "seconds": round(seconds, 2)}
-        harness = [e for e in errors if e["outcome"] == "error"]
-        if harness:
-            problem("error", m.id, f"mutant {m.id}: {len(harness)} run(s) could not be "
-                    f"judged (not counted as kills): {harness[0]['error']}")
+        failed_runs = [e for e in errors if e["outcome"] == "error"]
+        if failed_runs:
+            lines = list(dict.fromkeys(e["error"] for e in failed_runs))
+            problem("error", m.id, f"mutant {m.id}: {len(failed_runs)} run(s) raised or "
+                    f"could not be judged (errors, not kills): " + " | ".join(lines[:3])
+                    + (f" (and {len(lines) - 3} more)" if len(lines) > 3 else ""))
         if m.id in p.unknown:
             problem("unknown_check", m.id, f"mutant {m.id} names unknown check(s) "
                     f"{list(p.unknown[m.id])}")
-        uninformative = [t for t, r in per_check.items() if r is None
-                         and results.get((m.id, t))]
-        if kill_rate is None and uninformative:
-            row["uninformative"] = uninformative
-            problem("uninformative", m.id, f"mutant {m.id} is named only by empirical checks "
-                    f"that fail on the correct code too ({', '.join(uninformative)}): their "
-                    "failures under it show nothing")
-        elif kill_rate is None:
+        only_errors = " (its errors are not kills)" if failed_runs else ""
+        if kill_rate is None:
             why = not_run_reason if not_run_reason and p.mutant_tests[m.id] else "nothing ran"
+            if any(results.get((m.id, t)) for t in per_check):
+                why = "every correct-code run of its checks was an error: no reference"
             row["not_run"] = why
             problem("not_run", m.id, f"mutant {m.id} was not measured: {why}")
         elif tg["killed_at_least_once"] and kill_rate == 0:
-            problem("survives", m.id, f"mutant {m.id} was never killed ({m.breaks})")
+            problem("survives", m.id, f"mutant {m.id} was never killed{only_errors} "
+                    f"({m.breaks})")
         elif tg["kill_rate_min"] is not None and kill_rate < tg["kill_rate_min"]:
             problem("survives", m.id, f"mutant {m.id}: best kill rate {kill_rate:.2f} < "
-                    f"{tg['kill_rate_min']} ({m.breaks})")
+                    f"{tg['kill_rate_min']}{only_errors} ({m.breaks})")
         mutant_rows.append(row)
 
     check_rows = []
@@ -539,39 +640,50 @@ def summarise(p: Plan, results: dict[tuple[str | None, str], list[dict]], *, mod
     for target in p.checks + run_tests:
         recs = results.get((None, target), [])
         outcomes = [r["outcome"] for r in recs]
-        fa = None if empirical(target) else _rate(recs)
+        usual = modal_outcome(recs) if empirical(target) else None
+        fa = (flip_rate(recs, usual) if usual is not None else None) if empirical(target) \
+            else fails_rate(recs)
+        n_err = outcomes.count("error")
         kills = sum(1 for row in mutant_rows if row["per_check"].get(target))
         method = checks_by_id[target][1].method if target in checks_by_id else "test"
-        check_rows.append({"id": target, "false_alarm_rate": fa, "kills": kills,
-                           "method": method, "outcomes": outcomes,
-                           "seconds": round(sum(r["seconds"] for r in recs) / len(recs), 3)
-                           if recs else None,
-                           "errors": [r["error"] for r in recs if r["error"]]})
+        row = {"id": target, "false_alarm_rate": None if fa is None else fa.rate,
+               "false_alarm_ci": None if fa is None else [fa.low, fa.high],
+               "false_alarms": None if fa is None else fa.k,
+               "error_rate": n_err / len(recs) if recs else None,
+               "kills": kills, "method": method, "outcomes": outcomes,
+               "seconds": round(sum(r["seconds"] for r in recs) / len(recs), 3)
+               if recs else None,
+               "errors": [r["error"] for r in recs if r["error"]]}
         if empirical(target):
-            check_rows[-1]["empirical"] = True
-            check_rows[-1]["agreement"] = (outcomes.count(usual(target)) / len(outcomes)
-                                           if outcomes else None)
-        if fa is not None and fa > tg["false_alarm_rate_max"]:
-            problem("false_alarm", target, f"check {target} fails on the correct code in "
-                    f"{outcomes.count('fails')} of {len(outcomes)} runs (rate {fa:.2f} > "
-                    f"{tg['false_alarm_rate_max']})")
-        if "error" in outcomes:
-            problem("error", target, f"check {target} could not run on the correct code: "
-                    f"{next(r['error'] for r in recs if r['outcome'] == 'error')}")
+            row["empirical"] = True
+            row["usual"] = usual
+            row["agreement"] = None if fa is None else 1.0 - fa.rate
+        check_rows.append(row)
+        if fa is not None and fa.rate > tg["false_alarm_rate_max"]:
+            what = (f"its outcome differs from the usual {usual!r}" if empirical(target)
+                    else "it fails")
+            problem("false_alarm", target, f"check {target}: on the correct code {what} in "
+                    f"{fa.k} of {fa.n} runs (rate {fa.rate:.2f} [{fa.low:.2f}, {fa.high:.2f}]"
+                    f" > {tg['false_alarm_rate_max']})")
+        if n_err:
+            problem("error", target, f"check {target} raised or could not run on the correct "
+                    f"code in {n_err} of {len(recs)} runs (a broken check, not a false "
+                    f"alarm): " + " | ".join(_error_lines(recs)))
         # never "holds" on the correct code: undecided at this size, or an empirical check
-        # whose answer here is "fails" (a finding) — either way no kill can show
+        # whose answer here is "fails" (a finding) — either way no kill may show at quick size
         undecided = bool(outcomes) and "holds" not in outcomes and (
             set(outcomes) == {"inconclusive"} or empirical(target))
         if not recs and not_run_reason:
-            check_rows[-1]["not_run"] = not_run_reason
+            row["not_run"] = not_run_reason
         elif mode == "quick" and undecided and kills < tg["kills_min"]:
             # too small to reach a verdict at this size even on the correct code (an
             # underpowered real-data check): its kills are held to the default size
-            check_rows[-1]["undecided_at_this_size"] = True
+            row["undecided_at_this_size"] = True
         elif kills < tg["kills_min"]:
             named = any(target in p.mutant_checks[m.id] + p.mutant_tests[m.id]
                         for m in p.mutants)
             problem("kills_none", target, f"check {target} kills no mutant"
                     + ("" if named else " (no selected mutant names it)"))
     return {"mutants": mutant_rows, "checks": check_rows, "repeats": repeats, "mode": mode,
-            "seed": seed, "seconds": None, "targets": tg, "problems": problems}
+            "seed": seed, "seeds": repeat_seeds(seed, repeats), "seed_block": SEED_BLOCK,
+            "confidence": CONFIDENCE, "seconds": None, "targets": tg, "problems": problems}

@@ -47,7 +47,7 @@ def _cls() -> Any:
 def _plain_sgd() -> list[PatchSpec]:
     import torch
 
-    def _step(self, closure: Callable[[], Any]) -> Any:
+    def _step(self, closure: Callable[[], Any], scaler: Any = None) -> Any:
         t = self._version
         with torch.enable_grad():
             loss = closure()
@@ -65,19 +65,20 @@ def _sequential_sam() -> list[PatchSpec]:
 
     from asam_theory.torch._common import normalized_direction
 
-    def _step(self, closure: Callable[[], Any]) -> Any:
+    def _step(self, closure: Callable[[], Any], scaler: Any = None) -> Any:
         t = self._version
         with torch.enable_grad():
             closure()
         g = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone()
              for p in self._params]
         u, _ = normalized_direction(g, [p.detach() for p in self._params], self.adaptive)
-        originals = self._perturb(u)
+        live = [p.data for p in self._params]
+        self._perturb(live, u)
         try:
             with torch.enable_grad():
                 loss = closure()
         finally:
-            self._unperturb(originals)
+            self._unperturb(live)
         self.base_optimizer.step()
         self._version += 1
         self.wait_history.append(0.0)
@@ -92,8 +93,8 @@ def _scaled_perturbation(factor: float) -> Callable[[], list[PatchSpec]]:
         cls = _cls()
         true = cls._perturb
 
-        def _perturb(self, u):
-            return true(self, [factor * d for d in u])
+        def _perturb(self, live, u):
+            return true(self, live, [factor * d for d in u])
 
         return [((cls, "_perturb"), _perturb)]
 
@@ -124,9 +125,9 @@ def _other_tau(actual: Callable[[int], int], cap_shift: Callable[[int], int]
             self._mutant_taus = (tau, run_tau)
             self.tau = tau
 
-        def _step(self, closure):
+        def _step(self, closure, scaler=None):
             t = self._version
-            loss = true_step(self, closure)
+            loss = true_step(self, closure, scaler)
             declared, run_tau = self._mutant_taus
             true_s = self.staleness_history[-1]
             shown = max(true_s + declared - run_tau, min(t, declared))

@@ -6,7 +6,7 @@
 MathML converted at build time, no script, no external asset).  From the top: the verdict at
 a glance (per claim its outcome and the ratio of the check that decides it as a bar coloured
 by the outcome, each check's method, ratio and run time; counts of holds / fails /
-inconclusive), the contents (claims, then proofs), then per claim its statement, source and
+inconclusive / errors), the contents (claims, then proofs), then per claim its statement, source and
 checks (anchors ``#<claim>`` and ``#<claim>.<check>``; measured against bound, dicts as
 key–value tables; what the ratio means; per-configuration tables collapsed with their row
 count; each figure with a caption saying what to look for; a paragraph, method or caption
@@ -42,7 +42,9 @@ VERDICTS_SCHEMA = {
             "method": {"type": "string", "enum": list(METHODS)},
             "outcome": {"type": "string", "enum": list(STATUSES),
                         "description": "holds; fails; inconclusive (the check's precondition "
-                                       "was not met, so it says nothing either way)"},
+                                       "was not met, so it says nothing either way); error "
+                                       "(the check raised: a broken check, neither a pass "
+                                       "nor a failure; 'error' holds the traceback)"},
             "passed": {"type": "boolean", "description": "true iff outcome is 'holds'"},
             "measured": {"description": "the measured value (number, list or object)"},
             "bound": {"description": "what it is held to (number, list, object or null)"},
@@ -64,7 +66,8 @@ VERDICTS_SCHEMA = {
                                       "this run, or as recorded)"},
             "table": {"type": "array", "items": {"type": "object"}},
             "figure": {"type": ["object", "null"]},
-            "error": {"type": ["string", "null"]},
+            "error": {"type": ["string", "null"],
+                      "description": "the traceback when outcome is 'error', else null"},
             "seconds": {"type": "number"},
         },
     },
@@ -77,10 +80,10 @@ p,li,figcaption,td,th,h2,h3{overflow-wrap:break-word}
 h1{margin-bottom:.2em} .meta{color:#555}
 .claim{border:1px solid #ddd;border-radius:8px;padding:1em 1.2em;margin:1.4em 0}
 .holds{color:#0a7d32;font-weight:600} .fails{color:#c0182b;font-weight:600}
-.inconclusive{color:#8a5a00;font-weight:600}
+.inconclusive{color:#8a5a00;font-weight:600} .error{color:#6b2fa0;font-weight:600}
 .badge{display:inline-block;padding:.1em .6em;border-radius:1em;font-size:.85em;margin-left:.5em}
 .badge.holds{background:#e3f6e8} .badge.fails{background:#fde4e6}
-.badge.inconclusive{background:#fff3d6}
+.badge.inconclusive{background:#fff3d6} .badge.error{background:#efe3f8}
 table{border-collapse:collapse;font-size:.85em;margin:.6em 0;display:block;overflow-x:auto;
 max-width:100%}
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;vertical-align:top}
@@ -106,7 +109,7 @@ border-radius:2px;vertical-align:middle;margin-right:.4em}
 .bar .marker{position:absolute;top:-2px;bottom:-2px;width:6px;margin-left:-3px;
 border-radius:3px}
 .bar .holds{background:#3aa55d} .bar .fails{background:#d0394b}
-.bar .inconclusive{background:#d9a400}
+.bar .inconclusive{background:#d9a400} .bar .error{background:#7d3cb5}
 .bar .one{position:absolute;left:50%;top:-3px;bottom:-3px;border-left:1.5px solid #222}
 .kind{color:#666;font-size:.8em;margin-left:.25em}
 """
@@ -329,27 +332,31 @@ class _Seen:
         return f"<p class='meta'>{later.format(link=link)}</p>"
 
 
+def _counts_html(c: dict[str, int]) -> str:
+    """The counts of :func:`~asam_theory.report.summary.counts`, each in its outcome's
+    colour."""
+    return (f"<span class='holds'>{c['holds']} hold</span>, "
+            f"<span class='fails'>{c['fails']} fail</span>, "
+            f"<span class='inconclusive'>{c['inconclusive']} inconclusive</span>, "
+            f"<span class='error'>{c['error']} error{'' if c['error'] == 1 else 's'}</span>")
+
+
 def _glance_html(claims: list[Claim], verdicts: list[Verdict]) -> str:
     rows = glance(claims, verdicts)
     c_claims = counts([r.outcome for r in rows])
     c_checks = counts([v.outcome for v in verdicts])
     parts = ["<section id='glance'><h2>Verdict at a glance</h2>",
-             f"<p><b>Claims:</b> <span class='holds'>{c_claims['holds']} hold</span>, "
-             f"<span class='fails'>{c_claims['fails']} fail</span>, "
-             f"<span class='inconclusive'>{c_claims['inconclusive']} inconclusive</span> "
-             f"of {len(rows)}. <b>Checks:</b> "
-             f"<span class='holds'>{c_checks['holds']} hold</span>, "
-             f"<span class='fails'>{c_checks['fails']} fail</span>, "
-             f"<span class='inconclusive'>{c_checks['inconclusive']} inconclusive</span> "
-             f"of {len(verdicts)}.</p>",
+             f"<p><b>Claims:</b> {_counts_html(c_claims)} of {len(rows)}. <b>Checks:</b> "
+             f"{_counts_html(c_checks)} of {len(verdicts)}.</p>",
              "<p class='meta'>Bars: a check's ratio on a scale from 0 to "
              f"{BAR_CAP:g}, the tick marks 1; each check declares what its ratio means: "
              "<b>≤1</b> measured/bound, the bound holds left of the tick; <b>≥1</b> "
              "measured/threshold, it holds right of the tick; <b>≈1</b> measured/target, a dot "
              "that holds inside the shaded tolerance. The colour is the outcome: green holds, "
              "red fails, amber inconclusive (the check's precondition was not met, so it says "
-             "nothing either way). A claim's bar is that of the check that decides its "
-             "outcome.</p>",
+             "nothing either way), purple error (the check raised: it is broken and decided "
+             "nothing; its traceback is under it). A claim's bar is that of the check that "
+             "decides its outcome.</p>",
              "<table class='glance'><tr><th>claim</th><th>outcome</th><th>deciding ratio</th>"
              "<th>check</th><th>method</th><th>check outcome</th><th>ratio</th>"
              "<th>time</th></tr>"]
@@ -526,7 +533,7 @@ def write_report(out: str | Path, claims: list[Claim], verdicts: list[Verdict], 
                              f"data-file='figures/{html.escape(path.name)}'>"
                              f"<figcaption>{cap_html}</figcaption></figure>")
             if v.error:
-                parts.append(f"<pre class='fails'>{html.escape(v.error)}</pre>")
+                parts.append(f"<pre class='error'>{html.escape(v.error)}</pre>")
             parts.append("</div>")
         parts.append("</section>")
     if proofs_body is not None:

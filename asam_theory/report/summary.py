@@ -1,8 +1,10 @@
 """The verdict at a glance: per claim its outcome, the ratio of the check that decides it, the
 method and run time of each check — one computation shared by the HTML page and the CLI.
 
-A claim *fails* when one of its checks fails, is *inconclusive* when none fails but one is
-inconclusive (its precondition was not met), and *holds* when every check holds.
+A claim *fails* when one of its checks fails; is an *error* when none fails but one raised (a
+broken check decides nothing, so the claim is not shown as holding); is *inconclusive* when
+none fails or raised but one is inconclusive (its precondition was not met); and *holds* when
+every check holds.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ METHOD_LABEL = {"symbolic": "proof", "exact": "exact", "monte_carlo": "Monte Car
 
 
 def claim_outcome(verdicts: list[Verdict]) -> str:
-    """``fails`` if any check fails, else ``inconclusive`` if any is, else ``holds``
-    (a claim without verdicts is ``inconclusive``: nothing was tested)."""
+    """``fails`` if any check fails, else ``error`` if any raised, else ``inconclusive`` if
+    any is, else ``holds`` (a claim without verdicts is ``inconclusive``: nothing was
+    tested)."""
     outcomes = {v.outcome for v in verdicts}
     if "fails" in outcomes:
         return "fails"
+    if "error" in outcomes:
+        return "error"
     if "inconclusive" in outcomes or not verdicts:
         return "inconclusive"
     return "holds"
@@ -81,7 +86,8 @@ def glance(claims: list[Claim], verdicts: list[Verdict]) -> list[ClaimGlance]:
 
 
 def counts(items: list[str]) -> dict[str, int]:
-    """``{"holds": n, "fails": n, "inconclusive": n}`` over a list of outcomes."""
+    """``{"holds": n, "fails": n, "inconclusive": n, "error": n}`` over a list of
+    outcomes."""
     return {s: sum(o == s for o in items) for s in STATUSES}
 
 
@@ -126,7 +132,11 @@ def text_summary(claims: list[Claim], verdicts: list[Verdict]) -> str:
                      f"{text_bar(r.worst_ratio, kind=kind)}  {methods}")
     c_claims = counts([r.outcome for r in rows])
     c_checks = counts([v.outcome for v in verdicts])
-    lines.append(f"claims: {c_claims['holds']} hold, {c_claims['fails']} fail, "
-                 f"{c_claims['inconclusive']} inconclusive; checks: {c_checks['holds']} hold, "
-                 f"{c_checks['fails']} fail, {c_checks['inconclusive']} inconclusive")
+    lines.append(f"claims: {counts_text(c_claims)}; checks: {counts_text(c_checks)}")
     return "\n".join(lines)
+
+
+def counts_text(c: dict[str, int]) -> str:
+    """``"3 hold, 1 fail, 0 inconclusive, 0 errors"`` from :func:`counts`."""
+    return (f"{c['holds']} hold, {c['fails']} fail, {c['inconclusive']} inconclusive, "
+            f"{c['error']} error{'' if c['error'] == 1 else 's'}")
