@@ -66,9 +66,10 @@ from the pilot seeds 0–2 of ``docs/penalty.md`` that set the thresholds:
 
 Checkpoints are spread evenly from step :data:`FIRST_CHECKPOINT` (the pilot's first) to the
 last step.  Sizes (:func:`plan`), each on the noisy digits CNN with BatchNorm: quick — width 16,
-80 steps, 3 seeds, 4 checkpoints, the Hessian measures on 64 training examples (a few seconds;
-it decides little); default — width 32 (the pilot's), 200 steps, 4 seeds, 6 checkpoints, the
-Hessian measures on 128 examples (about 40 s on two cores), the look-ahead and AsyncSAM;
+64 steps, 3 seeds, 4 checkpoints, the Hessian measures on 64 training examples (about 15 s on
+two cores; it decides little); default — width 32 (the pilot's), 160 steps, 4 seeds, 6
+checkpoints, the Hessian measures on 128 examples (about 40 s on two cores), the look-ahead and
+AsyncSAM;
 ``--full`` — the three settings of :data:`asam_theory.experiments.probe_runs.SETTINGS` at their
 own steps (600, 600, 2,000), 10 seeds, 6 checkpoints, the Hessian measures on 512 examples with
 30 probes, the four variants of :data:`VARIANTS` (12 cells for (iv)).
@@ -174,8 +175,8 @@ class Plan:
 def plan(settings: Settings) -> Plan:
     """The runs of this mode (module docstring); seeds from ``settings.seed + SEED_OFFSET``."""
     noisy = SETTINGS[0]
-    setting = settings.pick((replace(noisy, steps=80, width=16),),
-                            (replace(noisy, steps=200),), tuple(SETTINGS))
+    setting = settings.pick((replace(noisy, steps=64, width=16),),
+                            (replace(noisy, steps=160),), tuple(SETTINGS))
     n = settings.pick(3, 4, 10)
     flat = settings.pick(
         {"probes": 6, "ms": (16,), "train_examples": 64, "lanczos_ncv": 4,

@@ -156,8 +156,8 @@ _BASELINES_2_ON = "2026-12-07T10:04:06+00:00"
 
 #: PENALTY-REAL: its thresholds and checks, set from the pilot of docs/penalty.md (seeds 0-2)
 #: before any verdict on its seeds (master seed + 10 onwards)
-_PENALTY_REAL = "0000000000000000000000000000000000000000"
-_PENALTY_REAL_ON = "2026-12-07T12:00:00+00:00"
+_PENALTY_REAL = "c8f0a1c6e982e736024540f8042f12da548634e4"
+_PENALTY_REAL_ON = "2026-12-07T13:15:29+00:00"
 
 _HL = ("HEADLINE.asyncsam", "HEADLINE.lookahead")
 #: the checks HEADLINE added with its settings (clean digits, MNIST-1D)
