@@ -70,7 +70,7 @@ last step.  Sizes (:func:`plan`), each on the noisy digits CNN with BatchNorm: q
 two cores; it decides little, but at 4 seeds rather than 3 its one-sided t bounds are 30 %
 narrower, so that AsyncSAM's verdict does not turn on the seed block); default — width 32
 (the pilot's), 160 steps, 4 seeds, 6 checkpoints, the Hessian measures on 128 examples (about
-40 s on two cores), the look-ahead and AsyncSAM;
+45 s on two cores), the look-ahead and AsyncSAM;
 ``--full`` — the three settings of :data:`asam_theory.experiments.probe_runs.SETTINGS` at their
 own steps (600, 600, 2,000), 10 seeds, 6 checkpoints, the Hessian measures on 512 examples with
 30 probes, the four variants of :data:`VARIANTS` (12 cells for (iv)).
@@ -366,7 +366,9 @@ def lookahead_check(settings: Settings) -> Outcome:
     rows, statuses, reasons = [], [], []
     for p in parts:
         b, floor = _bounds(p["phase_min"]), _bounds(p["random_phase_min"])
-        if p["valid_checkpoints"] < p["checkpoints"] or not p["seeds"]:
+        if not p["seeds"]:
+            st, why = "inconclusive", "no seed without a collapsed run"
+        elif p["valid_checkpoints"] < p["checkpoints"]:
             st, why = "fails", (f"SAM's penalty gradient was zero or non-finite at "
                                 f"{p['checkpoints'] - p['valid_checkpoints']} of "
                                 f"{p['checkpoints']} checkpoints: nothing was compared")
