@@ -32,6 +32,7 @@ NAMES = [
     "06_leaderboard",
     "07_ablation",
     "08_edge_of_stability",
+    "09_penalty_fidelity",
 ]
 
 

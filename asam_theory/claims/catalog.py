@@ -21,6 +21,7 @@ from asam_theory.claims import (
     literature,
     peers,
     penalty,
+    penalty_real,
     pep,
     theorems,
     threaded,
@@ -29,7 +30,7 @@ from asam_theory.claims.base import Check, Claim
 
 #: claim modules in report order
 MODULES: tuple[ModuleType, ...] = (theorems, penalty, exact_mc, literature, threaded, pep,
-                                   peers, baselines, ablation, headline, edge)
+                                   peers, baselines, ablation, headline, edge, penalty_real)
 
 
 def all_claims() -> tuple[Claim, ...]:

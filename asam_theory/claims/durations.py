@@ -42,6 +42,16 @@ ESTIMATED_SECONDS: dict[str, float] = {
     "HEADLINE.lookahead_mnist1d": 320.0,
     "BASELINES.mlp": 25.0,
     "BASELINES.cnn": 35.0,
+    # PENALTY-REAL: one study shared by its four checks (the first check carries it): 10 seeds
+    # × 6 drivers on noisy and clean digits (600 steps) and MNIST-1D (2,000 steps), at the
+    # default size's measured CPU cost (16 digits runs of 200 steps: 77 CPU-s of training,
+    # 20 of flatness on 128 examples with 8 probes) scaled to 600 steps (about 13 s a SAM-type
+    # run, 7 s an SGD run), MNIST-1D at 2.5× a digits run, and the flatness to 512 examples ×
+    # 30 probes (about 12 s a run): about 5,000 CPU-seconds on the report's 2 processes
+    "PENALTY-REAL.lookahead_penalty": 2500.0,
+    "PENALTY-REAL.asyncsam_penalty": 1.0,
+    "PENALTY-REAL.flatness_order": 1.0,
+    "PENALTY-REAL.gain_shares": 1.0,
 }
 
 

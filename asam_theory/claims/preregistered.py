@@ -154,6 +154,11 @@ _HEADLINE_2_ON = "2026-12-07T09:58:28+00:00"
 _BASELINES_2 = "a057fd454b4d52d4b3f88dc455500b3e0576d552"
 _BASELINES_2_ON = "2026-12-07T10:04:06+00:00"
 
+#: PENALTY-REAL: its thresholds and checks, set from the pilot of docs/penalty.md (seeds 0-2)
+#: before any verdict on its seeds (master seed + 10 onwards)
+_PENALTY_REAL = "c8f0a1c6e982e736024540f8042f12da548634e4"
+_PENALTY_REAL_ON = "2026-12-07T13:15:29+00:00"
+
 _HL = ("HEADLINE.asyncsam", "HEADLINE.lookahead")
 #: the checks HEADLINE added with its settings (clean digits, MNIST-1D)
 _HL_NEW = ("HEADLINE.asyncsam_clean", "HEADLINE.lookahead_clean", "HEADLINE.asyncsam_mnist1d",
@@ -161,6 +166,10 @@ _HL_NEW = ("HEADLINE.asyncsam_clean", "HEADLINE.lookahead_clean", "HEADLINE.asyn
 _DIR, _PEN, _REM = "ABLATION.direction", "ABLATION.penalty", "ABLATION.lookahead_recovers_sam"
 _BL = ("BASELINES.mlp", "BASELINES.cnn")
 _EDGE = "EDGE.at_edge"
+_PR_LA, _PR_ASY, _PR_FLAT, _PR_SHARES = (
+    f"PENALTY-REAL.{n}" for n in ("lookahead_penalty", "asyncsam_penalty", "flatness_order",
+                                  "gain_shares"))
+_PR_ALL = (_PR_LA, _PR_ASY, _PR_FLAT, _PR_SHARES)
 
 # --------------------------------------------------------------------------- the thresholds
 
@@ -349,6 +358,62 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "same factor bounds each pair's measured ratio against its predicted one (ordering) "
         "and a MNIST-1D run's ratio over GD's.",
         "asam_theory.claims.edge.BAND_FACTOR"),
+    # PENALTY-REAL
+    Threshold(
+        "PENALTY-REAL.level", 0.5, 1, (_PR_LA, _PR_ASY), _PENALTY_REAL_ON, _PENALTY_REAL,
+        "pilot",
+        "Level of the penalty-gradient cosine cos(p_var, p_SAM) that the look-ahead's phase "
+        "minimum (per seed the lower of the two training halves' mean checkpoint cosine) must "
+        "reach and AsyncSAM's is held to.  Set from the pilot of docs/penalty.md (noisy digits "
+        "CNN, 600 steps, 6 checkpoints, seeds 0-2, which no verdict uses: the verdict seeds "
+        "start at the master seed + 10): the look-ahead's phase minima were 0.941, 0.759 and "
+        "0.855 (single checkpoints 0.51-0.99), AsyncSAM's (independent batch, tau = 1, b/2) "
+        "0.009, 0.197 and 0.097, and the random-direction control's mean cosine 0.05 (its "
+        "across-seed checkpoint means -0.19 to 0.25, single checkpoints -0.52 to 0.41).  0.5 "
+        "(cos 60 degrees) is halfway between no alignment (the random floor, 0) and full "
+        "alignment (1); it lies above every random-direction checkpoint of the pilot, so a "
+        "perturbation no better than random cannot reach it on a half's mean, and 0.26 below "
+        "the look-ahead's lowest pilot phase minimum.",
+        "asam_theory.claims.penalty_real.LEVEL"),
+    Threshold(
+        "PENALTY-REAL.confidence", 0.95, 1, _PR_ALL, _PENALTY_REAL_ON, _PENALTY_REAL,
+        "theory",
+        "One-sided confidence of every bound of PENALTY-REAL (Student-t bounds over seeds; "
+        "the bootstrap's percentiles 5 and 95 for the rank correlation): the usual 5 % error "
+        "of a one-sided test.",
+        "asam_theory.claims.penalty_real.CONFIDENCE"),
+    Threshold(
+        "PENALTY-REAL.flatness_margin", 0.0, 1, (_PR_FLAT,), _PENALTY_REAL_ON, _PENALTY_REAL,
+        "theory",
+        "Least paired log tr H(SGD) - log tr H(SAM): the check claims an order, not a size, so "
+        "any positive ratio (the pilot's SAM trace was 32 % below SGD's, log-ratio 0.40, "
+        "reported beside it, not required).",
+        "asam_theory.claims.penalty_real.FLATNESS_MARGIN"),
+    Threshold(
+        "PENALTY-REAL.trace_se_slack", 3.0, 1, (_PR_FLAT, _PR_SHARES), _PENALTY_REAL_ON,
+        _PENALTY_REAL, "theory",
+        "A Hutchinson trace is inconsistent with the run's Lanczos top eigenvalue when it lies "
+        "more than 3 standard errors below it.  tr H >= lambda_max unless the negative "
+        "eigenvalues sum to more than lambda_max, which trained networks do not show (Ghorbani, "
+        "Krishnan & Xiao, ICML 2019, arXiv 1901.10159: the negative spectrum stays small); a "
+        "correct estimate falls 3 SE below its mean with probability 0.13 % (normal "
+        "approximation).  The pilot's traces were 11-18 times lambda_max.",
+        "asam_theory.claims.penalty_real.TRACE_SE_SLACK"),
+    Threshold(
+        "PENALTY-REAL.rank_min", 0.0, 1, (_PR_SHARES,), _PENALTY_REAL_ON, _PENALTY_REAL,
+        "theory",
+        "Least rank correlation (bootstrap 5th percentile) between the kept share of SAM's "
+        "accuracy gain and the kept share of its flatness gain: the check asks whether the two "
+        "rise together at all, so any positive association.",
+        "asam_theory.claims.penalty_real.RANK_MIN"),
+    Threshold(
+        "PENALTY-REAL.min_cells", 4, 1, (_PR_SHARES,), _PENALTY_REAL_ON, _PENALTY_REAL,
+        "theory",
+        "Fewest (setting, variant) cells for the rank correlation to decide: under Spearman's "
+        "exact null the most extreme ranking of n cells has probability 1/n!, 1/6 = 0.17 at "
+        "n = 3 and 1/24 = 0.042 at n = 4, the smallest n at which any ranking is significant "
+        "at one-sided 5 %.",
+        "asam_theory.claims.penalty_real.MIN_CELLS"),
 )
 
 # --------------------------------------------------------------------------- the versions
@@ -508,6 +573,40 @@ CHECK_VERSIONS: tuple[CheckVersion, ...] = (
                "Version 2 centres a symmetric band on GD's overshoot measured on pilot seeds, "
                "takes its width from theory, and runs at ρ/η = 0.1, where the τ = 3 edge is "
                "20 % above USAM's, so that mutant fails by about 8 %"),
+    CheckVersion(
+        _PR_LA, 1, _PENALTY_REAL_ON, _PENALTY_REAL,
+        "per seed the lower of the two training halves' mean cos(p_var, p_SAM) of the "
+        "look-ahead (tau = 1, descent batch) along its own run, at checkpoints spread evenly "
+        "from step 30 (the pilot's first) to the last; holds when the one-sided "
+        "confidence lower bound over seeds is >= level, fails when the upper bound is below it "
+        "or when SAM's penalty gradient is zero or non-finite at a checkpoint, else "
+        "inconclusive with the MDE; per setting, any setting failing fails",
+        ("PENALTY-REAL.level@v1", "PENALTY-REAL.confidence@v1")),
+    CheckVersion(
+        _PR_ASY, 1, _PENALTY_REAL_ON, _PENALTY_REAL,
+        "version 1 of lookahead_penalty's rule for AsyncSAM (tau = 1, an independent batch of "
+        "b/2) along its own run; inconclusive when the positive control (the look-ahead "
+        "probe's mean cosine along the same run) is below the level; the margin over the "
+        "random direction reported",
+        ("PENALTY-REAL.level@v1", "PENALTY-REAL.confidence@v1")),
+    CheckVersion(
+        _PR_FLAT, 1, _PENALTY_REAL_ON, _PENALTY_REAL,
+        "paired log tr H(SGD) - log tr H(SAM) (Hutchinson): holds when the one-sided lower "
+        "bound exceeds flatness_margin, fails when the upper bound is below it or when a run's "
+        "trace + trace_se_slack SE is below its Lanczos lambda_max, else inconclusive with the "
+        "MDE; each variant placed with paired intervals",
+        ("PENALTY-REAL.confidence@v1", "PENALTY-REAL.flatness_margin@v1",
+         "PENALTY-REAL.trace_se_slack@v1")),
+    CheckVersion(
+        _PR_SHARES, 1, _PENALTY_REAL_ON, _PENALTY_REAL,
+        "Spearman correlation of the kept shares of SAM's accuracy gain and log-trace "
+        "reduction over the (setting, variant) cells of the settings where both gains are "
+        "shown (one-sided lower bounds > 0); bootstrap over seeds: holds when the percentile "
+        "1 - confidence exceeds rank_min, fails when the percentile confidence is below it or a "
+        "trace is inconsistent (as flatness_order), inconclusive with fewer than min_cells "
+        "cells or otherwise",
+        ("PENALTY-REAL.confidence@v1", "PENALTY-REAL.rank_min@v1", "PENALTY-REAL.min_cells@v1",
+         "PENALTY-REAL.trace_se_slack@v1")),
 )
 
 

@@ -65,7 +65,7 @@ def _task(config: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_threads(prev)
     return {"driver": driver.name, "seed": int(config["seed"]), "test_acc": out["test_acc"],
             "val_acc": out["val_acc"], "final_loss": out["final_loss"],
-            "collapsed": out["collapsed"]}
+            "collapsed": out["collapsed"], "collapse": out["collapse"]}
 
 
 def run_msharp(setting: Setting = SETTINGS[0], seeds: Sequence[int] = range(10),

@@ -215,13 +215,15 @@ def probe_network(model: nn.Module, history: Sequence[list[torch.Tensor]], batch
 
 def run_one(setting: Setting, driver: Driver, seed: int, *, n_checkpoints: int = 8,
             probes: Sequence[Probe] = PROBES, flat: Mapping[str, Any] | None = None,
-            ) -> dict[str, Any]:
-    """Train ``driver`` on ``setting`` for ``seed`` and probe it at :func:`checkpoints`;
+            first_checkpoint: int = 4) -> dict[str, Any]:
+    """Train ``driver`` on ``setting`` for ``seed`` and probe it at :func:`checkpoints`
+    (from step ``max(first_checkpoint, steps // 20)`` on);
     ``flat`` (keywords of :func:`asam_theory.experiments.flatness.flatness`, e.g.
     ``{"probes": 100, "ms": (16, 64)}``) also measures the final weights' flatness (ρ of the
-    setting, held-out = the validation split).  Returns ``{"setting", "driver", "seed",
-    "rows", "test_acc", "val_acc", "final_loss", "collapsed", "flatness"}``."""
-    at = set(checkpoints(setting.steps, n_checkpoints))
+    setting, held-out = the validation split; not measured when the loss turned non-finite).
+    Returns ``{"setting", "driver", "seed", "rows", "test_acc", "val_acc", "final_loss",
+    "collapsed", "collapse", "collapse_kind", "flatness"}``."""
+    at = set(checkpoints(setting.steps, n_checkpoints, first_checkpoint))
     gen = torch.Generator().manual_seed(int(seed) + PROBE_SEED_OFFSET)
     keep = max((p.tau for p in probes), default=0)
     rows: list[dict[str, Any]] = []
@@ -242,9 +244,10 @@ def run_one(setting: Setting, driver: Driver, seed: int, *, n_checkpoints: int =
     data_holder["data"] = load(setting, seed)
     out = train(setting, driver, seed, data=data_holder["data"], on_step=on_step, keep=keep)
     result = {"setting": setting.name, "driver": driver.name, "seed": int(seed), "rows": rows,
-              **{k: out[k] for k in ("test_acc", "val_acc", "final_loss", "collapsed")},
+              **{k: out[k] for k in ("test_acc", "val_acc", "final_loss", "collapsed",
+                                     "collapse", "collapse_kind")},
               "flatness": None}
-    if flat is not None:
+    if flat is not None and out["collapse_kind"] != "non-finite":
         from asam_theory.experiments.flatness import flatness
 
         d = out["data"]
@@ -262,7 +265,8 @@ def _run_config(config: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return run_one(Setting(**config["setting"]), Driver(**config["driver"]),
                        int(config["seed"]), n_checkpoints=int(config["n_checkpoints"]),
-                       probes=[Probe(**p) for p in config["probes"]], flat=config["flat"])
+                       probes=[Probe(**p) for p in config["probes"]], flat=config["flat"],
+                       first_checkpoint=int(config.get("first_checkpoint", 4)))
     finally:
         torch.set_num_threads(prev)
 
@@ -272,7 +276,8 @@ def run_penalty(settings: Sequence[Setting] = SETTINGS[:1],
                 n_checkpoints: int = 8, probes: Sequence[Probe] = PROBES,
                 flat: Mapping[str, Any] | None = None, steps: int | None = None,
                 executor: Executor | None = None,
-                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[str], None] | None = None,
+                first_checkpoint: int = 4) -> dict[str, Any]:
     """Every (setting, driver, seed) of :func:`run_one` (``steps`` overrides the settings'),
     each with one intra-op thread, on ``executor`` (e.g. a process pool; ``None``: here, in
     order), then :func:`summarise`.  Returns ``{"runs": [...], "summary": [...],
@@ -284,7 +289,8 @@ def run_penalty(settings: Sequence[Setting] = SETTINGS[:1],
     configs = [{"setting": asdict(s if steps is None else replace(s, steps=steps)),
                 "driver": asdict(d), "seed": int(seed), "n_checkpoints": n_checkpoints,
                 "probes": [asdict(p) for p in probes],
-                "flat": None if flat is None else dict(flat)}
+                "flat": None if flat is None else dict(flat),
+                "first_checkpoint": int(first_checkpoint)}
                for s in settings for seed in seeds for d in drivers]
     results = (map(_run_config, configs) if executor is None
                else executor.map(_run_config, configs))

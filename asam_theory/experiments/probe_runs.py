@@ -26,10 +26,13 @@ measurement sees exactly the iterates the method uses; it must leave the model's
 BatchNorm statistics as it found them.
 
 After training the BatchNorm statistics are recomputed at the final weights
-(:func:`asam_theory.experiments.training.recalibrate_bn`).  A run *collapses* when its loss
-becomes non-finite (:class:`FloatingPointError` naming step and value) or when its last 50
-steps' mean training loss stays within 0.02 of :math:`\ln C` (the constant predictor's) while
-its test accuracy is below 1.5/C (reported in the result, ``collapsed``).
+(:func:`asam_theory.experiments.training.recalibrate_bn`).  Collapse follows the one rule of
+every training path, :func:`asam_theory.experiments.collapse.diagnose`: a loss that turns
+non-finite stops the run at that step (reported with the step and the value), and a run whose
+last training losses sit at or above :math:`\ln C` (the constant predictor's) with a test
+accuracy inside chance's binomial band is *stuck* or *diverged*; the result carries
+``collapsed`` (bool), ``collapse`` (the reason, or ``None``), ``collapse_kind`` and
+``collapse_step``.
 """
 
 from __future__ import annotations
@@ -51,10 +54,6 @@ from asam_theory.torch.lookahead import LookAhead
 from asam_theory.validation import check_choice, check_int, check_real
 
 KINDS = ("sgd", "sam", "asyncsam", "lookahead", "sam_micro")
-#: a collapsed run's loss sits this close to ln C (the loss of predicting 1/C for every class)
-COLLAPSE_LOSS_GAP = 0.02
-#: ... while its test accuracy is below this multiple of chance (1/C)
-COLLAPSE_ACC_FACTOR = 1.5
 
 
 @dataclass(frozen=True)
@@ -248,8 +247,10 @@ def train(setting: Setting, driver: Driver, seed: int, *, data: Data | None = No
           on_step: OnStep | None = None, keep: int = 4,
           dtype: torch.dtype = torch.float32) -> dict[str, Any]:
     """Train ``driver`` on ``setting`` for run ``seed``; returns ``{"model", "data",
-    "test_acc", "val_acc", "losses", "collapsed"}`` (module docstring).  ``on_step`` sees
-    :math:`w_t` and the last ``keep`` iterates before each update."""
+    "test_acc", "val_acc", "losses", "final_loss", "collapsed", "collapse", "collapse_kind",
+    "collapse_step"}`` (module docstring).  ``on_step`` sees :math:`w_t` and the last ``keep``
+    iterates before each update."""
+    from asam_theory.experiments.collapse import STUCK_WINDOW, diagnose
     from asam_theory.experiments.training import recalibrate_bn
 
     keep = check_int("keep", keep, low=0)
@@ -269,18 +270,21 @@ def train(setting: Setting, driver: Driver, seed: int, *, data: Data | None = No
                 on_step(t, model, padded, batches[t])
             _, _, loss = step(t)
             value = float(loss)
-            if not math.isfinite(value):
-                raise FloatingPointError(f"{driver.name} on {setting.name}, seed {seed}: "
-                                         f"training loss became {value} at step {t}")
             losses.append(value)
+            if not math.isfinite(value):
+                break  # diverged: reported (step, value) by the collapse diagnosis
     finally:
         if hasattr(opt, "close"):
             opt.close()
     recalibrate_bn(model, data.x_train)
     test = accuracy(model, data.x_test, data.y_test)
-    tail = float(np.mean(losses[-50:]))
-    collapsed = (abs(tail - math.log(data.n_classes)) < COLLAPSE_LOSS_GAP
-                 and test < COLLAPSE_ACC_FACTOR / data.n_classes)
+    freqs = (torch.bincount(data.y_test, minlength=data.n_classes).double()
+             / len(data.y_test)).tolist()
+    collapse = diagnose(losses, test, len(data.y_test), data.n_classes, class_freqs=freqs)
     return {"model": model, "data": data, "test_acc": test,
             "val_acc": accuracy(model, data.x_val, data.y_val), "losses": losses,
-            "final_loss": tail, "collapsed": collapsed}
+            "final_loss": float(np.mean(losses[-STUCK_WINDOW:])),
+            "collapsed": collapse is not None,
+            "collapse": None if collapse is None else collapse.reason,
+            "collapse_kind": None if collapse is None else collapse.kind,
+            "collapse_step": None if collapse is None else collapse.step}

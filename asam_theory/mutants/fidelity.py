@@ -16,8 +16,13 @@ family ``real_data``.
   :math:`\operatorname{tr}H/n` instead of :math:`\operatorname{tr}H`; the exact-trace and
   diagonal-Hessian tests and the standard-error test must fail.
 
-All three are killed by the tests they name; the PENALTY-REAL claim, when it exists, names
-them among its checks' kills.
+All three are killed by the tests they name and by the checks of PENALTY-REAL
+(:mod:`asam_theory.claims.penalty_real`) they name: the two penalty mutants make
+``lookahead_penalty`` fail (the look-ahead's cosine falls to the random floor; SAM's penalty
+gradient is zero at every checkpoint) and take ``asyncsam_penalty``'s positive control away
+(its verdict turns *inconclusive*: an empirical check kills by changing its outcome);
+``hutchinson-unit-probes`` makes every trace fall below its run's Lanczos top eigenvalue, so
+``flatness_order`` and ``gain_shares`` fail on the trace's consistency.
 """
 
 from __future__ import annotations
@@ -66,21 +71,23 @@ def _unit_probes() -> list[tuple[Any, Any]]:
     return [("asam_theory.experiments.flatness._rademacher", rademacher)]
 
 
+_PENALTY_CHECKS = ("PENALTY-REAL.lookahead_penalty", "PENALTY-REAL.asyncsam_penalty")
 _PENALTY_TESTS = ("tests/experiments/test_penalty_real.py::"
                   "test_penalty_difference_is_rho_h_times_direction_difference",)
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant("penalty-random-direction", "real_data",
            "every variant's perturbation is a random unit direction instead of its stale "
-           "gradient on its own batch", _random_direction,
+           "gradient on its own batch", _random_direction, checks=_PENALTY_CHECKS,
            tests=("tests/experiments/test_penalty_real.py::"
                   "test_probe_directions_use_the_named_iterate_and_batch",)),
     Mutant("penalty-at-w", "real_data",
            "the penalty gradient is measured at w instead of w + rho u (always zero)",
-           _penalty_at_w, tests=_PENALTY_TESTS),
+           _penalty_at_w, checks=_PENALTY_CHECKS, tests=_PENALTY_TESTS),
     Mutant("hutchinson-unit-probes", "real_data",
            "the Hessian-trace estimator has the wrong scale: unit-length probes estimate "
            "tr(H)/n", _unit_probes,
+           checks=("PENALTY-REAL.flatness_order", "PENALTY-REAL.gain_shares"),
            tests=("tests/experiments/test_flatness.py::"
                   "test_hutchinson_is_within_four_standard_errors_of_the_exact_trace",
                   "tests/experiments/test_flatness.py::"
