@@ -50,10 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="steps per run, >= 1 (default: 2000 on mnist1d and 600 on digits; "
                              "quick: 150)")
     parser.add_argument("--datasets", default="mnist1d,digits", metavar="LIST",
-                        help="comma list of data sets (mnist1d needs the data extra)")
+                        help="comma list of data sets: mnist1d (needs the data extra), "
+                             "digits, and with --data-root cifar10, cifar100")
+    parser.add_argument("--data-root", default=None, metavar="DIR",
+                        help="folder with a local copy of CIFAR-10/100 in torchvision's "
+                             "format (cifar-10-batches-py/, cifar-100-python/); nothing is "
+                             "downloaded (default: none)")
     parser.add_argument("--models", default=None, metavar="LIST",
-                        help="comma list of mlp, cnn, mlp-bn, cnn-bn (default: mlp,cnn; "
-                             "quick: mlp)")
+                        help="comma list of mlp, cnn, mlp-bn, cnn-bn, and resnet20 for "
+                             "the CIFAR data sets (default: mlp,cnn; quick: mlp)")
     parser.add_argument("--methods", default=None, metavar="LIST",
                         help="comma list of method names (default: all)")
     parser.add_argument("--label-noise", type=float, default=0.2, metavar="P",
@@ -98,24 +103,37 @@ def _floats(text: str | None, default: tuple[float, ...], option: str = "--lrs"
 
 def build_config(args: argparse.Namespace):
     """The :class:`LeaderboardConfig` and method list for these arguments."""
-    from asam_theory.data import DATASETS
+    from asam_theory.data import DATASETS, LOCAL_DATASETS
     from asam_theory.experiments.leaderboard import (
         LeaderboardConfig,
         catalogue_methods,
         default_methods,
     )
-    from asam_theory.experiments.models import MODEL_KINDS
+    from asam_theory.experiments.models import IMAGE_MODEL_KINDS, MODEL_KINDS
 
     q = args.quick
     datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
     for d in datasets:
-        if d not in DATASETS:
-            raise ValueError(f"--datasets: {d!r} is not one of {list(DATASETS)}")
+        if d not in DATASETS + LOCAL_DATASETS:
+            raise ValueError(f"--datasets: {d!r} is not one of {list(DATASETS + LOCAL_DATASETS)}")
+    local = [d for d in datasets if d in LOCAL_DATASETS]
+    if local and args.data_root is None:
+        raise ValueError(f"--datasets {','.join(local)} are read from a local copy: give its "
+                         "folder with --data-root DIR (torchvision's format; nothing downloads)")
+    if args.data_root is not None and not local:
+        raise ValueError("--data-root applies to the local data sets "
+                         f"{list(LOCAL_DATASETS)} only, none of which is in --datasets")
+    if args.data_root is not None and not Path(args.data_root).is_dir():
+        raise ValueError(f"--data-root {args.data_root!r} is not a folder")
     models = tuple(m.strip() for m in (args.models or ("mlp" if q else "mlp,cnn")).split(",")
                    if m.strip())
     for m in models:
-        if m not in MODEL_KINDS:
-            raise ValueError(f"--models: {m!r} is not one of {list(MODEL_KINDS)}")
+        if m not in MODEL_KINDS + IMAGE_MODEL_KINDS:
+            raise ValueError(f"--models: {m!r} is not one of "
+                             f"{list(MODEL_KINDS + IMAGE_MODEL_KINDS)}")
+        if m in IMAGE_MODEL_KINDS and any(d not in LOCAL_DATASETS for d in datasets):
+            raise ValueError(f"--models {m} takes 32 x 32 colour images: use it with "
+                             f"--datasets among {list(LOCAL_DATASETS)} only")
     from asam_theory.validation import check_int, check_real
 
     if args.seeds is not None:
@@ -139,6 +157,8 @@ def build_config(args: argparse.Namespace):
                 raise ValueError(f"--methods: {n!r} is not one of {known}")
         methods = [m for m in methods if m.name in names]
     steps = {"mnist1d": 150, "digits": 150} if q else {"mnist1d": 2000, "digits": 600}
+    # CIFAR: 5 epochs of its 40,000 training images at b = 64 (quick: as the others)
+    steps.update(dict.fromkeys(LOCAL_DATASETS, 150 if q else 3125))
     if args.steps is not None:
         steps = dict.fromkeys(steps, args.steps)
     widths = (64, 512) if q else (64, 256, 1024, 2048)
@@ -160,6 +180,7 @@ def build_config(args: argparse.Namespace):
         timing_steps=10 if q else 60, timing_warmup=3 if q else 10,
         crossover_dataset=datasets[0], crossover_widths=widths,
         crossover_rounds=1 if q else 3, crossover_steps=10 if q else 40,
+        data_root=None if args.data_root is None else str(args.data_root),
     )
     return cfg, methods
 

@@ -209,6 +209,9 @@ class LeaderboardConfig:
     #: against the published 68 % (``asam_theory.claims.baselines``)
     width: dict[str, int] = field(default_factory=lambda: {"mlp": 256, "mlp-bn": 256})
     timing_settings: tuple[str, ...] = ("idle", "equal")
+    #: the folder holding local copies of the data sets that are read, not generated
+    #: (:data:`asam_theory.data.LOCAL_DATASETS`: CIFAR-10/100 in torchvision's format)
+    data_root: str | None = None
     #: also evaluate AsyncSAM-like methods at the equal-resources rule's b′ (when timed there)
     equal_resources_accuracy: bool = True
     #: also evaluate AsyncSAM-like methods at b′ = b/2 (when the tuned b′ differs)
@@ -288,11 +291,20 @@ class RunTask:
     fidelity: bool = False
 
 
+def data_root(cfg: LeaderboardConfig, dataset: str) -> str | None:
+    """The root ``load_dataset`` reads ``dataset`` from: ``cfg.data_root`` for a local data
+    set (CIFAR), ``None`` for the generated ones."""
+    from asam_theory.data import LOCAL_DATASETS
+
+    return cfg.data_root if dataset in LOCAL_DATASETS else None
+
+
 def run_task(task: RunTask) -> RunResult:
     """Run ``task`` with one intra-op thread per role (the idle-device setting)."""
     from asam_theory.data import load_dataset
 
-    ds = load_dataset(task.dataset, seed=task.seed, label_noise=task.cfg.label_noise)
+    ds = load_dataset(task.dataset, seed=task.seed, label_noise=task.cfg.label_noise,
+                      root=data_root(task.cfg, task.dataset))
     with _Threads(1):
         return _run(task.method, task.hp, tensor_data(ds), ds, task.model, task.seed, task.cfg,
                     task.steps, record=task.record, bprime=task.bprime,
@@ -549,7 +561,8 @@ def _run_cell(dataset: str, model: str, methods: Sequence[LeaderboardMethod],
                               **m.grid[0], "val_acc_mean": float(np.mean(vals)),
                               "val_acc_per_seed": vals, "single_point": True})
     # 3. interleaved timing, both settings
-    ds = load_dataset(dataset, seed=1000, label_noise=cfg.label_noise)
+    ds = load_dataset(dataset, seed=1000, label_noise=cfg.label_noise,
+                      root=data_root(cfg, dataset))
     timing = time_methods(methods, chosen, tensor_data(ds), ds, model, cfg, bprime=bprime,
                           settings=cfg.timing_settings, tick=tick, backend=backend)
     results = []
@@ -641,7 +654,8 @@ def _crossover(cfg: LeaderboardConfig, methods: Sequence[LeaderboardMethod], mod
                tick: Callable[[], None] | None) -> dict[str, Any]:
     from asam_theory.data import load_dataset
 
-    ds = load_dataset(cfg.crossover_dataset, seed=2000, label_noise=cfg.label_noise)
+    ds = load_dataset(cfg.crossover_dataset, seed=2000, label_noise=cfg.label_noise,
+                      root=data_root(cfg, cfg.crossover_dataset))
     td = tensor_data(ds)
     hps = {m.name: dict(m.grid[0]) for m in methods}
     rows = []
