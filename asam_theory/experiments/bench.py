@@ -107,6 +107,50 @@ def _mlp(hidden: int, seed: int, device: torch.device) -> nn.Module:
     ).to(device)
 
 
+def sgd_stepper(model: nn.Module, opt: torch.optim.Optimizer, sampler: IndexSampler,
+                b: int) -> Callable[[], None]:
+    """One timed SGD step: a batch of ``b`` from ``sampler``, forward, backward, update."""
+    def step() -> None:
+        opt.zero_grad()
+        classification_loss(model, sampler(b)).backward()
+        opt.step()
+
+    return step
+
+
+def sam_stepper(model: nn.Module, opt: SAM, sampler: IndexSampler, b: int
+                ) -> Callable[[], None]:
+    """One timed SAM step (two passes on one batch, BatchNorm frozen in the second)."""
+    def step() -> None:
+        batch = sampler(b)
+        opt.zero_grad()
+        classification_loss(model, batch).backward()
+        opt.first_step(zero_grad=True)
+        with bn_frozen(model):
+            classification_loss(model, batch).backward()
+        opt.second_step(zero_grad=True)
+
+    return step
+
+
+def async_stepper(opt: AsyncSAM, model: nn.Module, sampler: IndexSampler, b: int,
+                  loader: LookAhead | None = None) -> Callable[[], None]:
+    """One timed AsyncSAM step in the closure form, on a batch of ``b`` from ``sampler`` or,
+    for the look-ahead variant, the next batch of ``loader``."""
+    def step() -> None:
+        batch = sampler(b) if loader is None else next(loader)
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = classification_loss(model, batch)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+
+    return step
+
+
 def median_ci95(values: Sequence[float]) -> dict[str, float]:
     """The median's distribution-free 95 % interval (:func:`asam_theory.stats.median_interval`)
     as the results carry it: ``{"low", "high", "coverage"}``; here over rounds, in
@@ -268,44 +312,18 @@ def run_bench(
         o_swept = {bp: make_async(m, bp, IndexSampler(x_cpu, y_cpu, seed + 2 + i))
                    for i, (bp, m) in enumerate(swept.items())}
 
-        def sgd_stepper(model: nn.Module, opt: torch.optim.Optimizer) -> Callable[[], None]:
-            def step() -> None:
-                opt.zero_grad()
-                classification_loss(model, sampler(batch_size)).backward()
-                opt.step()
-
-            return step
-
-        step_sgd = sgd_stepper(m_sgd, o_sgd)
+        step_sgd = sgd_stepper(m_sgd, o_sgd, sampler, batch_size)
         m_ctl = _mlp(hidden, seed, dev)  # the A/A control: a second, identical SGD
-        step_ctl = sgd_stepper(m_ctl, torch.optim.SGD(m_ctl.parameters(), **kw))
+        step_ctl = sgd_stepper(m_ctl, torch.optim.SGD(m_ctl.parameters(), **kw), sampler,
+                               batch_size)
+        step_sam = sam_stepper(m_sam, o_sam, sampler, batch_size)
 
-        def step_sam() -> None:
-            batch = sampler(batch_size)
-            o_sam.zero_grad()
-            classification_loss(m_sam, batch).backward()
-            o_sam.first_step(zero_grad=True)
-            with bn_frozen(m_sam):
-                classification_loss(m_sam, batch).backward()
-            o_sam.second_step(zero_grad=True)
-
-        def async_stepper(opt: AsyncSAM, model: nn.Module,
-                          loader: LookAhead | None = None) -> Callable[[], None]:
-            def step_async() -> None:
-                batch = sampler(batch_size) if loader is None else next(loader)
-
-                def closure() -> torch.Tensor:
-                    opt.zero_grad()
-                    loss = classification_loss(model, batch)
-                    loss.backward()
-                    return loss
-
-                opt.step(closure)
-
-            return step_async
+        def async_stepper_here(opt: AsyncSAM, model: nn.Module,
+                               loader: LookAhead | None = None) -> Callable[[], None]:
+            return async_stepper(opt, model, sampler, batch_size, loader)
 
         methods: dict[str, Callable[[], None]] = {
-            "sgd": step_sgd, "sam": step_sam, "asyncsam": async_stepper(o_async, m_async),
+            "sgd": step_sgd, "sam": step_sam, "asyncsam": async_stepper_here(o_async, m_async),
             "sgd_control": step_ctl,
         }
         # intra-op threads per method (AsyncSAM: its main thread; the worker has its own)
@@ -315,17 +333,17 @@ def run_bench(
             m_b = _mlp(hidden, seed, dev)
             n = f"asyncsam[{backend}]"
             asyncs[n] = make_async(m_b, bprime, IndexSampler(x_cpu, y_cpu, seed + 1), backend)
-            methods[n] = async_stepper(asyncs[n], m_b)
+            methods[n] = async_stepper_here(asyncs[n], m_b)
             nominal[n] = threads
         for bp, opt in o_swept.items():
-            methods[f"asyncsam@{bp}"] = async_stepper(opt, swept[bp])
+            methods[f"asyncsam@{bp}"] = async_stepper_here(opt, swept[bp])
             nominal[f"asyncsam@{bp}"] = threads
             asyncs[f"asyncsam@{bp}"] = opt
         if lookahead:  # the descent batches, read tau ahead by the worker
             m_la = _mlp(hidden, seed, dev)
             loader = LookAhead(iter(lambda: sampler(batch_size), None), tau=tau)
             o_la = make_async(m_la, bprime, loader)
-            methods["lookahead"] = async_stepper(o_la, m_la, loader)
+            methods["lookahead"] = async_stepper_here(o_la, m_la, loader)
             nominal["lookahead"] = threads
             asyncs["lookahead"] = o_la
         equal = equal_resources and dev.type == "cpu"
@@ -335,7 +353,7 @@ def run_bench(
             b_rule = equal_resources_ascent_batch(batch_size)
             m_rule = _mlp(hidden, seed, dev)
             o_rule = make_async(m_rule, b_rule, IndexSampler(x_cpu, y_cpu, seed + 2 + len(sweep)))
-            methods["asyncsam_rule"] = async_stepper(o_rule, m_rule)
+            methods["asyncsam_rule"] = async_stepper_here(o_rule, m_rule)
             nominal["asyncsam_rule"] = threads
             asyncs["asyncsam_rule"] = o_rule
         try:

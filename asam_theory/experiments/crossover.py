@@ -39,10 +39,9 @@ import torch
 from torch import nn
 
 from asam_theory.design import balanced_order
-from asam_theory.experiments.bench import median_ci95
+from asam_theory.experiments.bench import async_stepper, median_ci95, sam_stepper, sgd_stepper
 from asam_theory.experiments.training import IndexSampler, classification_loss
 from asam_theory.torch import SAM, AsyncSAM, LookAhead, WorkerOptions
-from asam_theory.torch._common import bn_frozen
 from asam_theory.torch.tuning import tune_ascent_batch
 from asam_theory.validation import check_choice, check_int
 
@@ -98,49 +97,6 @@ class FloorStep:
         self.opt.step()
 
 
-def _sgd_step(model: nn.Module, sampler: IndexSampler, b: int, **kw: Any) -> Callable[[], None]:
-    opt = torch.optim.SGD(model.parameters(), **kw)
-
-    def step() -> None:
-        opt.zero_grad()
-        classification_loss(model, sampler(b)).backward()
-        opt.step()
-
-    return step
-
-
-def _sam_step(model: nn.Module, sampler: IndexSampler, b: int, rho: float,
-              **kw: Any) -> Callable[[], None]:
-    opt = SAM(model.parameters(), torch.optim.SGD, rho=rho, **kw)
-
-    def step() -> None:
-        batch = sampler(b)
-        opt.zero_grad()
-        classification_loss(model, batch).backward()
-        opt.first_step(zero_grad=True)
-        with bn_frozen(model):
-            classification_loss(model, batch).backward()
-        opt.second_step(zero_grad=True)
-
-    return step
-
-
-def _async_step(opt: AsyncSAM, model: nn.Module, sampler: IndexSampler, b: int,
-                loader: LookAhead | None = None) -> Callable[[], None]:
-    def step() -> None:
-        batch = sampler(b) if loader is None else next(loader)
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = classification_loss(model, batch)
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-
-    return step
-
-
 def _batches(sampler: IndexSampler, b: int):
     while True:
         yield sampler(b)
@@ -182,10 +138,16 @@ def crossover_width(width: int, x: torch.Tensor, y: torch.Tensor, shape: tuple[i
                                    ascent_threads=1).ascent_batch_size
     else:
         bprime = int(ascent_batch_size)
+    def sgd() -> Callable[[], None]:
+        m = model()
+        return sgd_stepper(m, torch.optim.SGD(m.parameters(), **kw), sampler(0), batch_size)
+
+    m_sam = model()
     methods: dict[str, Callable[[], None]] = {
-        "sgd": _sgd_step(model(), sampler(0), batch_size, **kw),
-        "sgd_control": _sgd_step(model(), sampler(0), batch_size, **kw),
-        "sam": _sam_step(model(), sampler(0), batch_size, rho, **kw),
+        "sgd": sgd(),
+        "sgd_control": sgd(),
+        "sam": sam_stepper(m_sam, SAM(m_sam.parameters(), torch.optim.SGD, rho=rho, **kw),
+                           sampler(0), batch_size),
         "floor": FloorStep(model(), sampler(0), batch_size, rho, **kw),
     }
     asyncs: dict[str, AsyncSAM] = {}
@@ -196,14 +158,14 @@ def crossover_width(width: int, x: torch.Tensor, y: torch.Tensor, shape: tuple[i
                        ascent_loss=classification_loss, ascent_batches=sampler(1),
                        ascent_batch_size=bprime, model=m, worker=worker, **kw)
         asyncs[f"asyncsam[{backend}]"] = opt
-        methods[f"asyncsam[{backend}]"] = _async_step(opt, m, sampler(0), batch_size)
+        methods[f"asyncsam[{backend}]"] = async_stepper(opt, m, sampler(0), batch_size)
         m = model()
         loader = LookAhead(_batches(sampler(0), batch_size), tau=tau)
         opt = AsyncSAM(m.parameters(), torch.optim.SGD, rho=rho, tau=tau,
                        ascent_loss=classification_loss, ascent_batches=loader,
                        ascent_batch_size=bprime, model=m, worker=worker, **kw)
         asyncs[f"lookahead[{backend}]"] = opt
-        methods[f"lookahead[{backend}]"] = _async_step(opt, m, sampler(0), batch_size, loader)
+        methods[f"lookahead[{backend}]"] = async_stepper(opt, m, sampler(0), batch_size, loader)
     try:
         for fn in methods.values():
             for _ in range(warmup):
