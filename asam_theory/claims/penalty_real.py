@@ -358,6 +358,18 @@ def _figure(parts: Sequence[Mapping[str, Any]], probe: str) -> dict[str, Any]:
             "curves": {p["setting"]: p["curve"] for p in parts}}
 
 
+def _level_row(p: Mapping[str, Any], b: Mapping[str, float], status: str,
+               **extra: Any) -> dict[str, Any]:
+    """One setting's table row of a check against :data:`LEVEL` (i, ii): its phase-minimum
+    bounds ``b``, mean cosine and collapsed runs, then the check's own ``extra`` columns,
+    then ``status``."""
+    return {"setting": p["setting"], "seeds": len(p["seeds"]),
+            "phase_min_mean": b["mean"], "lower_95": b["lower"], "upper_95": b["upper"],
+            "mde": b["mde"], "level": LEVEL,
+            "mean_cosine": float(np.mean(p["mean"])) if p["mean"] else None,
+            **extra, "collapsed_runs": len(p["collapsed"]), "status": status}
+
+
 def lookahead_check(settings: Settings) -> Outcome:
     """(i): the look-ahead's penalty cosine stays at or above :data:`LEVEL` (module
     docstring)."""
@@ -376,14 +388,9 @@ def lookahead_check(settings: Settings) -> Outcome:
             st, why = _three_way(b, LEVEL, "look-ahead phase minimum")
         statuses.append(st)
         reasons.append(f"{p['setting']}: {st} ({why})")
-        rows.append({"setting": p["setting"], "seeds": len(p["seeds"]),
-                     "phase_min_mean": b["mean"], "lower_95": b["lower"],
-                     "upper_95": b["upper"], "mde": b["mde"], "level": LEVEL,
-                     "mean_cosine": float(np.mean(p["mean"])) if p["mean"] else None,
-                     "random_phase_min_mean": floor["mean"],
-                     "random_mean_cosine": float(np.mean(p["random_mean"]))
-                     if p["random_mean"] else None,
-                     "collapsed_runs": len(p["collapsed"]), "status": st})
+        rows.append(_level_row(p, b, st, random_phase_min_mean=floor["mean"],
+                               random_mean_cosine=float(np.mean(p["random_mean"]))
+                               if p["random_mean"] else None))
     status = _combine(statuses)
     lower = min((r["lower_95"] for r in rows), default=math.nan)
     summary = (f"{status}: look-ahead (τ = 1, descent batch) penalty-gradient cosine with "
@@ -422,14 +429,9 @@ def asyncsam_check(settings: Settings) -> Outcome:
             st, why = _three_way(b, LEVEL, "AsyncSAM phase minimum")
         statuses.append(st)
         reasons.append(f"{p['setting']}: {st} ({why})")
-        rows.append({"setting": p["setting"], "seeds": len(p["seeds"]),
-                     "phase_min_mean": b["mean"], "lower_95": b["lower"],
-                     "upper_95": b["upper"], "mde": b["mde"], "level": LEVEL,
-                     "mean_cosine": float(np.mean(p["mean"])) if p["mean"] else None,
-                     "positive_control_mean": control,
-                     "over_random_mean": None if over is None else over["mean"],
-                     "over_random_lower_95": None if over is None else over["lower"],
-                     "collapsed_runs": len(p["collapsed"]), "status": st})
+        rows.append(_level_row(p, b, st, positive_control_mean=control,
+                               over_random_mean=None if over is None else over["mean"],
+                               over_random_lower_95=None if over is None else over["lower"]))
     status = _combine(statuses)
     lower = min((r["lower_95"] for r in rows), default=math.nan)
     summary = (f"{status}: AsyncSAM (τ = 1, independent batch of b/2) penalty-gradient cosine "
