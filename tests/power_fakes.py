@@ -266,3 +266,22 @@ SPAWNS = Claim("SPAWNS", "a check that starts a process", "its process exits cle
 def catalogue_spawns():
     return (SPAWNS,), (Mutant("fake-spawns", "method", "sets BROKEN", _set("BROKEN"),
                               checks=("SPAWNS.child",)),)
+
+
+def _load_dependent(settings: Settings) -> Outcome:
+    """A step-time part whose verdict follows the load: ``fails`` on an "idle" repeat (odd
+    repeats) when time is judged, ``inconclusive`` otherwise — as HEADLINE's time part."""
+    if settings.judge_time and _repeat(settings) % 2 == 1:
+        return Outcome.judged(False, "idle machine: the time ratio is judged and too large")
+    return Outcome.inconclusive("time not judged (busy machine or a power run)")
+
+
+TIMED = Claim("TIMED", "a check with a step-time part", "its time ratio is small",
+              "tests/power_fakes.py",
+              (Check("time", "real_data", "judged on idle repeats only", _load_dependent,
+                     empirical=True),))
+
+
+def catalogue_timed():
+    return (TIMED,), (Mutant("fake-timed", "method", "sets BROKEN", _set("BROKEN"),
+                             checks=("TIMED.time",)),)

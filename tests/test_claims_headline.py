@@ -127,6 +127,19 @@ def test_time_part_is_not_judged_on_a_busy_machine(fake):
     assert out.status == "inconclusive" and "not idle" in out.summary
 
 
+def test_time_part_is_not_judged_in_a_power_run_but_accuracy_still_is(fake):
+    """``judge_time=False`` (power runs): an idle machine's failing time ratio is reported,
+    not judged, so the outcome is the accuracy parts' alone — a variant far below SAM still
+    fails."""
+    power = Settings(mode="default", seed=0, judge_time=False)
+    fake(_timing(2.0), _runs(gain=0.05, nonin=0.0, sd=0.0005, n_test=100_000))
+    out = hl.headline_check("asyncsam", power)
+    assert out.status == "inconclusive" and out.config["parts"]["time"] == "inconclusive"
+    assert "not judged in a power run" in out.summary and "median 2.000" in out.summary
+    fake(_timing(2.0), _runs(gain=0.05, nonin=-0.04, sd=0.0005, n_test=100_000))
+    assert hl.headline_check("asyncsam", power).status == "fails"
+
+
 def test_non_inferiority_fails_when_the_loss_is_shown_beyond_the_margin(fake):
     fake(_timing(1.0), _runs(gain=0.05, nonin=-0.04, sd=0.0005, n_test=100_000))
     out = hl.headline_check("lookahead", DEFAULT)

@@ -427,6 +427,17 @@ def test_a_check_may_start_processes_of_its_own(tmp_path):
     assert _by_id(out["mutants"])["fake-spawns"]["kill_rate"] == 1.0
 
 
+def test_power_runs_do_not_judge_time(tmp_path):
+    """Power runs a check with ``Settings.judge_time=False``: a time part that would fail on
+    every idle repeat (and stay undecided on a busy one) is the same in every repeat, so the
+    correct code does not flip with the machine's load."""
+    out = power.run_power("quick", 4, 0, inline=True, progress=False,
+                          catalogue="power_fakes:catalogue_timed", root=tmp_path)
+    c = _by_id(out["checks"])["TIMED.time"]
+    assert c["usual"] == "inconclusive" and c["false_alarm_rate"] == 0.0, c
+    assert not [p for p in out["problems"] if p["kind"] == "false_alarm"]
+
+
 def test_power_quick_treats_a_crash_as_an_error_not_a_kill(fake_cli, tmp_path, capsys):
     """``asam-theory power --quick`` with a mutant whose check raises: exit 1, the mutant
     survives, the exception line printed with it."""

@@ -44,11 +44,15 @@ RATIO_KINDS: tuple[RatioKind, ...] = ("bound", "target", "threshold")
 @dataclass
 class Settings:
     """How hard a check works: ``quick`` (tests), ``default`` (the ≤ 5 min report) or
-    ``full``; the executor runs sweeps (``None`` = in this process)."""
+    ``full``; the executor runs sweeps (``None`` = in this process).  ``judge_time=False``
+    (the power runner's setting) has a step-time part measured and reported but not judged:
+    on a shared machine its verdict follows the machine's load (judged only when the second
+    core is idle), which would count as the correct code's own flips, not as the code's."""
 
     mode: Mode = "default"
     executor: Executor | None = None
     seed: int = 0
+    judge_time: bool = True
 
     def pick(self, quick, default, full=None):
         """The value for this mode (``full`` defaults to ``default``)."""

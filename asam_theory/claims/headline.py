@@ -209,7 +209,7 @@ def time_bounds(ratios: list[float]) -> dict[str, float]:
             "coverage": iv["coverage"], "n": iv["n"]}
 
 
-def _time_part(t: dict, method: str) -> tuple[str, str]:
+def _time_part(t: dict, method: str, judge: bool = True) -> tuple[str, str]:
     b = time_bounds(list(t["ratio_per_round"][method]))
     med, lo, up = b["median"], b["lower"], b["upper"]
     load = (f"other processes: {t['others_before']} runnable before, "
@@ -217,6 +217,9 @@ def _time_part(t: dict, method: str) -> tuple[str, str]:
             f" cores during timing")
     where = (f"time ratio median {med:.3f} ({t.get('backend', 'thread')} backend), one-sided "
              f"95 % bounds [{lo:.3f}, {up:.3f}]")
+    if not judge:
+        return "inconclusive", (f"{where} not judged in a power run (its verdict follows the "
+                                f"machine's load; {load})")
     if t["idle"] is False:
         return "inconclusive", (f"{where} not judged: the second core was not idle ({load}; at "
                                 f"most {t['others_max']} allowed)")
@@ -305,7 +308,7 @@ def headline_check(variant: str, settings: Settings, setting: str = "noisy_digit
     for bp, v in zip(bprimes, variants, strict=True):
         nonin = paired(acc[v.name], acc["sam"], hit[v.name], hit["sam"])
         ni_status, ni_reason = non_inferiority(nonin, MARGIN)
-        t_status, t_reason = _time_part(timing[bp], method)
+        t_status, t_reason = _time_part(timing[bp], method, settings.judge_time)
         parts[bp] = {"variant": v.name, "nonin": nonin, "ni": (ni_status, ni_reason),
                      "time": (t_status, t_reason),
                      "bounds": time_bounds(list(timing[bp]["ratio_per_round"][method])),

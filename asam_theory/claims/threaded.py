@@ -227,6 +227,28 @@ def _plot_vs_simulation(v: Verdict, ax) -> None:
     ax.legend()
 
 
+def bounds_statistics(p: Quadratic, runs: list, steps: int, lr: float, rho: float) -> dict:
+    r"""T1 and T3 against their bounds over ``runs`` on ``p`` (b = 1, noise
+    :data:`TIGHT_SIGMA2` per coordinate): ``g``/``g_se`` the mean over runs of the mean squared
+    gradient norm and its standard error, ``t1`` T1's bound; ``f``/``f_se`` the mean gap over
+    the second half of the run and ``t3`` T3's bound averaged over the same steps; ``lower``
+    the one-sided 95 % lower ends of measured/bound (the tightness side of
+    :func:`_bounds_with_measured_staleness`)."""
+    L, mu = float(p.L), float(p.mu)
+    delta = float(p.f(np.ones((1, p.dim)))[0] - p.f_star)
+    sigma2_total = p.dim * TIGHT_SIGMA2  # the bounds' sigma2 is E||g_B - g||^2 for b = 1
+    t1 = bounds.t1_bound(delta, L, rho, lr, steps, sigma2_total, 1, 1, same_batch=False)
+    g, g_se = _mean_se([r.mean_grad_norm2 for r in runs])
+    # T3 holds at every horizon t, so its mean over the second half of the run bounds the
+    # mean gap there (one value per run, far less noisy than the last gap alone)
+    tail = np.arange(steps // 2, steps + 1)
+    t3 = float(np.mean([bounds.t3_bound(delta, L, mu, rho, lr, int(t), sigma2_total, 1)
+                        for t in tail]))
+    f, f_se = _mean_se([r.f_gap[tail].mean() for r in runs])
+    return {"g": g, "g_se": g_se, "t1": t1, "f": f, "f_se": f_se, "t3": t3,
+            "lower": {"T1": (g - Z95_ONE * g_se) / t1, "T3": (f - Z95_ONE * f_se) / t3}}
+
+
 def _bounds_with_measured_staleness(settings: Settings) -> Outcome:
     r"""Slow ascent device (the staleness varies between τ and 4), on the isotropic quadratic
     :math:`f=\frac L2\|w-w^*\|^2` (μ = L) with :math:`\eta=0.95/L`: there
@@ -244,7 +266,7 @@ def _bounds_with_measured_staleness(settings: Settings) -> Outcome:
     steps = settings.pick(80, 150)
     n_runs = settings.pick(4, 8, 20)
     p = Quadratic(**TIGHT_PROBLEM)
-    L, mu = float(p.L), float(p.mu)
+    L = float(p.L)
     lr, rho, tau = 0.95 / L, 0.1, 1
     # a slow ascent device: each ascent takes about three descents, so the staleness the
     # threads use varies between tau and max_staleness
@@ -253,17 +275,9 @@ def _bounds_with_measured_staleness(settings: Settings) -> Outcome:
                           ascent_delay_s=0.003)
     stal = np.concatenate([r.staleness for r in runs])
     err = _replay_error(runs, _replay_definition(p, runs, lr, rho))
-    delta = float(p.f(np.ones((1, 4)))[0] - p.f_star)
-    sigma2_total = p.dim * TIGHT_SIGMA2  # the bounds' sigma2 is E||g_B - g||^2 for b = 1
-    t1 = bounds.t1_bound(delta, L, rho, lr, steps, sigma2_total, 1, 1, same_batch=False)
-    g, g_se = _mean_se([r.mean_grad_norm2 for r in runs])
-    # T3 holds at every horizon t, so its mean over the second half of the run bounds the
-    # mean gap there (one value per run, far less noisy than the last gap alone)
-    tail = np.arange(steps // 2, steps + 1)
-    t3 = float(np.mean([bounds.t3_bound(delta, L, mu, rho, lr, int(t), sigma2_total, 1)
-                        for t in tail]))
-    f, f_se = _mean_se([r.f_gap[tail].mean() for r in runs])
-    lower = {"T1": (g - Z95_ONE * g_se) / t1, "T3": (f - Z95_ONE * f_se) / t3}
+    st = bounds_statistics(p, runs, steps, lr, rho)
+    g, g_se, f, f_se, t1, t3, lower = (st[k] for k in ("g", "g_se", "f", "f_se", "t1", "t3",
+                                                       "lower"))
     holds = g - 3 * g_se <= t1 and f - 3 * f_se <= t3
     tight = min(lower.values()) >= TIGHT
     ok = holds and tight and err <= REPLAY_TOL and int(stal.max()) <= 4

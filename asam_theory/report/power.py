@@ -286,7 +286,10 @@ def power_markdown(payload: dict[str, Any]) -> str:
         "(`Check.empirical`) when its outcome differs from the correct code's usual one, "
         "counted net of the correct code's own changes: κ = max(0, (k_m − k_c)/(1 − k_c)). "
         "A check that raises, a job that times out or dies, is an *error*: never a kill, "
-        "never a false alarm (`asam_theory/mutants/power.py`, `asam_theory/mutants/rates.py`).",
+        "never a false alarm (`asam_theory/mutants/power.py`, `asam_theory/mutants/rates.py`). "
+        "A step-time part (HEADLINE's) is measured but not judged in a power run "
+        "(`Settings.judge_time`): whether it is judged follows the machine's load, not the "
+        "code.",
         "",
         "## Headline",
         "",
