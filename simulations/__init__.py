@@ -1,5 +1,5 @@
 """Experiment definitions: sweeps of configs run through any ``concurrent.futures.Executor``."""
 
-from .sweep import DaskExecutor, Sweep, grid, make_executor, run_sweep, write_table
+from .sweep import DaskExecutor, RunCache, Sweep, grid, make_executor, run_sweep, write_table
 
-__all__ = ["DaskExecutor", "Sweep", "grid", "make_executor", "run_sweep", "write_table"]
+__all__ = ["DaskExecutor", "RunCache", "Sweep", "grid", "make_executor", "run_sweep", "write_table"]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 Task = Callable[[dict], "dict | list[dict]"]
 
@@ -130,18 +131,67 @@ def make_executor(jobs: int = 1, scheduler: str | None = None) -> Iterator[Execu
         pool.shutdown(cancel_futures=True)
 
 
+class RunCache:
+    """What tasks returned, by task and config, so that a sweep reuses a run an earlier sweep
+    (of another check) already made instead of making it again.
+
+    Sound because tasks are deterministic functions of their config (module docstring): the
+    key is the task's qualified name and the config as canonical JSON, so only an identical
+    run is reused.  One cache lives as long as one ``asam-theory verify`` run
+    (``Settings.runs``); a process that patches code between sweeps (a mutant) must not share
+    one across the patch — the power runner gives every repeat a fresh one.  ``hits`` and
+    ``misses`` count configs served from the cache and run."""
+
+    def __init__(self) -> None:
+        self._results: dict[tuple[str, str], Any] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(fn: Task, config: Mapping) -> tuple[str, str]:
+        name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        return name, json.dumps(config, sort_keys=True, default=str)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def get(self, key: tuple[str, str]) -> Any:
+        return self._results.get(key)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._results
+
+    def put(self, key: tuple[str, str], result: Any) -> None:
+        self._results[key] = result
+
+
 def run_sweep(fn: Task, configs: Sequence[Mapping], executor: Executor | None = None,
-              progress: bool = False, desc: str = "sweep") -> list[dict]:
-    """Run ``fn`` on every config; returns rows in config order (config keys + results)."""
+              progress: bool = False, desc: str = "sweep",
+              cache: RunCache | None = None) -> list[dict]:
+    """Run ``fn`` on every config; returns rows in config order (config keys + results).
+    With ``cache``, a config run before (by any sweep sharing the cache, or earlier in this
+    one) is not run again: its result is reused."""
     configs = [dict(c) for c in configs]
+    todo = configs
+    keys: list[tuple[str, str]] = []
+    if cache is not None:
+        keys = [cache.key(fn, c) for c in configs]
+        first = {k: i for i, k in reversed(list(enumerate(keys))) if k not in cache}
+        todo = [configs[i] for i in sorted(first.values())]
+        cache.hits += len(configs) - len(todo)
+        cache.misses += len(todo)
     if executor is None:
-        results = map(fn, configs)
+        results = map(fn, todo)
     else:
-        results = executor.map(fn, configs)
+        results = executor.map(fn, todo)
     if progress:
         from tqdm.auto import tqdm
 
-        results = tqdm(results, total=len(configs), desc=desc, leave=False)
+        results = tqdm(results, total=len(todo), desc=desc, leave=False)
+    if cache is not None:
+        for cfg, res in zip(todo, results, strict=True):
+            cache.put(cache.key(fn, cfg), res)
+        results = [cache.get(k) for k in keys]
     rows: list[dict] = []
     for cfg, res in zip(configs, results, strict=True):
         for r in (res if isinstance(res, list) else [res]):

@@ -6,6 +6,8 @@ are listed, and the verdict names its variant and setting."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,32 @@ def test_every_setting_and_variant_is_a_check():
                      "asyncsam_mnist1d", "lookahead_mnist1d"]
     assert hl.SETTINGS["mnist1d"].test_size == 10_000
     assert hl._recipe(FULL, "mnist1d").test_size == 10_000
+
+
+def test_the_second_variant_reuses_the_first_ones_sgd_and_sam_runs(monkeypatch):
+    """Within one verify run (one ``Settings``) both variants compare against the same SGD and
+    SAM runs: the second check trains only its own variant; a fresh ``Settings`` trains all."""
+    calls: list[str] = []
+
+    def fake_run(cfg: dict) -> dict:
+        name, seed = cfg["variant"]["name"], cfg["seed"]
+        calls.append(name)
+        rng = np.random.default_rng(zlib.crc32(f"{name} {seed} {cfg['recipe']['lr']}".encode()))
+        return {"val_acc": 0.8 + 0.01 * rng.random(), "test_acc": 0.8, "collapsed": None,
+                "fidelity": None, "test_correct": rng.random(50) < 0.8}
+
+    monkeypatch.setattr(hl, "_timing", _timing(1.03))
+    monkeypatch.setattr(hl, "_tuner_pick", lambda recipe, seed: hl.BPRIME)
+    monkeypatch.setattr(ab, "run_config", fake_run)
+    shared = Settings(mode="default", seed=0)
+    first = hl.headline_check("asyncsam", shared)
+    n_first = len(calls)
+    assert {"sgd", "sam", f"asyncsam_bp{hl.BPRIME}"} == set(calls)
+    calls.clear()
+    second = hl.headline_check("lookahead", shared)
+    assert set(calls) == {f"lookahead_bp{hl.BPRIME}"} and len(calls) < n_first
+    assert second.config["per_seed"]["sam"] == first.config["per_seed"]["sam"]
+    assert second.config["hyperparameters"]["sgd"] == first.config["hyperparameters"]["sgd"]
+    calls.clear()
+    hl.headline_check("lookahead", Settings(mode="default", seed=0))
+    assert {"sgd", "sam", f"lookahead_bp{hl.BPRIME}"} == set(calls)

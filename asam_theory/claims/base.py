@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from asam_theory.sweeps import RunCache
+
 Mode = Literal["quick", "default", "full"]
 METHODS = ("symbolic", "exact", "monte_carlo", "threaded", "numerical", "pep", "real_data")
 CheckStatus = Literal["holds", "fails", "inconclusive"]
@@ -47,12 +49,16 @@ class Settings:
     ``full``; the executor runs sweeps (``None`` = in this process).  ``judge_time=False``
     (the power runner's setting) has a step-time part measured and reported but not judged:
     on a shared machine its verdict follows the machine's load (judged only when the second
-    core is idle), which would count as the correct code's own flips, not as the code's."""
+    core is idle), which would count as the correct code's own flips, not as the code's.
+    ``runs`` keeps the training runs of this run's sweeps by config, so that checks
+    comparing against the same baseline (HEADLINE's two variants against one SGD and SAM)
+    share it instead of training it twice (:class:`asam_theory.sweeps.RunCache`)."""
 
     mode: Mode = "default"
     executor: Executor | None = None
     seed: int = 0
     judge_time: bool = True
+    runs: RunCache = field(default_factory=RunCache, repr=False, compare=False)
 
     def pick(self, quick, default, full=None):
         """The value for this mode (``full`` defaults to ``default``)."""

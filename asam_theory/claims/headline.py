@@ -296,11 +296,14 @@ def headline_check(variant: str, settings: Settings, setting: str = "noisy_digit
     seeds = list(range(settings.seed, settings.seed + n))
     sel = selection_seeds(SELECTION_SEEDS, seeds, SELECTION_BASE + settings.seed)
     variants = [_variant(variant, bp) for bp in bprimes]
+    # the SGD and SAM runs (selection and evaluation) are the same for both variants: the
+    # second check of a verify run takes them from settings.runs
     choices = ablation.tune_variants(_grids(settings, variants), recipe, sel,
-                                     executor=settings.executor)
+                                     executor=settings.executor, cache=settings.runs)
     recipes = {name: replace(recipe, **c.hp) for name, c in choices.items()}
     res = ablation.run_ablation([ablation.SGD, ablation.SAM, *variants], recipe, seeds,
-                                executor=settings.executor, per_example=True, recipes=recipes)
+                                executor=settings.executor, per_example=True, recipes=recipes,
+                                cache=settings.runs)
     acc, hit = res["per_seed"], res["test_correct"]
     gain = paired(acc["sam"], acc["sgd"], hit["sam"], hit["sgd"])
     pre_status, pre_reason = superiority(gain)

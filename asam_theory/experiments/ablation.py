@@ -57,7 +57,7 @@ import math
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -71,6 +71,9 @@ from asam_theory.experiments.training import DigitsData, run_method, tensor_data
 from asam_theory.stats import paired_interval
 from asam_theory.torch._common import bn_frozen
 from asam_theory.validation import check_choice, check_int, check_real
+
+if TYPE_CHECKING:
+    from asam_theory.sweeps import RunCache
 
 #: the data sets of the ablation, and MNIST-1D's example shape
 DATASETS: tuple[str, ...] = ("digits", "mnist1d")
@@ -388,10 +391,10 @@ def _config(variant: Variant, recipe: Recipe, seed: int, fidelity_every: int,
 
 
 def _sweep(configs: list[dict], executor: Executor | None, progress: bool,
-           desc: str) -> list[dict]:
+           desc: str, cache: RunCache | None = None) -> list[dict]:
     from asam_theory.sweeps import run_sweep
 
-    return run_sweep(run_config, configs, executor, progress=progress, desc=desc)
+    return run_sweep(run_config, configs, executor, progress=progress, desc=desc, cache=cache)
 
 
 def _collect(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
@@ -418,7 +421,8 @@ def _collect(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
 def run_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[int],
                  fidelity_every: int = 0, progress: bool = False,
                  executor: Executor | None = None, per_example: bool = False,
-                 recipes: Mapping[str, Recipe] | None = None) -> dict[str, Any]:
+                 recipes: Mapping[str, Recipe] | None = None,
+                 cache: RunCache | None = None) -> dict[str, Any]:
     """Every variant on every seed (paired), then :func:`decompose`.  Returns ``{"recipe",
     "variants", "seeds", "per_seed": {name: [acc, ...]}, "collapsed": {name: [reason or None,
     ...]}, "fidelity": {name: mean cosine}, "fidelity_per_seed", "table": rows}`` (fidelity
@@ -426,18 +430,19 @@ def run_ablation(variants: Sequence[Variant], recipe: Recipe, seeds: Sequence[in
     ``"test_correct": {name: bool array (seeds, test examples)}``.  ``recipes`` gives a
     variant (by name) its own recipe — its tuned lr and ρ — instead of ``recipe``.  Each run
     uses one intra-op thread (:func:`run_config`); ``executor`` (e.g. a process pool) runs
-    them side by side, ``None`` in this process."""
+    them side by side, ``None`` in this process; ``cache`` reuses identical runs made
+    before."""
     check_int("fidelity_every", fidelity_every, low=0)
     own = dict(recipes or {})
     configs = [_config(v, own.get(v.name, recipe), s, fidelity_every, per_example)
                for s in seeds for v in variants]
-    rows = _sweep(configs, executor, progress, "ablation")
+    rows = _sweep(configs, executor, progress, "ablation", cache)
     return _collect(variants, recipe, seeds, rows)
 
 
 def tune_variants(grids: Mapping[str, tuple[Variant, Sequence[Mapping[str, float]]]],
                   recipe: Recipe, seeds: Sequence[int], executor: Executor | None = None,
-                  progress: bool = False) -> dict[str, Choice]:
+                  progress: bool = False, cache: RunCache | None = None) -> dict[str, Choice]:
     """Each variant's hyper-parameters chosen on the validation split: ``grids`` maps a name
     to ``(variant, points)``, each point a dict of :class:`Recipe` fields (``lr``, ``rho``);
     every point runs on every selection seed of ``seeds`` (one sweep) and
@@ -451,7 +456,7 @@ def tune_variants(grids: Mapping[str, tuple[Variant, Sequence[Mapping[str, float
             for s in seeds:
                 configs.append(_config(variant, replace(recipe, **hp), s, 0))
                 keys.append((name, k))
-    rows = _sweep(configs, executor, progress, "selection") if configs else []
+    rows = _sweep(configs, executor, progress, "selection", cache) if configs else []
     got: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
     for key, row in zip(keys, rows, strict=True):
         got.setdefault(key, []).append(row)
