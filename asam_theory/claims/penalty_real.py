@@ -90,7 +90,7 @@ import numpy as np
 from scipy import stats as _st
 
 from asam_theory.claims.base import Check, Claim, Outcome, Settings, Verdict
-from asam_theory.claims.preregistered import record, threshold
+from asam_theory.claims.preregistered import earlier, record, threshold
 from asam_theory.experiments.penalty_real import Probe
 from asam_theory.experiments.probe_runs import SETTINGS, Driver, Setting
 from asam_theory.stats import minimum_detectable_effect, seeds_needed, t_interval
@@ -375,7 +375,7 @@ def lookahead_check(settings: Settings) -> Outcome:
     docstring)."""
     res = study(settings)
     parts = _cosines(res, LOOKAHEAD)
-    rows, statuses, reasons = [], [], []
+    rows, statuses, reasons, v1_statuses = [], [], [], []
     for p in parts:
         b, floor = _bounds(p["phase_min"]), _bounds(p["random_phase_min"])
         if not p["seeds"]:
@@ -387,6 +387,8 @@ def lookahead_check(settings: Settings) -> Outcome:
         else:
             st, why = _three_way(b, LEVEL, "look-ahead phase minimum")
         statuses.append(st)
+        # version 1 failed a setting with no usable seed (nothing compared)
+        v1_statuses.append("fails" if not p["seeds"] else st)
         reasons.append(f"{p['setting']}: {st} ({why})")
         rows.append(_level_row(p, b, st, random_phase_min_mean=floor["mean"],
                                random_mean_cosine=float(np.mean(p["random_mean"]))
@@ -404,7 +406,9 @@ def lookahead_check(settings: Settings) -> Outcome:
         "seeds": p["seeds"], "phase_min": p["phase_min"], "mean": p["mean"],
         "random_phase_min": p["random_phase_min"]} for p in parts},
         "collapsed": [c for p in parts for c in p["collapsed"]],
-        "study_seconds": res["seconds"], "preregistered": record(_LA)}
+        "study_seconds": res["seconds"], "preregistered": record(_LA),
+        "earlier_versions": earlier(_LA, {1: (_combine(v1_statuses),
+                                              "version 1 on this run's data")})}
     return Outcome(status, summary, measured=lower, bound=LEVEL,
                    ratio=lower / LEVEL if math.isfinite(lower) else None, table=rows,
                    config=config, figure=_figure(parts, LOOKAHEAD.probe().name))

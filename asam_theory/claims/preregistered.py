@@ -158,6 +158,9 @@ _BASELINES_2_ON = "2026-12-07T10:04:06+00:00"
 #: before any verdict on its seeds (master seed + 10 onwards)
 _PENALTY_REAL = "c8f0a1c6e982e736024540f8042f12da548634e4"
 _PENALTY_REAL_ON = "2026-12-07T13:15:29+00:00"
+#: PENALTY-REAL.lookahead_penalty version 2: a setting with no usable seed is inconclusive
+_PENALTY_REAL_2 = "54c553d4873829cf3f0557ec8b630e8759f239b8"
+_PENALTY_REAL_2_ON = "2026-12-07T13:49:13+00:00"
 
 _HL = ("HEADLINE.asyncsam", "HEADLINE.lookahead")
 #: the checks HEADLINE added with its settings (clean digits, MNIST-1D)
@@ -582,6 +585,15 @@ CHECK_VERSIONS: tuple[CheckVersion, ...] = (
         "or when SAM's penalty gradient is zero or non-finite at a checkpoint, else "
         "inconclusive with the MDE; per setting, any setting failing fails",
         ("PENALTY-REAL.level@v1", "PENALTY-REAL.confidence@v1")),
+    CheckVersion(
+        _PR_LA, 2, _PENALTY_REAL_2_ON, _PENALTY_REAL_2,
+        "version 1's rule, except that a setting on which every seed had a collapsed run "
+        "(no seed left to compare) is inconclusive",
+        ("PENALTY-REAL.level@v1", "PENALTY-REAL.confidence@v1"),
+        change="a setting with no usable seed was failed ('nothing was compared'); a "
+               "collapse says nothing about the penalty's fidelity, so it is now inconclusive "
+               "(changed while the quick and default verdicts were in view: both had usable "
+               "seeds on every setting, so neither outcome changes)"),
     CheckVersion(
         _PR_ASY, 1, _PENALTY_REAL_ON, _PENALTY_REAL,
         "version 1 of lookahead_penalty's rule for AsyncSAM (tau = 1, an independent batch of "
