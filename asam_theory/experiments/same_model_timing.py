@@ -84,25 +84,40 @@ def _machine_busy_s() -> float | None:
 
 
 def _own_cpu_s() -> float:
-    """CPU seconds of this process and its children: the reaped ones (:func:`os.times`) and the
-    live ones (``/proc/<pid>/stat``) — AsyncSAM's worker process is part of the measured
-    method, not another process's load."""
+    """CPU seconds of this process and its children: the reaped ones (:func:`os.times`), the
+    live ones (``/proc/<pid>/stat``) and this process's forkserver with the workers it forked
+    and reaped — AsyncSAM's worker process is part of the measured method, not another
+    process's load."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system + _live_children_cpu_s()
+    return (t.user + t.system + t.children_user + t.children_system + _live_children_cpu_s()
+            + _forkserver_cpu_s())
+
+
+def _proc_cpu_s(pid: int, reaped: bool = False) -> float:
+    """utime + stime of ``pid`` (and, with ``reaped``, cutime + cstime: its children it waited
+    for) from ``/proc/<pid>/stat``; 0 when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        ticks = sum(int(x) for x in fields[11:15 if reaped else 13])
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):  # gone meanwhile, or no /proc
+        return 0.0
+
+
+def _forkserver_cpu_s() -> float:
+    """CPU seconds of this process's forkserver (where AsyncSAM's process backend starts its
+    workers) and of the workers it reaped; 0 when there is none."""
+    from multiprocessing import forkserver
+
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    return 0.0 if pid is None else _proc_cpu_s(pid, reaped=True)
 
 
 def _live_children_cpu_s() -> float:
     import multiprocessing as mp
 
-    total = 0.0
-    for child in mp.active_children():
-        try:
-            with open(f"/proc/{child.pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):  # gone meanwhile, or no /proc
-            continue
-    return total
+    return sum(_proc_cpu_s(child.pid) for child in mp.active_children())
 
 
 class CpuMeter:

@@ -61,12 +61,13 @@ class WorkerOptions:
         fidelity_every: every k-th step (k > 0) also compute the fresh direction at w_t on the same
             ascent batch and record cos(u_stale, u_fresh) (0 = never).
         backend: ``"thread"`` (default: a worker thread of this process; works with any loss,
-            model and batch source, lambdas included) or ``"process"`` (a spawned worker
-            process, :mod:`~asam_theory.torch._process`: no GIL shared with the training loop,
-            which on small models is most of the thread's cost; the loss, the model and an
-            independent batch source are pickled for it, and a script must guard its entry
-            point with ``if __name__ == "__main__":``). ``AsyncSAM.tuned`` and
-            ``asam-theory bench`` time both and pick the faster (``docs/performance.md``).
+            model and batch source, lambdas included) or ``"process"`` (a worker
+            process forked from a forkserver, :mod:`~asam_theory.torch._process`: no GIL
+            shared with the training loop, which on small models is most of the thread's
+            cost; the loss, the model and an independent batch source are pickled for it, and
+            a script must guard its entry point with ``if __name__ == "__main__":``).
+            ``AsyncSAM.tuned`` and ``asam-theory bench`` time both and pick the faster
+            (``docs/performance.md``).
         keep_batches: every step's :class:`~asam_theory.torch._worker.Result` carries the
             ascent batch its direction was computed on (``AsyncSAM.last_ascent_batch``; for
             replays and probes; costs a copy per step with the process backend).

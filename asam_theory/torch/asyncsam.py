@@ -36,7 +36,7 @@ Worker backends (``WorkerOptions(backend=...)``). ``"thread"`` (the default) run
 a thread of the training process: any loss, model and batch source work (lambdas included),
 but both roles share one interpreter, and on a small model, where a step is mostly Python
 dispatch, they queue up on the GIL (``docs/performance.md``). ``"process"`` runs the same worker
-in a spawned process (:mod:`asam_theory.torch._process`): snapshots, directions and step batches
+in a process of its own (:mod:`asam_theory.torch._process`): snapshots, directions and step batches
 travel through shared-memory rings and a pipe, the loss, the model and an independent batch
 source are pickled for it, and a script must guard its entry point with
 ``if __name__ == "__main__":``. Both follow the rules below (one window rule, one state format:
