@@ -96,25 +96,58 @@ from asam_theory.torch.stack import NO_AUTOCAST, AutocastState, weights_changed
 PRELOAD = "asam_theory.torch._process"
 
 
-def start_context() -> Any:
+def spec_modules(spec: ProcessSpec) -> list[str]:
+    """The modules that define the worker's loss, model (every submodule's class) and batch
+    source: what unpickling the spec in the worker imports."""
+    objs: list[Any] = [spec.ascent_loss, spec.source]
+    if spec.model is not None:
+        objs += list(spec.model.modules())
+    names: list[str] = []
+    for o in objs:
+        # a function's own module; an instance's class's (its __module__ is the class's)
+        for m in (getattr(o, "__module__", None), type(o).__module__):
+            if isinstance(m, str) and m not in ("builtins", "__main__") and m not in names:
+                names.append(m)
+    return [m for m in names if m in sys.modules]
+
+
+def start_context(modules: list[str] = ()) -> Any:
     """The multiprocessing context the worker starts from: ``forkserver`` where the platform
     has it, else ``spawn`` (never ``fork``: the training process may run threads, CUDA or
     OpenMP, which a forked copy would inherit broken).
 
-    The forkserver is the one of this process (shared with any other user of ``forkserver``).
-    Before it starts, :data:`PRELOAD` is added to its preload list, keeping what is there —
-    ``__main__`` by default, so that classes defined in the main script unpickle in the
-    worker as under ``spawn``; a server started earlier by someone else keeps its list, and a
-    worker then imports this module itself on start."""
+    The forkserver is the one of this process (shared with any other user of ``forkserver``),
+    started here if it is not running.  Its preload list keeps what is there (``__main__`` by
+    default) and adds :mod:`~asam_theory.torch._forkserver_main` (which imports the training
+    script as ``__mp_main__`` in the server, as the forkserver means to but CPython 3.11 does
+    not), :data:`PRELOAD` and ``modules`` (those of the first optimizer's loss and model,
+    :func:`spec_modules`, already imported here), so that a worker forked from it has the
+    script, torch and these modules in place.  A worker imports what the server has not
+    (later optimizers' other modules, or everything when someone else started the server)
+    itself on start, as a ``spawn`` worker does."""
     if "forkserver" not in mp.get_all_start_methods():
         return tmp.get_context("spawn")
     ctx = tmp.get_context("forkserver")
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, spawn
+
+    from asam_theory.torch import _forkserver_main
 
     server = forkserver._forkserver
-    mods = list(getattr(server, "_preload_modules", ["__main__"]))
-    if getattr(server, "_forkserver_pid", None) is None and PRELOAD not in mods:
-        ctx.set_forkserver_preload([*mods, PRELOAD])
+    if getattr(server, "_forkserver_pid", None) is None:
+        mods = list(getattr(server, "_preload_modules", ["__main__"]))
+        ctx.set_forkserver_preload(list(dict.fromkeys(
+            [*mods, _forkserver_main.__name__, PRELOAD, *modules])))
+        main_path = spawn.get_preparation_data("asam-ascent").get("init_main_from_path")
+        old = os.environ.get(_forkserver_main.ENV)
+        try:  # the server reads the script's path from its environment as it starts
+            if main_path:
+                os.environ[_forkserver_main.ENV] = main_path
+            forkserver.ensure_running()
+        finally:
+            if old is None:
+                os.environ.pop(_forkserver_main.ENV, None)
+            else:
+                os.environ[_forkserver_main.ENV] = old
     return ctx
 
 
@@ -310,7 +343,7 @@ class ProcessDirections:
         self._state_t = torch.zeros(self.slots, dtype=torch.int64).share_memory_()
         self._ctrl_t = torch.zeros(4, dtype=torch.int64).share_memory_()
         self._state, self._ctrl = self._state_t.numpy(), self._ctrl_t.numpy()
-        ctx = start_context()
+        ctx = start_context(spec_modules(spec))
         self._locks = [ctx.Lock() for _ in range(self.slots)]
         self._events: list[Any] | None = None
         self._h2d: dict[int, Any] = {}

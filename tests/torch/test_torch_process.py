@@ -350,6 +350,43 @@ def test_a_loss_the_worker_cannot_load_is_reported_at_construction(tmp_path):
     assert "while loading the ascent loss" in out.stdout
 
 
+@pytest.mark.skipif("forkserver" not in mp.get_all_start_methods(), reason="spawn only here")
+def test_a_scripts_top_level_runs_once_for_all_workers_and_its_classes_load(tmp_path):
+    """Workers fork from a forkserver that ran the training script once: its top level (and
+    what it imports) does not run again per worker, and a loss class defined in the script
+    loads in every worker and trains (three optimizers, one after the other)."""
+    script = tmp_path / "train.py"
+    log = tmp_path / "top_level.log"
+    script.write_text(textwrap.dedent(f"""
+        import os
+        import torch
+        from asam_theory.torch import AsyncSAM, WorkerOptions
+        with open({str(log)!r}, "a") as fh:
+            fh.write(f"{{os.getpid()}}\\n")
+
+        class Quad:
+            def __call__(self, params, batch):
+                return (params[0] ** 2).sum()
+
+        if __name__ == "__main__":
+            w = torch.nn.Parameter(torch.ones(3))
+            for _ in range(3):
+                with AsyncSAM([w], torch.optim.SGD, lr=0.1, ascent_loss=Quad(),
+                              worker=WorkerOptions(backend="process", timeout=60)) as opt:
+                    for _ in range(3):
+                        opt.zero_grad()
+                        opt.step(lambda: (w ** 2).sum().backward() or (w ** 2).sum())
+            print("NORM", float(w.detach().norm()))
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=180, cwd=tmp_path)
+    assert "NORM" in out.stdout, out.stdout + out.stderr
+    assert float(out.stdout.split("NORM")[1]) < 3 ** 0.5  # it trained
+    pids = log.read_text().split()
+    # the script itself and the forkserver; none of the three workers
+    assert len(pids) == 2 and len(set(pids)) == 2, pids
+
+
 def test_a_killed_worker_gives_a_clear_error_at_the_next_step_not_a_hang():
     w = nn.Parameter(torch.ones(4, dtype=torch.float64))
     opt = AsyncSAM([w], torch.optim.SGD, rho=0.1, lr=0.05, ascent_loss=quad,
