@@ -125,10 +125,14 @@ def start_context(modules: list[str] = ()) -> Any:
     script, torch and these modules in place.  A worker imports what the server has not
     (later optimizers' other modules, or everything when someone else started the server)
     itself on start, as a ``spawn`` worker does."""
+    from multiprocessing import forkserver, spawn
+
+    # a script without an ``if __name__ == "__main__":`` guard, being imported by a worker or
+    # the forkserver, must not start another one: multiprocessing's own error, at once
+    spawn._check_not_importing_main()
     if "forkserver" not in mp.get_all_start_methods():
         return tmp.get_context("spawn")
     ctx = tmp.get_context("forkserver")
-    from multiprocessing import forkserver, spawn
 
     from asam_theory.torch import _forkserver_main
 
@@ -415,18 +419,19 @@ class ProcessDirections:
             try:
                 msgs = self._chan.receive(min(remaining, POLL_S))
             except (EOFError, OSError):
-                self._died()
+                self._died(starting=True)
             for msg in msgs:
                 if msg[:1] == b"R":
                     return
                 self._handle(msg)
                 self._raise_if_failed()
             if not msgs and self._proc.exitcode is not None:
-                self._died()
+                self._died(starting=True)
 
     # -- faults -------------------------------------------------------------------------------
-    def _died(self) -> None:
-        """Record that the worker process is gone and raise (its error first, if it sent one)."""
+    def _died(self, starting: bool = False) -> None:
+        """Record that the worker process is gone and raise (its error first, if it sent one);
+        ``starting``: it died before it was ready."""
         with contextlib.suppress(Exception):
             for msg in self._chan.receive(0.5):
                 self._handle(msg)
@@ -434,6 +439,11 @@ class ProcessDirections:
         if self._dead is None:
             self._dead = (f"AsyncSAM: the ascent worker process (pid {self.pid}) died with "
                           f"{_exit_text(self._proc.exitcode)}")
+            if starting:
+                self._dead += (" while starting, before it could load the loss and model (its "
+                               "traceback is on stderr; a script that builds the optimizer at "
+                               "its top level, outside an 'if __name__ == \"__main__\":' "
+                               "block, ends so)")
         self._raise_if_failed()
         raise RuntimeError(self._dead + "; create a new optimizer (and look for its cause: "
                            "memory, a signal, a crash in native code)")

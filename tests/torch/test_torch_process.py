@@ -387,6 +387,31 @@ def test_a_scripts_top_level_runs_once_for_all_workers_and_its_classes_load(tmp_
     assert len(pids) == 2 and len(set(pids)) == 2, pids
 
 
+def test_a_script_without_a_main_guard_fails_at_construction_saying_why(tmp_path):
+    """A script that builds the optimizer at its top level is imported again by the worker (or
+    the forkserver), which must not start workers of its own: the constructor raises, naming
+    the missing ``if __name__ == "__main__":`` guard, and the script exits — no chain of
+    processes, no hang."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        from asam_theory.torch import AsyncSAM, WorkerOptions
+
+        class Quad:
+            def __call__(self, params, batch):
+                return (params[0] ** 2).sum()
+
+        w = torch.nn.Parameter(torch.ones(3))
+        AsyncSAM([w], torch.optim.SGD, lr=0.1, ascent_loss=Quad(),
+                 worker=WorkerOptions(backend="process", timeout=60))
+        print("CONSTRUCTED")
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode != 0 and "CONSTRUCTED" not in out.stdout
+    assert "while starting" in out.stderr and "__main__" in out.stderr, out.stderr[-2000:]
+
+
 def test_a_killed_worker_gives_a_clear_error_at_the_next_step_not_a_hang():
     w = nn.Parameter(torch.ones(4, dtype=torch.float64))
     opt = AsyncSAM([w], torch.optim.SGD, rho=0.1, lr=0.05, ascent_loss=quad,
