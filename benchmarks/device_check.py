@@ -38,8 +38,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from asam_theory.design import balanced_order
-from asam_theory.experiments.bench import median_ci95
-from asam_theory.torch import SAM, AsyncSAM, WorkerOptions, bn_frozen
+from asam_theory.experiments.bench import async_stepper, median_ci95, sam_stepper, sgd_stepper
+from asam_theory.torch import SAM, AsyncSAM, WorkerOptions
 
 
 class Batches:
@@ -93,25 +93,10 @@ def run(rounds: int = 7, steps: int = 20, warmup: int = 5, batch: int = 128, bpr
 
     m_sgd = build_model(cpu_dry_run, seed).to(dev)
     o_sgd = torch.optim.SGD(m_sgd.parameters(), **kw)
-
-    def sgd() -> None:
-        o_sgd.zero_grad()
-        loss_fn(m_sgd, descent(batch)).backward()
-        o_sgd.step()
-
     m_sam = build_model(cpu_dry_run, seed).to(dev)
     o_sam = SAM(m_sam.parameters(), torch.optim.SGD, rho=0.05, **kw)
-
-    def sam() -> None:
-        b = descent(batch)
-        o_sam.zero_grad()
-        loss_fn(m_sam, b).backward()
-        o_sam.first_step(zero_grad=True)
-        with bn_frozen(m_sam):
-            loss_fn(m_sam, b).backward()
-        o_sam.second_step(zero_grad=True)
-
-    methods.update(sgd=sgd, sam=sam)
+    methods.update(sgd=sgd_stepper(m_sgd, o_sgd, descent, batch, loss=loss_fn),
+                   sam=sam_stepper(m_sam, o_sam, descent, batch, loss=loss_fn))
     targets = ["cpu"] + (["cuda:1"] if torch.cuda.device_count() > 1 else [])
     for target in targets:
         for backend in ("process", "thread"):
@@ -124,19 +109,8 @@ def run(rounds: int = 7, steps: int = 20, warmup: int = 5, batch: int = 128, bpr
                            ascent_batch_size=bprime, model=model,
                            worker=WorkerOptions(device=target, backend=backend,
                                                 num_threads=ascent_threads), **kw)
-
-            def step(opt: AsyncSAM = opt, model: nn.Module = model) -> None:
-                b = descent(batch)
-
-                def closure() -> torch.Tensor:
-                    opt.zero_grad()
-                    out = loss_fn(model, b)
-                    out.backward()
-                    return out
-
-                opt.step(closure)
-
-            methods[name], asyncs[name] = step, opt
+            methods[name] = async_stepper(opt, model, descent, batch, loss=loss_fn)
+            asyncs[name] = opt
     t_start = time.perf_counter()
     try:
         for fn in methods.values():

@@ -98,6 +98,11 @@ from asam_theory.torch.sam import SAM
 from asam_theory.torch.tuning import equal_resources_ascent_batch, tune_ascent_batch
 from asam_theory.validation import check_int
 
+#: a batch source of the timed steps (``b → batch``, e.g. an :class:`IndexSampler`) and the
+#: loss they take of a model on a batch (default :func:`classification_loss`)
+Sampler = Callable[[int], Any]
+Loss = Callable[[nn.Module, Any], torch.Tensor]
+
 
 def _mlp(hidden: int, seed: int, device: torch.device) -> nn.Module:
     torch.manual_seed(seed)
@@ -107,34 +112,36 @@ def _mlp(hidden: int, seed: int, device: torch.device) -> nn.Module:
     ).to(device)
 
 
-def sgd_stepper(model: nn.Module, opt: torch.optim.Optimizer, sampler: IndexSampler,
-                b: int) -> Callable[[], None]:
-    """One timed SGD step: a batch of ``b`` from ``sampler``, forward, backward, update."""
+def sgd_stepper(model: nn.Module, opt: torch.optim.Optimizer, sampler: Sampler,
+                b: int, loss: Loss = classification_loss) -> Callable[[], None]:
+    """One timed SGD step: a batch of ``b`` from ``sampler`` (any ``b → batch`` callable),
+    forward, ``loss(model, batch)``, backward, update."""
     def step() -> None:
         opt.zero_grad()
-        classification_loss(model, sampler(b)).backward()
+        loss(model, sampler(b)).backward()
         opt.step()
 
     return step
 
 
-def sam_stepper(model: nn.Module, opt: SAM, sampler: IndexSampler, b: int
-                ) -> Callable[[], None]:
+def sam_stepper(model: nn.Module, opt: SAM, sampler: Sampler, b: int,
+                loss: Loss = classification_loss) -> Callable[[], None]:
     """One timed SAM step (two passes on one batch, BatchNorm frozen in the second)."""
     def step() -> None:
         batch = sampler(b)
         opt.zero_grad()
-        classification_loss(model, batch).backward()
+        loss(model, batch).backward()
         opt.first_step(zero_grad=True)
         with bn_frozen(model):
-            classification_loss(model, batch).backward()
+            loss(model, batch).backward()
         opt.second_step(zero_grad=True)
 
     return step
 
 
-def async_stepper(opt: AsyncSAM, model: nn.Module, sampler: IndexSampler, b: int,
-                  loader: LookAhead | None = None) -> Callable[[], None]:
+def async_stepper(opt: AsyncSAM, model: nn.Module, sampler: Sampler, b: int,
+                  loader: LookAhead | None = None, loss: Loss = classification_loss
+                  ) -> Callable[[], None]:
     """One timed AsyncSAM step in the closure form, on a batch of ``b`` from ``sampler`` or,
     for the look-ahead variant, the next batch of ``loader``."""
     def step() -> None:
@@ -142,9 +149,9 @@ def async_stepper(opt: AsyncSAM, model: nn.Module, sampler: IndexSampler, b: int
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            loss = classification_loss(model, batch)
-            loss.backward()
-            return loss
+            out = loss(model, batch)
+            out.backward()
+            return out
 
         opt.step(closure)
 
