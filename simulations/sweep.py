@@ -174,10 +174,12 @@ def run_sweep(fn: Task, configs: Sequence[Mapping], executor: Executor | None = 
     configs = [dict(c) for c in configs]
     todo = configs
     keys: list[tuple[str, str]] = []
+    todo_keys: list[tuple[str, str]] = []
     if cache is not None:
         keys = [cache.key(fn, c) for c in configs]
         first = {k: i for i, k in reversed(list(enumerate(keys))) if k not in cache}
-        todo = [configs[i] for i in sorted(first.values())]
+        todo_keys = sorted(first, key=first.__getitem__)
+        todo = [configs[first[k]] for k in todo_keys]
         cache.hits += len(configs) - len(todo)
         cache.misses += len(todo)
     if executor is None:
@@ -189,8 +191,8 @@ def run_sweep(fn: Task, configs: Sequence[Mapping], executor: Executor | None = 
 
         results = tqdm(results, total=len(todo), desc=desc, leave=False)
     if cache is not None:
-        for cfg, res in zip(todo, results, strict=True):
-            cache.put(cache.key(fn, cfg), res)
+        for k, res in zip(todo_keys, results, strict=True):
+            cache.put(k, res)
         results = [cache.get(k) for k in keys]
     rows: list[dict] = []
     for cfg, res in zip(configs, results, strict=True):

@@ -269,7 +269,7 @@ def _bounds_with_measured_staleness(settings: Settings) -> Outcome:
     # at 80 steps against 0.867 at 150 (0.863 with two busy cores, 40 repeats); a CI run under
     # load once drew 0.771 at 80 steps.  150 steps average 76 tail steps instead of 41 (the
     # per-run spread of the tail mean × 0.73) for about 0.3 s more
-    steps = settings.pick(150, 150)
+    steps = 150
     n_runs = settings.pick(4, 8, 20)
     p = Quadratic(**TIGHT_PROBLEM)
     L = float(p.L)
